@@ -1,0 +1,195 @@
+/**
+ * The only reader of process.env. Validated at start: a bad or missing value stops the process with a
+ * message naming the variable. Secrets have no defaults. Every setting is documented in .env.example.
+ */
+export interface Config {
+  port: number;
+  host: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Registry host users push to and pull from (hubgate itself), e.g. `hub.ecns.io` or `127.0.0.1:8080`. */
+  registryHost: string;
+  /** External base URL of hubgate (scheme + host), used for the token realm and Location rewrites. */
+  publicUrl: string;
+  /** True when registryHost is served without TLS or with a self-signed certificate (adds `-k`, insecure hints). */
+  registryInsecure: boolean;
+  harbor: {
+    url: string;
+    adminUsername: string;
+    adminPassword: string;
+    timeoutMs: number;
+    retries: number;
+    robotPrefix: string;
+    /** Repositories/projects Harbor answers within this many ms are "healthy" in readiness. */
+  };
+  oidc: {
+    issuer: string;
+    jwksUrl: string;
+    audience: string;
+    algorithms: string[];
+    clockToleranceSeconds: number;
+    jwksCooldownMs: number;
+    claims: {
+      userId: string;
+      username: string;
+      projects: string;
+      adminRole: string;
+      /** `realm` or `client:<clientId>`. */
+      adminRoleSource: string;
+    };
+  };
+  redisUrl?: string;
+  credentials: {
+    /** HMAC key from which per-project registry passwords are derived. */
+    secret: string;
+    usernamePrefix: string;
+  };
+  /** Harbor project names a workspace may never take over (pre-existing, not created by hubgate). */
+  reservedWorkspaces: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function reader(env: Env) {
+  const raw = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const str = (name: string, def?: string): string => {
+    const v = raw(name) ?? def;
+    if (v === undefined) throw new ConfigError(name, 'is required but not set');
+    return v;
+  };
+  const secret = (name: string, minLength = 1): string => {
+    const v = env[name];
+    if (v === undefined || v === '') throw new ConfigError(name, 'is required but not set (secrets have no default)');
+    if (v.length < minLength) throw new ConfigError(name, `must be at least ${minLength} characters long`);
+    return v;
+  };
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const v = raw(name);
+    if (v === undefined) return def;
+    if (!/^-?\d+$/.test(v)) throw new ConfigError(name, `must be an integer, got "${v}"`);
+    const n = Number(v);
+    if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+  const bool = (name: string, def: boolean): boolean => {
+    const v = raw(name);
+    if (v === undefined) return def;
+    if (/^(1|true|yes|on)$/i.test(v)) return true;
+    if (/^(0|false|no|off)$/i.test(v)) return false;
+    throw new ConfigError(name, `must be true or false, got "${v}"`);
+  };
+  const url = (name: string, def?: string): string => {
+    const v = str(name, def);
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      throw new ConfigError(name, `must be an http(s) URL, got "${v}"`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(name, `must be an http(s) URL, got "${v}"`);
+    return v.replace(/\/+$/, '');
+  };
+  const oneOf = <T extends string>(name: string, def: T, allowed: readonly T[]): T => {
+    const v = raw(name) ?? def;
+    if (!allowed.includes(v as T)) throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${v}"`);
+    return v as T;
+  };
+  return { raw, str, secret, int, bool, url, oneOf };
+}
+
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const r = reader(env);
+  const port = r.int('HUBGATE_PORT', 8080, 0, 65535);
+  const harborUrl = r.url('HARBOR_URL');
+  const publicUrl = r.url('HUBGATE_PUBLIC_URL', `http://127.0.0.1:${port}`);
+  const registryHost = r.str('HUBGATE_REGISTRY_HOST', new URL(publicUrl).host);
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(registryHost)) {
+    throw new ConfigError('HUBGATE_REGISTRY_HOST', `must be a host or host:port, got "${registryHost}"`);
+  }
+  const issuer = r.url('OIDC_ISSUER');
+  const algorithms = r
+    .str('OIDC_ALGORITHMS', 'RS256')
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
+  const allowedAlgs = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+  for (const a of algorithms) {
+    if (!allowedAlgs.includes(a)) throw new ConfigError('OIDC_ALGORITHMS', `has unsupported algorithm "${a}" (allowed: ${allowedAlgs.join(', ')})`);
+  }
+  const adminRoleSource = r.str('OIDC_ADMIN_ROLE_SOURCE', 'realm');
+  if (!/^(realm|client:.+)$/.test(adminRoleSource)) {
+    throw new ConfigError('OIDC_ADMIN_ROLE_SOURCE', `must be "realm" or "client:<clientId>", got "${adminRoleSource}"`);
+  }
+  const redisUrl = r.raw('REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError('REDIS_URL', 'must start with redis:// or rediss://');
+  }
+  const robotPrefix = r.str('HARBOR_ROBOT_PREFIX', 'robot$');
+  const usernamePrefix = r.str('HUBGATE_CREDENTIAL_USERNAME_PREFIX', 'hg-');
+  if (!/^[a-z0-9]+[-.]?$/.test(usernamePrefix)) {
+    throw new ConfigError('HUBGATE_CREDENTIAL_USERNAME_PREFIX', 'must be lower-case letters and digits, optionally ending in "-" or "."');
+  }
+
+  const config: Config = {
+    port,
+    host: r.str('HUBGATE_HOST', '0.0.0.0'),
+    logLevel: r.oneOf('LOG_LEVEL', 'info', ['debug', 'info', 'warn', 'error'] as const),
+    registryHost,
+    publicUrl,
+    registryInsecure: r.bool('HUBGATE_REGISTRY_INSECURE', publicUrl.startsWith('http:')),
+    harbor: {
+      url: harborUrl,
+      adminUsername: r.str('HARBOR_ADMIN_USERNAME', 'admin'),
+      adminPassword: r.secret('HARBOR_ADMIN_PASSWORD'),
+      timeoutMs: r.int('HARBOR_TIMEOUT_MS', 10000, 100, 600000),
+      retries: r.int('HARBOR_RETRIES', 2, 0, 10),
+      robotPrefix,
+    },
+    oidc: {
+      issuer,
+      jwksUrl: r.url('OIDC_JWKS_URL', `${issuer}/protocol/openid-connect/certs`),
+      audience: r.str('OIDC_AUDIENCE'),
+      algorithms,
+      clockToleranceSeconds: r.int('OIDC_CLOCK_TOLERANCE_SECONDS', 30, 0, 600),
+      jwksCooldownMs: r.int('OIDC_JWKS_COOLDOWN_MS', 30000, 0, 3600000),
+      claims: {
+        userId: r.str('OIDC_CLAIM_USER_ID', 'sub'),
+        username: r.str('OIDC_CLAIM_USERNAME', 'preferred_username'),
+        projects: r.str('OIDC_CLAIM_PROJECTS', 'projects'),
+        adminRole: r.str('OIDC_ADMIN_ROLE', 'cloud-admin'),
+        adminRoleSource,
+      },
+    },
+    redisUrl,
+    credentials: {
+      secret: r.secret('HUBGATE_CREDENTIAL_SECRET', 32),
+      usernamePrefix,
+    },
+    reservedWorkspaces: r
+      .str('HUBGATE_RESERVED_WORKSPACES', 'library')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): Readonly<T> {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,69 @@
+import { currentContext } from './context';
+
+/**
+ * JSON logs, one object per line, on stdout. Secrets never reach a log line: keys that look like secrets are
+ * replaced by "[redacted]", and values registered with `registerSecret` are masked wherever they appear.
+ */
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+const SECRET_KEY = /(pass(word)?|secret|token|authorization|cookie|credential|api[-_]?key)/i;
+const knownSecrets = new Set<string>();
+
+/** Remember a secret value (admin password, generated passwords) so it is masked even inside free text. */
+export function registerSecret(value: string | undefined): void {
+  if (value && value.length >= 6) knownSecrets.add(value);
+}
+
+export function redactText(text: string): string {
+  let out = text;
+  for (const s of knownSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
+  // Basic/Bearer credentials embedded in text (e.g. an error message quoting a header).
+  return out.replace(/\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]{8,}/g, '$1 [redacted]');
+}
+
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 6) return '[deep]';
+  if (typeof value === 'string') return redactText(value);
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (value instanceof Error) return { name: value.name, message: redactText(value.message) };
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) ? '[redacted]' : redact(v, depth + 1);
+    return out;
+  }
+  return value;
+}
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export type LogSink = (line: string) => void;
+
+export function createLogger(level: Level = 'info', sink: LogSink = (l) => process.stdout.write(l + '\n')): Logger {
+  const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
+    if (order[lvl] < order[level]) return;
+    const ctx = currentContext();
+    const entry = {
+      time: new Date().toISOString(),
+      level: lvl,
+      msg: redactText(msg),
+      ...(ctx ? { request_id: ctx.requestId } : {}),
+      ...(fields ? (redact(fields) as Record<string, unknown>) : {}),
+    };
+    sink(JSON.stringify(entry));
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+  };
+}
+
+/** A logger that writes nothing (tests that do not look at logs). */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

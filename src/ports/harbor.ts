@@ -1,0 +1,132 @@
+/**
+ * What hubgate needs from Harbor 2.5.5's REST API. Implemented by adapters/harbor (axios); the domain only
+ * sees this interface. Shapes follow Harbor's JSON (see ../shared/harbor-2.5.5/exchanges). Every method throws
+ * AppError: not_found / conflict / invalid (Harbor's message kept) / upstream_misconfigured (Harbor refused
+ * hubgate's admin identity) / upstream_unavailable (refused, 5xx) / upstream_timeout.
+ */
+
+export interface HarborProject {
+  project_id: number;
+  name: string;
+  metadata: { public?: string; [k: string]: string | undefined };
+  creation_time: string;
+  update_time: string;
+  repo_count?: number;
+  owner_name?: string;
+}
+
+export interface HarborProjectSummary {
+  repo_count: number;
+  quota?: { hard?: { storage?: number }; used?: { storage?: number } };
+}
+
+export interface HarborRepository {
+  id: number;
+  project_id: number;
+  /** Full name including the project: `alpha/app`, `beta/team/app`. */
+  name: string;
+  description?: string;
+  artifact_count: number;
+  pull_count: number;
+  creation_time: string;
+  update_time: string;
+}
+
+export interface RobotAccess {
+  resource: string;
+  action: string;
+}
+
+export interface RobotPermission {
+  kind: 'project' | 'system';
+  /** Harbor project name for kind "project". */
+  namespace: string;
+  access: RobotAccess[];
+}
+
+/** A robot exactly as `GET /robots/{id}` returns it; `PUT /robots/{id}` must send this whole body back. */
+export interface HarborRobot {
+  id: number;
+  /** With the robot name prefix, e.g. `robot$hg-p1`. */
+  name: string;
+  description?: string;
+  level: 'system' | 'project';
+  duration: number;
+  disable: boolean;
+  editable?: boolean;
+  expires_at: number;
+  creation_time: string;
+  update_time: string;
+  permissions: RobotPermission[];
+}
+
+export interface RobotCreate {
+  /** Without the prefix. */
+  name: string;
+  description?: string;
+  level: 'system';
+  duration: number;
+  disable: boolean;
+  permissions: RobotPermission[];
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+export interface ListQuery {
+  page?: number;
+  /** At most 100 (Harbor answers 422 above). */
+  pageSize?: number;
+  /** Harbor `q` expression, e.g. `name=~team`. */
+  q?: string;
+  sort?: string;
+}
+
+export interface HarborHealth {
+  status: string;
+  components: { name: string; status: string; error?: string }[];
+}
+
+export interface HarborCurrentUser {
+  user_id: number;
+  username: string;
+  sysadmin_flag: boolean;
+}
+
+export interface HarborPort {
+  /** `GET /users/current` — the cheap check that Harbor accepts hubgate's admin credentials. */
+  currentUser(): Promise<HarborCurrentUser>;
+  health(): Promise<HarborHealth>;
+
+  /** Exact lookup by name (never a fuzzy search); null when absent. */
+  findProject(name: string): Promise<HarborProject | null>;
+  getProjectById(id: number): Promise<HarborProject | null>;
+  /** Creates the project; returns its id (from `Location`). conflict when the name exists. */
+  createProject(input: { name: string; public: boolean; storageLimit?: number }): Promise<number>;
+  setProjectPublic(projectId: number, isPublic: boolean): Promise<void>;
+  /** Idempotent: a project that is already gone is not an error. precondition when it still has repositories. */
+  deleteProject(name: string): Promise<void>;
+  listProjects(query: ListQuery & { name?: string; public?: boolean }): Promise<Page<HarborProject>>;
+  /** Every project, walking all pages. */
+  listAllProjects(): Promise<HarborProject[]>;
+  projectSummary(name: string): Promise<HarborProjectSummary>;
+
+  /** `GET /projects/{p}/repositories`; repository names are encoded as Harbor wants. */
+  listRepositories(project: string, query?: ListQuery): Promise<Page<HarborRepository>>;
+  listAllRepositories(project: string): Promise<HarborRepository[]>;
+  /** Idempotent: an absent repository is not an error. `repository` is the name without the project. */
+  deleteRepository(project: string, repository: string): Promise<void>;
+
+  /** Robots whose name matches (fuzzy) `nameContains`, every page. Only system-level robots are listed. */
+  listRobots(nameContains: string): Promise<HarborRobot[]>;
+  getRobot(id: number): Promise<HarborRobot | null>;
+  /** `POST /robots`; Harbor ignores any secret here, use refreshRobotSecret. */
+  createRobot(input: RobotCreate): Promise<{ id: number; name: string }>;
+  /** `PUT /robots/{id}` with the whole body (Harbor replaces everything, including duration). */
+  updateRobot(robot: HarborRobot): Promise<void>;
+  /** `PATCH /robots/{id} {"secret"}`: takes effect at once, the old secret stops working. */
+  setRobotSecret(id: number, secret: string): Promise<void>;
+  deleteRobot(id: number): Promise<void>;
+}
