@@ -19,7 +19,8 @@ export interface Config {
     timeoutMs: number;
     retries: number;
     robotPrefix: string;
-    /** Repositories/projects Harbor answers within this many ms are "healthy" in readiness. */
+    /** How often Harbor's health, identity and storage are polled for /readyz and the gauges. */
+    healthPollMs: number;
   };
   oidc: {
     issuer: string;
@@ -45,6 +46,10 @@ export interface Config {
   };
   /** Harbor project names a workspace may never take over (pre-existing, not created by hubgate). */
   reservedWorkspaces: string[];
+  /** Longest time a cached workspace catalogue is served (bounds staleness of changes made outside hubgate). */
+  catalogTtlSeconds: number;
+  /** On SIGTERM: how long in-flight requests (uploads, pulls) may take to finish before the process exits. */
+  shutdownTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -156,6 +161,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       timeoutMs: r.int('HARBOR_TIMEOUT_MS', 10000, 100, 600000),
       retries: r.int('HARBOR_RETRIES', 2, 0, 10),
       robotPrefix,
+      healthPollMs: r.int('HARBOR_HEALTH_POLL_MS', 15000, 1000, 3600000),
     },
     oidc: {
       issuer,
@@ -182,6 +188,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    catalogTtlSeconds: r.int('HUBGATE_CATALOG_TTL_SECONDS', 10, 0, 3600),
+    shutdownTimeoutMs: r.int('HUBGATE_SHUTDOWN_TIMEOUT_MS', 30000, 0, 3600000),
   };
   return deepFreeze(config);
 }

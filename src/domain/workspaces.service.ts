@@ -1,0 +1,272 @@
+import { AppError, conflict, forbidden, invalid, notFound } from './errors';
+import { memberOf, type PlatformProject, type Principal } from './principal';
+import { workspaceNameProblem } from './names';
+import type { CredentialsService, OwnerRecord } from './credentials.service';
+import type { HarborPort, HarborProject } from '../ports/harbor';
+import type { Cache, Coordination } from '../ports/coordination';
+import type { Logger } from '../observability/logger';
+
+export type AccessLevel = 'private' | 'public';
+
+export interface Workspace {
+  name: string;
+  access: AccessLevel;
+  /** The owning platform project; null for Harbor projects hubgate did not create (visible to cloud admins only). */
+  project: PlatformProject | null;
+  harborProjectId: number;
+  createdAt: string;
+  updatedAt: string;
+  /** Push/pull address prefix: `<registry host>/<workspace>`. */
+  pullAddressPrefix: string;
+}
+
+export interface WorkspaceDetail extends Workspace {
+  imageCount: number;
+  storageUsedBytes: number;
+  storageLimitBytes: number | null;
+}
+
+export interface ListFilter {
+  department?: string;
+  projectId?: string;
+  access?: AccessLevel;
+  /** Substring of the name. */
+  q?: string;
+  page: number;
+  pageSize: number;
+}
+
+export interface PageOf<T> {
+  items: T[];
+  total: number;
+  page: number;
+  pageSize: number;
+}
+
+export type Relation = 'manage' | 'view' | 'none';
+
+/**
+ * What a principal may do with a workspace (SPEC's permission matrix): manage own projects' workspaces;
+ * view (and pull) other projects' public ones; others' private workspaces do not exist for them.
+ */
+export function relation(p: Principal, ws: Pick<Workspace, 'access' | 'project'>): Relation {
+  if (p.isCloudAdmin) return 'manage';
+  if (ws.project && memberOf(p, ws.project.id)) return 'manage';
+  if (ws.project && ws.access === 'public') return 'view';
+  return 'none';
+}
+
+export interface WorkspacesDeps {
+  harbor: HarborPort;
+  credentials: CredentialsService;
+  coordination: Coordination;
+  cache: Cache;
+  logger: Logger;
+  registryHost: string;
+  reserved: string[];
+  /** How long the workspace catalogue may be served from cache (changes made outside hubgate). */
+  catalogTtlSeconds: number;
+}
+
+interface Catalog {
+  workspaces: Workspace[];
+}
+
+const CATALOG_KEY = 'catalog:workspaces';
+
+export class WorkspacesService {
+  private local?: { at: number; catalog: Catalog };
+
+  constructor(private readonly deps: WorkspacesDeps) {}
+
+  /** Drops every cached view of workspaces (after any write, here or seen by the registry front). */
+  async invalidate(): Promise<void> {
+    this.local = undefined;
+    await this.deps.cache.del(CATALOG_KEY);
+  }
+
+  private async catalog(): Promise<Catalog> {
+    const ttlMs = this.deps.catalogTtlSeconds * 1000;
+    if (this.local && Date.now() - this.local.at < ttlMs) return this.local.catalog;
+    const cached = await this.deps.cache.get<Catalog>(CATALOG_KEY);
+    if (cached) {
+      this.local = { at: Date.now(), catalog: cached };
+      return cached;
+    }
+    const [projects, owners] = await Promise.all([this.deps.harbor.listAllProjects(), this.deps.credentials.ownerRecords()]);
+    const ownerOf = new Map<string, OwnerRecord>();
+    for (const o of owners) for (const w of o.workspaces) ownerOf.set(w, o);
+    const catalog: Catalog = {
+      workspaces: projects.map((hp) => this.toWorkspace(hp, ownerOf.get(hp.name)?.project ?? null)),
+    };
+    this.local = { at: Date.now(), catalog };
+    await this.deps.cache.set(CATALOG_KEY, catalog, this.deps.catalogTtlSeconds);
+    return catalog;
+  }
+
+  private toWorkspace(hp: HarborProject, project: PlatformProject | null): Workspace {
+    return {
+      name: hp.name,
+      access: hp.metadata?.public === 'true' ? 'public' : 'private',
+      project,
+      harborProjectId: hp.project_id,
+      createdAt: hp.creation_time,
+      updatedAt: hp.update_time,
+      pullAddressPrefix: `${this.deps.registryHost}/${hp.name}`,
+    };
+  }
+
+  async list(p: Principal, f: ListFilter): Promise<PageOf<Workspace & { relation: Relation }>> {
+    const { workspaces } = await this.catalog();
+    const q = f.q?.toLowerCase();
+    const rows = workspaces
+      .map((w) => ({ ...w, relation: relation(p, w) }))
+      .filter((w) => w.relation !== 'none')
+      .filter((w) => !f.department || w.project?.department === f.department)
+      .filter((w) => !f.projectId || w.project?.id === f.projectId)
+      .filter((w) => !f.access || w.access === f.access)
+      .filter((w) => !q || w.name.includes(q))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    const start = (f.page - 1) * f.pageSize;
+    return { items: rows.slice(start, start + f.pageSize), total: rows.length, page: f.page, pageSize: f.pageSize };
+  }
+
+  /** Resolves a workspace for a caller; absent and invisible look the same (404). */
+  private async resolve(p: Principal, name: string): Promise<{ ws: Workspace; rel: Relation }> {
+    if (workspaceNameProblem(name)) throw notFound(`workspace "${name}"`);
+    const hp = await this.deps.harbor.findProject(name);
+    if (!hp) throw notFound(`workspace "${name}"`);
+    const owner = (await this.deps.credentials.ownerRecords()).find((o) => o.workspaces.includes(name));
+    const ws = this.toWorkspace(hp, owner?.project ?? null);
+    const rel = relation(p, ws);
+    if (rel === 'none') throw notFound(`workspace "${name}"`);
+    return { ws, rel };
+  }
+
+  private async resolveForManage(p: Principal, name: string): Promise<Workspace> {
+    const { ws, rel } = await this.resolve(p, name);
+    if (rel !== 'manage') throw forbidden(`only members of the owning project can change workspace "${name}"`);
+    return ws;
+  }
+
+  async get(p: Principal, name: string): Promise<WorkspaceDetail & { relation: Relation }> {
+    const { ws, rel } = await this.resolve(p, name);
+    const summary = await this.deps.harbor.projectSummary(name);
+    const hard = summary.quota?.hard?.storage;
+    return {
+      ...ws,
+      relation: rel,
+      imageCount: summary.repo_count ?? 0,
+      storageUsedBytes: summary.quota?.used?.storage ?? 0,
+      storageLimitBytes: hard === undefined || hard < 0 ? null : hard,
+    };
+  }
+
+  /** The project a caller creates in: a project they joined, or any project for a cloud admin. */
+  private owningProject(p: Principal, input: { projectId: string; projectName?: string; department?: string }): PlatformProject {
+    const joined = p.projects.find((x) => x.id === input.projectId);
+    if (joined) {
+      if (input.department && input.department !== joined.department) {
+        throw invalid(`project "${input.projectId}" belongs to department "${joined.department}", not "${input.department}"`);
+      }
+      return joined;
+    }
+    if (!p.isCloudAdmin) throw forbidden(`you are not a member of project "${input.projectId}"`);
+    if (!input.department) throw invalid('department is required when creating a workspace for a project you have not joined');
+    return { id: input.projectId, name: input.projectName ?? input.projectId, department: input.department };
+  }
+
+  async create(
+    p: Principal,
+    input: { name: string; projectId: string; projectName?: string; department?: string; access: AccessLevel },
+  ): Promise<WorkspaceDetail & { relation: Relation }> {
+    const problem = workspaceNameProblem(input.name);
+    if (problem) throw invalid(problem);
+    const project = this.owningProject(p, input);
+    if (this.deps.reserved.includes(input.name)) throw conflict(`workspace name "${input.name}" is reserved`);
+    const { harbor, credentials, coordination } = this.deps;
+
+    await coordination.withLock(`workspace:${input.name}`, async () => {
+      let created = false;
+      try {
+        await harbor.createProject({ name: input.name, public: input.access === 'public' });
+        created = true;
+      } catch (e) {
+        if (!(e instanceof AppError && e.kind === 'conflict')) throw e;
+        await this.adoptOrRefuse(project, input.name, input.access);
+      }
+      try {
+        await credentials.grantWorkspace(project, input.name);
+      } catch (e) {
+        if (created) {
+          // Roll back: a workspace never exists without its project's credentials reaching it.
+          await harbor.deleteProject(input.name).catch((re) =>
+            this.deps.logger.error('rollback of workspace creation failed; a retry of the creation adopts it', {
+              workspace: input.name,
+              error: re,
+            }),
+          );
+        }
+        throw e;
+      }
+    });
+    await this.invalidate();
+    return this.get(p, input.name);
+  }
+
+  /**
+   * The Harbor project exists already. A retry of an interrupted creation (or an empty project no platform
+   * project owns) is adopted; anything else is a name conflict.
+   */
+  private async adoptOrRefuse(project: PlatformProject, name: string, access: AccessLevel): Promise<void> {
+    const owner = (await this.deps.credentials.ownerRecords()).find((o) => o.workspaces.includes(name));
+    if (owner) {
+      if (owner.project.id === project.id) return; // already ours: idempotent retry
+      throw conflict(`workspace name "${name}" is already taken`);
+    }
+    const hp = await this.deps.harbor.findProject(name);
+    if (!hp) throw conflict(`workspace "${name}" is being created or deleted by another request; try again`);
+    const summary = await this.deps.harbor.projectSummary(name);
+    if ((summary.repo_count ?? 0) > 0) throw conflict(`workspace name "${name}" is already taken`);
+    this.deps.logger.info('adopting an unowned empty Harbor project as a workspace', { workspace: name, project: project.id });
+    if ((hp.metadata?.public === 'true') !== (access === 'public')) await this.deps.harbor.setProjectPublic(hp.project_id, access === 'public');
+  }
+
+  async setAccess(p: Principal, name: string, access: AccessLevel): Promise<WorkspaceDetail & { relation: Relation }> {
+    const ws = await this.resolveForManage(p, name);
+    if (ws.access !== access) await this.deps.harbor.setProjectPublic(ws.harborProjectId, access === 'public');
+    await this.invalidate();
+    return this.get(p, name);
+  }
+
+  /** Deletes every image inside, then the workspace. Safe to retry after a failure midway. */
+  async delete(p: Principal, name: string): Promise<{ deletedImages: number }> {
+    const ws = await this.resolveForManage(p, name);
+    const { harbor } = this.deps;
+    let deletedImages = 0;
+    await this.deps.coordination.withLock(`workspace:${name}`, async () => {
+      for (let round = 0; round < 3; round++) {
+        const repos = await harbor.listAllRepositories(name);
+        for (const r of repos) {
+          await harbor.deleteRepository(name, r.name.slice(name.length + 1));
+          deletedImages++;
+        }
+        try {
+          await harbor.deleteProject(name);
+          return;
+        } catch (e) {
+          // An image pushed while we were deleting: empty it again.
+          if (e instanceof AppError && e.kind === 'precondition' && round < 2) continue;
+          throw e;
+        }
+      }
+    });
+    if (ws.project) {
+      await this.deps.credentials.revokeWorkspace(ws.project, name).catch((e) =>
+        this.deps.logger.warn('could not tidy the deleted workspace out of the project credentials (Harbor drops it too)', { error: e }),
+      );
+    }
+    await this.invalidate();
+    return { deletedImages };
+  }
+}

@@ -1,0 +1,66 @@
+import express, { type Express } from 'express';
+import { AppError } from '../domain/errors';
+import type { CredentialsService } from '../domain/credentials.service';
+import type { WorkspacesService } from '../domain/workspaces.service';
+import type { TokenVerifier } from '../ports/identity';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import type { ReadinessReport } from '../observability/harbor-monitor';
+import { errorHandler } from './errors';
+import { observe, op } from './middleware/observe';
+import { authenticate } from './middleware/authn';
+import { openApiDocument } from './openapi';
+import { workspacesRoutes } from './routes/workspaces.routes';
+import { credentialsRoutes } from './routes/credentials.routes';
+
+export interface AppDeps {
+  logger: Logger;
+  metrics: Metrics;
+  verifier: TokenVerifier;
+  workspaces: WorkspacesService;
+  credentials: CredentialsService;
+  readiness: () => Promise<ReadinessReport>;
+  registryHost: string;
+  registryInsecure: boolean;
+  publicUrl: string;
+  version: string;
+  /** Mounted before the API (the registry front: /v2 and /service/token). */
+  registryRouter?: express.Router;
+}
+
+export const API_PREFIX = '/api/v1';
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', true);
+  app.use(observe(deps.logger, deps.metrics));
+
+  app.get('/healthz', op('healthz'), (_req, res) => {
+    res.json({ status: 'alive' });
+  });
+  app.get('/readyz', op('readyz'), async (_req, res) => {
+    const report = await deps.readiness();
+    res.status(report.ready ? 200 : 503).json({ status: report.ready ? (report.degraded ? 'degraded' : 'ready') : 'not ready', ...report });
+  });
+  app.get('/metrics', op('metrics'), async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+  const doc = openApiDocument({ version: deps.version, publicUrl: deps.publicUrl });
+  app.get('/openapi.json', op('openapi'), (_req, res) => {
+    res.json(doc);
+  });
+
+  if (deps.registryRouter) app.use(deps.registryRouter);
+
+  const api = express.Router();
+  api.use(authenticate(deps.verifier));
+  api.use(express.json({ limit: '256kb' }));
+  api.use(workspacesRoutes(deps.workspaces));
+  api.use(credentialsRoutes(deps.credentials, { registryHost: deps.registryHost, insecure: deps.registryInsecure }));
+  app.use(API_PREFIX, api);
+
+  app.use((req, _res, next) => next(new AppError('not_found', `path ${req.path} was not found`)));
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,48 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { currentContext, runWithContext } from '../../observability/context';
+import type { Logger } from '../../observability/logger';
+import { statusClass, type Metrics } from '../../observability/metrics';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Request id (the client's X-Request-Id when sane, else a new UUID; echoed back and forwarded to Harbor),
+ * one JSON access-log line per request, and the request metrics labelled by operation id.
+ */
+export function observe(logger: Logger, metrics: Metrics): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const given = req.header('x-request-id');
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    const started = process.hrtime.bigint();
+    const ctx = { requestId, operation: undefined as string | undefined, user: undefined as string | undefined };
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const operation = ctx.operation ?? 'unmatched';
+      if (operation !== 'metrics' && operation !== 'healthz' && operation !== 'readyz') {
+        metrics.httpRequests.inc({ operation, method: req.method, status_class: statusClass(res.statusCode) });
+        metrics.httpDuration.observe({ operation, method: req.method }, seconds);
+      }
+      runWithContext(ctx, () =>
+        logger.info('request', {
+          operation,
+          method: req.method,
+          status: res.statusCode,
+          duration_ms: Math.round(seconds * 1000),
+          user: ctx.user,
+        }),
+      );
+    });
+    runWithContext(ctx, () => next());
+  };
+}
+
+/** Names the operation (metrics and logs use this id, never the raw path). */
+export const op =
+  (operation: string): RequestHandler =>
+  (_req, _res, next) => {
+    const ctx = currentContext();
+    if (ctx) ctx.operation = operation;
+    next();
+  };

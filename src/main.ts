@@ -1,0 +1,34 @@
+import 'dotenv/config';
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './observability/logger';
+import { startServer } from './server';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`hubgate: ${e.message}. See .env.example for every setting.`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw e;
+  }
+  const logger = createLogger(config.logLevel);
+  const running = await startServer(config, { logger });
+  const stop = (signal: string) => {
+    logger.info('shutting down: draining in-flight requests', { signal, timeout_ms: config.shutdownTimeoutMs });
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: reason }));
+}
+
+main().catch((e) => {
+  console.error('hubgate failed to start:', e instanceof Error ? e.message : e);
+  process.exit(1);
+});

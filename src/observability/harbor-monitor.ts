@@ -1,0 +1,84 @@
+import type { HarborPort } from '../ports/harbor';
+import type { Logger } from './logger';
+import type { Metrics } from './metrics';
+
+export interface ReadinessReport {
+  ready: boolean;
+  degraded: boolean;
+  checks: Record<string, { ok: boolean; detail?: string }>;
+}
+
+/**
+ * Polls Harbor (admin identity, component health, storage) for the gauges and for /readyz.
+ * Readiness: Harbor reachable and accepting hubgate's admin identity. Redis down: ready, but degraded.
+ */
+export class HarborMonitor {
+  private timer?: NodeJS.Timeout;
+  private last?: { at: number; report: ReadinessReport };
+
+  constructor(
+    private readonly deps: {
+      harbor: HarborPort & { systemVolumes?: () => Promise<{ total?: number; free?: number }> };
+      metrics: Metrics;
+      logger: Logger;
+      redisUp: () => 0 | 1 | undefined;
+      intervalMs: number;
+    },
+  ) {}
+
+  start(): void {
+    const tick = () => void this.check().catch(() => undefined);
+    tick();
+    this.timer = setInterval(tick, this.deps.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** A fresh report, at most one Harbor round per second however often it is asked. */
+  async readiness(): Promise<ReadinessReport> {
+    if (this.last && Date.now() - this.last.at < 1000) return this.last.report;
+    return this.check();
+  }
+
+  async check(): Promise<ReadinessReport> {
+    const { harbor, metrics } = this.deps;
+    const checks: ReadinessReport['checks'] = {};
+    try {
+      const me = await harbor.currentUser();
+      checks.harbor_admin = me.sysadmin_flag
+        ? { ok: true }
+        : { ok: false, detail: `Harbor user "${me.username}" is not a system administrator` };
+    } catch (e) {
+      checks.harbor_admin = { ok: false, detail: (e as Error).message };
+    }
+    try {
+      const health = await harbor.health();
+      checks.harbor_health = { ok: health.status === 'healthy', detail: health.status };
+      for (const c of health.components) metrics.harborComponentHealthy.set({ component: c.name }, c.status === 'healthy' ? 1 : 0);
+    } catch (e) {
+      checks.harbor_health = { ok: false, detail: (e as Error).message };
+    }
+    if (harbor.systemVolumes) {
+      try {
+        const v = await harbor.systemVolumes();
+        if (v.total !== undefined) metrics.storageTotalBytes.set(v.total);
+        if (v.free !== undefined) metrics.storageFreeBytes.set(v.free);
+      } catch {
+        // storage gauges keep their last value
+      }
+    }
+    const redis = this.deps.redisUp();
+    if (redis !== undefined) {
+      metrics.redisUp.set(redis);
+      checks.redis = redis ? { ok: true } : { ok: false, detail: 'Redis unreachable: running degraded (locks and caches are per replica)' };
+    }
+    const up = checks.harbor_admin.ok;
+    metrics.harborUp.set(up ? 1 : 0);
+    const report: ReadinessReport = { ready: up, degraded: up && (redis === 0 || !checks.harbor_health.ok), checks };
+    this.last = { at: Date.now(), report };
+    return report;
+  }
+}

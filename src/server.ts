@@ -1,0 +1,121 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config';
+import { createApp } from './http/app';
+import { CredentialsService } from './domain/credentials.service';
+import { WorkspacesService } from './domain/workspaces.service';
+import { createLogger, registerSecret, type Logger } from './observability/logger';
+import { createMetrics } from './observability/metrics';
+import { HarborMonitor } from './observability/harbor-monitor';
+import { createHarborAdapter } from '../adapters/harbor/harbor.adapter';
+import { createOidcVerifier } from '../adapters/identity/oidc.verifier';
+import { createCoordination } from '../adapters/redis/redis.coordination';
+
+export const VERSION: string = (() => {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('../package.json') as { version: string }).version;
+  } catch {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return (require('../../package.json') as { version: string }).version;
+    } catch {
+      return '0.0.0';
+    }
+  }
+})();
+
+export interface RunningServer {
+  url: string;
+  server: http.Server;
+  /** Graceful stop: no new connections, in-flight requests finish (up to the shutdown timeout), then close. */
+  close(): Promise<void>;
+}
+
+/** Composition root: config → adapters → domain → app → listen. The only place that knows concrete adapters. */
+export async function startServer(config: Readonly<Config>, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  registerSecret(config.harbor.adminPassword);
+  registerSecret(config.credentials.secret);
+  const metrics = createMetrics({ version: VERSION });
+
+  const harbor = createHarborAdapter({
+    baseUrl: config.harbor.url,
+    username: config.harbor.adminUsername,
+    password: config.harbor.adminPassword,
+    timeoutMs: config.harbor.timeoutMs,
+    retries: config.harbor.retries,
+    metrics,
+    logger,
+  });
+  const coordination = createCoordination({ redisUrl: config.redisUrl, logger });
+  const verifier = createOidcVerifier({ ...config.oidc, logger });
+  const credentials = new CredentialsService({
+    harbor,
+    coordination,
+    logger,
+    metrics,
+    secret: config.credentials.secret,
+    usernamePrefix: config.credentials.usernamePrefix,
+    robotPrefix: config.harbor.robotPrefix,
+    settleMs: 250,
+  });
+  const workspaces = new WorkspacesService({
+    harbor,
+    credentials,
+    coordination,
+    cache: coordination,
+    logger,
+    registryHost: config.registryHost,
+    reserved: config.reservedWorkspaces,
+    catalogTtlSeconds: config.catalogTtlSeconds,
+  });
+  const monitor = new HarborMonitor({
+    harbor,
+    metrics,
+    logger,
+    redisUp: () => coordination.redisUp(),
+    intervalMs: config.harbor.healthPollMs,
+  });
+
+  const app = createApp({
+    logger,
+    metrics,
+    verifier,
+    workspaces,
+    credentials,
+    readiness: () => monitor.readiness(),
+    registryHost: config.registryHost,
+    registryInsecure: config.registryInsecure,
+    publicUrl: config.publicUrl,
+    version: VERSION,
+  });
+
+  const server = http.createServer(app);
+  // Long uploads and pulls must not be cut by Node's default timeouts.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60000;
+  server.keepAliveTimeout = 65000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  monitor.start();
+  const { port } = server.address() as AddressInfo;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = `http://${host}:${port}`;
+  logger.info('hubgate listening', { url, harbor: config.harbor.url, redis: config.redisUrl ? 'configured' : 'not configured', version: VERSION });
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      monitor.stop();
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
+      await Promise.race([drained, timer]);
+      server.closeAllConnections();
+      await coordination.close();
+    })());
+  return { url, server, close };
+}

@@ -1,0 +1,55 @@
+import { ConfigError, loadConfig } from '../../src/config';
+
+const base = {
+  HARBOR_URL: 'http://harbor.local',
+  HARBOR_ADMIN_PASSWORD: 'Harbor12345',
+  OIDC_ISSUER: 'https://kc.example.com/realms/platform',
+  OIDC_AUDIENCE: 'hubgate',
+  HUBGATE_CREDENTIAL_SECRET: 'c'.repeat(32),
+};
+
+const problem = (env: Record<string, string>): string => {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('configuration', () => {
+  it('loads with defaults and is frozen', () => {
+    const c = loadConfig(base);
+    expect(c.port).toBe(8080);
+    expect(c.harbor.robotPrefix).toBe('robot$');
+    expect(c.oidc.jwksUrl).toBe('https://kc.example.com/realms/platform/protocol/openid-connect/certs');
+    expect(c.registryHost).toBe('127.0.0.1:8080');
+    expect(c.registryInsecure).toBe(true);
+    expect(Object.isFrozen(c.harbor)).toBe(true);
+  });
+
+  it.each([
+    ['HARBOR_URL', { ...base, HARBOR_URL: '' }, /HARBOR_URL is required/],
+    ['HARBOR_URL', { ...base, HARBOR_URL: 'ftp://x' }, /HARBOR_URL must be an http\(s\) URL/],
+    ['HARBOR_ADMIN_PASSWORD', { ...base, HARBOR_ADMIN_PASSWORD: '' }, /HARBOR_ADMIN_PASSWORD is required.*no default/],
+    ['HUBGATE_CREDENTIAL_SECRET', { ...base, HUBGATE_CREDENTIAL_SECRET: 'short' }, /HUBGATE_CREDENTIAL_SECRET must be at least 32/],
+    ['HUBGATE_PORT', { ...base, HUBGATE_PORT: 'eighty' }, /HUBGATE_PORT must be an integer/],
+    ['HUBGATE_PORT', { ...base, HUBGATE_PORT: '70000' }, /HUBGATE_PORT must be between/],
+    ['OIDC_AUDIENCE', { ...base, OIDC_AUDIENCE: '' }, /OIDC_AUDIENCE is required/],
+    ['OIDC_ALGORITHMS', { ...base, OIDC_ALGORITHMS: 'RS256,none' }, /OIDC_ALGORITHMS has unsupported algorithm "none"/],
+    ['OIDC_ALGORITHMS', { ...base, OIDC_ALGORITHMS: 'HS256' }, /OIDC_ALGORITHMS has unsupported algorithm "HS256"/],
+    ['OIDC_ADMIN_ROLE_SOURCE', { ...base, OIDC_ADMIN_ROLE_SOURCE: 'group' }, /OIDC_ADMIN_ROLE_SOURCE/],
+    ['REDIS_URL', { ...base, REDIS_URL: 'localhost:6379' }, /REDIS_URL must start with redis:\/\//],
+    ['HUBGATE_REGISTRY_INSECURE', { ...base, HUBGATE_REGISTRY_INSECURE: 'maybe' }, /HUBGATE_REGISTRY_INSECURE must be true or false/],
+    ['LOG_LEVEL', { ...base, LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    ['HUBGATE_REGISTRY_HOST', { ...base, HUBGATE_REGISTRY_HOST: 'https://hub' }, /HUBGATE_REGISTRY_HOST must be a host/],
+  ])('names %s when it is wrong', (_v, env, message) => {
+    expect(problem(env as Record<string, string>)).toMatch(message);
+  });
+
+  it('never echoes a secret value in an error', () => {
+    const msg = problem({ ...base, HUBGATE_CREDENTIAL_SECRET: 'tiny-secret' });
+    expect(msg).not.toContain('tiny-secret');
+  });
+});
