@@ -91,7 +91,7 @@ describe('workspaces: the permission matrix', () => {
     await workspaces.create(bob, { name: 'other', projectId: teamB.id, access: 'public' });
     const page2 = await workspaces.list(alice, { page: 2, pageSize: 2 });
     expect(page2).toMatchObject({ total: 6, page: 2, pageSize: 2 });
-    expect(page2.items.map((w) => w.name)).toEqual(['ws-0', 'ws-1']);
+    expect(page2.items.map((w) => w.name)).toEqual(['ws-1', 'ws-2']);
     expect((await workspaces.list(alice, { page: 1, pageSize: 10, access: 'public' })).total).toBe(3);
     expect((await workspaces.list(alice, { page: 1, pageSize: 10, department: 'dept-2' })).items.map((w) => w.name)).toEqual(['other']);
     expect((await workspaces.list(alice, { page: 1, pageSize: 10, projectId: teamA.id })).total).toBe(5);

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what hubgate and its tests need on a fresh Debian machine: the Debian packages the tests and the
+# sandbox run for real (docker-registry, redis-server, skopeo, nginx, prometheus's promtool, openssl, and the
+# registry clients the end-to-end tests drive), then the npm dependencies. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(docker-registry redis-server skopeo nginx-light prometheus openssl ca-certificates)
+# Extra registry clients for the end-to-end tests (see docs/registry.md).
+PACKAGES+=(${HUBGATE_EXTRA_PACKAGES:-})
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages: ${missing[*]} (run as root: apt-get install ${missing[*]})" >&2
+  fi
+fi
+# Debian starts some daemons on install where an init system runs; tests start their own on random ports.
+for svc in redis-server nginx prometheus docker-registry; do
+  if command -v service >/dev/null && service "$svc" status >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+done
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
