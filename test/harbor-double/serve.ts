@@ -1,0 +1,42 @@
+/**
+ * Starts a docker-registry and the Harbor double and prints the URL; stays up until SIGINT/SIGTERM.
+ *
+ *   npx ts-node --transpile-only test/harbor-double/serve.ts [--port N] [--no-registry]
+ *
+ * `POST <url>/__double/reset` brings it back to a fresh install (the registry is restarted with empty storage),
+ * e.g. for the conformance tool: --reset "curl -fsS -X POST <url>/__double/reset".
+ */
+import { startHarborDouble } from './index';
+import { startRegistry, RunningRegistry } from '../support/registry';
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const portArg = args.indexOf('--port');
+  const port = portArg >= 0 ? Number(args[portArg + 1]) : 0;
+  const withRegistry = !args.includes('--no-registry');
+  let registry: RunningRegistry | undefined = withRegistry ? await startRegistry() : undefined;
+  const harbor = await startHarborDouble({
+    port,
+    registryUrl: registry?.url,
+    onReset: async () => {
+      if (!withRegistry) return;
+      const old = registry;
+      registry = await startRegistry();
+      await old?.stop();
+      return { registryUrl: registry.url };
+    },
+  });
+  console.log(harbor.url);
+  const stop = async () => {
+    await harbor.close();
+    await registry?.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
