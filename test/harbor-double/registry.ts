@@ -224,6 +224,8 @@ export class RegistryFront {
       const msg = `project ${projectName} not found`;
       return this.v2Error(ctx, 401, 'UNAUTHORIZED', `${msg}: ${msg}`, { ...DDAV, 'Www-Authenticate': '' });
     }
+    // without any Authorization header Harbor always challenges (even for a public pull)
+    if (!this.sentAuth(ctx)) return this.denied(ctx, repo, action);
     if (!this.has(ctx, repo, action)) return this.denied(ctx, repo, action);
     const from = ctx.query.get('from');
     if (what.startsWith('blobs/uploads') && method === 'POST' && from && !this.has(ctx, from, 'pull')) return this.denied(ctx, from, 'pull');
@@ -238,7 +240,8 @@ export class RegistryFront {
     if (what.startsWith('blobs/') && !what.startsWith('blobs/uploads') && method === 'HEAD') {
       const digest = what.slice('blobs/'.length);
       const res = await this.forward(ctx, { path: ctx.rawPath + (ctx.rawQuery ? `?${ctx.rawQuery}` : ''), repo });
-      if (res.statusCode === 404) {
+      // Harbor also checks that the blob belongs to the project (project_blob)
+      if (res.statusCode === 404 || (res.statusCode === 200 && !this.s.projectBlobs.get(project!.id)?.has(digest))) {
         res.resume();
         return this.v2Error(ctx, 404, 'NOT_FOUND', `blob ${digest} not found`);
       }
@@ -323,7 +326,7 @@ export class RegistryFront {
 
   private async getManifest(ctx: Ctx, repo: string, ref: string): Promise<void> {
     const { r, a, t } = this.resolve(repo, ref);
-    if (!r || !a) return this.v2Error(ctx, 404, 'NOT_FOUND', `artifact ${repo}:${ref} not found`);
+    if (!r || !a) return this.v2Error(ctx, 404, 'NOT_FOUND', `artifact ${repo}${DIGEST_RE.test(ref) ? '@' : ':'}${ref} not found`);
     const project = this.s.projects.get(r.projectId)!;
     if (project.metadata.enable_content_trust_cosign === 'true') {
       return this.v2Error(ctx, 412, 'PROJECTPOLICYVIOLATION', 'The image is not signed in Cosign.');
@@ -408,6 +411,9 @@ export class RegistryFront {
       this.s.artifacts.set(a.id, a);
       this.s.addBlob(digest, size, true);
       for (const b of blobs) this.s.addBlob(b.digest, b.size);
+      const pb = this.s.projectBlobs.get(project.id);
+      for (const b of blobs) pb?.add(b.digest);
+      pb?.add(digest);
     }
     if (!DIGEST_RE.test(ref)) {
       const existing = this.s.tagByName(r.id, ref);
@@ -428,11 +434,14 @@ export class RegistryFront {
     }
     const res = await this.forward(ctx, { path: `/v2/${repo}/manifests/${ref}`, repo });
     if (res.statusCode === 202) {
+      res.resume();
       const { r, a } = this.resolve(repo, ref);
       if (r && a) {
         this.s.deleteArtifact(a);
         this.s.log(r.projectId, 'delete', `${repo}:${ref}`, 'artifact', ctx.principal.name);
       }
+      // Harbor answers the delete itself: 202, empty body, no registry headers
+      return send(ctx, 202, null);
     }
     return this.pipeBack(ctx, res);
   }

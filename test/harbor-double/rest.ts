@@ -951,7 +951,7 @@ export class Rest {
       const t = this.s.tagByName(r.id, reference);
       if (t) a = this.s.artifacts.get(t.artifactId);
     }
-    if (!a) throw notFound(`artifact ${r.name}:${reference} not found`);
+    if (!a) throw notFound(`artifact ${r.name}${/^sha256:[0-9a-f]{64}$/.test(reference) ? '@' : ':'}${reference} not found`);
     return a;
   }
 
@@ -993,7 +993,7 @@ export class Rest {
     const t: Tag = { id: this.s.next('tag'), name: tagName, artifactId: a.id, repositoryId: r.id, pushTime: Date.now(), pullTime: 0 };
     this.s.tags.set(t.id, t);
     this.s.log(p.id, 'create', `${r.name}:${tagName}`, 'tag', ctx.principal.name);
-    sendEmpty(ctx, 201, { Location: `/api/v2.0/projects/${p.name}/repositories/${encodeURIComponent(name).replace(/%/g, '%25')}/artifacts/${a.digest}/tags/${tagName}` });
+    sendEmpty(ctx, 201);
   }
 
   private deleteTag(ctx: Ctx, ref: string, name: string, reference: string, tagName: string): void {
@@ -1010,7 +1010,7 @@ export class Rest {
     const { r } = this.repo(ctx, ref, name, 'artifact-addition', 'read');
     const a = this.artifact(r, reference);
     if (addition !== 'build_history') throw notFound(`addition ${addition} not found`);
-    send(ctx, 200, JSON.stringify(a.history ?? null) + '\n', { 'Content-Type': 'application/json; charset=utf-8' });
+    send(ctx, 200, JSON.stringify(a.history ?? null), { 'Content-Type': 'application/json; charset=utf-8' });
   }
 
   // ------------------------------------------------------------------ GC
