@@ -130,3 +130,84 @@ export interface HarborPort {
   setRobotSecret(id: number, secret: string): Promise<void>;
   deleteRobot(id: number): Promise<void>;
 }
+
+/** A garbage-collection execution as `GET /system/gc/{id}` returns it. */
+export interface HarborGcRun {
+  id: number;
+  job_name: string;
+  /** `MANUAL` for runs started through `startGc`, `SCHEDULE` for cron runs. */
+  job_kind: string;
+  /** JSON text, e.g. `{"delete_untagged":true,"dry_run":true,"time_window":0,…}`. */
+  job_parameters?: string;
+  /** `Pending`, `Running`, `Success`, `Error`, `Stopped`. */
+  job_status: string;
+  schedule?: { type?: string; cron?: string };
+  creation_time: string;
+  update_time: string;
+}
+
+/** Registry storage as `/systeminfo/volumes` reports it; either field is absent when Harbor cannot measure it. */
+export interface HarborVolumes {
+  total?: number;
+  free?: number;
+}
+
+/** Garbage collection and storage, system-wide (admin only in Harbor). */
+export interface HarborGcPort {
+  /** `POST /system/gc/schedule` with a Manual schedule; returns the run id (from `Location`). Never retried. */
+  startGc(opts: { dryRun: boolean; deleteUntagged: boolean }): Promise<number>;
+  /** `GET /system/gc`, newest first; `total` from `X-Total-Count`. pageSize at most 100. */
+  listGcHistory(page: number, pageSize: number): Promise<Page<HarborGcRun>>;
+  /** null when Harbor does not know the run. */
+  getGc(id: number): Promise<HarborGcRun | null>;
+  /** The run's log as plain text (one record a line); null when Harbor does not know the run. */
+  getGcLog(id: number): Promise<string | null>;
+  /** `GET /systeminfo/volumes`; `{}` when Harbor answers `{"storage":[{}]}` (path not measurable). */
+  systemVolumes(): Promise<HarborVolumes>;
+}
+
+export interface HarborTag {
+  id: number;
+  name: string;
+  push_time: string;
+  pull_time?: string;
+  immutable?: boolean;
+  signed?: boolean;
+}
+
+/** An artifact as `GET …/artifacts?with_tag=true` lists it (fields hubgate reads; Harbor sends more). */
+export interface HarborArtifact {
+  id: number;
+  digest: string;
+  size: number;
+  type: string;
+  media_type?: string;
+  manifest_media_type?: string;
+  project_id: number;
+  repository_id: number;
+  push_time: string;
+  pull_time?: string;
+  /** null when the artifact has no tag. */
+  tags: HarborTag[] | null;
+  extra_attrs?: Record<string, unknown>;
+  [k: string]: unknown;
+}
+
+/**
+ * Repositories and artifacts. `repository` is always the name without the project (`team/app` in project
+ * `beta`); the adapter encodes it as Harbor wants (twice, so a slash survives Harbor's nginx).
+ */
+export interface HarborContentPort {
+  /** null when the repository (or its project) does not exist. */
+  getRepository(project: string, repository: string): Promise<HarborRepository | null>;
+  /** `PUT …/repositories/{r} {"description"}`; not_found when the repository does not exist. */
+  updateRepositoryDescription(project: string, repository: string, description: string): Promise<void>;
+  /** One page of artifacts, with their tags (`with_tag=true`). */
+  listArtifacts(project: string, repository: string, query?: ListQuery): Promise<Page<HarborArtifact>>;
+  /** `reference` is a digest or a tag. not_found when absent. */
+  deleteArtifact(project: string, repository: string, reference: string): Promise<void>;
+  /** Removes one tag from the artifact `digest`. not_found when absent. */
+  deleteTag(project: string, repository: string, digest: string, tag: string): Promise<void>;
+  /** `GET /repositories`: one page across every project. */
+  listRepositoriesAll(query?: ListQuery): Promise<Page<HarborRepository>>;
+}
