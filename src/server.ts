@@ -74,7 +74,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     harbor,
     metrics,
     logger,
-    redisUp: () => coordination.redisUp(),
+    redisUp: async () => (config.redisUrl ? ((await coordination.ping()) ? 1 : 0) : undefined),
     intervalMs: config.harbor.healthPollMs,
   });
 

@@ -208,11 +208,31 @@ export class CredentialsService {
   }
 
   /**
+   * A locked read-modify-write (see lockedMutate). When the lock does not span replicas (Redis down or not
+   * configured), another replica may still PUT a stale snapshot right after our read-back: wait a moment
+   * outside the lock, look again, and redo the change if it was lost.
+   */
+  private async mutate(
+    project: PlatformProject,
+    change: Parameters<CredentialsService['lockedMutate']>[1],
+  ): Promise<HarborRobot> {
+    let robot = await this.lockedMutate(project, change);
+    for (let round = 0; round < 3 && !this.deps.coordination.shared() && this.deps.settleMs; round++) {
+      await new Promise((r) => setTimeout(r, this.deps.settleMs));
+      const again = await this.deps.harbor.getRobot(robot.id);
+      if (again && change.holds(again)) return again;
+      this.deps.metrics?.robotUpdateRetries.inc();
+      robot = await this.lockedMutate(project, { ...change, bumpGeneration: false });
+    }
+    return robot;
+  }
+
+  /**
    * The one read-modify-write path for a project's robot, under its lock:
    * read (or create) → apply → PUT the whole body → read back and check `holds` → repeat on a lost update.
    * Also finishes a pending secret (interrupted create or rotation) and refreshes the project's display data.
    */
-  private async mutate(
+  private async lockedMutate(
     project: PlatformProject,
     change: {
       apply: (robot: HarborRobot) => boolean;
@@ -269,15 +289,6 @@ export class CredentialsService {
           }
           const check = await harbor.getRobot(robot.id);
           if (check && change.holds(check) && parseMarker(check.description)?.gen === marker.gen && !parseMarker(check.description)?.pending) {
-            if (!coordination.shared() && this.deps.settleMs) {
-              // Without Redis another replica may still be writing a stale snapshot: look once more.
-              await new Promise((r) => setTimeout(r, this.deps.settleMs));
-              const again = await harbor.getRobot(robot.id);
-              if (!again || !change.holds(again)) {
-                this.deps.metrics?.robotUpdateRetries.inc();
-                continue;
-              }
-            }
             return check;
           }
           this.deps.metrics?.robotUpdateRetries.inc();

@@ -2,6 +2,8 @@ import type { HarborPort } from '../ports/harbor';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 
+const REDIS_DOWN = 'Redis unreachable: running degraded (locks and caches are per replica)';
+
 export interface ReadinessReport {
   ready: boolean;
   degraded: boolean;
@@ -21,7 +23,8 @@ export class HarborMonitor {
       harbor: HarborPort & { systemVolumes?: () => Promise<{ total?: number; free?: number }> };
       metrics: Metrics;
       logger: Logger;
-      redisUp: () => 0 | 1 | undefined;
+      /** Probes Redis: undefined when not configured, else 1 (answered) or 0. */
+      redisUp: () => Promise<0 | 1 | undefined>;
       intervalMs: number;
     },
   ) {}
@@ -39,8 +42,13 @@ export class HarborMonitor {
 
   /** A fresh report, at most one Harbor round per second however often it is asked. */
   async readiness(): Promise<ReadinessReport> {
-    if (this.last && Date.now() - this.last.at < 1000) return this.last.report;
-    return this.check();
+    if (!this.last || Date.now() - this.last.at >= 1000) return this.check();
+    // Harbor's part from the last round; Redis is cheap to probe, so always live.
+    const { report } = this.last;
+    const redis = await this.deps.redisUp();
+    if (redis === undefined) return report;
+    const checks = { ...report.checks, redis: redis ? { ok: true } : { ok: false, detail: REDIS_DOWN } };
+    return { ...report, checks, degraded: report.ready && (redis === 0 || !report.checks.harbor_health?.ok) };
   }
 
   async check(): Promise<ReadinessReport> {
@@ -70,10 +78,10 @@ export class HarborMonitor {
         // storage gauges keep their last value
       }
     }
-    const redis = this.deps.redisUp();
+    const redis = await this.deps.redisUp();
     if (redis !== undefined) {
       metrics.redisUp.set(redis);
-      checks.redis = redis ? { ok: true } : { ok: false, detail: 'Redis unreachable: running degraded (locks and caches are per replica)' };
+      checks.redis = redis ? { ok: true } : { ok: false, detail: REDIS_DOWN };
     }
     const up = checks.harbor_admin.ok;
     metrics.harborUp.set(up ? 1 : 0);

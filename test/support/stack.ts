@@ -1,0 +1,35 @@
+import { loadConfig, type Config } from '../../src/config';
+import { createLogger } from '../../src/observability/logger';
+import { startServer, type RunningServer } from '../../src/server';
+import type { TestIdp } from './tokens';
+
+export const ADMIN_PASSWORD = 'Harbor12345';
+export const CREDENTIAL_SECRET = 'sandbox-credential-secret-0123456789abcdef';
+
+/** A hubgate configuration pointing at a local Harbor (double) and a test identity provider. */
+export function testConfig(opts: { harborUrl: string; idp: TestIdp; redisUrl?: string; env?: Record<string, string> }): Readonly<Config> {
+  return loadConfig({
+    HUBGATE_PORT: '0',
+    HUBGATE_HOST: '127.0.0.1',
+    HARBOR_URL: opts.harborUrl,
+    HARBOR_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    HARBOR_TIMEOUT_MS: '5000',
+    HARBOR_HEALTH_POLL_MS: '60000',
+    OIDC_ISSUER: opts.idp.issuer,
+    OIDC_JWKS_URL: opts.idp.jwksUrl,
+    OIDC_AUDIENCE: opts.idp.audience,
+    OIDC_ADMIN_ROLE: opts.idp.adminRole,
+    HUBGATE_CREDENTIAL_SECRET: CREDENTIAL_SECRET,
+    HUBGATE_SHUTDOWN_TIMEOUT_MS: '2000',
+    LOG_LEVEL: 'debug',
+    ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
+    ...opts.env,
+  });
+}
+
+/** Starts hubgate in-process; every log line is kept in `logs` (tests scan them for secrets). */
+export async function startHubgate(config: Readonly<Config>): Promise<RunningServer & { logs: string[] }> {
+  const logs: string[] = [];
+  const running = await startServer(config, { logger: createLogger('debug', (l) => logs.push(l)) });
+  return { ...running, logs };
+}
