@@ -1,0 +1,302 @@
+import { randomUUID } from 'node:crypto';
+import Redis from 'ioredis';
+import type { Cache, Coordination } from '../../src/ports/coordination';
+import { registerSecret, silentLogger, type Logger } from '../../src/observability/logger';
+import { LocalLocks, lockBusy } from './local.locks';
+import { MemoryCache } from './memory.cache';
+
+/**
+ * Locks and cache shared by all hubgate replicas through Redis, degrading to this process when Redis is
+ * unreachable — never failing a request because of Redis, never hanging on it.
+ *
+ * - Client: lazyConnect (connection started explicitly, errors handled), no offline queue (a command while
+ *   disconnected fails at once), connect and command timeouts of 500 ms, one retry per request, reconnect
+ *   with exponential backoff capped at 2 s. So a Redis outage costs a request at most ~0.5 s per command.
+ * - withLock: first an in-process FIFO mutex per name (always), then — if Redis answers — `SET lock token NX PX
+ *   ttl`, polled with backoff until waitMs (one budget for both stages; then AppError conflict). While fn runs,
+ *   a watchdog extends the TTL every ttl/3 so a long fn keeps its lock; a crashed holder's lock expires after
+ *   ttl. Release is a Lua compare-and-delete (only our token). If Redis fails, fn runs under the in-process
+ *   lock only, and shared() turns false.
+ * - Cache: JSON values with TTL; errors are swallowed (get → undefined, set/del → no-op) and turn shared()
+ *   false. Deletes that failed during an outage are replayed when Redis is back (bounded: past 1,000 pending
+ *   deletes, the whole cache namespace is cleared instead), so an invalidation is not lost, only delayed.
+ *   While Redis is down the cache is simply a miss — no per-replica copy that others could not invalidate.
+ * - Keys: `<prefix>lock:<name>` and `<prefix>cache:<key>`, prefix `hubgate:`.
+ * - One warning per outage ("redis unavailable ..."), one info when it is back; never the URL or password.
+ */
+export interface CoordinationService extends Coordination, Cache {
+  /** For the hubgate_redis_up gauge: undefined when Redis is not configured, else 1 (reachable) or 0. */
+  redisUp(): 0 | 1 | undefined;
+  /** Sends PING (a cheap way to refresh redisUp()/shared(), e.g. from readiness). True when Redis answered. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface CoordinationOptions {
+  /** redis:// or rediss:// URL; without it everything is in-process. */
+  redisUrl?: string;
+  logger?: Logger;
+  /** Default `hubgate:`. */
+  keyPrefix?: string;
+  /** Connect and command timeout, default 500 ms. */
+  commandTimeoutMs?: number;
+  /** Default lock TTL, 30 s. */
+  defaultTtlMs?: number;
+  /** Default time to wait for a lock, 10 s. */
+  defaultWaitMs?: number;
+}
+
+const DEFAULT_TTL_MS = 30_000;
+const DEFAULT_WAIT_MS = 10_000;
+const MAX_PENDING_INVALIDATIONS = 1_000;
+const SCAN_BUDGET_MS = 5_000;
+
+const RELEASE_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const EXTEND_LUA = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Redis-backed when redisUrl is set, otherwise in-process. */
+export function createCoordination(opts: CoordinationOptions = {}): CoordinationService {
+  return opts.redisUrl ? createRedisCoordination({ ...opts, redisUrl: opts.redisUrl }) : createInProcessCoordination(opts);
+}
+
+/** Locks and cache of this process only (no REDIS_URL). shared() is always false; redisUp() undefined. */
+export function createInProcessCoordination(opts: Pick<CoordinationOptions, 'defaultTtlMs' | 'defaultWaitMs'> = {}): CoordinationService {
+  const locks = new LocalLocks();
+  const cache = new MemoryCache();
+  return {
+    async withLock(name, fn, lockOpts) {
+      const release = await locks.acquire(name, lockOpts?.waitMs ?? opts.defaultWaitMs ?? DEFAULT_WAIT_MS);
+      try {
+        return await fn();
+      } finally {
+        release();
+      }
+    },
+    shared: () => false,
+    get: (key) => cache.get(key),
+    set: (key, value, ttlSeconds) => cache.set(key, value, ttlSeconds),
+    del: (...keys) => cache.del(...keys),
+    redisUp: () => undefined,
+    ping: async () => false,
+    close: async () => {},
+  };
+}
+
+export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: string }): CoordinationService {
+  const log = opts.logger ?? silentLogger;
+  const prefix = opts.keyPrefix ?? 'hubgate:';
+  const timeoutMs = opts.commandTimeoutMs ?? 500;
+  const defaultTtlMs = opts.defaultTtlMs ?? DEFAULT_TTL_MS;
+  const defaultWaitMs = opts.defaultWaitMs ?? DEFAULT_WAIT_MS;
+  const lockKey = (name: string) => `${prefix}lock:${name}`;
+  const cacheKey = (key: string) => `${prefix}cache:${key}`;
+  try {
+    registerSecret(decodeURIComponent(new URL(opts.redisUrl).password));
+  } catch {
+    /* config validated the URL; nothing to mask if it does not parse */
+  }
+
+  const client = new Redis(opts.redisUrl, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000) + Math.floor(Math.random() * 100),
+  });
+
+  const locks = new LocalLocks();
+  let up: boolean | undefined; // undefined until the first outcome
+  let warned = false; // the current outage has been logged
+  let connecting = true; // the first connection attempt is in flight: failures now are not an outage yet
+  let closed = false;
+  const pendingDeletes = new Set<string>(); // exact keys, or `prefix*` patterns (full Redis keys)
+  let clearAllOnRecovery = false;
+
+  const markDown = (e: unknown) => {
+    if (closed) return;
+    up = false;
+    if (!warned && !connecting) {
+      warned = true;
+      log.warn('redis unavailable: locks and caches are local to this replica until it is back', { error: describeError(e) });
+    }
+  };
+  const markUp = () => {
+    if (closed) return;
+    const recovered = up === false;
+    up = true;
+    if (warned) log.info('redis reachable again: locks and caches are shared');
+    warned = false;
+    if (recovered) void replayDeletes();
+  };
+
+  client.on('error', markDown);
+  client.on('close', () => {
+    if (up === true) markDown(new Error('connection closed'));
+  });
+  client.on('ready', markUp);
+  client.connect().then(
+    () => {
+      connecting = false;
+    },
+    (e: unknown) => {
+      connecting = false;
+      markDown(e);
+    },
+  );
+
+  /** Runs a Redis command; failures mark the outage and come back as `failed`. */
+  async function attempt<T>(op: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
+    try {
+      const value = await op();
+      markUp();
+      return { ok: true, value };
+    } catch (e) {
+      markDown(e);
+      return { ok: false };
+    }
+  }
+
+  async function deleteByPattern(fullPrefix: string): Promise<void> {
+    const pattern = `${escapeGlob(fullPrefix)}*`;
+    const deadline = Date.now() + SCAN_BUDGET_MS;
+    let cursor = '0';
+    do {
+      const [next, found] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      if (found.length > 0) await client.unlink(...found);
+      cursor = next;
+      if (Date.now() > deadline) throw new Error('cache prefix delete took too long');
+    } while (cursor !== '0');
+  }
+
+  async function deleteKeys(exact: string[], patterns: string[]): Promise<void> {
+    if (exact.length > 0) await client.unlink(...exact);
+    for (const p of patterns) await deleteByPattern(p);
+  }
+
+  function rememberDeletes(keys: string[]) {
+    for (const k of keys) pendingDeletes.add(k);
+    if (pendingDeletes.size > MAX_PENDING_INVALIDATIONS) {
+      pendingDeletes.clear();
+      clearAllOnRecovery = true;
+    }
+  }
+
+  async function replayDeletes(): Promise<void> {
+    if (!clearAllOnRecovery && pendingDeletes.size === 0) return;
+    const all = clearAllOnRecovery;
+    const keys = [...pendingDeletes];
+    clearAllOnRecovery = false;
+    pendingDeletes.clear();
+    const patterns = all ? [cacheKey('')] : keys.filter((k) => k.endsWith('*')).map((k) => k.slice(0, -1));
+    const exact = all ? [] : keys.filter((k) => !k.endsWith('*'));
+    const r = await attempt(() => deleteKeys(exact, patterns));
+    if (r.ok) log.info('replayed cache invalidations missed during the redis outage', { keys: keys.length, all });
+    else if (all) clearAllOnRecovery = true;
+    else rememberDeletes(keys);
+  }
+
+  /** Takes the Redis lock: true when held, false when Redis failed (degraded). Throws conflict past the deadline. */
+  async function acquireShared(key: string, token: string, ttlMs: number, deadline: number): Promise<boolean> {
+    let delay = 10;
+    for (;;) {
+      const r = await attempt(() => client.set(key, token, 'PX', ttlMs, 'NX'));
+      if (!r.ok) return false;
+      if (r.value === 'OK') return true;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw lockBusy();
+      await sleep(Math.min(delay + Math.floor(Math.random() * delay), remaining));
+      delay = Math.min(delay * 2, 250);
+    }
+  }
+
+  function startWatchdog(key: string, token: string, ttlMs: number): () => void {
+    let lost = false;
+    const timer = setInterval(
+      () => {
+        void attempt(() => client.eval(EXTEND_LUA, 1, key, token, String(ttlMs))).then((r) => {
+          if (r.ok && Number(r.value) === 0 && !lost) {
+            lost = true;
+            log.warn('redis lock expired while held; another replica may have taken it', { ttlMs });
+          }
+        });
+      },
+      Math.max(Math.floor(ttlMs / 3), 10),
+    );
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  return {
+    async withLock(name, fn, lockOpts) {
+      const ttlMs = Math.max(lockOpts?.ttlMs ?? defaultTtlMs, 100);
+      const waitMs = lockOpts?.waitMs ?? defaultWaitMs;
+      const deadline = Date.now() + waitMs;
+      const releaseLocal = await locks.acquire(name, waitMs);
+      const key = lockKey(name);
+      const token = randomUUID();
+      let holdsShared = false;
+      let stopWatchdog: (() => void) | undefined;
+      try {
+        holdsShared = await acquireShared(key, token, ttlMs, deadline);
+        if (holdsShared) stopWatchdog = startWatchdog(key, token, ttlMs);
+        return await fn();
+      } finally {
+        stopWatchdog?.();
+        if (holdsShared) await attempt(() => client.eval(RELEASE_LUA, 1, key, token));
+        releaseLocal();
+      }
+    },
+    shared: () => up === true,
+    async get<T>(key: string): Promise<T | undefined> {
+      const r = await attempt(() => client.get(cacheKey(key)));
+      if (!r.ok || r.value === null) return undefined;
+      try {
+        return JSON.parse(r.value) as T;
+      } catch {
+        return undefined;
+      }
+    },
+    async set<T>(key: string, value: T, ttlSeconds: number): Promise<void> {
+      const json = JSON.stringify(value);
+      const ttl = Math.round(ttlSeconds * 1000);
+      if (json === undefined || !(ttl > 0)) {
+        await attempt(() => client.unlink(cacheKey(key)));
+        return;
+      }
+      await attempt(() => client.set(cacheKey(key), json, 'PX', ttl));
+    },
+    async del(...keys: string[]): Promise<void> {
+      if (keys.length === 0) return;
+      const exact = keys.filter((k) => !k.endsWith('*')).map(cacheKey);
+      const patterns = keys.filter((k) => k.endsWith('*')).map((k) => cacheKey(k.slice(0, -1)));
+      const r = await attempt(() => deleteKeys(exact, patterns));
+      if (!r.ok) rememberDeletes([...exact, ...patterns.map((p) => `${p}*`)]);
+    },
+    redisUp: () => (up === true ? 1 : 0),
+    async ping() {
+      return (await attempt(() => client.ping())).ok;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (client.status === 'ready') {
+        await Promise.race([client.quit().catch(() => undefined), sleep(timeoutMs * 2)]);
+      }
+      client.disconnect();
+    },
+  };
+}
+
+/** Escapes Redis glob metacharacters so a key prefix matches literally. */
+export function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+function describeError(e: unknown): string {
+  const { code, message } = (typeof e === 'object' && e !== null ? e : {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') return code;
+  return typeof message === 'string' ? message.slice(0, 200) : 'unknown error';
+}

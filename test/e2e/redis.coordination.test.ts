@@ -1,0 +1,280 @@
+import Redis from 'ioredis';
+import { createCoordination, type CoordinationService } from '../../adapters/redis/redis.coordination';
+import { AppError } from '../../src/domain/errors';
+import { createLogger } from '../../src/observability/logger';
+import { startRedis, startTcpProxy, type TestRedis } from '../support/redis';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Generous "does not hang" bound for one operation while Redis is down or frozen (command timeout is 500 ms). */
+const NO_HANG_MS = 1500;
+
+async function timed<T>(p: Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = Date.now();
+  const value = await p;
+  return { value, ms: Date.now() - started };
+}
+
+/** Polls until cond() holds (or fails after timeoutMs) — for reconnects, whose timing is the client's. */
+async function eventually(cond: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(100);
+  }
+}
+
+/**
+ * Read-modify-write of a counter stored in Redis with a pause between read and write: without mutual
+ * exclusion, concurrent increments overwrite each other.
+ */
+async function increment(raw: Redis, key: string): Promise<void> {
+  const v = Number((await raw.get(key)) ?? '0');
+  await sleep(5);
+  await raw.set(key, String(v + 1));
+}
+
+describe('Redis coordination (real redis-server)', () => {
+  let redis: TestRedis;
+  let raw: Redis;
+  const opened: CoordinationService[] = [];
+  const open = async (extra: { logger?: ReturnType<typeof createLogger> } = {}) => {
+    const c = createCoordination({ redisUrl: redis.url, ...extra });
+    opened.push(c);
+    await eventually(() => c.ping(), 5000);
+    return c;
+  };
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis.close();
+  });
+  beforeEach(async () => {
+    if (!redis.running) await redis.restart();
+    raw = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    await raw.flushall();
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((c) => c.close()));
+    raw.disconnect();
+  });
+
+  it('is shared once connected and keeps keys under the hubgate: prefix', async () => {
+    const c = await open();
+    expect(c.shared()).toBe(true);
+    expect(c.redisUp()).toBe(1);
+    await c.set('catalog', { a: [1, 2] }, 60);
+    expect(await raw.get('hubgate:cache:catalog')).toBe('{"a":[1,2]}');
+    const ttl = await raw.pttl('hubgate:cache:catalog');
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    await c.withLock('workspace:x', async () => {
+      expect(await raw.exists('hubgate:lock:workspace:x')).toBe(1);
+    });
+    expect(await raw.exists('hubgate:lock:workspace:x')).toBe(0);
+  });
+
+  it('control: the counter loses updates without a lock (so the lock tests below can fail)', async () => {
+    await Promise.all(Array.from({ length: 20 }, () => increment(raw, 'counter')));
+    expect(Number(await raw.get('counter'))).toBeLessThan(20);
+  });
+
+  it('serialises callers within one process', async () => {
+    const c = await open();
+    let inside = 0;
+    let maxInside = 0;
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        c.withLock('counter', async () => {
+          inside += 1;
+          maxInside = Math.max(maxInside, inside);
+          await increment(raw, 'counter');
+          inside -= 1;
+        }),
+      ),
+    );
+    expect(maxInside).toBe(1);
+    expect(Number(await raw.get('counter'))).toBe(20);
+  });
+
+  it('serialises callers across two instances sharing Redis (two replicas): no lost update', async () => {
+    const a = await open();
+    const b = await open();
+    const runs = Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? a : b).withLock('counter', () => increment(raw, 'counter'), { waitMs: 30_000 }));
+    await Promise.all(runs);
+    expect(Number(await raw.get('counter'))).toBe(30);
+    expect(await raw.exists('hubgate:lock:counter')).toBe(0);
+  });
+
+  it('does not let another replica take a lock a slow holder keeps alive past its TTL (watchdog)', async () => {
+    const a = await open();
+    const b = await open();
+    let bRan = false;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const holder = a.withLock('slow', () => held, { ttlMs: 300 });
+    await eventually(async () => (await raw.exists('hubgate:lock:slow')) === 1, 5000);
+    // Well past the TTL, the lock is still held ...
+    const attempt = b.withLock('slow', async () => void (bRan = true), { waitMs: 1200 });
+    await expect(attempt).rejects.toMatchObject({ kind: 'conflict' });
+    expect(bRan).toBe(false);
+    release();
+    await holder;
+    // ... and free once released.
+    await b.withLock('slow', async () => void (bRan = true), { waitMs: 2000 });
+    expect(bRan).toBe(true);
+  });
+
+  it('frees the lock of a crashed holder when its TTL expires', async () => {
+    const c = await open();
+    // A replica that died while holding the lock: its key stays until the TTL.
+    await raw.set('hubgate:lock:robot:x', 'token-of-a-dead-replica', 'PX', 800);
+    await expect(c.withLock('robot:x', async () => 'early', { waitMs: 100 })).rejects.toBeInstanceOf(AppError);
+    await expect(c.withLock('robot:x', async () => 'after-ttl', { waitMs: 10_000 })).resolves.toBe('after-ttl');
+  });
+
+  it('only releases its own lock (compare-and-delete)', async () => {
+    const c = await open();
+    await c.withLock('mine', async () => {
+      // The lock expired and someone else took it meanwhile.
+      await raw.set('hubgate:lock:mine', 'someone-else', 'PX', 10_000);
+    });
+    expect(await raw.get('hubgate:lock:mine')).toBe('someone-else');
+  });
+
+  it('caches JSON with TTL and deletes exact keys and prefixes (glob characters taken literally)', async () => {
+    const c = await open();
+    await c.set('catalog', { n: 1 }, 60);
+    await c.set('ws:a', 1, 60);
+    await c.set('ws:b', 2, 60);
+    await c.set('ws[x]', 3, 60);
+    await c.set('wsX', 4, 60);
+    await c.set('short', 'x', 0.2);
+    expect(await c.get('catalog')).toEqual({ n: 1 });
+    await c.del('ws:*', 'catalog');
+    expect(await c.get('catalog')).toBeUndefined();
+    expect(await c.get('ws:a')).toBeUndefined();
+    expect(await c.get('ws:b')).toBeUndefined();
+    expect(await c.get('ws[x]')).toBe(3);
+    expect(await c.get('wsX')).toBe(4);
+    await c.del('ws[*');
+    expect(await c.get('ws[x]')).toBeUndefined();
+    expect(await c.get('wsX')).toBe(4);
+    await eventually(async () => (await c.get('short')) === undefined, 3000);
+    // Another instance sees the same cache.
+    const other = await open();
+    expect(await other.get('wsX')).toBe(4);
+  });
+
+  it('degrades to in-process when Redis stops, without hanging, and is shared again after a restart', async () => {
+    const lines: string[] = [];
+    const c = await open({ logger: createLogger('info', (l) => lines.push(l)) });
+    await c.set('k', 'v', 60);
+    expect(await c.get('k')).toBe('v');
+
+    await redis.stop();
+
+    const lock = await timed(c.withLock('w', async () => 'ran'));
+    expect(lock.value).toBe('ran');
+    expect(lock.ms).toBeLessThan(NO_HANG_MS);
+    expect(c.shared()).toBe(false);
+    expect(c.redisUp()).toBe(0);
+
+    const get = await timed(c.get('k'));
+    expect(get.value).toBeUndefined();
+    expect(get.ms).toBeLessThan(NO_HANG_MS);
+    expect((await timed(c.set('k', 'v2', 60))).ms).toBeLessThan(NO_HANG_MS);
+    expect((await timed(c.del('k', 'p*'))).ms).toBeLessThan(NO_HANG_MS);
+
+    // Still mutual exclusion inside the process.
+    let inside = 0;
+    let maxInside = 0;
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        c.withLock('w', async () => {
+          inside += 1;
+          maxInside = Math.max(maxInside, inside);
+          await sleep(5);
+          inside -= 1;
+        }),
+      ),
+    );
+    expect(maxInside).toBe(1);
+
+    const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].msg).toMatch(/redis unavailable/);
+
+    await redis.restart();
+    await eventually(async () => (await c.ping()) && c.shared());
+    expect(c.redisUp()).toBe(1);
+    await c.set('k2', 'back', 60);
+    expect(await c.get('k2')).toBe('back');
+    expect(lines.some((l) => JSON.parse(l).msg.startsWith('redis reachable again'))).toBe(true);
+  });
+
+  it('does not hang while Redis is frozen (SIGSTOP), and recovers when it continues', async () => {
+    const c = await open();
+    await c.set('k', 'before', 60);
+    await redis.pause();
+    try {
+      const lock = await timed(c.withLock('frozen', async () => 'ran'));
+      expect(lock.value).toBe('ran');
+      expect(lock.ms).toBeLessThan(NO_HANG_MS);
+      const get = await timed(c.get('k'));
+      expect(get.value).toBeUndefined();
+      expect(get.ms).toBeLessThan(NO_HANG_MS);
+      expect(c.shared()).toBe(false);
+    } finally {
+      await redis.resume();
+    }
+    await eventually(async () => (await c.get('k')) === 'before');
+    expect(c.shared()).toBe(true);
+  });
+
+  it('replays cache deletes that failed during an outage once Redis is back', async () => {
+    const proxy = await startTcpProxy(redis.port);
+    try {
+      const c = createCoordination({ redisUrl: proxy.url });
+      opened.push(c);
+      await eventually(() => c.ping(), 5000);
+      await c.set('catalog', { stale: true }, 600);
+      await c.set('ws:a', 1, 600);
+      await c.set('ws:b', 2, 600);
+      await c.set('other', 3, 600);
+
+      proxy.cut(); // the server keeps its data, this replica cannot reach it
+      await c.del('catalog', 'ws:*');
+      expect(c.shared()).toBe(false);
+      expect(await raw.exists('hubgate:cache:catalog', 'hubgate:cache:ws:a', 'hubgate:cache:ws:b')).toBe(3);
+
+      proxy.restore();
+      // Other replicas would read the stale values; the replay removes them.
+      await eventually(async () => (await c.ping()) && (await raw.exists('hubgate:cache:catalog', 'hubgate:cache:ws:a', 'hubgate:cache:ws:b')) === 0);
+      expect(await raw.exists('hubgate:cache:other')).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('starts degraded when Redis is down at start, and becomes shared when it comes up', async () => {
+    await redis.stop();
+    const lines: string[] = [];
+    const c = createCoordination({ redisUrl: `redis://:s3cret-pass@127.0.0.1:${redis.port}`, logger: createLogger('info', (l) => lines.push(l)) });
+    opened.push(c);
+    const lock = await timed(c.withLock('x', async () => 1));
+    expect(lock.value).toBe(1);
+    expect(lock.ms).toBeLessThan(NO_HANG_MS);
+    expect(c.shared()).toBe(false);
+    expect(c.redisUp()).toBe(0);
+    const levels = () => lines.map((l) => JSON.parse(l).level as string);
+    await eventually(() => levels().includes('warn'), 5000);
+    await redis.restart();
+    // The server has no password; Redis answers AUTH with an error ioredis tolerates for the default user.
+    await eventually(async () => (await c.ping()) && c.shared());
+    expect(levels()).toEqual(['warn', 'info']); // one warning for the whole outage, one notice when it ends
+    expect(lines.join('\n')).not.toContain('s3cret-pass');
+  });
+});
