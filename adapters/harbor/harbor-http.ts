@@ -1,3 +1,5 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { AppError } from '../../src/domain/errors';
 import { currentRequestId } from '../../src/observability/context';
@@ -53,6 +55,8 @@ export interface HarborHttpOptions {
 
 export interface HarborHttp {
   request<T = unknown>(call: HarborCall): Promise<HarborReply<T>>;
+  /** Closes the kept-alive connections (graceful shutdown). Later calls open new ones. */
+  close(): void;
 }
 
 const MISCONFIGURED = "upstream misconfigured: Harbor rejected hubgate's admin credentials";
@@ -61,7 +65,12 @@ type Failure = { kind: 'timeout' | 'unreachable'; code: string; message: string 
 
 export function createHarborHttp(opts: HarborHttpOptions): HarborHttp {
   const base = opts.baseUrl.replace(/\/+$/, '');
+  // Own agents (keep-alive) rather than Node's global ones, so shutdown can close exactly hubgate's connections.
+  const httpAgent = new http.Agent({ keepAlive: true });
+  const httpsAgent = new https.Agent({ keepAlive: true });
   const client: AxiosInstance = axios.create({
+    httpAgent,
+    httpsAgent,
     baseURL: `${base}/api/v2.0`,
     timeout: opts.timeoutMs,
     auth: { username: opts.username, password: opts.password },
@@ -183,7 +192,13 @@ export function createHarborHttp(opts: HarborHttpOptions): HarborHttp {
     }
   }
 
-  return { request };
+  return {
+    request,
+    close() {
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
 }
 
 /** Harbor's 4xx → hubgate's error kinds, keeping Harbor's message where it helps the caller. */

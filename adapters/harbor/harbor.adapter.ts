@@ -44,7 +44,12 @@ export interface HarborAdapterOptions {
   now?: () => number;
 }
 
-export type HarborAdapter = HarborPort & HarborGcPort & HarborContentPort;
+export type HarborAdapter = HarborPort &
+  HarborGcPort &
+  HarborContentPort & {
+    /** Closes kept-alive connections to Harbor (graceful shutdown). */
+    close(): void;
+  };
 
 /** A transport call; `project` marks a path that names a project (see `call`). */
 type AdapterCall = Omit<HarborCall, 'byName'> & { project?: string };
@@ -148,6 +153,8 @@ export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
   };
 
   const adapter: HarborAdapter = {
+    close: () => http.close(),
+
     async currentUser() {
       try {
         const user = await fetchCurrentUser('currentUser');

@@ -1,12 +1,15 @@
 import nock, { bodyMatcher } from './nock';
 import type { HarborProject, HarborRepository, HarborRobot, RobotCreate } from '../../../src/ports/harbor';
 import { recorded, recordedBody, recordedReply } from '../../support/recorded';
-import { API, adminAccepted, harborScope, makeAdapter, rejection } from './harbor.kit';
+import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, rejection } from './harbor.kit';
 
 /** Each method's happy path and Harbor's 4xx answers, replayed from the recorded Harbor 2.5.5 exchanges. */
 
 beforeAll(() => nock.disableNetConnect());
-afterEach(() => nock.cleanAll());
+afterEach(() => {
+  nock.cleanAll();
+  closeAdapters();
+});
 afterAll(() => nock.enableNetConnect());
 
 /** A fresh adapter whose admin identity check (009) is answered once. */

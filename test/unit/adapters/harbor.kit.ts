@@ -23,6 +23,13 @@ export function captureLogger(): Logger & { lines: LogLine[]; text(): string } {
   return { lines, text: () => JSON.stringify(lines), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
+const opened: HarborAdapter[] = [];
+
+/** Closes every adapter made since the last call (their kept-alive sockets would keep jest running). */
+export function closeAdapters(): void {
+  for (const a of opened.splice(0)) a.close();
+}
+
 export function makeAdapter(over: Partial<HarborAdapterOptions> = {}): {
   harbor: HarborAdapter;
   metrics: Metrics;
@@ -41,6 +48,7 @@ export function makeAdapter(over: Partial<HarborAdapterOptions> = {}): {
     logger,
     ...over,
   });
+  opened.push(harbor);
   return { harbor, metrics, logger };
 }
 
@@ -49,8 +57,21 @@ export const harborScope = (opts: NockOptions = {}) => nock(BASE, opts).matchHea
 
 export const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 
-/** `GET /users/current` answered as recorded for the admin (009). */
-export const adminAccepted = (scope: Scope, times = 1) => scope.get(`${API}/users/current`).times(times).reply(...recordedReply(9));
+/** `GET /users/current` answered as recorded for the admin (009), `times` times; `calls()` counts the answers. */
+export function adminAccepted(scope: Scope, times = 1): { calls(): number } {
+  let calls = 0;
+  scope
+    .get(`${API}/users/current`)
+    .times(times)
+    .reply(() => {
+      calls++;
+      return recordedReply(9);
+    });
+  return { calls: () => calls };
+}
+
+/** Interceptors of `scope` not used yet, as `METHOD url` strings. */
+export const pending = (scope: Scope): string[] => scope.pendingMocks();
 
 export async function counter(metrics: Metrics, operation: string, outcome: string): Promise<number> {
   const m = await metrics.harborRequests.get();
@@ -64,4 +85,46 @@ export async function rejection(p: Promise<unknown>): Promise<Error & { kind?: s
     return e as Error & { kind?: string; upstreamStatus?: number };
   }
   throw new Error('expected the call to fail');
+}
+
+/**
+ * A real local HTTP server standing in for Harbor, for what nock cannot play here (its replyWithError never
+ * reaches axios with nock 15 under jest): connection resets and lost responses. `handler` returns false to
+ * reset the connection instead of answering.
+ */
+export async function startLocalHarbor(
+  handler: (req: import('node:http').IncomingMessage, hit: number) => [number, string, Record<string, string>] | false,
+): Promise<{ url: string; hits: string[]; close(): Promise<void> }> {
+  const http = await import('node:http');
+  const hits: string[] = [];
+  const server = http.createServer((req, res) => {
+    hits.push(`${req.method} ${req.url}`);
+    req.resume();
+    req.on('end', () => {
+      const answer = handler(req, hits.length);
+      if (answer === false) {
+        req.socket.resetAndDestroy();
+        return;
+      }
+      const [status, body, headers] = answer;
+      res.writeHead(status, headers).end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    hits,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A local port nothing listens on (connection refused). */
+export async function closedPortUrl(): Promise<string> {
+  const net = await import('node:net');
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as import('node:net').AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
 }
