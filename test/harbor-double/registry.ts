@@ -14,6 +14,8 @@ import { Artifact, Repository, State, Tag } from './state';
 const DDAV = { 'Docker-Distribution-Api-Version': 'registry/2.0' };
 const JSON_UTF8 = 'application/json; charset=utf-8';
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+/** distribution's own limit for manifest bodies */
+const MANIFEST_LIMIT = 4 * 1024 * 1024;
 const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'te', 'trailer']);
 
 export interface RegistryEnv {
@@ -344,7 +346,15 @@ export class RegistryFront {
 
   private async putManifest(ctx: Ctx, repo: string, ref: string): Promise<void> {
     const chunks: Buffer[] = [];
-    for await (const c of ctx.req) chunks.push(c as Buffer);
+    let n = 0;
+    for await (const c of ctx.req) {
+      n += (c as Buffer).length;
+      if (n > MANIFEST_LIMIT) {
+        ctx.req.resume();
+        return this.v2Error(ctx, 400, 'MANIFEST_INVALID', `manifest exceeds ${MANIFEST_LIMIT} bytes`);
+      }
+      chunks.push(c as Buffer);
+    }
     const body = Buffer.concat(chunks);
     const text = body.toString('utf8');
     const err = goJsonError(text);
