@@ -283,7 +283,10 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
       if (closed) return;
       closed = true;
       if (client.status === 'ready') {
-        await Promise.race([client.quit().catch(() => undefined), sleep(timeoutMs * 2)]);
+        let timer: NodeJS.Timeout | undefined;
+        const giveUp = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs * 2)));
+        await Promise.race([client.quit().catch(() => undefined), giveUp]);
+        clearTimeout(timer);
       }
       client.disconnect();
     },
