@@ -116,7 +116,7 @@ describe('alert rules', () => {
   it('uses only metrics hubgate exports (plus Prometheus `up`)', async () => {
     const m = createMetrics({ defaultMetrics: false });
     const exported = new Set<string>();
-    for (const metric of (await m.registry.getMetricsAsJSON()) as { name: string; type: string }[]) {
+    for (const metric of (await m.registry.getMetricsAsJSON()) as unknown as { name: string; type: string }[]) {
       exported.add(metric.name);
       if (metric.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(metric.name + s);
     }
