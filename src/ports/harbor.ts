@@ -190,7 +190,19 @@ export interface HarborArtifact {
   /** null when the artifact has no tag. */
   tags: HarborTag[] | null;
   extra_attrs?: Record<string, unknown>;
+  /** The children of an image index (multi-arch); null for a plain image. */
+  references?: HarborArtifactReference[] | null;
   [k: string]: unknown;
+}
+
+/** One child of an image index, as Harbor lists it in `references`. */
+export interface HarborArtifactReference {
+  parent_id: number;
+  child_id: number;
+  child_digest: string;
+  platform?: { os?: string; architecture?: string; variant?: string; [k: string]: unknown } | null;
+  annotations?: Record<string, string> | null;
+  urls?: string[] | null;
 }
 
 /**
@@ -202,6 +214,8 @@ export interface HarborContentPort {
   getRepository(project: string, repository: string): Promise<HarborRepository | null>;
   /** `PUT …/repositories/{r} {"description"}`; not_found when the repository does not exist. */
   updateRepositoryDescription(project: string, repository: string, description: string): Promise<void>;
+  /** One artifact (with its tags) by digest or tag; null when absent. */
+  getArtifact(project: string, repository: string, reference: string): Promise<HarborArtifact | null>;
   /** One page of artifacts, with their tags (`with_tag=true`). */
   listArtifacts(project: string, repository: string, query?: ListQuery): Promise<Page<HarborArtifact>>;
   /** `reference` is a digest or a tag. not_found when absent. */

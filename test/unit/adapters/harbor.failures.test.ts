@@ -211,7 +211,9 @@ describe('retries', () => {
     adminAccepted(scope);
     scope.get(`${API}/robots/1`).times(3).reply(...recordedReply(214));
     scope.get(`${API}/robots/1`).reply(...recordedReply(55));
-    expect((await rejection(harbor.getRobot(1))).kind).toBe('upstream_unavailable');
+    const e = await rejection(harbor.getRobot(1));
+    expect(e.kind).toBe('upstream_unavailable');
+    expect(e.upstreamStatus).toBe(500);
     expect(pending(scope)).toHaveLength(1); // the fourth answer was never asked for
   });
 
@@ -226,18 +228,21 @@ describe('retries', () => {
     expect(scope.isDone()).toBe(true);
   });
 
+  type Harbor = ReturnType<typeof makeAdapter>['harbor'];
   test.each([
-    ['POST', (h: ReturnType<typeof makeAdapter>['harbor']) => h.createProject({ name: 'alpha', public: false })],
-    ['PATCH', (h: ReturnType<typeof makeAdapter>['harbor']) => h.setRobotSecret(1, 'N3w-Secret-Value')],
-    ['POST', (h: ReturnType<typeof makeAdapter>['harbor']) => h.startGc({ dryRun: true, deleteUntagged: true })],
-  ])('%s is never retried', async (method, run) => {
+    ['POST', '/projects', (h: Harbor) => h.createProject({ name: 'alpha', public: false })],
+    ['PATCH', '/robots/1', (h: Harbor) => h.setRobotSecret(1, 'N3w-Secret-Value')],
+    ['POST', '/system/gc/schedule', (h: Harbor) => h.startGc({ dryRun: true, deleteUntagged: true })],
+  ])('%s %s is never retried', async (method, path, run) => {
     const { harbor } = makeAdapter({ retries: 3 });
     const scope = harborScope();
     adminAccepted(scope);
-    scope.intercept(/.*/, method).reply(...recordedReply(214));
-    scope.intercept(/.*/, method).reply(201, '', { Location: '/api/v2.0/x/1' });
-    expect((await rejection(run(harbor))).kind).toBe('upstream_unavailable');
-    expect(pending(scope)).toHaveLength(1);
+    scope.intercept(`${API}${path}`, method).reply(...recordedReply(214));
+    scope.intercept(`${API}${path}`, method).reply(201, '', { Location: '/api/v2.0/x/1' });
+    const e = await rejection(run(harbor));
+    expect(e.kind).toBe('upstream_unavailable');
+    expect(e.upstreamStatus).toBe(500);
+    expect(pending(scope)).toHaveLength(1); // the second answer was never asked for
   });
 
   test('connection reset: GET retried on a new connection', async () => {
