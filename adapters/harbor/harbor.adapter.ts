@@ -276,6 +276,15 @@ export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
       );
     },
 
+    async getArtifact(project, repository, reference) {
+      return absentAsNull(
+        get<HarborArtifact>('getArtifact', artifactPath(project, repository, reference), {
+          project,
+          params: { with_tag: 'true', with_label: 'false', with_scan_overview: 'false' },
+        }).then((r) => r.data),
+      );
+    },
+
     async deleteArtifact(project, repository, reference) {
       await call({ operation: 'deleteArtifact', method: 'DELETE', path: artifactPath(project, repository, reference), project });
     },

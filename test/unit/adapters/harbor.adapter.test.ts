@@ -296,6 +296,17 @@ describe('artifacts', () => {
     expect(page.items).toHaveLength(1);
   });
 
+  test('getArtifact by tag with its tags (146); absent → null (148)', async () => {
+    const { harbor, scope } = setup();
+    const ex = recorded(146);
+    scope.get(`${API}${ex.request.apiPath}`).query((q) => q.with_tag === 'true').reply(...recordedReply(146));
+    scope.get(`${API}${recorded(148).request.apiPath}`).query(true).reply(...recordedReply(148));
+    const a = await harbor.getArtifact('alpha', 'app', 'v1');
+    expect(a?.digest).toBe((ex.response.body as { digest: string }).digest);
+    expect(a?.tags?.some((t) => t.name === 'v1')).toBe(true);
+    await expect(harbor.getArtifact('alpha', 'app', 'nope')).resolves.toBeNull();
+  });
+
   test('deleteArtifact by digest; absent → not_found (169)', async () => {
     const { harbor, scope } = setup();
     const ex = recorded(169);
