@@ -50,6 +50,19 @@ export interface Config {
   catalogTtlSeconds: number;
   /** On SIGTERM: how long in-flight requests (uploads, pulls) may take to finish before the process exits. */
   shutdownTimeoutMs: number;
+  /** Registry front (`/v2`, `/service/token`): anonymous access and failed-login throttling. */
+  registryFront: {
+    /** Anonymous pulls of public workspaces (default false: every registry request needs project credentials). */
+    allowAnonymousPull: boolean;
+    /** Failed logins per username within the window before the username is blocked. */
+    loginMaxFailures: number;
+    /** Failed logins per client address within the window before the address is blocked. */
+    loginMaxFailuresPerAddress: number;
+    loginFailureWindowSeconds: number;
+    loginBlockSeconds: number;
+    /** How long a verified registry login is trusted before Harbor-held state is read again (0 = every time). */
+    loginCacheSeconds: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -190,6 +203,14 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       .filter(Boolean),
     catalogTtlSeconds: r.int('HUBGATE_CATALOG_TTL_SECONDS', 10, 0, 3600),
     shutdownTimeoutMs: r.int('HUBGATE_SHUTDOWN_TIMEOUT_MS', 30000, 0, 3600000),
+    registryFront: {
+      allowAnonymousPull: r.bool('HUBGATE_ALLOW_ANONYMOUS_PULL', false),
+      loginMaxFailures: r.int('HUBGATE_LOGIN_MAX_FAILURES', 10, 1, 1000000),
+      loginMaxFailuresPerAddress: r.int('HUBGATE_LOGIN_MAX_FAILURES_PER_ADDRESS', 50, 1, 1000000),
+      loginFailureWindowSeconds: r.int('HUBGATE_LOGIN_FAILURE_WINDOW_SECONDS', 300, 1, 86400),
+      loginBlockSeconds: r.int('HUBGATE_LOGIN_BLOCK_SECONDS', 300, 1, 86400),
+      loginCacheSeconds: r.int('HUBGATE_LOGIN_CACHE_SECONDS', 30, 0, 300),
+    },
   };
   return deepFreeze(config);
 }

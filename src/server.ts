@@ -10,6 +10,7 @@ import { HarborMonitor } from './observability/harbor-monitor';
 import { createHarborAdapter } from '../adapters/harbor/harbor.adapter';
 import { createOidcVerifier } from '../adapters/identity/oidc.verifier';
 import { createCoordination } from '../adapters/redis/redis.coordination';
+import { createKeepAliveAgent, createRegistryRouter } from './http/registry';
 
 export const VERSION: string = (() => {
   try {
@@ -78,6 +79,29 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     intervalMs: config.harbor.healthPollMs,
   });
 
+  const registryAgent = createKeepAliveAgent(config.harbor.url);
+  const registryRouter = createRegistryRouter({
+    harborUrl: config.harbor.url,
+    publicUrl: config.publicUrl,
+    verify: (username, password) => credentials.verify(username, password),
+    usernamePrefix: config.credentials.usernamePrefix,
+    robotPrefix: config.harbor.robotPrefix,
+    allowAnonymousPull: config.registryFront.allowAnonymousPull,
+    throttle: {
+      maxFailuresPerUser: config.registryFront.loginMaxFailures,
+      maxFailuresPerAddress: config.registryFront.loginMaxFailuresPerAddress,
+      windowSeconds: config.registryFront.loginFailureWindowSeconds,
+      blockSeconds: config.registryFront.loginBlockSeconds,
+    },
+    cache: coordination,
+    coordination,
+    loginCacheSeconds: config.registryFront.loginCacheSeconds,
+    onManifestChange: () => workspaces.invalidate(),
+    agent: registryAgent,
+    logger,
+    metrics,
+  });
+
   const app = createApp({
     logger,
     metrics,
@@ -89,6 +113,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     registryInsecure: config.registryInsecure,
     publicUrl: config.publicUrl,
     version: VERSION,
+    registryRouter,
   });
 
   const server = http.createServer(app);
@@ -116,6 +141,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
       await Promise.race([drained, timer]);
       server.closeAllConnections();
       await coordination.close();
+      registryAgent.destroy();
     })());
   return { url, server, close };
 }

@@ -1,0 +1,108 @@
+import http from 'node:http';
+import https from 'node:https';
+import type { NextFunction, Request, Response } from 'express';
+import { createProxyMiddleware } from 'http-proxy-middleware';
+import type { Logger } from '../../observability/logger';
+import { sendError } from '../errors';
+import { rewriteResponseHeaders } from './headers';
+
+/**
+ * The streaming pass-through to Harbor (http-proxy-middleware over node-http-proxy):
+ * - bodies are piped both ways (`req → proxyReq`, `proxyRes → res`), so backpressure holds and nothing is
+ *   buffered: a 10 GB layer costs a few socket buffers;
+ * - no proxy or socket timeout: a long upload or a slow pull is never cut (idle keep-alive sockets to Harbor are
+ *   closed by the agent after `idleSocketMs`);
+ * - keep-alive agent, so a manifest HEAD does not pay a TCP handshake;
+ * - methods, paths, queries (`_state`, `digest`, `mount`/`from`), `Range`, `Content-Range`, `Content-Length`,
+ *   `Transfer-Encoding: chunked`, `Docker-*` headers pass unchanged; only `WWW-Authenticate` realms and
+ *   Harbor-absolute `Location`s are rewritten and Harbor's session cookie is dropped;
+ * - a client that goes away mid-transfer aborts the upstream exchange (no orphaned uploads holding sockets).
+ */
+export interface ProxyEvents {
+  /** Called synchronously before the upstream request is sent; `req` is flowing after it. */
+  onStart?(req: Request): void;
+  /** Response headers from Harbor arrived (already rewritten); the body follows. */
+  onResponse?(req: Request, res: Response, upstream: http.IncomingMessage): void;
+}
+
+export interface PassThroughOptions {
+  harborUrl: string;
+  publicUrl: string;
+  /** Further host[:port] values Harbor may put into absolute Locations (its external URL host). */
+  upstreamHosts?: string[];
+  agent: http.Agent;
+  logger: Logger;
+  events?: ProxyEvents;
+}
+
+export function createKeepAliveAgent(harborUrl: string, opts: { maxSockets?: number; idleSocketMs?: number } = {}): http.Agent {
+  const options: http.AgentOptions = {
+    keepAlive: true,
+    keepAliveMsecs: 1000,
+    maxSockets: opts.maxSockets ?? 1024,
+    maxFreeSockets: 256,
+    scheduling: 'lifo',
+    // Applies to idle pooled sockets (the agent closes them); an active socket only gets a 'timeout' event nobody
+    // acts on, so a long transfer is not cut.
+    timeout: opts.idleSocketMs ?? 30_000,
+  };
+  return new URL(harborUrl).protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+}
+
+export function upstreamHostsOf(harborUrl: string, extra: string[] = []): string[] {
+  const u = new URL(harborUrl);
+  const hosts = new Set<string>([u.host]);
+  // Location built from a Host header with an explicit default port.
+  if (!u.port) hosts.add(`${u.hostname}:${u.protocol === 'https:' ? 443 : 80}`);
+  for (const h of extra) hosts.add(h);
+  return [...hosts];
+}
+
+export function createPassThrough(opts: PassThroughOptions): (req: Request, res: Response, next: NextFunction) => Promise<void> {
+  const hosts = upstreamHostsOf(opts.harborUrl, opts.upstreamHosts);
+  const events = opts.events ?? {};
+  const proxy = createProxyMiddleware<Request, Response>({
+    target: opts.harborUrl,
+    changeOrigin: true,
+    agent: opts.agent,
+    xfwd: false,
+    // Reuse the upstream connection whatever the client said about its own.
+    headers: { connection: 'keep-alive' },
+    followRedirects: false,
+    // Our own handlers instead of the default plugins (their error page and logging are not ours).
+    ejectPlugins: true,
+    plugins: [
+      (server) => {
+        server.on('start', (req) => events.onStart?.(req as Request));
+        server.on('proxyRes', (upstream, req, res) => {
+          rewriteResponseHeaders(upstream.headers, opts.publicUrl, hosts);
+          // A client that disconnects mid-download: stop reading from Harbor and free the socket.
+          res.once('close', () => {
+            if (!res.writableFinished) upstream.destroy();
+          });
+          events.onResponse?.(req as Request, res as Response, upstream);
+        });
+        server.on('econnreset', () => {
+          /* client went away; http-proxy aborted the upstream request */
+        });
+        server.on('error', (err, _req, res) => {
+          const r = res as Response | import('node:net').Socket;
+          const code = (err as NodeJS.ErrnoException).code;
+          if (!('headersSent' in r)) {
+            r.destroy();
+            return;
+          }
+          if (r.headersSent) {
+            // Mid-body failure: the only honest signal left is to cut the connection.
+            opts.logger.warn('registry pass-through failed mid-response', { error_code: code });
+            r.destroy();
+            return;
+          }
+          opts.logger.warn('registry backend unreachable', { error_code: code });
+          sendError(r, 502, 'UPSTREAM_UNAVAILABLE', 'the registry backend is unavailable, try again later');
+        });
+      },
+    ],
+  });
+  return proxy as unknown as (req: Request, res: Response, next: NextFunction) => Promise<void>;
+}

@@ -1,0 +1,180 @@
+import type http from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Cache, Coordination } from '../../ports/coordination';
+import type { Logger } from '../../observability/logger';
+import { statusClass, type Metrics } from '../../observability/metrics';
+import { currentContext, currentRequestId } from '../../observability/context';
+import { sendError } from '../errors';
+import { authScheme, basicHeader, parseBasic, VerifiedLogins, type BasicCredentials } from './auth';
+import { bearerChallenge, sanitizeRequestHeaders, tokenRealm } from './headers';
+import { RegistryLogin } from './login';
+import { challengeScope, classify, isRegistryPath, type RegistryOperation } from './operations';
+import { createKeepAliveAgent, createPassThrough } from './proxy';
+import { LoginThrottle, type ThrottleSettings } from './throttle';
+import { createTokenHandler } from './token';
+
+/**
+ * The registry front: `/v2/…` and `/service/token`, passed through to Harbor.
+ *
+ *   request → operation id (route table) → authentication → header hygiene → streaming pass-through
+ *           → response header rewrites → metrics by operation id (and catalogue invalidation on manifest writes)
+ *
+ * Authentication on `/v2`:
+ * - no credentials (or an unknown scheme): 401 with a Bearer challenge whose realm is hubgate's token endpoint —
+ *   Harbor answers the same, but hubgate never sends an unauthenticated request on;
+ * - `Bearer`: a token Harbor issued through hubgate's token endpoint; passed on unchanged (Harbor checks it);
+ * - `Basic` with a hubgate username: verified here, then sent on as the Harbor robot `robot$<username>`;
+ *   any other username (Harbor admin, users, robots) is refused.
+ */
+export interface RegistryRouterDeps {
+  harborUrl: string;
+  /** hubgate's public base URL (token realm, Location rewrites). */
+  publicUrl: string;
+  /** Checks a registry login against Harbor-held state (CredentialsService.verify). */
+  verify: (username: string, password: string) => Promise<unknown>;
+  usernamePrefix: string;
+  robotPrefix: string;
+  allowAnonymousPull: boolean;
+  throttle: ThrottleSettings;
+  /** Shared store for the failed-login counters (Redis-backed cache); used while `coordination.shared()`. */
+  cache?: Cache;
+  coordination?: Pick<Coordination, 'shared'>;
+  /** How long a verified login is trusted without asking Harbor again (seconds, 0 = never cached). */
+  loginCacheSeconds: number;
+  /** A manifest was pushed or deleted through hubgate (invalidate cached image lists). */
+  onManifestChange?: () => Promise<void> | void;
+  logger: Logger;
+  metrics: Metrics;
+  /** Further host[:port] values Harbor may put into absolute Locations (its external URL host). */
+  upstreamHosts?: string[];
+  agent?: http.Agent;
+  now?: () => number;
+}
+
+interface Flight {
+  op: RegistryOperation;
+  started: bigint;
+  bytesIn: number;
+  bytesOut: number;
+  /** Credentials hubgate vouched for on this request (forgotten if Harbor refuses them). */
+  creds?: BasicCredentials;
+}
+
+const flights = new WeakMap<http.IncomingMessage, Flight>();
+
+export function createRegistryRouter(deps: RegistryRouterDeps): express.Router {
+  const now = deps.now ?? Date.now;
+  const agent = deps.agent ?? createKeepAliveAgent(deps.harborUrl);
+  const realm = tokenRealm(deps.publicUrl);
+  const throttle = new LoginThrottle({ settings: deps.throttle, cache: deps.cache, coordination: deps.coordination, now });
+  const login = new RegistryLogin({
+    verify: deps.verify,
+    usernamePrefix: deps.usernamePrefix,
+    robotPrefix: deps.robotPrefix,
+    throttle,
+    verified: new VerifiedLogins(deps.loginCacheSeconds * 1000, now),
+    logger: deps.logger,
+    metrics: deps.metrics,
+  });
+  const token = createTokenHandler({ harborUrl: deps.harborUrl, agent, login, allowAnonymousPull: deps.allowAnonymousPull, logger: deps.logger, metrics: deps.metrics });
+
+  const passThrough = createPassThrough({
+    harborUrl: deps.harborUrl,
+    publicUrl: deps.publicUrl,
+    upstreamHosts: deps.upstreamHosts,
+    agent,
+    logger: deps.logger,
+    events: {
+      onStart(req) {
+        const f = flights.get(req);
+        if (!f) return;
+        // Attached synchronously right before http-proxy pipes the body: counts bytes without buffering them
+        // (pause/resume by the pipe's backpressure applies to this listener too).
+        req.on('data', (c: Buffer) => {
+          f.bytesIn += c.length;
+        });
+      },
+      onResponse(req, _res, upstream) {
+        const f = flights.get(req);
+        if (!f) return;
+        upstream.on('data', (c: Buffer) => {
+          f.bytesOut += c.length;
+        });
+        const status = upstream.statusCode ?? 0;
+        if (status === 401 && f.creds) login.forget(f.creds);
+        if (f.op.id === 'v2_manifest' && (req.method === 'PUT' || req.method === 'DELETE') && status >= 200 && status < 300) {
+          void Promise.resolve()
+            .then(() => deps.onManifestChange?.())
+            .catch((e: unknown) => deps.logger.warn('image list invalidation failed', { operation: f.op.id, error: e }));
+        }
+      },
+    },
+  });
+
+  /** Metrics when the exchange ends (finished or cut), by operation id only. */
+  function track(req: Request, res: Response, f: Flight): void {
+    res.once('close', () => {
+      const seconds = Number(process.hrtime.bigint() - f.started) / 1e9;
+      const operation = f.op.id;
+      deps.metrics.registryRequests.inc({ operation, method: req.method, status_class: res.writableFinished ? statusClass(res.statusCode) : 'aborted' });
+      deps.metrics.registryDuration.observe({ operation }, seconds);
+      if (f.bytesIn) deps.metrics.registryBytes.inc({ operation, direction: 'in' }, f.bytesIn);
+      if (f.bytesOut) deps.metrics.registryBytes.inc({ operation, direction: 'out' }, f.bytesOut);
+    });
+  }
+
+  const challenge = (res: Response, op: RegistryOperation, message = 'unauthorized: authentication required') => {
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+    sendError(res, 401, 'UNAUTHORIZED', message, { 'WWW-Authenticate': bearerChallenge(realm, challengeScope(op)) });
+  };
+
+  async function v2(req: Request, res: Response, next: NextFunction, f: Flight): Promise<void> {
+    const header = req.header('authorization');
+    const scheme = authScheme(header);
+    if (scheme === 'none' || scheme === 'other') {
+      req.resume();
+      return challenge(res, f.op);
+    }
+    if (scheme === 'basic') {
+      const creds = parseBasic(header);
+      if (!creds) {
+        req.resume();
+        deps.metrics.loginFailures.inc({ reason: 'bad_credentials' });
+        return challenge(res, f.op, 'unauthorized: malformed Basic credentials');
+      }
+      const result = await login.login(creds, req.ip ?? req.socket.remoteAddress);
+      if (!result.ok) {
+        req.resume();
+        const extra: Record<string, string> = {};
+        if (result.retryAfterSeconds !== undefined) extra['Retry-After'] = String(result.retryAfterSeconds);
+        if (result.status === 401) extra['WWW-Authenticate'] = 'Basic realm="harbor"';
+        res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+        return sendError(res, result.status, result.code, result.message, extra);
+      }
+      f.creds = creds;
+      req.headers.authorization = basicHeader(result.robotName, creds.password);
+    }
+    sanitizeRequestHeaders(req.headers);
+    const rid = currentRequestId();
+    if (rid) req.headers['x-request-id'] = rid;
+    await passThrough(req, res, next);
+  }
+
+  const router = express.Router();
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    if (!isRegistryPath(req.path)) return next();
+    const op = classify(req.method, req.path);
+    const ctx = currentContext();
+    if (ctx) ctx.operation = op.id;
+    const f: Flight = { op, started: process.hrtime.bigint(), bytesIn: 0, bytesOut: 0 };
+    flights.set(req, f);
+    track(req, res, f);
+    const run = op.id === 'token' ? token(req, res) : v2(req, res, next, f);
+    run.catch((e: unknown) => {
+      deps.logger.error('registry request failed', { operation: op.id, error: e });
+      if (!res.headersSent) sendError(res, 500, 'UNKNOWN', 'internal server error');
+      else res.destroy();
+    });
+  });
+  return router;
+}
