@@ -140,6 +140,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
       const timer = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
       await Promise.race([drained, timer]);
       server.closeAllConnections();
+      harbor.close();
       await coordination.close();
       registryAgent.destroy();
     })());

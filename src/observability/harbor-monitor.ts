@@ -17,6 +17,7 @@ export interface ReadinessReport {
 export class HarborMonitor {
   private timer?: NodeJS.Timeout;
   private last?: { at: number; report: ReadinessReport };
+  private wasUp?: boolean;
 
   constructor(
     private readonly deps: {
@@ -85,6 +86,12 @@ export class HarborMonitor {
     }
     const up = checks.harbor_admin.ok;
     metrics.harborUp.set(up ? 1 : 0);
+    if (up !== this.wasUp) {
+      // Logged on every change (and at start): operators see at once that Harbor refuses hubgate's identity.
+      if (up) this.deps.logger.info('Harbor reachable and accepting hubgate\'s admin identity');
+      else this.deps.logger.error('Harbor not usable: hubgate is not ready', { detail: checks.harbor_admin.detail });
+      this.wasUp = up;
+    }
     const report: ReadinessReport = { ready: up, degraded: up && (redis === 0 || !checks.harbor_health.ok), checks };
     this.last = { at: Date.now(), report };
     return report;
