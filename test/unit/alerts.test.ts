@@ -113,6 +113,13 @@ describe('alert rules', () => {
     for (const a of alerts) expect(a.annotations!.runbook_url).toBe(`docs/operations.md#${a.alert!.toLowerCase()}`);
   });
 
+  it('docs/operations.md lists every metric hubgate exports in its metrics table', async () => {
+    const doc = fs.readFileSync(opsPath, 'utf8');
+    const m = createMetrics({ defaultMetrics: false });
+    const names = ((await m.registry.getMetricsAsJSON()) as unknown as { name: string }[]).map((x) => x.name);
+    expect(names.filter((n) => !doc.includes(`| \`${n}\` |`))).toEqual([]);
+  });
+
   it('uses only metrics hubgate exports (plus Prometheus `up`)', async () => {
     const m = createMetrics({ defaultMetrics: false });
     const exported = new Set<string>();
