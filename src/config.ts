@@ -50,6 +50,10 @@ export interface Config {
   catalogTtlSeconds: number;
   /** On SIGTERM: how long in-flight requests (uploads, pulls) may take to finish before the process exits. */
   shutdownTimeoutMs: number;
+  /** Image lists: how long the image catalogue may be served (bounds staleness of changes made outside hubgate). */
+  images: { cacheTtlSeconds: number; harborConcurrency: number };
+  /** Garbage collection: members may start it too; Harbor's GC window (hours) shown when a run does not report it. */
+  gc: { allowMembers: boolean; windowHours: number };
   /** Registry front (`/v2`, `/service/token`): anonymous access and failed-login throttling. */
   registryFront: {
     /** Anonymous pulls of public workspaces (default false: every registry request needs project credentials). */
@@ -203,6 +207,14 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       .filter(Boolean),
     catalogTtlSeconds: r.int('HUBGATE_CATALOG_TTL_SECONDS', 10, 0, 3600),
     shutdownTimeoutMs: r.int('HUBGATE_SHUTDOWN_TIMEOUT_MS', 30000, 0, 3600000),
+    images: {
+      cacheTtlSeconds: r.int('HUBGATE_IMAGES_CACHE_TTL_SECONDS', 15, 0, 3600),
+      harborConcurrency: r.int('HUBGATE_IMAGES_HARBOR_CONCURRENCY', 16, 1, 64),
+    },
+    gc: {
+      allowMembers: r.bool('HUBGATE_GC_ALLOW_MEMBERS', false),
+      windowHours: r.int('HUBGATE_GC_WINDOW_HOURS', 2, 0, 8760),
+    },
     registryFront: {
       allowAnonymousPull: r.bool('HUBGATE_ALLOW_ANONYMOUS_PULL', false),
       loginMaxFailures: r.int('HUBGATE_LOGIN_MAX_FAILURES', 10, 1, 1000000),

@@ -4,6 +4,8 @@ import type { Config } from './config';
 import { createApp } from './http/app';
 import { CredentialsService } from './domain/credentials.service';
 import { WorkspacesService } from './domain/workspaces.service';
+import { ImagesService } from './domain/images.service';
+import { GcService } from './domain/gc.service';
 import { createLogger, registerSecret, type Logger } from './observability/logger';
 import { createMetrics } from './observability/metrics';
 import { HarborMonitor } from './observability/harbor-monitor';
@@ -71,6 +73,25 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     reserved: config.reservedWorkspaces,
     catalogTtlSeconds: config.catalogTtlSeconds,
   });
+  const images = new ImagesService({
+    harbor,
+    workspaces,
+    cache: coordination,
+    logger,
+    registryHost: config.registryHost,
+    cacheTtlSeconds: config.images.cacheTtlSeconds,
+    harborConcurrency: config.images.harborConcurrency,
+  });
+  const gc = new GcService({
+    harbor,
+    coordination,
+    logger,
+    metrics,
+    allowMembers: config.gc.allowMembers,
+    defaultWindowHours: config.gc.windowHours,
+    visibleWorkspaces: async (p) =>
+      new Set((await workspaces.list(p, { page: 1, pageSize: Number.MAX_SAFE_INTEGER })).items.map((w) => w.name)),
+  });
   const monitor = new HarborMonitor({
     harbor,
     metrics,
@@ -96,7 +117,9 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     cache: coordination,
     coordination,
     loginCacheSeconds: config.registryFront.loginCacheSeconds,
-    onManifestChange: () => workspaces.invalidate(),
+    onManifestChange: async () => {
+      await Promise.all([workspaces.invalidate(), images.invalidate()]);
+    },
     agent: registryAgent,
     logger,
     metrics,
@@ -108,6 +131,8 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     verifier,
     workspaces,
     credentials,
+    images,
+    gc,
     readiness: () => monitor.readiness(),
     registryHost: config.registryHost,
     registryInsecure: config.registryInsecure,
@@ -126,6 +151,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     server.listen(config.port, config.host, () => resolve());
   });
   monitor.start();
+  gc.startMonitor(config.harbor.healthPollMs);
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host}:${port}`;
@@ -135,6 +161,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
   const close = () =>
     (closing ??= (async () => {
       monitor.stop();
+      gc.stopMonitor();
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timer = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());

@@ -12,6 +12,10 @@ import { authenticate } from './middleware/authn';
 import { openApiDocument } from './openapi';
 import { workspacesRoutes } from './routes/workspaces.routes';
 import { credentialsRoutes } from './routes/credentials.routes';
+import { imagesRoutes } from './routes/images.routes';
+import { gcRoutes } from './routes/gc.routes';
+import type { ImagesService } from '../domain/images.service';
+import type { GcService } from '../domain/gc.service';
 
 export interface AppDeps {
   logger: Logger;
@@ -19,6 +23,9 @@ export interface AppDeps {
   verifier: TokenVerifier;
   workspaces: WorkspacesService;
   credentials: CredentialsService;
+  /** Images and garbage collection (mounted when given). */
+  images?: ImagesService;
+  gc?: GcService;
   readiness: () => Promise<ReadinessReport>;
   registryHost: string;
   registryInsecure: boolean;
@@ -58,6 +65,8 @@ export function createApp(deps: AppDeps): Express {
   api.use(express.json({ limit: '256kb' }));
   api.use(workspacesRoutes(deps.workspaces));
   api.use(credentialsRoutes(deps.credentials, { registryHost: deps.registryHost, insecure: deps.registryInsecure }));
+  if (deps.images) api.use(imagesRoutes(deps.images));
+  if (deps.gc) api.use(gcRoutes(deps.gc));
   app.use(API_PREFIX, api);
 
   app.use((req, _res, next) => next(new AppError('not_found', `path ${req.path} was not found`)));

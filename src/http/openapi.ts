@@ -2,6 +2,9 @@
  * The OpenAPI 3 document of hubgate's API, served at /openapi.json. Request schemas here are also what the
  * edge validates with (src/http/validate.ts), so the document and the behaviour cannot drift apart.
  */
+import { imagePaths, imageSchemas } from './routes/images.openapi';
+import { gcPaths, gcSchemas } from './routes/gc.openapi';
+
 const errorRef = { $ref: '#/components/schemas/Errors' };
 const errorResponses = (...codes: number[]) =>
   Object.fromEntries(
@@ -146,6 +149,8 @@ export const schemas = {
       },
     },
   },
+  ...imageSchemas,
+  ...gcSchemas,
 } as const;
 
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -227,6 +232,8 @@ export function openApiDocument(opts: { version: string; publicUrl: string }) {
           responses: { 200: { description: 'OK (Cache-Control: no-store)', content: json(ref('Credentials')) }, ...errorResponses(401, 404, 502, 504) },
         },
       },
+      ...imagePaths,
+      ...gcPaths,
     },
   };
 }

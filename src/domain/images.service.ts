@@ -1,0 +1,476 @@
+import { AppError, forbidden, invalid, notFound } from './errors';
+import { memberOf, type PlatformProject, type Principal } from './principal';
+import { workspaceNameProblem } from './names';
+import { relation, type AccessLevel, type PageOf, type Relation, type Workspace, type WorkspacesService } from './workspaces.service';
+import { ImageCatalog, mapLimit, statsOf, type CatalogRepo } from './images.catalog';
+import type { HarborArtifact, HarborContentPort, HarborPort } from '../ports/harbor';
+import type { Cache } from '../ports/coordination';
+import type { Logger } from '../observability/logger';
+
+/** What users are told wherever something is deleted (SPEC: deleting is soft; Harbor's 2 h GC window). */
+export const GC_NOTE =
+  'Storage is returned by the next garbage collection, not by the delete itself. Harbor only collects what was deleted ' +
+  'more than its safety window before the GC starts (2 hours by default), so a GC right after a delete may free nothing yet.';
+
+/** Longest description accepted (characters of Markdown). */
+export const DESCRIPTION_MAX = 10_000;
+/** Items per batch delete. */
+export const BATCH_MAX = 100;
+
+/** Distribution's repository-name grammar (lower case components, separators `.`, `_`, `__`, `-`+, joined by `/`). */
+const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const IMAGE_NAME = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** Harbor's zero time for "never" (e.g. a tag never pulled). */
+const ZERO_TIME_YEAR = 1;
+
+export type ImageView = 'all' | 'own' | 'shared';
+export type ImageSort = 'name' | '-name' | 'updated' | '-updated' | 'pulls' | '-pulls';
+
+export interface ImageListFilter {
+  view: ImageView;
+  workspace?: string;
+  projectId?: string;
+  department?: string;
+  /** Substring of the image name (case-insensitive). */
+  q?: string;
+  sort: ImageSort;
+  page: number;
+  pageSize: number;
+}
+
+export interface ImageRow {
+  workspace: string;
+  /** Name inside the workspace; may contain `/`. */
+  image: string;
+  /** `<registry>/<workspace>/<image>`; add `:<version>`. */
+  pullAddress: string;
+  versionCount: number;
+  latestPushAt: string | null;
+  /** Harbor's pull count: manifest GETs (never HEADs), updated by Harbor within ~10 s. */
+  pullCount: number;
+  /** Sum of the sizes of the image's artifacts, as Harbor reports them. */
+  sizeBytes: number;
+  updatedAt: string;
+  access: AccessLevel;
+  project: PlatformProject | null;
+  /** manage: own project (or cloud admin); view: shared (public workspace of another project) — view and pull only. */
+  relation: Exclude<Relation, 'none'>;
+  shared: boolean;
+}
+
+export interface ImageChild {
+  digest: string;
+  os: string | null;
+  architecture: string | null;
+  variant: string | null;
+  sizeBytes: number | null;
+  pullAddress: string;
+}
+
+export interface ImageVersion {
+  tag: string;
+  digest: string;
+  sizeBytes: number;
+  pushedAt: string | null;
+  lastPulledAt: string | null;
+  os: string | null;
+  architecture: string | null;
+  /** `image`, or `index` for a multi-architecture image (its platforms are in `children`). */
+  kind: 'image' | 'index';
+  mediaType: string | null;
+  pullAddress: string;
+  pullAddressByDigest: string;
+  children?: ImageChild[];
+}
+
+export interface ImageDetail extends Omit<ImageRow, 'updatedAt'> {
+  description: string;
+  /** Sum of the sizes of all artifacts (tagged or not), as Harbor counts them. */
+  storageUsedBytes: number;
+  createdAt: string;
+  updatedAt: string;
+  versions: ImageVersion[];
+  /** Artifacts without a tag (e.g. the previous image of an overwritten version); GC with untagged deletion removes them. */
+  untagged: { digest: string; sizeBytes: number; pushedAt: string | null }[];
+  pullCountNote: string;
+}
+
+export interface BatchFailure {
+  code: string;
+  reason: string;
+}
+
+export interface ImagesDeleteResult {
+  deleted: { workspace: string; image: string }[];
+  failed: ({ workspace: string; image: string } & BatchFailure)[];
+  note: string;
+}
+
+export interface VersionsDeleteResult {
+  workspace: string;
+  image: string;
+  deleted: { tag: string; digest: string; artifactDeleted: boolean }[];
+  failed: ({ tag: string } & BatchFailure)[];
+  note: string;
+}
+
+export interface ImagesDeps {
+  harbor: HarborPort & HarborContentPort;
+  workspaces: Pick<WorkspacesService, 'list' | 'get'>;
+  cache: Cache;
+  logger: Logger;
+  registryHost: string;
+  /** How long list data may be served from cache (bounds staleness of changes made outside hubgate); 0 = never. */
+  cacheTtlSeconds: number;
+  /** Harbor calls in flight at once when building the catalogue or fetching details. */
+  harborConcurrency: number;
+  now?: () => number;
+}
+
+/** The principal the catalogue is read as: sees every workspace. Never leaves this module. */
+const CATALOGUE_READER: Principal = { userId: 'hubgate:image-catalogue', username: 'hubgate', isCloudAdmin: true, projects: [] };
+
+const PULL_COUNT_NOTE = 'Pull count is Harbor\'s: manifest downloads (GET), not HEAD checks; Harbor updates it within about 10 seconds.';
+
+export function imageNameProblem(workspace: string, image: string): string | undefined {
+  if (!IMAGE_NAME.test(image)) return `image name "${image}" is not a valid repository name (lower-case components separated by "/")`;
+  if (workspace.length + 1 + image.length > 255) return 'image name is too long (workspace/image at most 255 characters)';
+  return undefined;
+}
+
+const isoOrNull = (t: string | undefined | null): string | null => {
+  if (!t) return null;
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) || d.getUTCFullYear() <= ZERO_TIME_YEAR ? null : d.toISOString();
+};
+
+const describeFailure = (e: unknown): BatchFailure => {
+  if (e instanceof AppError) {
+    const code = { not_found: 'NOT_FOUND', forbidden: 'FORBIDDEN', conflict: 'CONFLICT', invalid: 'BAD_REQUEST', precondition: 'PRECONDITION' }[
+      e.kind as string
+    ];
+    if (code) return { code, reason: e.message };
+    if (e.kind === 'upstream_timeout') return { code: 'UPSTREAM_TIMEOUT', reason: 'Harbor did not answer in time; try again' };
+    if (e.kind === 'upstream_misconfigured') return { code: 'UPSTREAM_MISCONFIGURED', reason: 'upstream misconfigured' };
+  }
+  return { code: 'UPSTREAM_UNAVAILABLE', reason: 'Harbor failed to delete it; try again' };
+};
+
+export class ImagesService {
+  private readonly catalog: ImageCatalog;
+
+  constructor(private readonly deps: ImagesDeps) {
+    this.catalog = new ImageCatalog({
+      harbor: deps.harbor,
+      cache: deps.cache,
+      logger: deps.logger,
+      ttlSeconds: deps.cacheTtlSeconds,
+      concurrency: deps.harborConcurrency,
+      now: deps.now,
+    });
+  }
+
+  /**
+   * Drops every cached view of images, in this replica and (through the shared cache) in all others. Called after
+   * every write through hubgate; the registry front calls it after each manifest PUT/DELETE it passes through.
+   */
+  async invalidate(): Promise<void> {
+    await this.catalog.invalidate();
+  }
+
+  private pullAddress(workspace: string, image: string): string {
+    return `${this.deps.registryHost}/${workspace}/${image}`;
+  }
+
+  /** Every workspace, with its owner and access (the workspace catalogue, cached by WorkspacesService). */
+  private async allWorkspaces(): Promise<Workspace[]> {
+    const page = await this.deps.workspaces.list(CATALOGUE_READER, { page: 1, pageSize: Number.MAX_SAFE_INTEGER });
+    return page.items;
+  }
+
+  // ── lists ───────────────────────────────────────────────────────────────────────────────────────────────
+
+  async list(p: Principal, f: ImageListFilter): Promise<PageOf<ImageRow>> {
+    const visible = new Map<string, { ws: Workspace; rel: Exclude<Relation, 'none'>; shared: boolean }>();
+    for (const ws of await this.allWorkspaces()) {
+      const rel = relation(p, ws);
+      if (rel === 'none') continue;
+      const own = !!ws.project && memberOf(p, ws.project.id);
+      const shared = !own && ws.access === 'public' && !!ws.project;
+      if (f.view === 'own' && !own) continue;
+      if (f.view === 'shared' && !shared) continue;
+      if (f.workspace && ws.name !== f.workspace) continue;
+      if (f.projectId && ws.project?.id !== f.projectId) continue;
+      if (f.department && ws.project?.department !== f.department) continue;
+      visible.set(ws.name, { ws, rel, shared });
+    }
+    const { repos, token } = await this.catalog.repositories(new Map([...visible.values()].map((v) => [v.ws.name, v.ws.harborProjectId])));
+    const q = f.q?.toLowerCase();
+    const rows = q ? repos.filter((r) => r.name.slice(r.name.indexOf('/') + 1).includes(q)) : repos.slice();
+    rows.sort(comparator(f.sort));
+    const start = (f.page - 1) * f.pageSize;
+    const pageRows = rows.slice(start, start + f.pageSize);
+    const stats = await this.catalog.statsFor(pageRows, token);
+    const items = pageRows.map((r): ImageRow => {
+      const slash = r.name.indexOf('/');
+      const workspace = r.name.slice(0, slash);
+      const image = r.name.slice(slash + 1);
+      const v = visible.get(workspace)!;
+      const s = stats.get(r.id) ?? { versionCount: 0, sizeBytes: 0, latestPushAt: null };
+      return {
+        workspace,
+        image,
+        pullAddress: this.pullAddress(workspace, image),
+        versionCount: s.versionCount,
+        latestPushAt: s.latestPushAt,
+        pullCount: r.pullCount,
+        sizeBytes: s.sizeBytes,
+        updatedAt: r.updateTime,
+        access: v.ws.access,
+        project: v.ws.project,
+        relation: v.rel,
+        shared: v.shared,
+      };
+    });
+    return { items, total: rows.length, page: f.page, pageSize: f.pageSize };
+  }
+
+  // ── one image ───────────────────────────────────────────────────────────────────────────────────────────
+
+  /** The workspace of an image call, checked live (not from a cache): absent and invisible look the same (404). */
+  private async workspaceFor(p: Principal, workspace: string, image: string, manage: boolean) {
+    if (workspaceNameProblem(workspace)) throw notFound(`workspace "${workspace}"`);
+    if (imageNameProblem(workspace, image)) throw notFound(`image "${workspace}/${image}"`);
+    const ws = await this.deps.workspaces.get(p, workspace);
+    if (manage && ws.relation !== 'manage') {
+      throw forbidden(`"${workspace}/${image}" is shared with you for viewing and pulling only; only members of the owning project can change it`);
+    }
+    return ws;
+  }
+
+  async get(p: Principal, workspace: string, image: string): Promise<ImageDetail> {
+    const ws = await this.workspaceFor(p, workspace, image, false);
+    const { harbor } = this.deps;
+    const [repo, artifacts] = await Promise.all([harbor.getRepository(workspace, image), this.allArtifacts(workspace, image)]);
+    if (!repo) throw notFound(`image "${workspace}/${image}"`);
+    const address = this.pullAddress(workspace, image);
+
+    // Children of multi-arch indexes: platform from the index, size from the child artifact.
+    const childDigests = [...new Set(artifacts.flatMap((a) => (a.references ?? []).map((r) => r.child_digest)))];
+    const children = await mapLimit(childDigests, this.deps.harborConcurrency, (d) =>
+      harbor.getArtifact(workspace, image, d).catch((e: unknown) => {
+        this.deps.logger.warn('could not read a child artifact of an index', { image: `${workspace}/${image}`, digest: d, error: e });
+        return null;
+      }),
+    );
+    const childSize = new Map(childDigests.map((d, i) => [d, children[i]?.size ?? null]));
+
+    const versions: ImageVersion[] = [];
+    const untagged: ImageDetail['untagged'] = [];
+    for (const a of artifacts) {
+      const extra = (a.extra_attrs ?? {}) as { os?: unknown; architecture?: unknown };
+      const refs = a.references ?? [];
+      const kind: ImageVersion['kind'] = refs.length > 0 ? 'index' : 'image';
+      if (!a.tags || a.tags.length === 0) {
+        untagged.push({ digest: a.digest, sizeBytes: a.size ?? 0, pushedAt: isoOrNull(a.push_time) });
+        continue;
+      }
+      for (const t of a.tags) {
+        versions.push({
+          tag: t.name,
+          digest: a.digest,
+          sizeBytes: a.size ?? 0,
+          pushedAt: isoOrNull(t.push_time) ?? isoOrNull(a.push_time),
+          lastPulledAt: isoOrNull(t.pull_time),
+          os: typeof extra.os === 'string' && extra.os ? extra.os : null,
+          architecture: typeof extra.architecture === 'string' && extra.architecture ? extra.architecture : null,
+          kind,
+          mediaType: a.manifest_media_type ?? a.media_type ?? null,
+          pullAddress: `${address}:${t.name}`,
+          pullAddressByDigest: `${address}@${a.digest}`,
+          ...(kind === 'index'
+            ? {
+                children: refs.map((r) => ({
+                  digest: r.child_digest,
+                  os: r.platform?.os || null,
+                  architecture: r.platform?.architecture || null,
+                  variant: r.platform?.variant || null,
+                  sizeBytes: childSize.get(r.child_digest) ?? null,
+                  pullAddress: `${address}@${r.child_digest}`,
+                })),
+              }
+            : {}),
+        });
+      }
+    }
+    versions.sort((x, y) => (y.pushedAt ?? '').localeCompare(x.pushedAt ?? '') || x.tag.localeCompare(y.tag));
+    const stats = statsOf(artifacts);
+    return {
+      workspace,
+      image,
+      pullAddress: address,
+      versionCount: versions.length,
+      latestPushAt: stats.latestPushAt,
+      pullCount: repo.pull_count ?? 0,
+      sizeBytes: stats.sizeBytes,
+      storageUsedBytes: stats.sizeBytes,
+      access: ws.access,
+      project: ws.project,
+      relation: ws.relation === 'manage' ? 'manage' : 'view',
+      shared: !(ws.project && memberOf(p, ws.project.id)) && ws.access === 'public' && !!ws.project,
+      description: repo.description ?? '',
+      createdAt: repo.creation_time,
+      updatedAt: repo.update_time,
+      versions,
+      untagged,
+      pullCountNote: PULL_COUNT_NOTE,
+    };
+  }
+
+  private async allArtifacts(workspace: string, image: string): Promise<HarborArtifact[]> {
+    const { harbor } = this.deps;
+    let first;
+    try {
+      first = await harbor.listArtifacts(workspace, image, { page: 1, pageSize: 100 });
+    } catch (e) {
+      if (e instanceof AppError && e.kind === 'not_found') return [];
+      throw e;
+    }
+    const pages = Math.min(1000, Math.ceil(first.total / 100));
+    const rest = await mapLimit(
+      Array.from({ length: Math.max(0, pages - 1) }, (_, i) => i + 2),
+      this.deps.harborConcurrency,
+      (page) => harbor.listArtifacts(workspace, image, { page, pageSize: 100 }).then((r) => r.items),
+    );
+    const byDigest = new Map<string, HarborArtifact>();
+    for (const a of [...first.items, ...rest.flat()]) byDigest.set(a.digest, a);
+    return [...byDigest.values()];
+  }
+
+  /** Sets the Markdown description (stored raw in Harbor; the console renders it). */
+  async describe(p: Principal, workspace: string, image: string, description: string): Promise<ImageDetail> {
+    if (typeof description !== 'string') throw invalid('description must be a string');
+    if (description.length > DESCRIPTION_MAX) throw invalid(`description must be at most ${DESCRIPTION_MAX} characters`);
+    await this.workspaceFor(p, workspace, image, true);
+    await this.deps.harbor.updateRepositoryDescription(workspace, image, description).catch((e: unknown) => {
+      if (e instanceof AppError && e.kind === 'not_found') throw notFound(`image "${workspace}/${image}"`);
+      throw e;
+    });
+    await this.invalidate();
+    return this.get(p, workspace, image);
+  }
+
+  // ── deletes ─────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Deletes whole images (every version); each item reported on its own. */
+  async deleteImages(p: Principal, items: { workspace: string; image: string }[]): Promise<ImagesDeleteResult> {
+    if (items.length === 0 || items.length > BATCH_MAX) throw invalid(`give 1 to ${BATCH_MAX} images to delete`);
+    const unique = [...new Map(items.map((i) => [`${i.workspace}/${i.image}`, i])).values()];
+    const access = new Map<string, Promise<unknown>>();
+    const result: ImagesDeleteResult = { deleted: [], failed: [], note: GC_NOTE };
+    const outcomes = await mapLimit(unique, Math.min(4, this.deps.harborConcurrency), async (it) => {
+      try {
+        if (imageNameProblem(it.workspace, it.image)) throw notFound(`image "${it.workspace}/${it.image}"`);
+        // One permission check per workspace, shared by its items.
+        if (!access.has(it.workspace)) access.set(it.workspace, this.workspaceFor(p, it.workspace, it.image, true));
+        await access.get(it.workspace);
+        const repo = await this.deps.harbor.getRepository(it.workspace, it.image);
+        if (!repo) throw notFound(`image "${it.workspace}/${it.image}"`);
+        await this.deps.harbor.deleteRepository(it.workspace, it.image);
+        return null;
+      } catch (e) {
+        if (!(e instanceof AppError) || e.kind.startsWith('upstream') || e.kind === 'internal') {
+          this.deps.logger.warn('image delete failed', { image: `${it.workspace}/${it.image}`, error: e });
+        }
+        return describeFailure(e);
+      }
+    });
+    unique.forEach((it, i) => {
+      const f = outcomes[i];
+      if (f) result.failed.push({ workspace: it.workspace, image: it.image, ...f });
+      else result.deleted.push({ workspace: it.workspace, image: it.image });
+    });
+    if (result.deleted.length > 0 || result.failed.length > 0) await this.invalidate();
+    return result;
+  }
+
+  /**
+   * Deletes versions (tags) of one image. Rule: the tag is removed; when the artifact it pointed to has no tag
+   * left afterwards, the artifact is deleted too (so GC can reclaim its blobs). An artifact that keeps another
+   * tag stays.
+   */
+  async deleteVersions(p: Principal, workspace: string, image: string, tags: string[]): Promise<VersionsDeleteResult> {
+    if (tags.length === 0 || tags.length > BATCH_MAX) throw invalid(`give 1 to ${BATCH_MAX} versions to delete`);
+    await this.workspaceFor(p, workspace, image, true);
+    const repo = await this.deps.harbor.getRepository(workspace, image);
+    if (!repo) throw notFound(`image "${workspace}/${image}"`);
+    const artifacts = await this.allArtifacts(workspace, image);
+    const result: VersionsDeleteResult = { workspace, image, deleted: [], failed: [], note: GC_NOTE };
+
+    const wanted = [...new Set(tags)];
+    const byArtifact = new Map<string, { artifact: HarborArtifact; tags: string[] }>();
+    for (const tag of wanted) {
+      if (!TAG.test(tag)) {
+        result.failed.push({ tag, code: 'NOT_FOUND', reason: `version "${tag}" not found` });
+        continue;
+      }
+      const a = artifacts.find((x) => x.tags?.some((t) => t.name === tag));
+      if (!a) {
+        result.failed.push({ tag, code: 'NOT_FOUND', reason: `version "${tag}" not found` });
+        continue;
+      }
+      const g = byArtifact.get(a.digest) ?? { artifact: a, tags: [] };
+      g.tags.push(tag);
+      byArtifact.set(a.digest, g);
+    }
+
+    const { harbor } = this.deps;
+    await mapLimit([...byArtifact.values()], 4, async ({ artifact, tags: group }) => {
+      const all = (artifact.tags ?? []).map((t) => t.name);
+      const removesLast = all.every((t) => group.includes(t));
+      if (removesLast) {
+        // Every tag of the artifact goes: delete the artifact itself (removes its tags with it).
+        try {
+          await harbor.deleteArtifact(workspace, image, artifact.digest);
+          for (const tag of group) result.deleted.push({ tag, digest: artifact.digest, artifactDeleted: true });
+        } catch (e) {
+          const f = describeFailure(e);
+          for (const tag of group) result.failed.push({ tag, ...f });
+        }
+        return;
+      }
+      for (const tag of group) {
+        try {
+          await harbor.deleteTag(workspace, image, artifact.digest, tag);
+          result.deleted.push({ tag, digest: artifact.digest, artifactDeleted: false });
+        } catch (e) {
+          result.failed.push({ tag, ...describeFailure(e) });
+        }
+      }
+    });
+    const order = new Map(wanted.map((t, i) => [t, i]));
+    result.deleted.sort((a, b) => order.get(a.tag)! - order.get(b.tag)!);
+    result.failed.sort((a, b) => (order.get(a.tag) ?? 0) - (order.get(b.tag) ?? 0));
+    await this.invalidate();
+    return result;
+  }
+}
+
+function comparator(sort: ImageSort): (a: CatalogRepo, b: CatalogRepo) => number {
+  const byName = (a: CatalogRepo, b: CatalogRepo) => {
+    const x = a.name.slice(a.name.indexOf('/') + 1);
+    const y = b.name.slice(b.name.indexOf('/') + 1);
+    if (x !== y) return x < y ? -1 : 1;
+    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  };
+  const desc = sort.startsWith('-');
+  const field = desc ? sort.slice(1) : sort;
+  const primary =
+    field === 'updated'
+      ? (a: CatalogRepo, b: CatalogRepo) => (a.updateTime < b.updateTime ? -1 : a.updateTime > b.updateTime ? 1 : 0)
+      : field === 'pulls'
+        ? (a: CatalogRepo, b: CatalogRepo) => a.pullCount - b.pullCount
+        : byName;
+  return (a, b) => (desc ? -primary(a, b) : primary(a, b)) || byName(a, b);
+}
