@@ -53,7 +53,10 @@ export function upstreamHostsOf(harborUrl: string, extra: string[] = []): string
   const u = new URL(harborUrl);
   const hosts = new Set<string>([u.host]);
   // Location built from a Host header with an explicit default port.
-  if (!u.port) hosts.add(`${u.hostname}:${u.protocol === 'https:' ? 443 : 80}`);
+  if (!u.port) {
+    hosts.add(`${u.hostname}:80`);
+    hosts.add(`${u.hostname}:443`);
+  }
   for (const h of extra) hosts.add(h);
   return [...hosts];
 }

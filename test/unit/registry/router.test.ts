@@ -1,0 +1,320 @@
+/**
+ * The registry router against a scripted upstream (a local HTTP server standing in for Harbor): authentication
+ * decisions, token form handling, anonymous refusal, throttling, header rewrites, invalidation, upstream failure.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import request from 'supertest';
+import { createRegistryRouter, type RegistryRouterDeps } from '../../../src/http/registry';
+import { observe } from '../../../src/http/middleware/observe';
+import { createMetrics } from '../../../src/observability/metrics';
+import { createLogger } from '../../../src/observability/logger';
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+const jwt = (claims: Record<string, unknown>) => `${b64('{"alg":"RS256"}')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+const PASSWORD = 'Correct-Horse-Battery-9';
+
+describe('registry router', () => {
+  let upstream: http.Server;
+  let upstreamUrl: string;
+  let seen: Seen[];
+  let answer: (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
+  let t: number;
+  let verifyCalls: number;
+  let logs: string[];
+
+  beforeAll(async () => {
+    upstream = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+        answer(req, res, body);
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => upstream.close(() => r())));
+
+  function app(overrides: Partial<RegistryRouterDeps> = {}) {
+    seen = [];
+    verifyCalls = 0;
+    t = 1_000_000;
+    logs = [];
+    answer = (req, res) => {
+      if (req.url!.startsWith('/service/token')) {
+        res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Set-Cookie': 'sid=1' });
+        res.end(JSON.stringify({ token: jwt({ sub: 'robot$hg-p1' }), access_token: '', expires_in: 1800, issued_at: '2026-11-26T13:52:54Z' }));
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Docker-Distribution-Api-Version': 'registry/2.0' });
+      res.end('{}');
+    };
+    const metrics = createMetrics({ defaultMetrics: false });
+    const onManifestChange = jest.fn();
+    const deps: RegistryRouterDeps = {
+      harborUrl: upstreamUrl,
+      publicUrl: 'https://hub.example',
+      verify: async (u, p) => {
+        verifyCalls++;
+        return u === 'hg-p1' && p === PASSWORD ? { id: 1 } : null;
+      },
+      usernamePrefix: 'hg-',
+      robotPrefix: 'robot$',
+      allowAnonymousPull: false,
+      throttle: { maxFailuresPerUser: 3, maxFailuresPerAddress: 100, windowSeconds: 60, blockSeconds: 30 },
+      loginCacheSeconds: 30,
+      onManifestChange,
+      logger: createLogger('debug', (l) => logs.push(l)),
+      metrics,
+      now: () => t,
+      ...overrides,
+    };
+    const a = express();
+    a.set('trust proxy', true);
+    a.use(observe(deps.logger, metrics));
+    a.use(createRegistryRouter(deps));
+    a.use((_req, res) => res.status(404).send('api'));
+    return { app: a, metrics, onManifestChange };
+  }
+
+  const basic = (u: string, p: string) => `Basic ${b64(`${u}:${p}`)}`;
+
+  describe('/v2 without credentials', () => {
+    it('answers 401 with a Bearer challenge at hubgate (and the scope), without asking Harbor', async () => {
+      const { app: a } = app();
+      const r = await request(a).head('/v2/alpha/app/manifests/v1');
+      expect(r.status).toBe(401);
+      expect(r.headers['www-authenticate']).toBe('Bearer realm="https://hub.example/service/token",service="harbor-registry",scope="repository:alpha/app:pull"');
+      expect(r.headers['docker-distribution-api-version']).toBe('registry/2.0');
+      const g = await request(a).get('/v2/');
+      expect(g.status).toBe(401);
+      expect(g.body).toEqual({ errors: [{ code: 'UNAUTHORIZED', message: 'unauthorized: authentication required' }] });
+      expect(seen).toHaveLength(0);
+    });
+
+    it('leaves other paths to the API', async () => {
+      const { app: a } = app();
+      expect((await request(a).get('/api/v1/workspaces')).text).toBe('api');
+    });
+  });
+
+  describe('/v2 with Basic credentials', () => {
+    it('verifies a hubgate login, forwards it as the Harbor robot, and caches the verification', async () => {
+      const { app: a } = app();
+      const r = await request(a).get('/v2/alpha/app/tags/list').set('Authorization', basic('hg-p1', PASSWORD)).set('Cookie', 'sid=harbor-session');
+      expect(r.status).toBe(200);
+      expect(seen[0].headers.authorization).toBe(basic('robot$hg-p1', PASSWORD));
+      expect(seen[0].headers.cookie).toBeUndefined();
+      expect(seen[0].headers['x-request-id']).toBe(r.headers['x-request-id']);
+      await request(a).get('/v2/alpha/app/tags/list').set('Authorization', basic('hg-p1', PASSWORD));
+      expect(verifyCalls).toBe(1);
+    });
+
+    it('forgets a cached login as soon as Harbor refuses it (password rotated elsewhere)', async () => {
+      const { app: a } = app();
+      await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD));
+      answer = (_req, res) => {
+        res.writeHead(401, { 'Www-Authenticate': 'Basic realm="harbor"' });
+        res.end();
+      };
+      expect((await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD))).status).toBe(401);
+      await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD));
+      expect(verifyCalls).toBe(2);
+    });
+
+    it("refuses Harbor's admin and robots without asking anyone", async () => {
+      const { app: a, metrics } = app();
+      for (const u of ['admin', 'robot$hg-p1', 'hg-p1$x']) {
+        const r = await request(a).get('/v2/').set('Authorization', basic(u, PASSWORD));
+        expect(r.status).toBe(401);
+        expect(r.headers['www-authenticate']).toBe('Basic realm="harbor"');
+      }
+      expect(verifyCalls).toBe(0);
+      expect(seen).toHaveLength(0);
+      expect(await metrics.registry.getSingleMetricAsString('hubgate_login_failures_total')).toMatch(/reason="unknown_user"} 3/);
+    });
+
+    it('throttles failed logins per username: 429 with Retry-After in the Harbor envelope, even for the right password', async () => {
+      const { app: a, metrics } = app();
+      for (let i = 0; i < 3; i++) expect((await request(a).get('/v2/').set('Authorization', basic('hg-p1', `wrong-${i}`))).status).toBe(401);
+      const blocked = await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD));
+      expect(blocked.status).toBe(429);
+      expect(blocked.headers['retry-after']).toBe('30');
+      expect(blocked.body.errors[0].code).toBe('TOO_MANY_REQUESTS');
+      const viaToken = await request(a).get('/service/token?service=harbor-registry').set('Authorization', basic('hg-p1', PASSWORD));
+      expect(viaToken.status).toBe(429);
+      t += 31_000;
+      expect((await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD))).status).toBe(200);
+      expect(await metrics.registry.getSingleMetricAsString('hubgate_login_throttled_total')).toMatch(/scope="username"} 2/);
+      expect(logs.join('\n')).not.toContain(PASSWORD);
+    });
+  });
+
+  describe('pass-through', () => {
+    it("rewrites Harbor's realm and absolute Locations, drops its cookie, keeps registry headers", async () => {
+      const { app: a } = app();
+      answer = (_req, res) => {
+        res.writeHead(202, {
+          Location: `${upstreamUrl}/v2/alpha/app/blobs/uploads/u1?_state=abc%3D%3D`,
+          'Docker-Upload-Uuid': 'u1',
+          Range: '0-0',
+          'Set-Cookie': 'sid=x',
+          'Content-Length': '0',
+        });
+        res.end();
+      };
+      const r = await request(a).post('/v2/alpha/app/blobs/uploads/?mount=sha256:abc&from=alpha/other').set('Authorization', 'Bearer tkn');
+      expect(r.status).toBe(202);
+      expect(r.headers.location).toBe('https://hub.example/v2/alpha/app/blobs/uploads/u1?_state=abc%3D%3D');
+      expect(r.headers['docker-upload-uuid']).toBe('u1');
+      expect(r.headers.range).toBe('0-0');
+      expect(r.headers['set-cookie']).toBeUndefined();
+      expect(seen[0].url).toBe('/v2/alpha/app/blobs/uploads/?mount=sha256:abc&from=alpha/other');
+      expect(seen[0].headers.authorization).toBe('Bearer tkn');
+
+      answer = (_req, res) => {
+        res.writeHead(401, { 'Www-Authenticate': `Bearer realm="${upstreamUrl}/service/token",service="harbor-registry",scope="repository:alpha/app:pull"` });
+        res.end('{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized"}]}');
+      };
+      const c = await request(a).get('/v2/alpha/app/manifests/v1').set('Authorization', 'Bearer expired');
+      expect(c.headers['www-authenticate']).toBe('Bearer realm="https://hub.example/service/token",service="harbor-registry",scope="repository:alpha/app:pull"');
+    });
+
+    it('streams request bodies through unchanged (chunked PATCH) and counts bytes by operation', async () => {
+      const { app: a, metrics } = app();
+      const payload = Buffer.alloc(300_000, 7);
+      const r = await request(a).patch('/v2/alpha/app/blobs/uploads/u1?_state=s').set('Authorization', 'Bearer t').set('Content-Type', 'application/octet-stream').send(payload);
+      expect(r.status).toBe(200);
+      expect(seen[0].body.length).toBe(payload.length);
+      expect(seen[0].method).toBe('PATCH');
+      const m = await metrics.registry.getSingleMetricAsString('hubgate_registry_bytes_total');
+      expect(m).toContain(`operation="v2_upload",direction="in"} ${payload.length}`);
+      const req = await metrics.registry.getSingleMetricAsString('hubgate_registry_requests_total');
+      expect(req).toContain('operation="v2_upload",method="PATCH",status_class="2xx"} 1');
+    });
+
+    it('invalidates cached image lists after a manifest PUT or DELETE that succeeded, not after reads or failures', async () => {
+      const { app: a, onManifestChange } = app();
+      answer = (_req, res) => {
+        res.writeHead(201, { 'Docker-Content-Digest': 'sha256:1' });
+        res.end();
+      };
+      await request(a).put('/v2/alpha/app/manifests/v1').set('Authorization', 'Bearer t').set('Content-Type', 'application/vnd.oci.image.manifest.v1+json').send('{}');
+      await request(a).get('/v2/alpha/app/manifests/v1').set('Authorization', 'Bearer t');
+      answer = (_req, res) => {
+        res.writeHead(400);
+        res.end();
+      };
+      await request(a).put('/v2/alpha/app/manifests/v2').set('Authorization', 'Bearer t').send('{}');
+      await new Promise((r) => setImmediate(r));
+      expect(onManifestChange).toHaveBeenCalledTimes(1);
+    });
+
+    it('answers 502 in the Harbor envelope when Harbor is unreachable', async () => {
+      const { app: a } = app({ harborUrl: 'http://127.0.0.1:1' });
+      const r = await request(a).get('/v2/').set('Authorization', 'Bearer t');
+      expect(r.status).toBe(502);
+      expect(r.body.errors[0].code).toBe('UPSTREAM_UNAVAILABLE');
+    });
+  });
+
+  describe('token endpoint', () => {
+    it('GET with a hubgate login: asks Harbor as the robot, rewrites account, passes the answer, drops the cookie', async () => {
+      const { app: a } = app();
+      const r = await request(a).get('/service/token?account=hg-p1&service=harbor-registry&scope=repository:alpha/app:pull,push').set('Authorization', basic('hg-p1', PASSWORD));
+      expect(r.status).toBe(200);
+      expect(r.body.token).toBeDefined();
+      expect(r.headers['set-cookie']).toBeUndefined();
+      expect(r.headers['cache-control']).toBe('no-store');
+      const q = new URL(seen[0].url, 'http://x').searchParams;
+      expect(q.get('account')).toBe('robot$hg-p1');
+      expect(q.getAll('scope')).toEqual(['repository:alpha/app:pull,push']);
+      expect(seen[0].headers.authorization).toBe(basic('robot$hg-p1', PASSWORD));
+    });
+
+    it("turns Harbor's anonymous token for credentials it refused into a 401 (finding 089)", async () => {
+      const { app: a } = app();
+      answer = (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ token: jwt({ access: [{ type: 'repository', name: 'alpha/app', actions: [] }] }) }));
+      };
+      const r = await request(a).get('/service/token?service=harbor-registry&scope=repository:alpha/app:pull').set('Authorization', basic('hg-p1', PASSWORD));
+      expect(r.status).toBe(401);
+      expect(r.text).not.toContain('eyJ');
+    });
+
+    it('refuses anonymous token requests by default', async () => {
+      const { app: a, metrics } = app();
+      const r = await request(a).get('/service/token?service=harbor-registry&scope=repository:beta/base:pull');
+      expect(r.status).toBe(401);
+      expect(r.body.errors[0].code).toBe('UNAUTHORIZED');
+      expect(seen).toHaveLength(0);
+      expect(await metrics.registry.getSingleMetricAsString('hubgate_login_failures_total')).toMatch(/reason="anonymous"} 1/);
+    });
+
+    it('with anonymous pulls enabled, asks Harbor anonymously for the pull part of repository scopes only', async () => {
+      const { app: a } = app({ allowAnonymousPull: true });
+      answer = (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end('{"token":"anon"}');
+      };
+      const r = await request(a).get('/service/token?service=harbor-registry&scope=repository:beta/base:pull,push&scope=registry:catalog:*&scope=repository:beta/x:push&account=x');
+      expect(r.status).toBe(200);
+      const q = new URL(seen[0].url, 'http://x').searchParams;
+      expect(q.getAll('scope')).toEqual(['repository:beta/base:pull']);
+      expect(q.get('account')).toBeNull();
+      expect(seen[0].headers.authorization).toBeUndefined();
+    });
+
+    it("answers containerd's OAuth2 password grant in OAuth2 form", async () => {
+      const { app: a } = app();
+      const r = await request(a)
+        .post('/service/token')
+        .type('form')
+        .send({ grant_type: 'password', username: 'hg-p1', password: PASSWORD, service: 'harbor-registry', scope: 'repository:alpha/app:pull repository:alpha/base:pull', client_id: 'containerd-client' });
+      expect(r.status).toBe(200);
+      expect(r.body.access_token).toBe(r.body.token);
+      expect(r.body.access_token).toMatch(/^eyJ/);
+      expect(r.body.expires_in).toBe(1800);
+      expect(r.body.issued_at).toBe('2026-11-26T13:52:54Z');
+      const q = new URL(seen[0].url, 'http://x').searchParams;
+      expect(q.getAll('scope')).toEqual(['repository:alpha/app:pull', 'repository:alpha/base:pull']);
+      expect(q.get('service')).toBe('harbor-registry');
+      expect(seen[0].headers.authorization).toBe(basic('robot$hg-p1', PASSWORD));
+    });
+
+    it('password grant with a wrong password: 400 invalid_grant (containerd then falls back to GET)', async () => {
+      const { app: a } = app();
+      const r = await request(a).post('/service/token').type('form').send({ grant_type: 'password', username: 'hg-p1', password: 'nope', service: 'harbor-registry' });
+      expect(r.status).toBe(400);
+      expect(r.body.error).toBe('invalid_grant');
+      expect(seen).toHaveLength(0);
+    });
+
+    it('other grants and bodies are refused in OAuth2 form, other methods with 405 — never a 200 that ignores the form', async () => {
+      const { app: a } = app();
+      const refresh = await request(a).post('/service/token').type('form').send({ grant_type: 'refresh_token', refresh_token: 'x', service: 'harbor-registry' });
+      expect(refresh.status).toBe(400);
+      expect(refresh.body.error).toBe('unsupported_grant_type');
+      const json = await request(a).post('/service/token').send({ grant_type: 'password' });
+      expect(json.status).toBe(400);
+      expect(json.body.error).toBe('invalid_request');
+      const missing = await request(a).post('/service/token').type('form').send({ grant_type: 'password', username: 'hg-p1' });
+      expect(missing.status).toBe(400);
+      const put = await request(a).put('/service/token');
+      expect(put.status).toBe(405);
+      expect(put.headers.allow).toBe('GET, POST');
+      expect(seen).toHaveLength(0);
+    });
+  });
+});
