@@ -48,6 +48,39 @@ describe('configuration', () => {
     expect(problem(env as Record<string, string>)).toMatch(message);
   });
 
+  it('registry front: anonymous pulls off and login throttling on by default; settings are read and checked', () => {
+    expect(loadConfig(base).registryFront).toEqual({
+      allowAnonymousPull: false,
+      loginMaxFailures: 10,
+      loginMaxFailuresPerAddress: 50,
+      loginFailureWindowSeconds: 300,
+      loginBlockSeconds: 300,
+      loginCacheSeconds: 30,
+    });
+    const c = loadConfig({
+      ...base,
+      HUBGATE_ALLOW_ANONYMOUS_PULL: 'true',
+      HUBGATE_LOGIN_MAX_FAILURES: '3',
+      HUBGATE_LOGIN_MAX_FAILURES_PER_ADDRESS: '20',
+      HUBGATE_LOGIN_FAILURE_WINDOW_SECONDS: '60',
+      HUBGATE_LOGIN_BLOCK_SECONDS: '600',
+      HUBGATE_LOGIN_CACHE_SECONDS: '0',
+    });
+    expect(c.registryFront).toEqual({
+      allowAnonymousPull: true,
+      loginMaxFailures: 3,
+      loginMaxFailuresPerAddress: 20,
+      loginFailureWindowSeconds: 60,
+      loginBlockSeconds: 600,
+      loginCacheSeconds: 0,
+    });
+    expect(Object.isFrozen(c.registryFront)).toBe(true);
+    expect(problem({ ...base, HUBGATE_ALLOW_ANONYMOUS_PULL: 'sometimes' })).toMatch(/HUBGATE_ALLOW_ANONYMOUS_PULL must be true or false/);
+    expect(problem({ ...base, HUBGATE_LOGIN_MAX_FAILURES: '0' })).toMatch(/HUBGATE_LOGIN_MAX_FAILURES must be between/);
+    expect(problem({ ...base, HUBGATE_LOGIN_BLOCK_SECONDS: 'ten' })).toMatch(/HUBGATE_LOGIN_BLOCK_SECONDS must be an integer/);
+    expect(problem({ ...base, HUBGATE_LOGIN_CACHE_SECONDS: '3600' })).toMatch(/HUBGATE_LOGIN_CACHE_SECONDS must be between 0 and 300/);
+  });
+
   it('never echoes a secret value in an error', () => {
     const msg = problem({ ...base, HUBGATE_CREDENTIAL_SECRET: 'tiny-secret' });
     expect(msg).not.toContain('tiny-secret');
