@@ -137,8 +137,10 @@ export class ImageCatalog {
    * (created or recreated since it was built) is fetched live and added.
    */
   async repositories(workspaces: Map<string, number>): Promise<{ repos: CatalogRepo[]; token: string | undefined }> {
-    const token = this.deps.ttlSeconds > 0 ? await this.deps.cache.get<string>(TOKEN_KEY) : undefined;
-    let data = await this.current(token);
+    const read = this.deps.ttlSeconds > 0 ? await this.deps.cache.get<string>(TOKEN_KEY) : undefined;
+    let data = await this.current(read);
+    // A first build mints the token; it counts once the build was kept as current.
+    const token = read ?? (data.token && this.local === data ? data.token : undefined);
     const unknown = [...workspaces].filter(([name, id]) => data.projects[name] !== id);
     if (unknown.length > 0) {
       const extra = await mapLimit(unknown, this.deps.concurrency, ([name]) => this.fetchWorkspace(name));
