@@ -2,6 +2,7 @@
  * The only reader of process.env. Validated at start: a bad or missing value stops the process with a
  * message naming the variable. Secrets have no defaults. Every setting is documented in .env.example.
  */
+import { tmpdir } from 'node:os';
 export interface Config {
   port: number;
   host: string;
@@ -54,6 +55,17 @@ export interface Config {
   images: { cacheTtlSeconds: number; harborConcurrency: number };
   /** Garbage collection: members may start it too; Harbor's GC window (hours) shown when a run does not report it. */
   gc: { allowMembers: boolean; windowHours: number };
+  /** Console uploads of image archives (see README "Console uploads"). */
+  uploads: {
+    maxBytes: number;
+    maxExpandedBytes: number;
+    tmpDir: string;
+    compressLayers: boolean;
+    gzipLevel: number;
+    maxConcurrent: number;
+    progressTtlSeconds: number;
+    chunkBytes: number;
+  };
   /** Registry front (`/v2`, `/service/token`): anonymous access and failed-login throttling. */
   registryFront: {
     /** Anonymous pulls of public workspaces (default false: every registry request needs project credentials). */
@@ -210,6 +222,16 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     images: {
       cacheTtlSeconds: r.int('HUBGATE_IMAGES_CACHE_TTL_SECONDS', 15, 0, 3600),
       harborConcurrency: r.int('HUBGATE_IMAGES_HARBOR_CONCURRENCY', 16, 1, 64),
+    },
+    uploads: {
+      maxBytes: r.int('HUBGATE_UPLOAD_MAX_BYTES', 2 * 1024 ** 3, 1024, 2 ** 50),
+      maxExpandedBytes: r.int('HUBGATE_UPLOAD_MAX_EXPANDED_BYTES', 8 * 1024 ** 3, 1024, 2 ** 50),
+      tmpDir: r.str('HUBGATE_UPLOAD_TMP_DIR', tmpdir()),
+      compressLayers: r.bool('HUBGATE_UPLOAD_COMPRESS_LAYERS', true),
+      gzipLevel: r.int('HUBGATE_UPLOAD_GZIP_LEVEL', 6, 1, 9),
+      maxConcurrent: r.int('HUBGATE_UPLOAD_MAX_CONCURRENT', 4, 1, 1000),
+      progressTtlSeconds: r.int('HUBGATE_UPLOAD_PROGRESS_TTL_SECONDS', 86400, 60, 30 * 86400),
+      chunkBytes: r.int('HUBGATE_UPLOAD_CHUNK_BYTES', 0, 0, 2 ** 31),
     },
     gc: {
       allowMembers: r.bool('HUBGATE_GC_ALLOW_MEMBERS', false),

@@ -6,6 +6,8 @@ import { CredentialsService } from './domain/credentials.service';
 import { WorkspacesService } from './domain/workspaces.service';
 import { ImagesService } from './domain/images.service';
 import { GcService } from './domain/gc.service';
+import { UploadsService } from './domain/uploads.service';
+import { createRegistryClient } from '../adapters/registry/registry.client';
 import { createLogger, registerSecret, type Logger } from './observability/logger';
 import { createMetrics } from './observability/metrics';
 import { HarborMonitor } from './observability/harbor-monitor';
@@ -92,6 +94,30 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     visibleWorkspaces: async (p) =>
       new Set((await workspaces.list(p, { page: 1, pageSize: Number.MAX_SAFE_INTEGER })).items.map((w) => w.name)),
   });
+  const registryClient = createRegistryClient({
+    baseUrl: config.harbor.url,
+    username: config.harbor.adminUsername,
+    password: config.harbor.adminPassword,
+    timeoutMs: Math.max(config.harbor.timeoutMs, 60000),
+    retries: config.harbor.retries,
+    chunkBytes: config.uploads.chunkBytes,
+    logger,
+  });
+  const uploads = new UploadsService({
+    harbor,
+    credentials,
+    registry: registryClient,
+    cache: coordination,
+    logger,
+    metrics,
+    registryHost: config.registryHost,
+    settings: config.uploads,
+    sharedConfigured: Boolean(config.redisUrl),
+    shared: () => coordination.shared(),
+    invalidate: async () => {
+      await Promise.all([workspaces.invalidate(), images.invalidate()]);
+    },
+  });
   const monitor = new HarborMonitor({
     harbor,
     metrics,
@@ -133,6 +159,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     credentials,
     images,
     gc,
+    uploads,
     readiness: () => monitor.readiness(),
     registryHost: config.registryHost,
     registryInsecure: config.registryInsecure,
@@ -142,6 +169,12 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
   });
 
   const server = http.createServer(app);
+  // Expect: 100-continue — uploads answer it themselves once permission and declared size are checked (a 413
+  // or 403 then costs the client nothing); every other request gets its 100 Continue at once.
+  server.on('checkContinue', (req, res) => {
+    if (!(req.method === 'POST' && /^\/api\/v1\/workspaces\/[^/?]+\/uploads\/?(\?|$)/.test(req.url ?? ''))) res.writeContinue();
+    app(req, res);
+  });
   // Long uploads and pulls must not be cut by Node's default timeouts.
   server.requestTimeout = 0;
   server.headersTimeout = 60000;
@@ -170,6 +203,8 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
       harbor.close();
       await coordination.close();
       registryAgent.destroy();
+      uploads.close();
+      registryClient.close();
     })());
   return { url, server, close };
 }

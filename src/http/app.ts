@@ -16,6 +16,8 @@ import { imagesRoutes } from './routes/images.routes';
 import { gcRoutes } from './routes/gc.routes';
 import type { ImagesService } from '../domain/images.service';
 import type { GcService } from '../domain/gc.service';
+import type { UploadsService } from '../domain/uploads.service';
+import { uploadsRoutes } from './routes/uploads.routes';
 
 export interface AppDeps {
   logger: Logger;
@@ -26,6 +28,8 @@ export interface AppDeps {
   /** Images and garbage collection (mounted when given). */
   images?: ImagesService;
   gc?: GcService;
+  /** Console uploads (mounted when given). */
+  uploads?: UploadsService;
   readiness: () => Promise<ReadinessReport>;
   registryHost: string;
   registryInsecure: boolean;
@@ -67,6 +71,7 @@ export function createApp(deps: AppDeps): Express {
   api.use(credentialsRoutes(deps.credentials, { registryHost: deps.registryHost, insecure: deps.registryInsecure }));
   if (deps.images) api.use(imagesRoutes(deps.images));
   if (deps.gc) api.use(gcRoutes(deps.gc));
+  if (deps.uploads) api.use(uploadsRoutes(deps.uploads));
   app.use(API_PREFIX, api);
 
   app.use((req, _res, next) => next(new AppError('not_found', `path ${req.path} was not found`)));

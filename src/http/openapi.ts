@@ -4,6 +4,7 @@
  */
 import { imagePaths, imageSchemas } from './routes/images.openapi';
 import { gcPaths, gcSchemas } from './routes/gc.openapi';
+import { uploadPaths, uploadSchemas } from './routes/uploads.openapi';
 
 const errorRef = { $ref: '#/components/schemas/Errors' };
 const errorResponses = (...codes: number[]) =>
@@ -151,6 +152,7 @@ export const schemas = {
   },
   ...imageSchemas,
   ...gcSchemas,
+  ...uploadSchemas,
 } as const;
 
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -234,6 +236,7 @@ export function openApiDocument(opts: { version: string; publicUrl: string }) {
       },
       ...imagePaths,
       ...gcPaths,
+      ...uploadPaths,
     },
   };
 }

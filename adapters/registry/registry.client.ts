@@ -1,0 +1,217 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Readable } from 'node:stream';
+import { AppError } from '../../src/domain/errors';
+import type { BlobPush, RegistryPort } from '../../src/ports/registry';
+import { currentRequestId } from '../../src/observability/context';
+import type { Logger } from '../../src/observability/logger';
+
+/**
+ * Registry V2 client for pushes, talking to Harbor's `/v2` (core in front of distribution) as hubgate's Harbor
+ * admin with Basic auth — Harbor accepts Basic on /v2 (recording 083), so there is no token round trip per
+ * repository. hubgate checks the caller's workspace permission itself before it calls anything here.
+ *
+ * - Blobs: `POST /blobs/uploads/` → `Location`, then either one streamed `PUT <location>&digest=` with
+ *   `Content-Length` (monolithic, default) or `PATCH` chunks of `chunkBytes` with `Content-Range` and a final empty
+ *   `PUT`. The registry verifies the digest; the `Docker-Content-Digest` it answers is checked again here.
+ *   A failed attempt (network error, 5xx, timeout) is restarted from byte 0 up to `retries` times (the caller's
+ *   `open()` re-reads the spooled file).
+ * - Timeouts are socket-idle timeouts (`timeoutMs`): a 2 GB layer may take minutes but never stalls silently.
+ * - Errors become AppError in Harbor's terms; the admin password and its Basic token never appear in them.
+ */
+export interface RegistryClientOptions {
+  /** Harbor base URL (same as HARBOR_URL); `/v2` is appended. */
+  baseUrl: string;
+  username: string;
+  password: string;
+  timeoutMs: number;
+  retries: number;
+  /** 0 = monolithic PUT; otherwise PATCH chunks of this many bytes. */
+  chunkBytes?: number;
+  logger: Logger;
+}
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+const MAX_ERROR_BODY = 64 * 1024;
+const MISCONFIGURED = "upstream misconfigured: Harbor rejected hubgate's admin credentials on /v2";
+
+export function createRegistryClient(opts: RegistryClientOptions): RegistryPort & { close(): void } {
+  const base = new URL(opts.baseUrl.replace(/\/+$/, '') + '/');
+  const lib = base.protocol === 'https:' ? https : http;
+  const agent = base.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+  const basic = 'Basic ' + Buffer.from(`${opts.username}:${opts.password}`).toString('base64');
+  const scrub = (s: string) => s.split(opts.password).join('[redacted]').split(basic).join('[redacted]').slice(0, 500);
+  const chunkBytes = opts.chunkBytes ?? 0;
+
+  const repoPath = (repository: string) => `/v2/${repository.split('/').map(encodeURIComponent).join('/')}`;
+
+  function resolve(location: string): URL {
+    return new URL(location, base);
+  }
+
+  /** One HTTP exchange. `body` may be a Buffer or a stream (piped with backpressure). */
+  function exchange(method: string, url: URL, headers: http.OutgoingHttpHeaders, body?: Buffer | Readable, onSent?: (n: number) => void): Promise<Reply> {
+    return new Promise<Reply>((resolveReply, reject) => {
+      const h: http.OutgoingHttpHeaders = { Authorization: basic, 'User-Agent': 'hubgate-uploads', ...headers };
+      const rid = currentRequestId();
+      if (rid) h['X-Request-Id'] = rid;
+      if (Buffer.isBuffer(body)) h['Content-Length'] = body.length;
+      const req = lib.request(url, { method, headers: h, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          if (size < MAX_ERROR_BODY) chunks.push(c);
+          size += c.length;
+        });
+        res.on('end', () => resolveReply({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.setTimeout(opts.timeoutMs, () => req.destroy(Object.assign(new Error('registry request timed out'), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      if (body === undefined || Buffer.isBuffer(body)) {
+        req.end(body);
+        return;
+      }
+      let sent = 0;
+      body.on('data', (c: Buffer) => {
+        sent += c.length;
+        onSent?.(sent);
+        if (!req.write(c)) body.pause();
+      });
+      req.on('drain', () => body.resume());
+      body.on('end', () => req.end());
+      body.on('error', (e) => req.destroy(e));
+      req.on('close', () => body.destroy());
+    });
+  }
+
+  /** Translates a non-2xx registry answer (Harbor's or distribution's envelope) into an AppError. */
+  function failure(what: string, r: Reply): AppError {
+    let message = '';
+    try {
+      const j = JSON.parse(r.body.toString('utf8')) as { errors?: { code?: string; message?: string; detail?: unknown }[] };
+      const e = j.errors?.[0];
+      if (e) message = `${e.code ?? ''}${e.message ? `: ${e.message}` : ''}`;
+    } catch {
+      message = r.body.toString('utf8').slice(0, 200);
+    }
+    message = scrub(message || `status ${r.status}`);
+    if (r.status === 401) return new AppError('upstream_misconfigured', MISCONFIGURED, { upstreamStatus: 401 });
+    if (r.status === 403) return new AppError('forbidden', `Harbor refused ${what}: ${message}`, { upstreamStatus: 403 });
+    if (r.status === 404) return new AppError('not_found', `${what}: ${message}`, { upstreamStatus: 404 });
+    if (r.status >= 400 && r.status < 500) return new AppError('invalid', `registry refused ${what}: ${message}`, { upstreamStatus: r.status });
+    return new AppError('upstream_unavailable', `registry failed ${what} (status ${r.status})`, { upstreamStatus: r.status });
+  }
+
+  function networkError(what: string, e: unknown): AppError {
+    if (e instanceof AppError) return e;
+    const code = (e as { code?: string }).code ?? '';
+    if (code === 'ETIMEDOUT') return new AppError('upstream_timeout', `registry timed out during ${what}`, { cause: e });
+    return new AppError('upstream_unavailable', `registry unreachable during ${what} (${code || 'network error'})`, { cause: e });
+  }
+
+  const retryable = (e: unknown) => e instanceof AppError && (e.kind === 'upstream_unavailable' || e.kind === 'upstream_timeout');
+
+  async function withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        const err = networkError(what, e);
+        if (!retryable(err) || attempt >= opts.retries) throw err;
+        opts.logger.warn('registry call failed; retrying', { what, attempt: attempt + 1, kind: err.kind });
+        await new Promise((r) => setTimeout(r, Math.min(2000, 200 * 2 ** attempt)));
+      }
+    }
+  }
+
+  async function pushOnce(repository: string, blob: BlobPush): Promise<void> {
+    const what = `blob upload ${blob.digest}`;
+    const start = await exchange('POST', resolve(`${repoPath(repository)}/blobs/uploads/`), { 'Content-Length': 0 });
+    if (start.status !== 202) throw failure(what, start);
+    let location = resolve(String(start.headers.location ?? ''));
+    const stream = blob.open();
+    try {
+      if (chunkBytes > 0 && blob.size > chunkBytes) {
+        let offset = 0;
+        for await (const chunk of chunked(stream, chunkBytes)) {
+          const r = await exchange('PATCH', location, {
+            'Content-Type': 'application/octet-stream',
+            'Content-Length': chunk.length,
+            'Content-Range': `${offset}-${offset + chunk.length - 1}`,
+          }, chunk);
+          if (r.status !== 202) throw failure(what, r);
+          offset += chunk.length;
+          blob.onProgress?.(offset);
+          location = resolve(String(r.headers.location ?? location.href));
+        }
+        location.searchParams.set('digest', blob.digest);
+        const done = await exchange('PUT', location, { 'Content-Length': 0 });
+        return checkDone(what, done, blob.digest);
+      }
+      location.searchParams.set('digest', blob.digest);
+      const done = await exchange('PUT', location, { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.size }, stream, blob.onProgress);
+      return checkDone(what, done, blob.digest);
+    } finally {
+      stream.destroy();
+    }
+  }
+
+  function checkDone(what: string, r: Reply, digest: string): void {
+    if (r.status !== 201) throw failure(what, r);
+    const got = r.headers['docker-content-digest'];
+    if (got && got !== digest) throw new AppError('upstream_unavailable', `registry stored ${what} under ${String(got)}`);
+  }
+
+  return {
+    async blobExists(repository, digest) {
+      return withRetries(`blob check ${digest}`, async () => {
+        const r = await exchange('HEAD', resolve(`${repoPath(repository)}/blobs/${digest}`), {});
+        if (r.status === 200) return true;
+        if (r.status === 404) return false;
+        throw failure(`blob check ${digest}`, r);
+      });
+    },
+    async pushBlob(repository, blob) {
+      await withRetries(`blob upload ${blob.digest}`, () => pushOnce(repository, blob));
+    },
+    async putManifest(repository, reference, mediaType, body) {
+      const what = `manifest ${repository}:${reference}`;
+      return withRetries(what, async () => {
+        const r = await exchange('PUT', resolve(`${repoPath(repository)}/manifests/${encodeURIComponent(reference)}`), { 'Content-Type': mediaType }, body);
+        if (r.status !== 201) throw failure(what, r);
+        return String(r.headers['docker-content-digest'] ?? '');
+      });
+    },
+    close() {
+      agent.destroy();
+    },
+  };
+}
+
+/** Re-chunks a stream into buffers of exactly `size` bytes (the last may be shorter). */
+async function* chunked(stream: Readable, size: number): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let have = 0;
+  for await (const c of stream as AsyncIterable<Buffer>) {
+    let buf = c;
+    while (have + buf.length >= size) {
+      const take = size - have;
+      parts.push(buf.subarray(0, take));
+      yield Buffer.concat(parts);
+      parts = [];
+      have = 0;
+      buf = buf.subarray(take);
+    }
+    if (buf.length) {
+      parts.push(buf);
+      have += buf.length;
+    }
+  }
+  if (have) yield Buffer.concat(parts);
+}

@@ -1,0 +1,136 @@
+import * as zlib from 'node:zlib';
+import { promisify } from 'node:util';
+import { ArchiveError } from './archive-error';
+
+const deflateRaw = promisify(zlib.deflateRaw) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
+
+export type Compression = 'none' | 'gzip' | 'zstd' | 'bzip2' | 'xz';
+
+/** Compression detected from the first bytes (content, never the file name). */
+export function detectCompression(head: Buffer): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32BE(0) === 0x28b52ffd) return 'zstd';
+  if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  return 'none';
+}
+
+/**
+ * Decompresses a gzip stream (all members) as it is read, refusing to produce more than `maxOut` bytes (a
+ * gzip bomb) and turning zlib's errors into ArchiveErrors: an input that ends early is `truncated_gzip`.
+ */
+export async function* gunzipLimited(source: AsyncIterable<Buffer>, maxOut: number, what = 'the archive'): AsyncGenerator<Buffer> {
+  const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 });
+  let pumpError: unknown;
+  const pump = (async () => {
+    try {
+      for await (const c of source) {
+        if (!gunzip.write(c)) await new Promise<void>((r) => gunzip.once('drain', r));
+        if (gunzip.destroyed) return;
+      }
+      gunzip.end();
+    } catch (e) {
+      pumpError = e;
+      gunzip.destroy(e as Error);
+    }
+  })();
+  let out = 0;
+  try {
+    for await (const c of gunzip as AsyncIterable<Buffer>) {
+      out += c.length;
+      if (out > maxOut) {
+        throw new ArchiveError('gzip_bomb', `${what} expands to more than ${maxOut} bytes when decompressed (limit); refusing it as a possible gzip bomb`);
+      }
+      yield c;
+    }
+  } catch (e) {
+    if (pumpError) throw pumpError;
+    if (e instanceof ArchiveError) throw e;
+    const code = (e as { code?: string }).code;
+    if (code === 'Z_BUF_ERROR' || /unexpected end/i.test(String((e as Error).message))) {
+      throw new ArchiveError('truncated_gzip', `${what} is a truncated gzip stream (it ends before the compressed data does)`);
+    }
+    throw new ArchiveError('corrupt_gzip', `${what} is not valid gzip data (${code ?? 'decompression failed'})`);
+  } finally {
+    gunzip.destroy();
+    await pump;
+  }
+  if (pumpError) throw pumpError;
+}
+
+const BLOCK = 1024 * 1024;
+const SAMPLE = 16 * 1024;
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
+
+/**
+ * gzip compression in parallel, the way pigz / Go's pgzip do it: the input is cut into 1 MiB blocks, each
+ * deflated independently on libuv's thread pool (Z_SYNC_FLUSH ends every block but the last on a byte
+ * boundary), and the outputs are concatenated in order into ONE standard gzip member with the CRC-32 and size
+ * of the whole input. Any gzip reader (Go's compress/gzip in docker and containerd, zlib) reads it.
+ *
+ * Like klauspost/compress (used by skopeo and containerd), a block whose samples do not compress (already
+ * compressed or random data) is stored instead of deflated: same format, no wasted CPU.
+ */
+export class ParallelGzip {
+  private block: Buffer[] = [];
+  private blockLen = 0;
+  private readonly pending: Promise<Buffer>[] = [];
+  private crc = 0;
+  private total = 0;
+  private started = false;
+
+  constructor(
+    private readonly sink: (out: Buffer) => Promise<void>,
+    private readonly opts: { level: number; parallel: number },
+  ) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    if (!this.started) {
+      this.started = true;
+      await this.sink(GZIP_HEADER);
+    }
+    this.crc = zlib.crc32(chunk, this.crc);
+    this.total += chunk.length;
+    let c = chunk;
+    while (c.length) {
+      const take = Math.min(BLOCK - this.blockLen, c.length);
+      this.block.push(c.subarray(0, take));
+      this.blockLen += take;
+      c = c.subarray(take);
+      if (this.blockLen === BLOCK) await this.flushBlock(false);
+    }
+  }
+
+  private async flushBlock(last: boolean): Promise<void> {
+    const buf = this.block.length === 1 ? this.block[0] : Buffer.concat(this.block, this.blockLen);
+    this.block = [];
+    this.blockLen = 0;
+    this.pending.push(this.compress(buf, last));
+    while (this.pending.length >= this.opts.parallel) await this.sink(await this.pending.shift()!);
+  }
+
+  private async compress(buf: Buffer, last: boolean): Promise<Buffer> {
+    const finishFlush = last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH;
+    let level = this.opts.level;
+    if (level > 0 && buf.length >= 4 * SAMPLE) {
+      const step = Math.floor(buf.length / 4);
+      const sample = Buffer.concat([0, 1, 2, 3].map((i) => buf.subarray(i * step, i * step + SAMPLE)));
+      const probe = await deflateRaw(sample, { level: 1 });
+      if (probe.length >= sample.length * 0.97) level = 0;
+    }
+    return deflateRaw(buf, { level, finishFlush });
+  }
+
+  async end(): Promise<void> {
+    if (!this.started) {
+      this.started = true;
+      await this.sink(GZIP_HEADER);
+    }
+    await this.flushBlock(true);
+    while (this.pending.length) await this.sink(await this.pending.shift()!);
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(this.crc >>> 0, 0);
+    trailer.writeUInt32LE(this.total % 2 ** 32, 4);
+    await this.sink(trailer);
+  }
+}

@@ -1,0 +1,219 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import { ArchiveError } from './archive-error';
+import { ParallelGzip, detectCompression, gunzipLimited } from './gzip';
+import { isTarHeader, type TarEntry } from './tar';
+
+/**
+ * The archive's files on local disk while an upload is assembled. Why disk: in a `docker save` archive the
+ * manifest.json that says which files are layers, which image and which tags they belong to comes LAST, and
+ * nothing may be written to Harbor before the whole archive has been checked (a bad archive must leave no
+ * trace, and a tag is only set once every blob is in). Holding up to 2 GB in memory is not an option, so
+ * each entry is streamed into its own file, named by a counter — never by the entry's name.
+ *
+ * While an entry streams in its SHA-256 is computed; an entry that starts with a tar header (a layer) is, when
+ * compression is on, gzip-compressed on the fly (ParallelGzip) and only the compressed file is kept, together
+ * with both digests. The directory is removed by cleanup() whatever happens.
+ */
+export interface SpooledFile {
+  /** Path of the stored content on disk (compressed when `gz` is set). */
+  path: string;
+  /** Size and digest of the content as it is in the archive. */
+  size: number;
+  digest: string;
+  /** The entry looks like an uncompressed tar (a layer). */
+  tarLike: boolean;
+  /** The entry is gzip data (a compressed layer). */
+  gzipped: boolean;
+  /** Present when hubgate compressed the entry: only this file is on disk. */
+  gz?: { size: number; digest: string };
+}
+
+type Node = { kind: 'file'; file: SpooledFile } | { kind: 'symlink'; target: string } | { kind: 'hardlink'; target: string } | { kind: 'dir' };
+
+export interface SpoolOptions {
+  tmpDir: string;
+  compress: boolean;
+  gzipLevel: number;
+  parallel: number;
+  /** Limit on any decompression done later (diff ids of gzip layers). */
+  maxExpandedBytes: number;
+}
+
+const MAX_JSON = 8 * 1024 * 1024;
+const MAX_LINK_HOPS = 16;
+
+/** Normalises an entry name to a relative archive path; absolute or `..` names are refused. */
+export function normaliseName(name: string): string {
+  if (name.startsWith('/') || /^[A-Za-z]:[\\/]/.test(name)) {
+    throw new ArchiveError('unsafe_path', `the archive contains an absolute entry name "${printable(name)}"`);
+  }
+  const parts: string[] = [];
+  for (const p of name.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') throw new ArchiveError('unsafe_path', `the archive contains an entry name with ".." ("${printable(name)}")`);
+    parts.push(p);
+  }
+  return parts.join('/');
+}
+
+const printable = (s: string) => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
+
+export class Spool {
+  private readonly nodes = new Map<string, Node>();
+  private counter = 0;
+
+  private constructor(
+    readonly dir: string,
+    private readonly opts: SpoolOptions,
+  ) {}
+
+  static async create(opts: SpoolOptions): Promise<Spool> {
+    return new Spool(await mkdtemp(join(opts.tmpDir, 'hubgate-upload-')), opts);
+  }
+
+  async cleanup(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** Stores one tar entry (its content is read to the end). */
+  async add(entry: TarEntry, chunks: AsyncIterable<Buffer>): Promise<void> {
+    const name = normaliseName(entry.name);
+    if (entry.type === 'directory' || entry.type === 'other') {
+      for await (const _ of chunks) void _;
+      if (name && entry.type === 'directory') this.nodes.set(name, { kind: 'dir' });
+      return;
+    }
+    if (!name) throw new ArchiveError('unsafe_path', 'the archive contains an entry with an empty name');
+    if (entry.type === 'symlink') {
+      const target = entry.linkname;
+      if (target.startsWith('/')) throw new ArchiveError('unsafe_link', `the archive contains a link "${printable(name)}" to an absolute path`);
+      const joined = posix.normalize(posix.join(posix.dirname(name), target));
+      if (joined === '..' || joined.startsWith('../')) {
+        throw new ArchiveError('unsafe_link', `the archive contains a link "${printable(name)}" pointing outside the archive`);
+      }
+      this.nodes.set(name, { kind: 'symlink', target: joined });
+      return;
+    }
+    if (entry.type === 'hardlink') {
+      let target: string;
+      try {
+        target = normaliseName(entry.linkname);
+      } catch {
+        throw new ArchiveError('unsafe_link', `the archive contains a hard link "${printable(name)}" pointing outside the archive`);
+      }
+      if (!this.nodes.has(target)) throw new ArchiveError('unsafe_link', `the archive contains a hard link "${printable(name)}" to a file it does not contain`);
+      this.nodes.set(name, { kind: 'hardlink', target });
+      return;
+    }
+    this.nodes.set(name, { kind: 'file', file: await this.store(entry.size, chunks) });
+  }
+
+  private async store(size: number, chunks: AsyncIterable<Buffer>): Promise<SpooledFile> {
+    const path = join(this.dir, String(++this.counter));
+    const fh = await open(path, 'wx');
+    try {
+      const it = chunks[Symbol.asyncIterator]();
+      // peek at the first 512 bytes to tell a layer (tar), compressed data and JSON apart
+      const head: Buffer[] = [];
+      let headLen = 0;
+      let ended = false;
+      while (headLen < 512) {
+        const r = await it.next();
+        if (r.done) {
+          ended = true;
+          break;
+        }
+        head.push(r.value);
+        headLen += r.value.length;
+      }
+      const first = Buffer.concat(head);
+      // a layer is a tar; an empty layer is just the end-of-archive marker (zero blocks)
+      const tarLike = isTarHeader(first.subarray(0, 512)) || (first.length >= 1024 && first.subarray(0, 1024).every((b) => b === 0));
+      const gzipped = detectCompression(first) === 'gzip';
+      const raw = createHash('sha256');
+      const rest = async function* () {
+        yield first;
+        if (!ended) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+      };
+      if (tarLike && this.opts.compress) {
+        const zHash = createHash('sha256');
+        let zSize = 0;
+        const gz = new ParallelGzip(
+          async (out) => {
+            zHash.update(out);
+            zSize += out.length;
+            await writeAll(fh, out);
+          },
+          { level: this.opts.gzipLevel, parallel: this.opts.parallel },
+        );
+        for await (const c of rest()) {
+          raw.update(c);
+          await gz.write(c);
+        }
+        await gz.end();
+        return { path, size, digest: `sha256:${raw.digest('hex')}`, tarLike, gzipped, gz: { size: zSize, digest: `sha256:${zHash.digest('hex')}` } };
+      }
+      for await (const c of rest()) {
+        raw.update(c);
+        await writeAll(fh, c);
+      }
+      return { path, size, digest: `sha256:${raw.digest('hex')}`, tarLike, gzipped };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** The file an archive path names, following links inside the archive; undefined when absent. */
+  resolve(name: string): SpooledFile | undefined {
+    let path = normaliseName(name);
+    for (let hops = 0; hops <= MAX_LINK_HOPS; hops++) {
+      const n = this.nodes.get(path);
+      if (!n || n.kind === 'dir') return undefined;
+      if (n.kind === 'file') return n.file;
+      path = n.target;
+    }
+    throw new ArchiveError('unsafe_link', `the archive contains a chain of links that does not end ("${printable(name)}")`);
+  }
+
+  has(name: string): boolean {
+    return this.resolve(name) !== undefined;
+  }
+
+  /** Reads a small JSON file of the archive (manifest.json, index.json, configs, manifests). */
+  async readJson(name: string, what: string): Promise<{ value: unknown; bytes: Buffer; file: SpooledFile }> {
+    const file = this.resolve(name);
+    if (!file) throw new ArchiveError('missing_blob', `${what} "${printable(name)}" is missing from the archive`);
+    if (file.gz || file.size > MAX_JSON) throw new ArchiveError('invalid_json', `${what} "${printable(name)}" is not a JSON document`);
+    const bytes = await readFile(file.path);
+    try {
+      return { value: JSON.parse(bytes.toString('utf8')), bytes, file };
+    } catch (e) {
+      throw new ArchiveError('invalid_json', `${what} "${printable(name)}" is not valid JSON (${(e as Error).message.slice(0, 120)})`);
+    }
+  }
+
+  /** The content as it will be pushed (compressed when hubgate compressed it). */
+  open(file: SpooledFile): Readable {
+    return createReadStream(file.path, { highWaterMark: 1024 * 1024 });
+  }
+
+  /** SHA-256 of the uncompressed content of a gzip entry (a layer's diff id), within the expansion limit. */
+  async uncompressedDigest(file: SpooledFile, what: string): Promise<string> {
+    if (!file.gzipped) return file.digest;
+    const h = createHash('sha256');
+    for await (const c of gunzipLimited(createReadStream(file.path) as AsyncIterable<Buffer>, this.opts.maxExpandedBytes, what)) h.update(c);
+    return `sha256:${h.digest('hex')}`;
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    off += bytesWritten;
+  }
+}

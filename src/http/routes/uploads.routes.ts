@@ -1,0 +1,125 @@
+import { Router, type Request, type Response } from 'express';
+import busboy from 'busboy';
+import type { Readable } from 'node:stream';
+import { AppError } from '../../domain/errors';
+import type { UploadsService } from '../../domain/uploads.service';
+import type { UploadRecord } from '../../domain/uploads/progress';
+import type { Overrides } from '../../domain/uploads/archive';
+import { ERROR_TABLE } from '../errors';
+import { op } from '../middleware/observe';
+import { principalOf } from '../middleware/authn';
+import { validate, validQuery } from '../validate';
+
+/** Room for multipart framing and text fields on top of the archive limit when checking Content-Length. */
+const MULTIPART_SLACK = 1024 * 1024;
+
+/** The record as the API shows it: the error with its HTTP status and Harbor-style code. */
+export function presentUpload(rec: UploadRecord) {
+  const { error, ...rest } = rec;
+  if (!error) return rest;
+  const { status, code } = ERROR_TABLE[error.kind];
+  return { ...rest, error: { status, code, reason: error.reason, message: error.message } };
+}
+
+/**
+ * `POST /workspaces/{name}/uploads` — the body is the archive (any content type but multipart: detected by
+ * content), or a multipart form with one file part plus optional `image` / `tag` fields. The permission and the
+ * declared length are checked before a byte is read (and before `100 Continue` is sent); the body is streamed.
+ * `GET /uploads/{id}` — progress, from any replica.
+ */
+export function uploadsRoutes(uploads: UploadsService): Router {
+  const r = Router();
+
+  r.post('/workspaces/:name/uploads', op('uploads_create'), validate({ query: 'UploadQuery' }), async (req, res) => {
+    const p = principalOf(req);
+    const workspace = req.params.name as string;
+    const q = validQuery<{ image?: string; tag?: string; uploadId?: string }>(req);
+    const multipart = req.is('multipart/form-data') === 'multipart/form-data';
+    if (req.is('application/json') || req.is('application/x-www-form-urlencoded')) {
+      throw new AppError('invalid', 'send the archive as the raw body (application/x-tar, application/gzip, application/octet-stream) or as multipart/form-data');
+    }
+    const { projectId } = await uploads.authorize(p, workspace);
+    const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
+    try {
+      uploads.checkDeclaredLength(declared, multipart ? MULTIPART_SLACK : 0);
+    } catch (e) {
+      res.setHeader('Connection', 'close');
+      throw e;
+    }
+    const handle = await uploads.start(p, workspace, {
+      id: q.uploadId ?? headerId(req),
+      projectId,
+      declaredBytes: multipart ? undefined : declared,
+    });
+    res.setHeader('X-Upload-Id', handle.record.id);
+    res.setHeader('Location', `${req.baseUrl}/uploads/${handle.record.id}`);
+    // the client may send the body now (Expect: 100-continue was held back by the server)
+    if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+
+    const fields: Overrides = {};
+    const body = multipart ? multipartArchive(req, fields) : (req as AsyncIterable<Buffer>);
+    try {
+      const rec = await uploads.run(handle, body, () => ({ image: q.image ?? fields.image, tag: q.tag ?? fields.tag }));
+      res.status(201).json(presentUpload(rec));
+    } catch (e) {
+      stopReading(req, res);
+      throw e;
+    }
+  });
+
+  r.get('/uploads/:id', op('uploads_get'), async (req, res) => {
+    const rec = await uploads.get(principalOf(req), req.params.id as string);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json(presentUpload(rec));
+  });
+
+  return r;
+}
+
+function headerId(req: Request): string | undefined {
+  const v = req.header('x-upload-id');
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/**
+ * After a failure while the client may still be sending: answer with `Connection: close`, discard what is still
+ * in flight so the client can read the answer, and drop the connection shortly after.
+ */
+function stopReading(req: Request, res: Response): void {
+  if (req.complete) return;
+  res.setHeader('Connection', 'close');
+  res.once('finish', () => {
+    req.resume();
+    setTimeout(() => req.socket.destroy(), 2000).unref();
+  });
+}
+
+/** The file part of a multipart body as a stream of buffers; text fields `image` and `tag` land in `fields`. */
+function multipartArchive(req: Request, fields: Overrides): AsyncIterable<Buffer> {
+  let bb: busboy.Busboy;
+  try {
+    bb = busboy({ headers: req.headers, limits: { files: 1, fields: 16, fieldSize: 1024, parts: 32 } });
+  } catch (e) {
+    throw new AppError('invalid', `malformed multipart request: ${(e as Error).message}`);
+  }
+  const closed = new Promise<void>((resolve, reject) => {
+    bb.once('close', resolve);
+    bb.once('error', (e: Error) => reject(new AppError('invalid', `malformed multipart body: ${e.message}`)));
+  });
+  closed.catch(() => undefined);
+  const file = new Promise<Readable>((resolve, reject) => {
+    bb.on('file', (_name, stream) => resolve(stream));
+    closed.then(() => reject(new AppError('invalid', 'the multipart body has no file part (send the archive as a file field)')), reject);
+  });
+  file.catch(() => undefined);
+  bb.on('field', (name, value) => {
+    if (name === 'image' || name === 'tag') fields[name] = value;
+  });
+  req.pipe(bb);
+  return (async function* () {
+    const stream = await file;
+    for await (const c of stream as AsyncIterable<Buffer>) yield c;
+    if ((stream as Readable & { truncated?: boolean }).truncated) throw new AppError('invalid', 'the multipart file part was cut short');
+    await closed;
+  })();
+}

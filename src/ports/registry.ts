@@ -1,0 +1,29 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * What hubgate needs from Harbor's registry API (`/v2`) to push images it assembled itself (console uploads).
+ * Implemented by adapters/registry (node:http, hubgate's Harbor admin identity). `repository` is the full name
+ * including the workspace (`team-a/app`). Every method throws AppError: invalid (the registry refused the
+ * content; its message kept), forbidden (quota), not_found, upstream_misconfigured (Harbor refused hubgate's
+ * identity), upstream_unavailable (refused, reset, 5xx) or upstream_timeout.
+ */
+export interface BlobPush {
+  digest: string;
+  size: number;
+  /** Opens the content from the start; called again when an attempt fails and is retried. */
+  open(): Readable;
+  /** Bytes sent so far in the current attempt (for progress). */
+  onProgress?(sent: number): void;
+}
+
+export interface RegistryPort {
+  /** `HEAD /v2/<repo>/blobs/<digest>`: true when Harbor already has it for this repository's project. */
+  blobExists(repository: string, digest: string): Promise<boolean>;
+  /**
+   * Uploads one blob (`POST …/blobs/uploads/`, then one streamed `PUT ?digest=` or `PATCH` chunks + `PUT`) and
+   * checks that the registry stored it under the expected digest.
+   */
+  pushBlob(repository: string, blob: BlobPush): Promise<void>;
+  /** `PUT /v2/<repo>/manifests/<reference>`; returns the digest the registry computed. */
+  putManifest(repository: string, reference: string, mediaType: string, body: Buffer): Promise<string>;
+}

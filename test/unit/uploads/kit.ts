@@ -1,0 +1,176 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { AppError } from '../../../src/domain/errors';
+import type { Principal } from '../../../src/domain/principal';
+import { UploadsService, type UploadSettings } from '../../../src/domain/uploads.service';
+import type { UploadRecord } from '../../../src/domain/uploads/progress';
+import type { HarborPort } from '../../../src/ports/harbor';
+import type { BlobPush, RegistryPort } from '../../../src/ports/registry';
+import type { CredentialsService } from '../../../src/domain/credentials.service';
+import { MemoryCache } from '../../../adapters/redis/memory.cache';
+import { createMetrics } from '../../../src/observability/metrics';
+import { silentLogger } from '../../../src/observability/logger';
+
+/**
+ * A registry in memory that behaves like distribution where uploads care: a blob is stored only when its bytes
+ * hash to the digest given, a manifest only when every blob (or child manifest) it names is in the repository.
+ */
+export class MemoryRegistry implements RegistryPort {
+  blobs = new Map<string, Map<string, Buffer>>();
+  manifests = new Map<string, Map<string, { mediaType: string; body: Buffer; digest: string }>>();
+  pushes: string[] = [];
+  heads: string[] = [];
+  /** Fails the next blob push with this error. */
+  failBlob?: AppError;
+
+  private repo<T>(m: Map<string, Map<string, T>>, r: string): Map<string, T> {
+    if (!m.has(r)) m.set(r, new Map());
+    return m.get(r)!;
+  }
+
+  async blobExists(repository: string, digest: string): Promise<boolean> {
+    this.heads.push(`${repository}@${digest}`);
+    return this.repo(this.blobs, repository).has(digest);
+  }
+
+  async pushBlob(repository: string, blob: BlobPush): Promise<void> {
+    if (this.failBlob) {
+      const e = this.failBlob;
+      this.failBlob = undefined;
+      throw e;
+    }
+    const chunks: Buffer[] = [];
+    for await (const c of blob.open() as AsyncIterable<Buffer>) chunks.push(c);
+    const body = Buffer.concat(chunks);
+    const d = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    if (d !== blob.digest || body.length !== blob.size) throw new AppError('invalid', `registry refused blob upload: DIGEST_INVALID ${d} vs ${blob.digest}`);
+    this.pushes.push(`${repository}@${d}`);
+    this.repo(this.blobs, repository).set(d, body);
+  }
+
+  async putManifest(repository: string, reference: string, mediaType: string, body: Buffer): Promise<string> {
+    const m = JSON.parse(body.toString('utf8')) as { config?: { digest: string }; layers?: { digest: string }[]; manifests?: { digest: string }[] };
+    const blobs = this.repo(this.blobs, repository);
+    const mans = this.repo(this.manifests, repository);
+    for (const d of [m.config?.digest, ...(m.layers ?? []).map((l) => l.digest)]) {
+      if (d && !blobs.has(d)) throw new AppError('invalid', `registry refused manifest: MANIFEST_BLOB_UNKNOWN ${d}`);
+    }
+    for (const c of m.manifests ?? []) if (!mans.has(c.digest)) throw new AppError('invalid', `registry refused index: MANIFEST_UNKNOWN ${c.digest}`);
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    if (reference.startsWith('sha256:') && reference !== digest) throw new AppError('invalid', 'DIGEST_INVALID');
+    mans.set(reference, { mediaType, body, digest });
+    mans.set(digest, { mediaType, body, digest });
+    return digest;
+  }
+
+  tags(): string[] {
+    const out: string[] = [];
+    for (const [r, m] of this.manifests) for (const k of m.keys()) if (!k.startsWith('sha256:')) out.push(`${r}:${k}`);
+    return out.sort();
+  }
+
+  blob(repository: string, digest: string): Buffer | undefined {
+    return this.blobs.get(repository)?.get(digest);
+  }
+}
+
+export const member = (projects = ['p1']): Principal => ({
+  userId: 'u1',
+  username: 'alice',
+  isCloudAdmin: false,
+  projects: projects.map((id) => ({ id, name: id, department: 'd1' })),
+});
+
+export interface Kit {
+  uploads: UploadsService;
+  registry: MemoryRegistry;
+  tmp: string;
+  metrics: ReturnType<typeof createMetrics>;
+  invalidated: string[];
+  /** Uploads `body` (as one or several chunks) into `ws`; resolves to the record or rejects with the AppError. */
+  upload(body: Buffer | Buffer[], o?: { ws?: string; image?: string; tag?: string; p?: Principal; id?: string }): Promise<UploadRecord>;
+  spoolDirs(): string[];
+  close(): void;
+}
+
+/** Workspaces: `ws` (private, project p1), `pub` (public, project p2), `other` (private, project p2). */
+export function kit(settings: Partial<UploadSettings> = {}): Kit {
+  const tmp = mkdtempSync(join(tmpdir(), 'hubgate-uploads-unit-'));
+  const registry = new MemoryRegistry();
+  const projects: Record<string, { public: boolean; owner: string }> = {
+    ws: { public: false, owner: 'p1' },
+    pub: { public: true, owner: 'p2' },
+    other: { public: false, owner: 'p2' },
+  };
+  const harbor = {
+    findProject: async (name: string) =>
+      projects[name] ? { project_id: 1, name, metadata: { public: String(projects[name].public) }, creation_time: '', update_time: '' } : null,
+  } as unknown as HarborPort;
+  const credentials = {
+    ownerRecords: async () =>
+      ['p1', 'p2'].map((id) => ({
+        robotId: 1,
+        username: `hg-${id}`,
+        project: { id, name: id, department: 'd1' },
+        workspaces: Object.entries(projects)
+          .filter(([, v]) => v.owner === id)
+          .map(([k]) => k),
+      })),
+  } as unknown as CredentialsService;
+  const metrics = createMetrics({ defaultMetrics: false });
+  const invalidated: string[] = [];
+  const uploads = new UploadsService({
+    harbor,
+    credentials,
+    registry,
+    cache: new MemoryCache(),
+    logger: silentLogger,
+    metrics,
+    registryHost: 'hub.test',
+    sharedConfigured: false,
+    shared: () => false,
+    invalidate: async (w) => {
+      invalidated.push(w);
+    },
+    settings: {
+      maxBytes: 64 * 1024 * 1024,
+      maxExpandedBytes: 64 * 1024 * 1024,
+      tmpDir: tmp,
+      compressLayers: true,
+      gzipLevel: 6,
+      maxConcurrent: 4,
+      progressTtlSeconds: 600,
+      ...settings,
+    },
+  });
+  return {
+    uploads,
+    registry,
+    tmp,
+    metrics,
+    invalidated,
+    async upload(body, o = {}) {
+      const p = o.p ?? member();
+      const ws = o.ws ?? 'ws';
+      const { projectId } = await uploads.authorize(p, ws);
+      const handle = await uploads.start(p, ws, { projectId, id: o.id });
+      const chunks = Array.isArray(body) ? body : [body];
+      return uploads.run(handle, Readable.from(chunks, { objectMode: true }), () => ({ image: o.image, tag: o.tag }));
+    },
+    spoolDirs: () => readdirSync(tmp),
+    close() {
+      uploads.close();
+      rmSync(tmp, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Splits a buffer into pieces of `n` bytes (streams arrive in arbitrary pieces). */
+export function pieces(b: Buffer, n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < b.length; i += n) out.push(b.subarray(i, i + n));
+  return out;
+}
