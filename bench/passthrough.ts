@@ -1,0 +1,494 @@
+/**
+ * Registry pass-through benchmark (issue 3, item 7). In one run, on 127.0.0.1 only:
+ *
+ *   (a) direct    client → docker-registry
+ *   (b) node pipe client → bare Node `http` pipe (keep-alive agent) → docker-registry
+ *   (c) nginx     client → nginx set up as Harbor's front (proxy_buffering off, proxy_request_buffering off,
+ *                 HTTP/1.1 keep-alive upstream, worker_processes auto as in Harbor) → docker-registry
+ *   (d) hubgate   client → hubgate (its real registry router, run from a transpiled copy in a child process) → docker-registry
+ *
+ * Measured: a 1 GiB blob GET and PUT (throughput, best of RUNS), 10,000 manifest HEADs at 100 concurrent (p50/p99
+ * latency; plus 1,000 one at a time, the proxy's own cost without queueing), hubgate's RSS during 10 parallel 1 GiB pulls (sampled from /proc/<pid>/status) and its peak (VmHWM).
+ *
+ * The registry runs with auth disabled: the comparison is of the pass-through itself, so no token service sits in
+ * any path (the Harbor double would add its own proxy hop to every setup alike). hubgate still does all its
+ * per-request work: the client sends `Authorization: Bearer …`, which hubgate passes on unchanged (a registry
+ * without auth ignores it), the operation table, header rewrites, metrics and a JSON access-log line per request
+ * (LOG_LEVEL=info, to /dev/null) all run.
+ *
+ * Results: printed, and written to bench/results/passthrough.json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import ts from 'typescript';
+
+const ROOT = path.resolve(__dirname, '..');
+const GIB = 1024 * 1024 * 1024;
+const BLOB_BYTES = Number(process.env.BENCH_BLOB_BYTES ?? GIB);
+const HEADS = Number(process.env.BENCH_HEADS ?? 10_000);
+const HEAD_CONCURRENCY = 100;
+const PARALLEL_PULLS = 10;
+const SEQUENTIAL_HEADS = 1_000;
+const RUNS = Number(process.env.BENCH_RUNS ?? 2);
+const DEADLINE_MS = 9 * 60 * 1000;
+const BEARER = 'Bearer bench-token-not-checked';
+
+type Target = 'direct' | 'node_pipe' | 'nginx' | 'hubgate';
+const TARGETS: Target[] = ['direct', 'node_pipe', 'nginx', 'hubgate'];
+
+const children: ChildProcess[] = [];
+const cleanups: (() => void)[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function waitFor(url: string, ok: (status: number) => boolean, what: string, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const status = await new Promise<number>((resolve) => {
+      const r = http.get(url, { agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      r.on('error', () => resolve(0));
+      r.setTimeout(1000, () => r.destroy());
+    });
+    if (ok(status)) return;
+    if (Date.now() > until) throw new Error(`${what} did not come up on ${url}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function spawnChild(cmd: string, args: string[], env: Record<string, string> = {}, what = cmd): ChildProcess {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+  child.on('exit', (code, signal) => {
+    if (code && !stopping) console.error(`${what} exited with ${code ?? signal}: ${err}`);
+  });
+  children.push(child);
+  return child;
+}
+let stopping = false;
+
+// ------------------------------------------------------------------ the setups
+
+async function startRegistryNoAuth(dir: string): Promise<string> {
+  const port = await freePort();
+  const cfg = path.join(dir, 'registry.yml');
+  fs.mkdirSync(path.join(dir, 'storage'));
+  fs.writeFileSync(
+    cfg,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${path.join(dir, 'storage')}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '',
+    ].join('\n'),
+  );
+  spawnChild('/usr/bin/docker-registry', ['serve', cfg], {}, 'docker-registry');
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${url}/v2/`, (s) => s === 200, 'docker-registry');
+  return url;
+}
+
+async function startNodePipe(dir: string, upstream: string): Promise<string> {
+  const port = await freePort();
+  const u = new URL(upstream);
+  const script = path.join(dir, 'node-pipe.js');
+  fs.writeFileSync(
+    script,
+    `const http = require('http');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+http.createServer((req, res) => {
+  const up = http.request({ host: ${JSON.stringify(u.hostname)}, port: ${u.port}, method: req.method, path: req.url, headers: req.headers, agent }, (r) => {
+    res.writeHead(r.statusCode, r.headers);
+    r.pipe(res);
+  });
+  up.on('error', () => res.destroy());
+  req.pipe(up);
+}).listen(${port}, '127.0.0.1');
+`,
+  );
+  spawnChild(process.execPath, [script], {}, 'node pipe');
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${url}/v2/`, (s) => s === 200, 'node pipe');
+  return url;
+}
+
+async function startNginx(dir: string, upstream: string): Promise<string | undefined> {
+  if (!fs.existsSync('/usr/sbin/nginx')) return undefined;
+  const port = await freePort();
+  const u = new URL(upstream);
+  const prefix = path.join(dir, 'nginx');
+  fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
+  const conf = path.join(prefix, 'nginx.conf');
+  // The proxy part of Harbor's own nginx.conf (make/photon/prepare/templates/nginx/nginx.http.conf.jinja, /v2/).
+  fs.writeFileSync(
+    conf,
+    `worker_processes auto;
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log warn;
+events { worker_connections 3096; use epoll; multi_accept on; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/client_body_temp;
+  proxy_temp_path ${prefix}/proxy_temp;
+  fastcgi_temp_path ${prefix}/fastcgi_temp;
+  uwsgi_temp_path ${prefix}/uwsgi_temp;
+  scgi_temp_path ${prefix}/scgi_temp;
+  tcp_nodelay on;
+  upstream core { server ${u.hostname}:${u.port}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    client_max_body_size 0;
+    chunked_transfer_encoding on;
+    location /v2/ {
+      proxy_pass http://core/v2/;
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+    }
+  }
+}
+`,
+  );
+  spawnChild('/usr/sbin/nginx', ['-p', prefix, '-c', conf], {}, 'nginx');
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${url}/v2/`, (s) => s === 200, 'nginx');
+  return url;
+}
+
+/** Transpiles src/ and adapters/ to JS in `out` (types are not checked here: that is CI's typecheck). */
+function transpile(out: string): void {
+  const walk = (d: string): string[] =>
+    fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [path.join(d, e.name)] : []));
+  for (const dir of ['src', 'adapters']) {
+    for (const file of walk(path.join(ROOT, dir))) {
+      const js = ts.transpileModule(fs.readFileSync(file, 'utf8'), {
+        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, resolveJsonModule: true },
+        fileName: file,
+      }).outputText;
+      const dest = path.join(out, path.relative(ROOT, file)).replace(/\.ts$/, '.js');
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.writeFileSync(dest, js);
+    }
+  }
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(out, 'package.json'));
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(out, 'node_modules'));
+}
+
+async function startHubgate(dir: string, upstream: string): Promise<{ url: string; pid: number }> {
+  const out = path.join(dir, 'hubgate');
+  transpile(out);
+  const port = await freePort();
+  const script = path.join(out, 'bench-main.js');
+  fs.writeFileSync(
+    script,
+    `const { loadConfig } = require('./src/config');
+const { startServer } = require('./src/server');
+startServer(loadConfig(process.env)).catch((e) => { console.error(e); process.exit(1); });
+process.on('SIGTERM', () => process.exit(0));
+`,
+  );
+  const prof = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR] : [];
+  const child = spawnChild(
+    process.execPath,
+    [...prof, script],
+    {
+      HARBOR_URL: upstream,
+      HARBOR_ADMIN_PASSWORD: 'bench-admin-password',
+      OIDC_ISSUER: 'http://127.0.0.1:9/realms/bench',
+      OIDC_AUDIENCE: 'hubgate',
+      HUBGATE_CREDENTIAL_SECRET: 'bench-credential-secret-0123456789abcdef',
+      HUBGATE_PORT: String(port),
+      HUBGATE_HOST: '127.0.0.1',
+      HUBGATE_PUBLIC_URL: `http://127.0.0.1:${port}`,
+      HARBOR_HEALTH_POLL_MS: '3600000',
+      LOG_LEVEL: 'info',
+      NODE_ENV: 'production',
+    },
+    'hubgate',
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${url}/healthz`, (s) => s === 200, 'hubgate');
+  return { url, pid: child.pid! };
+}
+
+// ------------------------------------------------------------------ load
+
+const PATTERN = (() => {
+  // 1 MiB of pseudo-random bytes, repeated: uncompressible enough, and no CPU spent on randomness during runs.
+  const b = Buffer.alloc(1 << 20);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < b.length; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b.writeUInt32LE(x >>> 0, i);
+  }
+  return b;
+})();
+
+function blobDigest(bytes: number): string {
+  const h = createHash('sha256');
+  for (let left = bytes; left > 0; left -= PATTERN.length) h.update(left >= PATTERN.length ? PATTERN : PATTERN.subarray(0, left));
+  return `sha256:${h.digest('hex')}`;
+}
+
+interface Resp {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  bytes: number;
+}
+
+function call(url: string, method: string, opts: { headers?: Record<string, string>; bodyBytes?: number; body?: Buffer; agent?: http.Agent | false } = {}): Promise<Resp> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { Authorization: BEARER, ...opts.headers };
+    if (opts.bodyBytes !== undefined) headers['Content-Length'] = String(opts.bodyBytes);
+    const req = http.request(url, { method, headers, agent: opts.agent ?? false }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (opts.body) return void req.end(opts.body);
+    if (opts.bodyBytes === undefined) return void req.end();
+    let left = opts.bodyBytes;
+    const pump = () => {
+      while (left > 0) {
+        const n = Math.min(left, PATTERN.length);
+        left -= n;
+        if (!req.write(n === PATTERN.length ? PATTERN : PATTERN.subarray(0, n))) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+/** Monolithic upload: POST (session) then PUT ?digest= with the whole body. Returns seconds of the PUT. */
+async function putBlob(base: string, repo: string, bytes: number, digest: string): Promise<number> {
+  const start = await call(`${base}/v2/${repo}/blobs/uploads/`, 'POST', { bodyBytes: 0 });
+  if (start.status !== 202 || !start.headers.location) throw new Error(`upload start via ${base}: ${start.status}`);
+  const loc = new URL(start.headers.location, base);
+  // The Location names the host of whoever answered; talk to the setup under test.
+  const target = `${base}${loc.pathname}${loc.search}${loc.search ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
+  const t0 = process.hrtime.bigint();
+  const put = await call(target, 'PUT', { bodyBytes: bytes, headers: { 'Content-Type': 'application/octet-stream' } });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (put.status !== 201) throw new Error(`blob PUT via ${base}: ${put.status}`);
+  return seconds;
+}
+
+async function getBlob(base: string, repo: string, digest: string, bytes: number): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const r = await call(`${base}/v2/${repo}/blobs/${digest}`, 'GET');
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 200 || r.bytes !== bytes) throw new Error(`blob GET via ${base}: ${r.status}, ${r.bytes} bytes`);
+  return seconds;
+}
+
+async function heads(base: string, path_: string, n: number, concurrency: number): Promise<number[]> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const lat: number[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      next++;
+      const t0 = process.hrtime.bigint();
+      const r = await call(`${base}${path_}`, 'HEAD', { agent, headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (r.status !== 200) throw new Error(`manifest HEAD via ${base}: ${r.status}`);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  agent.destroy();
+  return lat.sort((x, y) => x - y);
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+function procStatus(pid: number): { rssKb: number; hwmKb: number } {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0);
+  return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+}
+
+// ------------------------------------------------------------------ the run
+
+export async function run(): Promise<void> {
+  if (!fs.existsSync('/usr/bin/docker-registry')) throw new Error('docker-registry is not installed (Debian package docker-registry)');
+  const guard = setTimeout(() => {
+    console.error(`bench exceeded ${DEADLINE_MS / 60000} minutes; stopping`);
+    stopAll();
+    process.exit(3);
+  }, DEADLINE_MS);
+  guard.unref();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubgate-bench-'));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const started = Date.now();
+  try {
+    const registry = await startRegistryNoAuth(dir);
+    const nodePipe = await startNodePipe(dir, registry);
+    const nginx = await startNginx(dir, registry);
+    const hubgate = await startHubgate(dir, registry);
+    const urls: Partial<Record<Target, string>> = { direct: registry, node_pipe: nodePipe, nginx, hubgate: hubgate.url };
+    const targets = TARGETS.filter((t) => urls[t]);
+    if (!nginx) console.warn('nginx is not installed: (c) skipped');
+    console.log(`setups up; blob ${(BLOB_BYTES / GIB).toFixed(2)} GiB, ${HEADS} HEADs at ${HEAD_CONCURRENCY} concurrent, ${RUNS} runs per measurement`);
+
+    // Seed: the blob and a small image (config + manifest), pushed directly.
+    const digest = blobDigest(BLOB_BYTES);
+    await putBlob(registry, 'bench/big', BLOB_BYTES, digest);
+    const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
+    const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+    const cs = await call(`${registry}/v2/bench/small/blobs/uploads/`, 'POST', { bodyBytes: 0 });
+    await call(`${new URL(cs.headers.location!, registry).href}&digest=${encodeURIComponent(configDigest)}`, 'PUT', { body: config });
+    const manifest = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length }, layers: [] }),
+    );
+    const mp = await call(`${registry}/v2/bench/small/manifests/v1`, 'PUT', { body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+    if (mp.status !== 201) throw new Error(`manifest seed: ${mp.status}`);
+
+    // Warm-up (page cache for the blob, JIT, keep-alive pools).
+    for (const t of targets) await heads(urls[t]!, '/v2/bench/small/manifests/v1', 500, 50);
+    await getBlob(registry, 'bench/big', digest, BLOB_BYTES);
+
+    const getMBs: Partial<Record<Target, number>> = {};
+    const putMBs: Partial<Record<Target, number>> = {};
+    const headLat: Partial<Record<Target, { p50: number; p99: number }>> = {};
+    const mb = (s: number) => BLOB_BYTES / (1024 * 1024) / s;
+
+    for (let r = 0; r < RUNS; r++) {
+      for (const t of r % 2 ? [...targets].reverse() : targets) {
+        getMBs[t] = Math.max(getMBs[t] ?? 0, mb(await getBlob(urls[t]!, 'bench/big', digest, BLOB_BYTES)));
+      }
+    }
+    console.log('GET done');
+    for (let r = 0; r < RUNS; r++) {
+      for (const t of r % 2 ? [...targets].reverse() : targets) {
+        putMBs[t] = Math.max(putMBs[t] ?? 0, mb(await putBlob(urls[t]!, `bench/up-${t}`, BLOB_BYTES, digest)));
+      }
+    }
+    console.log('PUT done');
+    for (const t of targets) {
+      const lat = await heads(urls[t]!, '/v2/bench/small/manifests/v1', HEADS, HEAD_CONCURRENCY);
+      headLat[t] = { p50: pct(lat, 50), p99: pct(lat, 99) };
+    }
+    // The same HEADs one at a time: the pass-through's own cost, without queueing on a shared 2-core box.
+    const seqLat: Partial<Record<Target, { p50: number; p99: number }>> = {};
+    for (const t of targets) {
+      const lat = await heads(urls[t]!, '/v2/bench/small/manifests/v1', SEQUENTIAL_HEADS, 1);
+      seqLat[t] = { p50: pct(lat, 50), p99: pct(lat, 99) };
+    }
+    console.log('HEAD done');
+
+    // RSS of hubgate while 10 clients pull the 1 GiB blob at once.
+    let rssPeakDuringPulls = 0;
+    const sampler = setInterval(() => {
+      rssPeakDuringPulls = Math.max(rssPeakDuringPulls, procStatus(hubgate.pid).rssKb);
+    }, 25);
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: PARALLEL_PULLS }, () => getBlob(hubgate.url, 'bench/big', digest, BLOB_BYTES)));
+    const parallelSeconds = (Date.now() - t0) / 1000;
+    clearInterval(sampler);
+    const final = procStatus(hubgate.pid);
+    rssPeakDuringPulls = Math.max(rssPeakDuringPulls, final.rssKb);
+
+    const ratio = (a?: number, b?: number) => (a && b ? Number((a / b).toFixed(3)) : null);
+    const round = (x: number | undefined, d = 2) => (x === undefined ? null : Number(x.toFixed(d)));
+    const results = {
+      generated_at: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, node: process.version, mem_gb: Math.round(os.totalmem() / 1e9) },
+      settings: { blob_bytes: BLOB_BYTES, heads: HEADS, head_concurrency: HEAD_CONCURRENCY, parallel_pulls: PARALLEL_PULLS, runs: RUNS, registry_auth: 'disabled (see bench/passthrough.ts header)', nginx_workers: 'auto' },
+      get_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(getMBs[t], 1)])),
+      put_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(putMBs[t], 1)])),
+      head_latency_ms: Object.fromEntries(targets.map((t) => [t, { p50: round(headLat[t]?.p50, 3), p99: round(headLat[t]?.p99, 3) }])),
+      get_ratio_vs_node_pipe: ratio(getMBs.hubgate, getMBs.node_pipe),
+      put_ratio_vs_node_pipe: ratio(putMBs.hubgate, putMBs.node_pipe),
+      get_ratio_vs_nginx: ratio(getMBs.hubgate, getMBs.nginx),
+      put_ratio_vs_nginx: ratio(putMBs.hubgate, putMBs.nginx),
+      get_ratio_vs_direct: ratio(getMBs.hubgate, getMBs.direct),
+      head_latency_sequential_ms: Object.fromEntries(targets.map((t) => [t, { p50: round(seqLat[t]?.p50, 3), p99: round(seqLat[t]?.p99, 3) }])),
+      head_added_sequential_p50_ms: round((seqLat.hubgate?.p50 ?? 0) - (seqLat.direct?.p50 ?? 0), 3),
+      head_added_sequential_p99_ms: round((seqLat.hubgate?.p99 ?? 0) - (seqLat.direct?.p99 ?? 0), 3),
+      head_added_p50_ms: round((headLat.hubgate?.p50 ?? 0) - (headLat.direct?.p50 ?? 0), 3),
+      head_added_p99_ms: round((headLat.hubgate?.p99 ?? 0) - (headLat.direct?.p99 ?? 0), 3),
+      rss_peak_mb: round(Math.max(final.hwmKb, rssPeakDuringPulls) / 1024, 1),
+      rss_during_parallel_pulls_mb: round(rssPeakDuringPulls / 1024, 1),
+      parallel_pulls_seconds: round(parallelSeconds, 1),
+      bench_seconds: Math.round((Date.now() - started) / 1000),
+      targets: {
+        'get_ratio_vs_node_pipe >=': 1.0,
+        'put_ratio_vs_node_pipe >=': 1.0,
+        'head_added_p50_ms <=': 1,
+        'head_added_p99_ms <=': 5,
+        'rss_during_parallel_pulls_mb <=': 200,
+      },
+    };
+    const outDir = path.join(ROOT, 'bench', 'results');
+    fs.mkdirSync(outDir, { recursive: true });
+    fs.writeFileSync(path.join(outDir, 'passthrough.json'), JSON.stringify(results, null, 2) + '\n');
+
+    const line = (name: string, v: unknown, target: string, ok: boolean | null) => console.log(`${name.padEnd(28)} ${String(v).padEnd(10)} target ${target.padEnd(8)} ${ok === null ? '' : ok ? 'met' : 'MISSED'}`);
+    console.log('\nthroughput MB/s (GET / PUT):');
+    for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.get_mb_per_s[t]).padStart(8)} / ${String(results.put_mb_per_s[t]).padStart(8)}`);
+    console.log('manifest HEAD latency ms (p50 / p99):');
+    for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.head_latency_ms[t].p50).padStart(8)} / ${String(results.head_latency_ms[t].p99).padStart(8)}`);
+    console.log('manifest HEAD latency ms, one at a time (p50 / p99):');
+    for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.head_latency_sequential_ms[t].p50).padStart(8)} / ${String(results.head_latency_sequential_ms[t].p99).padStart(8)}`);
+    console.log('');
+    line('get_ratio_vs_node_pipe', results.get_ratio_vs_node_pipe, '>= 1.0', results.get_ratio_vs_node_pipe === null ? null : results.get_ratio_vs_node_pipe >= 1);
+    line('put_ratio_vs_node_pipe', results.put_ratio_vs_node_pipe, '>= 1.0', results.put_ratio_vs_node_pipe === null ? null : results.put_ratio_vs_node_pipe >= 1);
+    line('get_ratio_vs_nginx', results.get_ratio_vs_nginx, '-', null);
+    line('head_added_p50_ms', results.head_added_p50_ms, '<= 1', (results.head_added_p50_ms ?? 99) <= 1);
+    line('head_added_p99_ms', results.head_added_p99_ms, '<= 5', (results.head_added_p99_ms ?? 99) <= 5);
+    line('head_added_seq_p50_ms', results.head_added_sequential_p50_ms, '(info)', null);
+    line('head_added_seq_p99_ms', results.head_added_sequential_p99_ms, '(info)', null);
+    line('rss_during_10_pulls_mb', results.rss_during_parallel_pulls_mb, '<= 200', (results.rss_during_parallel_pulls_mb ?? 999) <= 200);
+    line('rss_peak_mb (VmHWM)', results.rss_peak_mb, '-', null);
+    console.log(`\nwritten: bench/results/passthrough.json (${results.bench_seconds} s)`);
+  } finally {
+    clearTimeout(guard);
+    stopAll();
+  }
+}
+
+function stopAll(): void {
+  stopping = true;
+  for (const c of children) if (c.exitCode === null) c.kill(process.env.BENCH_CPU_PROF_DIR ? 'SIGTERM' : 'SIGKILL');
+  for (const c of cleanups.splice(0)) c();
+}
+
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});

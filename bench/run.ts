@@ -1,0 +1,42 @@
+/**
+ * `npm run bench [-- name ...]`: runs the named benchmarks (default: all) one after the other. Each bench module
+ * exports `run(): Promise<void>` and writes its own results under bench/results/. Benchmarks are not tests:
+ * they print numbers and targets, and never fail on a slow machine (only on a broken setup).
+ */
+interface Bench {
+  description: string;
+  load: () => Promise<{ run: () => Promise<void> }>;
+}
+
+const BENCHES: Record<string, Bench> = {
+  passthrough: {
+    description: 'registry pass-through: 1 GiB blob GET/PUT, 10,000 manifest HEADs, RSS under 10 parallel pulls',
+    load: () => import('./passthrough'),
+  },
+  list: {
+    description: 'image lists: 10,000 images in 200 workspaces, Harbor at 20 ms per call; p95 warm and cold',
+    load: () => import('./list'),
+  },
+};
+
+async function main(): Promise<void> {
+  const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const unknown = wanted.filter((w) => !BENCHES[w]);
+  if (unknown.length) {
+    console.error(`unknown bench: ${unknown.join(', ')} (known: ${Object.keys(BENCHES).join(', ')})`);
+    process.exit(2);
+  }
+  for (const name of wanted.length ? wanted : Object.keys(BENCHES)) {
+    console.log(`\n=== bench ${name}: ${BENCHES[name].description}`);
+    const mod = await BENCHES[name].load();
+    await mod.run();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
