@@ -25,10 +25,21 @@ export async function* gunzipLimited(source: AsyncIterable<Buffer>, maxOut: numb
   const pump = (async () => {
     try {
       for await (const c of source) {
-        if (!gunzip.write(c)) await new Promise<void>((r) => gunzip.once('drain', r));
         if (gunzip.destroyed) return;
+        if (!gunzip.write(c)) {
+          // wait for room — or for the end: the consumer stops early (bomb, bad tar) and destroys the stream
+          await new Promise<void>((r) => {
+            const done = () => {
+              gunzip.off('drain', done);
+              gunzip.off('close', done);
+              r();
+            };
+            gunzip.on('drain', done);
+            gunzip.on('close', done);
+          });
+        }
       }
-      gunzip.end();
+      if (!gunzip.destroyed) gunzip.end();
     } catch (e) {
       pumpError = e;
       gunzip.destroy(e as Error);

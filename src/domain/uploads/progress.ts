@@ -71,12 +71,21 @@ export interface ProgressOptions {
   now?: () => number;
 }
 
+interface Entry {
+  rec: UploadRecord;
+  flushedAt: number;
+  synced: boolean;
+  expiresAt: number;
+  /** A throttled write waiting to go out. */
+  trailing?: NodeJS.Timeout;
+}
+
 const KEY = (id: string) => `upload:${id}`;
 const MAX_LOCAL = 1000;
 export const isFinal = (s: UploadState) => s === 'succeeded' || s === 'failed';
 
 export class ProgressStore {
-  private readonly local = new Map<string, { rec: UploadRecord; flushedAt: number; synced: boolean; expiresAt: number }>();
+  private readonly local = new Map<string, Entry>();
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
 
@@ -95,22 +104,31 @@ export class ProgressStore {
 
   close(): void {
     clearInterval(this.timer);
+    for (const e of this.local.values()) if (e.trailing) clearTimeout(e.trailing);
   }
 
   /** Saves a record: always locally, and to the shared cache when forced or due. */
   async save(rec: UploadRecord, force = false): Promise<void> {
     const now = this.now();
     rec.updatedAt = new Date(now).toISOString();
-    const entry = this.local.get(rec.id) ?? { rec, flushedAt: 0, synced: false, expiresAt: 0 };
+    const entry: Entry = this.local.get(rec.id) ?? { rec, flushedAt: 0, synced: false, expiresAt: 0 };
     entry.rec = rec;
     entry.expiresAt = now + this.opts.ttlSeconds * 1000;
     this.local.delete(rec.id);
     this.local.set(rec.id, entry);
     this.trim(now);
-    if (force || now - entry.flushedAt >= (this.opts.flushMs ?? 500)) await this.flush(entry, now);
+    const flushMs = this.opts.flushMs ?? 500;
+    if (force || now - entry.flushedAt >= flushMs) await this.flush(entry, now);
+    else if (!entry.trailing) {
+      // throttled: make sure the latest state still goes out shortly (a stalled body must not hide progress)
+      entry.trailing = setTimeout(() => void this.flush(entry, this.now()), flushMs - (now - entry.flushedAt));
+      entry.trailing.unref();
+    }
   }
 
-  private async flush(entry: { rec: UploadRecord; flushedAt: number; synced: boolean }, now: number): Promise<void> {
+  private async flush(entry: Entry, now: number): Promise<void> {
+    if (entry.trailing) clearTimeout(entry.trailing);
+    entry.trailing = undefined;
     entry.flushedAt = now;
     await this.cache.set(KEY(entry.rec.id), entry.rec, this.opts.ttlSeconds);
     entry.synced = this.opts.shared();

@@ -90,7 +90,7 @@ function stopReading(req: Request, res: Response): void {
   res.setHeader('Connection', 'close');
   res.once('finish', () => {
     req.resume();
-    setTimeout(() => req.socket.destroy(), 2000).unref();
+    setTimeout(() => req.socket?.destroy(), 2000).unref();
   });
 }
 

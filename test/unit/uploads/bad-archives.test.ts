@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { AppError } from '../../../src/domain/errors';
 import { ERROR_TABLE } from '../../../src/http/errors';
 import { dockerSave, layerTar, ociArchive, ociFiles, tar, type TarItem } from '../../support/archives';
-import { kit, member, type Kit } from './kit';
+import { kit, member, pieces, type Kit } from './kit';
 
 /**
  * The corpus of archives the upload endpoint must refuse: each one → the right 4xx (kind → status) and reason,
@@ -159,7 +159,8 @@ describe('console uploads: the corpus of bad archives', () => {
   it.each(cases.map((c) => [c.name, c] as const))('%s → 4xx naming the problem, nothing pushed, spool removed', async (_n, c) => {
     const body = c.build();
     const id = `bad-${Math.random().toString(36).slice(2, 12)}`;
-    const err = await k.upload(body, { image: c.image, tag: c.tag, id }).then(
+    // in 64 KiB pieces, as a socket delivers it (exercises backpressure paths)
+    const err = await k.upload(pieces(body, 65536), { image: c.image, tag: c.tag, id }).then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -1,0 +1,321 @@
+/**
+ * Console uploads end to end: hubgate (real HTTP server and adapters) → Harbor double → real docker-registry,
+ * with a real redis-server shared by two replicas. Archives are made by the real skopeo (`docker-archive:` and
+ * `oci-archive:` from OCI layouts built in temp dirs) or by hand, uploaded over HTTP (raw and multipart, plain
+ * and gzip), pulled back with skopeo straight from the Harbor double and compared with what went in.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { startHarborDouble, type HarborDouble } from '../harbor-double';
+import { startRegistry, type RunningRegistry } from '../support/registry';
+import { startJwks, type TestIdp } from '../support/tokens';
+import { startRedis, type TestRedis } from '../support/redis';
+import { ADMIN_PASSWORD, CREDENTIAL_SECRET, startHubgate, testConfig } from '../support/stack';
+import { configFor, digestOf, dockerSave, layerTar, tar, writeOciDir, type ImageSpec } from '../support/archives';
+
+jest.setTimeout(120_000);
+
+const SKOPEO = '/usr/bin/skopeo';
+const d = fs.existsSync(SKOPEO) && fs.existsSync('/usr/bin/docker-registry') ? describe : describe.skip;
+
+const team = { id: 'proj-up', name: 'Uploaders', department: 'dept-1' };
+const other = { id: 'proj-other', name: 'Others', department: 'dept-2' };
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+function run(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(SKOPEO, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => (err ? reject(new Error(`skopeo ${args.join(' ')}: ${stderr}`)) : resolve(stdout)));
+  });
+}
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: any;
+  continued: boolean;
+}
+
+/**
+ * POSTs to hubgate with full control over the body: `parts` are written one after the other; a function part is
+ * awaited between writes (to act while the upload is in flight). `declare` sets Content-Length (else chunked).
+ */
+function post(url: string, headers: Record<string, string>, parts: (Buffer | (() => Promise<void>))[], o: { declare?: number | false; expectContinue?: boolean } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const total = parts.reduce((n, p) => n + (Buffer.isBuffer(p) ? p.length : 0), 0);
+    const h: Record<string, string> = { ...headers };
+    if (o.declare !== false) h['Content-Length'] = String(o.declare ?? total);
+    if (o.expectContinue) h.Expect = '100-continue';
+    const req = http.request(url, { method: 'POST', headers: h });
+    let continued = false;
+    let answered = false;
+    req.on('continue', () => {
+      continued = true;
+      void write();
+    });
+    req.on('response', (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined, continued });
+      });
+    });
+    req.on('error', (e) => {
+      if (!answered) reject(e);
+    });
+    const write = async () => {
+      for (const p of parts) {
+        if (answered) return;
+        if (Buffer.isBuffer(p)) {
+          if (!req.write(p)) await new Promise((r) => req.once('drain', r));
+        } else await p();
+      }
+      req.end();
+    };
+    if (o.expectContinue) req.flushHeaders();
+    else void write();
+  });
+}
+
+function multipart(file: Buffer, fields: Record<string, string>): { body: Buffer; type: string } {
+  const b = `----hubgate${randomBytes(8).toString('hex')}`;
+  const pre = Object.entries(fields).map(([k, v]) => `--${b}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('');
+  const head = `${pre}--${b}\r\nContent-Disposition: form-data; name="file"; filename="image.tar.gz"\r\nContent-Type: application/gzip\r\n\r\n`;
+  return { body: Buffer.concat([Buffer.from(head), file, Buffer.from(`\r\n--${b}--\r\n`)]), type: `multipart/form-data; boundary=${b}` };
+}
+
+d('console uploads end to end', () => {
+  let registry: RunningRegistry;
+  let harbor: HarborDouble;
+  let idp: TestIdp;
+  let redis: TestRedis;
+  let hubA: Awaited<ReturnType<typeof startHubgate>>;
+  let hubB: Awaited<ReturnType<typeof startHubgate>> | undefined;
+  let token: string;
+  let otherToken: string;
+  let work: string;
+  let spoolDir: string;
+  const harborHost = () => new URL(harbor.url).host;
+
+  const start = () =>
+    startHubgate(
+      testConfig({
+        harborUrl: harbor.url,
+        idp,
+        redisUrl: redis.url,
+        env: { HUBGATE_UPLOAD_MAX_BYTES: String(8 * 1024 * 1024), HUBGATE_UPLOAD_MAX_EXPANDED_BYTES: String(32 * 1024 * 1024), HUBGATE_UPLOAD_TMP_DIR: spoolDir },
+      }),
+    );
+
+  async function api(base: string, method: string, p: string, body?: unknown, bearer = token) {
+    const res = await fetch(`${base}/api/v1${p}`, {
+      method,
+      headers: { Authorization: `Bearer ${bearer}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
+
+  const upload = (base: string, ws: string, parts: (Buffer | (() => Promise<void>))[], o: { query?: string; type?: string; bearer?: string; declare?: number | false; expectContinue?: boolean } = {}) =>
+    post(`${base}/api/v1/workspaces/${ws}/uploads${o.query ? `?${o.query}` : ''}`, { Authorization: `Bearer ${o.bearer ?? token}`, 'Content-Type': o.type ?? 'application/x-tar' }, parts, o);
+
+  /** Pulls a tag straight from the Harbor double with skopeo into a dir: layout; returns config and uncompressed layers. */
+  async function pullBack(ref: string): Promise<{ config: Buffer; layers: Buffer[]; manifest: any }> {
+    const out = fs.mkdtempSync(path.join(work, 'pull-'));
+    await run(['copy', '--src-tls-verify=false', '--src-creds', `admin:${ADMIN_PASSWORD}`, `docker://${harborHost()}/${ref}`, `dir:${out}`]);
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+    const blob = (dg: string) => fs.readFileSync(path.join(out, dg.slice(7)));
+    const layers = (manifest.layers as { digest: string; mediaType: string }[]).map((l) => (/gzip/.test(l.mediaType) ? gunzipSync(blob(l.digest)) : blob(l.digest)));
+    return { config: blob(manifest.config.digest), layers, manifest };
+  }
+
+  const tagsOf = (repo: string): string[] => {
+    const r = harbor.state.repoByName(repo);
+    return r ? [...harbor.state.tags.values()].filter((t) => t.repositoryId === r.id).map((t) => t.name).sort() : [];
+  };
+
+  beforeAll(async () => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'hubgate-uploads-e2e-'));
+    spoolDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hubgate-uploads-spool-'));
+    registry = await startRegistry();
+    [harbor, idp, redis] = await Promise.all([startHarborDouble({ registryUrl: registry.url }), startJwks(), startRedis()]);
+    token = await idp.memberToken({ sub: 'u-up', username: 'uploader', projects: [team] });
+    otherToken = await idp.memberToken({ sub: 'u-other', username: 'other', projects: [other] });
+    hubA = await start();
+    for (const [name, projectId, access, bearer] of [
+      ['up-ws', team.id, 'private', token],
+      ['their-pub', other.id, 'public', otherToken],
+      ['their-priv', other.id, 'private', otherToken],
+    ] as const) {
+      expect((await api(hubA.url, 'POST', '/workspaces', { name, projectId, access }, bearer)).status).toBe(201);
+    }
+  });
+
+  afterAll(async () => {
+    await hubB?.close();
+    await hubA?.close();
+    await Promise.all([harbor?.close(), idp?.close(), redis?.close()]);
+    await registry?.stop();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+    if (spoolDir) fs.rmSync(spoolDir, { recursive: true, force: true });
+  });
+
+  it('a skopeo docker-archive (config without docker_version) uploads raw, pulls back identical; progress from the other replica', async () => {
+    const layers = [layerTar({ 'bin/app': randomBytes(300_000) }), layerTar({ 'etc/conf': 'x=1\n' })];
+    const spec: ImageSpec = { layers, refs: ['v1'] };
+    const dir = path.join(work, 'oci-1');
+    writeOciDir(dir, [spec]);
+    const archive = path.join(work, 'one.tar');
+    await run(['copy', `oci:${dir}:v1`, `docker-archive:${archive}:library/app:v1`]);
+
+    hubB = await start();
+    const id = `e2e-${randomBytes(6).toString('hex')}`;
+    const bytes = fs.readFileSync(archive);
+    let seenFromB: any;
+    const half = Math.floor(bytes.length / 2);
+    const res = await upload(hubA.url, 'up-ws', [
+      bytes.subarray(0, half),
+      async () => {
+        // while the body is in flight, the record is visible from the other replica through Redis
+        for (let i = 0; i < 100 && !(seenFromB?.bytesReceived > 0); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          seenFromB = (await api(hubB!.url, 'GET', `/uploads/${id}`)).body;
+        }
+      },
+      bytes.subarray(half),
+    ], { query: `uploadId=${id}` });
+    expect(res.status).toBe(201);
+    expect(seenFromB).toMatchObject({ id, state: 'receiving', workspace: 'up-ws' });
+    expect(res.body).toMatchObject({ id, state: 'succeeded', format: 'docker-save', compression: 'none', bytesReceived: bytes.length });
+    expect(res.body.images).toEqual([expect.objectContaining({ repository: 'up-ws/app', tag: 'v1' })]);
+    expect(res.headers.location).toBe(`/api/v1/uploads/${id}`);
+
+    const pulled = await pullBack('up-ws/app:v1');
+    expect(pulled.manifest.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(pulled.manifest.layers.every((l: { mediaType: string }) => l.mediaType.endsWith('tar.gzip'))).toBe(true);
+    expect(pulled.layers.map(sha)).toEqual(layers.map(digestOf));
+    expect(JSON.parse(pulled.config.toString()).rootfs.diff_ids).toEqual(JSON.parse(configFor(layers).toString()).rootfs.diff_ids);
+    expect(JSON.parse(pulled.config.toString()).docker_version).toBeUndefined();
+
+    const fromB = await api(hubB.url, 'GET', `/uploads/${id}`);
+    expect(fromB.body).toMatchObject({ state: 'succeeded', images: res.body.images });
+    expect((await api(hubB.url, 'GET', `/uploads/${id}`, undefined, otherToken)).status).toBe(404);
+    await hubB.close();
+    hubB = undefined;
+  });
+
+  it('a skopeo oci-archive, gzip-compressed, as multipart with image and tag fields; re-upload skips blobs and overwrites', async () => {
+    const layers = [layerTar({ 'data/blob': randomBytes(200_000) })];
+    const dir = path.join(work, 'oci-2');
+    writeOciDir(dir, [{ layers, refs: ['src'] }]);
+    const archive = path.join(work, 'two.tar');
+    await run(['copy', `oci:${dir}:src`, `oci-archive:${archive}:src`]);
+    const form = multipart(gzipSync(fs.readFileSync(archive)), { image: 'tools/oci-app', tag: '2.0' });
+    const first = await upload(hubA.url, 'up-ws', [form.body], { type: form.type });
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ format: 'oci', compression: 'gzip', images: [expect.objectContaining({ repository: 'up-ws/tools/oci-app', tag: '2.0' })] });
+    const pulled = await pullBack('up-ws/tools/oci-app:2.0');
+    expect(pulled.manifest.layers[0].mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
+    expect(pulled.layers.map(sha)).toEqual(layers.map(digestOf));
+
+    const again = await upload(hubA.url, 'up-ws', [form.body], { type: form.type });
+    expect(again.status).toBe(201);
+    expect(again.body.layers.map((l: { state: string }) => l.state)).toEqual(['skipped', 'skipped']);
+
+    // the same tag with new content: overwritten
+    const dir3 = path.join(work, 'oci-3');
+    const newer = [layerTar({ 'data/other': randomBytes(1000) })];
+    writeOciDir(dir3, [{ layers: newer, refs: ['src'] }]);
+    const archive3 = path.join(work, 'three.tar');
+    await run(['copy', `oci:${dir3}:src`, `oci-archive:${archive3}:src`]);
+    const form3 = multipart(fs.readFileSync(archive3), { image: 'tools/oci-app', tag: '2.0' });
+    expect((await upload(hubA.url, 'up-ws', [form3.body], { type: form3.type })).status).toBe(201);
+    expect((await pullBack('up-ws/tools/oci-app:2.0')).layers.map(sha)).toEqual(newer.map(digestOf));
+  });
+
+  it('a hand-built archive with two images and three tags', async () => {
+    const a = [layerTar()];
+    const b = [layerTar(), layerTar()];
+    const res = await upload(hubA.url, 'up-ws', [dockerSave([{ layers: a, refs: ['hub.ecns.io/up-ws/api:1', 'api:latest'] }, { layers: b, refs: ['quay.io/team/worker:7'] }], { layout: 'blobs' })]);
+    expect(res.status).toBe(201);
+    expect(res.body.images.map((i: { repository: string; tag: string }) => `${i.repository}:${i.tag}`).sort()).toEqual(['up-ws/api:1', 'up-ws/api:latest', 'up-ws/team/worker:7']);
+    expect((await pullBack('up-ws/team/worker:7')).layers.map(sha)).toEqual(b.map(digestOf));
+    // the workspace's image count reflects the upload at once (caches invalidated)
+    expect((await api(hubA.url, 'GET', '/workspaces/up-ws')).body.imageCount).toBeGreaterThanOrEqual(3);
+  });
+
+  it('bad input → 4xx in Harbor\'s envelope, nothing tagged, hubgate keeps serving', async () => {
+    const notTar = await upload(hubA.url, 'up-ws', [randomBytes(5000)]);
+    expect(notTar.status).toBe(400);
+    expect(notTar.body.errors[0]).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/not a tar/) });
+    const rec = await api(hubA.url, 'GET', `/uploads/${notTar.headers['x-upload-id']}`);
+    expect(rec.body).toMatchObject({ state: 'failed', error: { status: 400, code: 'BAD_REQUEST', reason: 'not_tar' } });
+
+    const good = dockerSave([{ layers: [layerTar()], refs: ['bad:1'] }]);
+    const truncated = await upload(hubA.url, 'up-ws', [good.subarray(0, good.length - 2000)]);
+    expect(truncated.status).toBe(400);
+    expect(truncated.body.errors[0].message).toMatch(/truncated/);
+
+    const bomb = await upload(hubA.url, 'up-ws', [gzipSync(tar([{ name: 'zeros', data: Buffer.alloc(40 * 1024 * 1024) }]))], { type: 'application/gzip' });
+    expect(bomb.status).toBe(400);
+    expect(bomb.body.errors[0].message).toMatch(/gzip bomb/);
+    expect(tagsOf('up-ws/bad')).toEqual([]);
+
+    expect((await upload(hubA.url, 'their-pub', [good])).status).toBe(403);
+    expect((await upload(hubA.url, 'their-priv', [good])).status).toBe(404);
+    expect((await upload(hubA.url, 'no-such-ws', [good])).status).toBe(404);
+    expect(tagsOf('their-pub/bad')).toEqual([]);
+    expect(fs.readdirSync(spoolDir)).toEqual([]); // temporary data removed
+    expect((await fetch(`${hubA.url}/healthz`)).status).toBe(200);
+  });
+
+  it('413: a declared Content-Length over the limit is refused before the body is sent; a streamed body crossing it is cut off', async () => {
+    const declared = await upload(hubA.url, 'up-ws', [Buffer.alloc(10)], { declare: 3 * 1024 ** 3, expectContinue: true });
+    expect(declared.status).toBe(413);
+    expect(declared.continued).toBe(false);
+    expect(declared.body.errors[0]).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+
+    const big = dockerSave([{ layers: [layerTar({ big: randomBytes(9 * 1024 * 1024) })], refs: ['huge:1'] }]);
+    const parts = [];
+    for (let i = 0; i < big.length; i += 256 * 1024) parts.push(big.subarray(i, i + 256 * 1024));
+    const streamed = await upload(hubA.url, 'up-ws', parts, { declare: false });
+    expect(streamed.status).toBe(413);
+    expect(tagsOf('up-ws/huge')).toEqual([]);
+    expect(fs.readdirSync(spoolDir)).toEqual([]);
+
+    // a small upload with Expect: 100-continue gets its 100 Continue and goes through
+    const ok = await upload(hubA.url, 'up-ws', [dockerSave([{ layers: [layerTar()], refs: ['cont:1'] }])], { expectContinue: true });
+    expect(ok.continued).toBe(true);
+    expect(ok.status).toBe(201);
+  });
+
+  it('an upload survives Redis being stopped midway; its progress is kept locally', async () => {
+    const layers = [layerTar({ payload: randomBytes(1_000_000) })];
+    const bytes = dockerSave([{ layers, refs: ['redis-down:1'] }]);
+    const id = `redis-${randomBytes(6).toString('hex')}`;
+    const third = Math.floor(bytes.length / 3);
+    const res = await upload(hubA.url, 'up-ws', [bytes.subarray(0, third), () => redis.stop(), bytes.subarray(third)], { query: `uploadId=${id}` });
+    try {
+      expect(res.status).toBe(201);
+      expect((await pullBack('up-ws/redis-down:1')).layers.map(sha)).toEqual(layers.map(digestOf));
+      const rec = await api(hubA.url, 'GET', `/uploads/${id}`);
+      expect(rec.body).toMatchObject({ id, state: 'succeeded', bytesReceived: bytes.length });
+    } finally {
+      await redis.restart();
+    }
+  });
+
+  it('never logs secrets', () => {
+    const logs = hubA.logs.join('\n');
+    expect(logs).not.toContain(ADMIN_PASSWORD);
+    expect(logs).not.toContain(CREDENTIAL_SECRET);
+    expect(logs).not.toContain(Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64'));
+  });
+});
