@@ -9,6 +9,10 @@ interface Bench {
 }
 
 const BENCHES: Record<string, Bench> = {
+  upload: {
+    description: 'console upload: 1 GiB random single-layer archive, plain and gzip, hubgate vs skopeo copy docker-archive:, hubgate peak RSS',
+    load: () => import('./upload'),
+  },
   passthrough: {
     description: 'registry pass-through: 1 GiB blob GET/PUT, 10,000 manifest HEADs, RSS under 10 parallel pulls',
     load: () => import('./passthrough'),
