@@ -221,7 +221,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     shutdownTimeoutMs: r.int('HUBGATE_SHUTDOWN_TIMEOUT_MS', 30000, 0, 3600000),
     images: {
       cacheTtlSeconds: r.int('HUBGATE_IMAGES_CACHE_TTL_SECONDS', 15, 0, 3600),
-      harborConcurrency: r.int('HUBGATE_IMAGES_HARBOR_CONCURRENCY', 16, 1, 64),
+      harborConcurrency: r.int('HUBGATE_IMAGES_HARBOR_CONCURRENCY', 32, 1, 64),
     },
     uploads: {
       maxBytes: r.int('HUBGATE_UPLOAD_MAX_BYTES', 2 * 1024 ** 3, 1024, 2 ** 50),

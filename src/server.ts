@@ -195,6 +195,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     (closing ??= (async () => {
       monitor.stop();
       gc.stopMonitor();
+      images.close();
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timer = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());

@@ -26,6 +26,8 @@ export interface CatalogRepo {
   projectId: number;
   /** Full name `workspace/image`. */
   name: string;
+  /** Name inside the workspace. */
+  image: string;
   pullCount: number;
   artifactCount: number;
   updateTime: string;
@@ -54,11 +56,13 @@ export interface CatalogDeps {
   ttlSeconds: number;
   /** Harbor calls in flight at once while building. */
   concurrency: number;
+  /** Every workspace (Harbor project) with its id; default: Harbor's project list. */
+  listProjects?: () => Promise<{ name: string; id: number }[]>;
   now?: () => number;
 }
 
 const TOKEN_KEY = 'images:gen';
-const CATALOG_KEY = 'images:catalog';
+const CATALOG_KEY = 'images:catalog:v2';
 const PAGE = 100;
 /** 200,000 repositories at 100 per page; a guard against totals that never add up. */
 const MAX_PAGES = 2_000;
@@ -84,6 +88,7 @@ export const toCatalogRepo = (r: HarborRepository): CatalogRepo => ({
   id: r.id,
   projectId: r.project_id,
   name: r.name,
+  image: r.name.slice(r.name.indexOf('/') + 1),
   pullCount: r.pull_count ?? 0,
   artifactCount: r.artifact_count ?? 0,
   updateTime: r.update_time,
@@ -122,6 +127,23 @@ export class ImageCatalog {
     return this.deps.ttlSeconds * 1000;
   }
 
+  /**
+   * Stats are checked against the repository's artifact count and update time (which every push changes) and
+   * dropped on every invalidation, so they may live longer than the catalogue: 20 × its TTL, at least a minute.
+   * Only a change made directly in Harbor that touches neither (e.g. a tag deleted in Harbor's UI) waits this long.
+   */
+  private get statsTtlMs(): number {
+    return Math.max(this.ttlMs * 20, 60_000);
+  }
+
+  private stopped = false;
+
+  /** Stops background work (refresh, stats prefetch); for shutdown. */
+  stop(): void {
+    this.stopped = true;
+    this.local = undefined;
+  }
+
   /** Forgets everything cached, here and (through the shared token) in every replica. */
   async invalidate(): Promise<void> {
     this.local = undefined;
@@ -136,7 +158,11 @@ export class ImageCatalog {
    * now), plus the token that stats lookups use. A workspace the catalogue does not know under that project id
    * (created or recreated since it was built) is fetched live and added.
    */
-  async repositories(workspaces: Map<string, number>): Promise<{ repos: CatalogRepo[]; token: string | undefined }> {
+  async repositories(
+    workspaces: Map<string, number>,
+    sort: (a: CatalogRepo, b: CatalogRepo) => number,
+    sortKey: string,
+  ): Promise<{ repos: CatalogRepo[]; token: string | undefined }> {
     const read = this.deps.ttlSeconds > 0 ? await this.deps.cache.get<string>(TOKEN_KEY) : undefined;
     let data = await this.current(read);
     // A first build mints the token; it counts once the build was kept as current.
@@ -150,18 +176,26 @@ export class ImageCatalog {
         projects[name] = id;
         repos = repos.filter((r) => r.projectId !== id && !r.name.startsWith(`${name}/`)).concat(extra[i]);
       });
-      data = { ...data, projects, repos };
-      if (token !== undefined && data.token === token && this.local?.token === token) this.local = data;
+      const merged = { ...data, projects, repos };
+      if (token !== undefined && data.token === token && this.local === data) this.local = merged;
+      data = merged;
     }
-    const wanted = new Set(workspaces.values());
-    return { repos: data.repos.filter((r) => wanted.has(r.projectId) && workspaces.get(r.name.split('/')[0]) === r.projectId), token };
+    // Sorted once per catalogue and sort order; filtering keeps the order.
+    let memo = this.sorted.get(data);
+    if (!memo) this.sorted.set(data, (memo = new Map()));
+    let ordered = memo.get(sortKey);
+    if (!ordered) memo.set(sortKey, (ordered = data.repos.slice().sort(sort)));
+    const repos = ordered.filter((r) => workspaces.get(r.name.slice(0, r.name.length - r.image.length - 1)) === r.projectId);
+    return { repos, token };
   }
+
+  private readonly sorted = new WeakMap<CatalogData, Map<string, CatalogRepo[]>>();
 
   /**
    * Stats of the given repositories: remembered ones (same token, artifact count and update time, younger than
    * the TTL; refreshed in the background once older than 70 % of it) or fetched now.
    */
-  async statsFor(repos: CatalogRepo[], token: string | undefined): Promise<Map<number, RepoStats>> {
+  async statsFor(repos: CatalogRepo[], token: string | undefined, concurrency = this.deps.concurrency): Promise<Map<number, RepoStats>> {
     const out = new Map<number, RepoStats>();
     const key = (r: CatalogRepo) => `${token}|${r.id}|${r.artifactCount}|${r.updateTime}`;
     const missing: CatalogRepo[] = [];
@@ -169,9 +203,9 @@ export class ImageCatalog {
     for (const r of repos) {
       const hit = token !== undefined ? this.stats.get(key(r)) : undefined;
       const age = hit ? this.now() - hit.at : Infinity;
-      if (hit && age < this.ttlMs) {
+      if (hit && age < this.statsTtlMs) {
         out.set(r.id, hit.stats);
-        if (age > this.ttlMs * REFRESH_AHEAD) ageing.push(r);
+        if (age > this.statsTtlMs * REFRESH_AHEAD) ageing.push(r);
       } else missing.push(r);
     }
     const remember = (list: CatalogRepo[], fetched: RepoStats[]) =>
@@ -182,7 +216,7 @@ export class ImageCatalog {
         if (this.stats.size >= MAX_STATS_ENTRIES) this.stats.delete(this.stats.keys().next().value as string);
         this.stats.set(k, { stats: fetched[i], at: this.now() });
       });
-    const fetched = await mapLimit(missing, this.deps.concurrency, (r) => this.fetchStats(r));
+    const fetched = await mapLimit(missing, concurrency, (r) => this.fetchStats(r));
     missing.forEach((r, i) => out.set(r.id, fetched[i]));
     remember(missing, fetched);
     if (ageing.length > 0 && !this.refreshingStats) {
@@ -196,6 +230,29 @@ export class ImageCatalog {
     }
     return out;
   }
+
+  /**
+   * After a build, fills the stats of every repository in the background (half the concurrency), so that
+   * any page of a warm catalogue needs no Harbor call. Stops when the catalogue is invalidated meanwhile.
+   */
+  private prefetchStats(data: CatalogData): void {
+    if (this.prefetching === data.token) return;
+    this.prefetching = data.token;
+    const token = data.token;
+    const limit = Math.max(1, Math.floor(this.deps.concurrency / 2));
+    void (async () => {
+      for (let i = 0; i < data.repos.length; i += 200) {
+        if (this.stopped || this.local?.token !== token) return;
+        await this.statsFor(data.repos.slice(i, i + 200), token, limit);
+      }
+    })()
+      .catch((e: unknown) => this.deps.logger.warn('image stats prefetch stopped', { error: e }))
+      .finally(() => {
+        if (this.prefetching === token) this.prefetching = undefined;
+      });
+  }
+
+  private prefetching?: string;
 
   private async fetchStats(r: CatalogRepo): Promise<RepoStats> {
     const [project, ...rest] = r.name.split('/');
@@ -239,7 +296,7 @@ export class ImageCatalog {
   }
 
   private refreshAhead(token: string | undefined): void {
-    if (this.building) return;
+    if (this.building || this.stopped) return;
     void (async () => {
       const shared = await this.deps.cache.get<CatalogData>(CATALOG_KEY);
       if (shared && shared.token === token && this.local && shared.builtAt > this.local.builtAt && this.now() - shared.builtAt < this.ttlMs * REFRESH_AHEAD) {
@@ -263,17 +320,19 @@ export class ImageCatalog {
         tok = randomUUID();
         await this.deps.cache.set(TOKEN_KEY, tok, this.deps.ttlSeconds * 4);
       }
-      const [projects, repos] = await Promise.all([this.deps.harbor.listAllProjects(), this.fetchAllRepositories()]);
+      const projects = this.deps.listProjects ? await this.deps.listProjects() : (await this.deps.harbor.listAllProjects()).map((p) => ({ name: p.name, id: p.project_id }));
+      const repos = await this.fetchAllRepositories(projects.map((p) => p.name));
       const data: CatalogData = {
         token: tok ?? '',
         builtAt: started,
-        projects: Object.fromEntries(projects.map((p) => [p.name, p.project_id])),
+        projects: Object.fromEntries(projects.map((p) => [p.name, p.id])),
         repos,
       };
       if (tok !== undefined && (await this.deps.cache.get<string>(TOKEN_KEY)) === tok) {
         // Still current (no invalidation while building): keep it here and share it.
         if (this.building?.promise === self.promise || !this.local || this.local.builtAt <= started) this.local = data;
         await this.deps.cache.set(CATALOG_KEY, data, this.deps.ttlSeconds);
+        this.prefetchStats(data);
       }
       return data;
     })();
@@ -286,19 +345,29 @@ export class ImageCatalog {
     return promise;
   }
 
-  /** `GET /repositories` as admin, every page: the first to learn the total, the rest in parallel. */
-  private async fetchAllRepositories(): Promise<CatalogRepo[]> {
-    const query = { pageSize: PAGE, sort: 'name' };
-    const first = await this.deps.harbor.listRepositoriesAll({ ...query, page: 1 });
-    const pages = Math.min(MAX_PAGES, Math.ceil(first.total / PAGE));
-    const rest = await mapLimit(
-      Array.from({ length: Math.max(0, pages - 1) }, (_, i) => i + 2),
-      this.deps.concurrency,
-      (page) => this.deps.harbor.listRepositoriesAll({ ...query, page }).then((p) => p.items),
+  /**
+   * Every repository, workspace by workspace (`GET /projects/{p}/repositories`, 100 a page): every first page in
+   * parallel, then any further pages, all through one concurrency limit. Per-project lists are small queries for
+   * Harbor, unlike deep pages of one platform-wide list.
+   */
+  private async fetchAllRepositories(projects: string[]): Promise<CatalogRepo[]> {
+    const firsts = await mapLimit(projects, this.deps.concurrency, (p) =>
+      this.deps.harbor.listRepositories(p, { page: 1, pageSize: PAGE }).catch((e: unknown) => {
+        if ((e as { kind?: string }).kind === 'not_found') return { items: [], total: 0 };
+        throw e;
+      }),
+    );
+    const more: { project: string; page: number }[] = [];
+    projects.forEach((p, i) => {
+      const pages = Math.min(MAX_PAGES, Math.ceil(firsts[i].total / PAGE));
+      for (let page = 2; page <= pages; page++) more.push({ project: p, page });
+    });
+    const rest = await mapLimit(more, this.deps.concurrency, ({ project, page }) =>
+      this.deps.harbor.listRepositories(project, { page, pageSize: PAGE }).then((r) => r.items),
     );
     // Rows shift between pages when something is pushed or deleted meanwhile: keep each repository once.
     const byId = new Map<number, CatalogRepo>();
-    for (const r of [...first.items, ...rest.flat()]) byId.set(r.id, toCatalogRepo(r));
+    for (const r of [...firsts.flatMap((f) => f.items), ...rest.flat()]) byId.set(r.id, toCatalogRepo(r));
     return [...byId.values()];
   }
 }

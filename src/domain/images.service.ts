@@ -168,6 +168,7 @@ export class ImagesService {
       ttlSeconds: deps.cacheTtlSeconds,
       concurrency: deps.harborConcurrency,
       now: deps.now,
+      listProjects: async () => (await this.allWorkspaces()).map((w) => ({ name: w.name, id: w.harborProjectId })),
     });
   }
 
@@ -177,6 +178,11 @@ export class ImagesService {
    */
   async invalidate(): Promise<void> {
     await this.catalog.invalidate();
+  }
+
+  /** Stops background catalogue work (shutdown). */
+  close(): void {
+    this.catalog.stop();
   }
 
   private pullAddress(workspace: string, image: string): string {
@@ -205,17 +211,19 @@ export class ImagesService {
       if (f.department && ws.project?.department !== f.department) continue;
       visible.set(ws.name, { ws, rel, shared });
     }
-    const { repos, token } = await this.catalog.repositories(new Map([...visible.values()].map((v) => [v.ws.name, v.ws.harborProjectId])));
+    const { repos, token } = await this.catalog.repositories(
+      new Map([...visible.values()].map((v) => [v.ws.name, v.ws.harborProjectId])),
+      comparator(f.sort),
+      f.sort,
+    );
     const q = f.q?.toLowerCase();
-    const rows = q ? repos.filter((r) => r.name.slice(r.name.indexOf('/') + 1).includes(q)) : repos.slice();
-    rows.sort(comparator(f.sort));
+    const rows = q ? repos.filter((r) => r.image.includes(q)) : repos;
     const start = (f.page - 1) * f.pageSize;
     const pageRows = rows.slice(start, start + f.pageSize);
     const stats = await this.catalog.statsFor(pageRows, token);
     const items = pageRows.map((r): ImageRow => {
-      const slash = r.name.indexOf('/');
-      const workspace = r.name.slice(0, slash);
-      const image = r.name.slice(slash + 1);
+      const image = r.image;
+      const workspace = r.name.slice(0, r.name.length - image.length - 1);
       const v = visible.get(workspace)!;
       const s = stats.get(r.id) ?? { versionCount: 0, sizeBytes: 0, latestPushAt: null };
       return {
@@ -458,12 +466,8 @@ export class ImagesService {
 }
 
 function comparator(sort: ImageSort): (a: CatalogRepo, b: CatalogRepo) => number {
-  const byName = (a: CatalogRepo, b: CatalogRepo) => {
-    const x = a.name.slice(a.name.indexOf('/') + 1);
-    const y = b.name.slice(b.name.indexOf('/') + 1);
-    if (x !== y) return x < y ? -1 : 1;
-    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-  };
+  const byName = (a: CatalogRepo, b: CatalogRepo) =>
+    a.image < b.image ? -1 : a.image > b.image ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
   const desc = sort.startsWith('-');
   const field = desc ? sort.slice(1) : sort;
   const primary =

@@ -48,6 +48,8 @@ export interface HarborDoubleOptions {
   tokenLifetimeSeconds?: number;
   /** Delay before a submitted GC starts (default 300 ms). */
   gcDelayMs?: number;
+  /** Delay before answering each REST (`/api/v2.0`) call, to simulate a realistic Harbor (benchmarks; default 0). */
+  restLatencyMs?: number;
   /** Extra delay on wrong Basic credentials (Harbor sleeps 1.5 s; default 0). */
   wrongCredentialsDelayMs?: number;
   /** Key used to sign tokens (default: the per-process key whose certificate startRegistry installs). */
@@ -195,7 +197,10 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
       res.end();
       return;
     }
-    if (rawPath.startsWith('/api/v2.0/') || rawPath === '/api/v2.0') return rest.handle(ctx);
+    if (rawPath.startsWith('/api/v2.0/') || rawPath === '/api/v2.0') {
+      if (opts.restLatencyMs) await new Promise((r) => setTimeout(r, opts.restLatencyMs));
+      return rest.handle(ctx);
+    }
     if (rawPath === '/service/token') return front.handleToken(ctx);
     if (rawPath === '/v2' || rawPath.startsWith('/v2/')) {
       if (!registryUrl) {

@@ -114,10 +114,14 @@ export class FakeHarbor implements HarborPort, HarborContentPort, HarborGcPort {
     await this.enter('projectSummary');
     return { repo_count: (this.repos.get(name) ?? []).length, quota: { hard: { storage: -1 }, used: { storage: 0 } } };
   }
-  async listRepositories(project: string): Promise<Page<HarborRepository>> {
+  async listRepositories(project: string, query: ListQuery = {}): Promise<Page<HarborRepository>> {
     await this.enter('listRepositories');
+    if (!this.projects.has(project)) throw new AppError('not_found', `project ${project} not found`, { upstreamStatus: 403 });
     const items = this.repos.get(project) ?? [];
-    return { items: structuredClone(items), total: items.length };
+    // Harbor's paging (page_size at most 100); without a page size, everything (as before).
+    const size = query.pageSize ?? items.length;
+    const page = query.page ?? 1;
+    return { items: structuredClone(size > 0 ? items.slice((page - 1) * size, page * size) : items), total: items.length };
   }
   async listAllRepositories(project: string) {
     await this.enter('listAllRepositories');
