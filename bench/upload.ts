@@ -174,7 +174,7 @@ export async function run(): Promise<void> {
     const spool = fs.mkdtempSync(path.join(work, 'spool-'));
     fs.writeFileSync(
       path.join(out, 'child.js'),
-      `require('./src/server').startServer(require('./src/config').loadConfig(), { logger: require('./src/observability/logger').createLogger('info', () => {}) }).then(() => process.send && process.send('up'));`,
+      `require('./src/server').startServer(require('./src/config').loadConfig(), { logger: require('./src/observability/logger').createLogger('info', (l) => { if (l.includes('upload finished')) process.stderr.write('hubgate: ' + l + '\\n'); }) }).then(() => process.send && process.send('up'));`,
     );
     child = spawn(process.execPath, [path.join(out, 'child.js')], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

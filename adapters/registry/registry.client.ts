@@ -2,7 +2,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { AppError } from '../../src/domain/errors';
-import type { BlobPush, RegistryPort } from '../../src/ports/registry';
+import type { BlobPush, BlobWriter, RegistryPort } from '../../src/ports/registry';
 import { currentRequestId } from '../../src/observability/context';
 import type { Logger } from '../../src/observability/logger';
 
@@ -168,7 +168,89 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
     if (got && got !== digest) throw new AppError('upstream_unavailable', `registry stored ${what} under ${String(got)}`);
   }
 
+  async function openBlobUpload(repository: string): Promise<BlobWriter> {
+    const what = `streamed blob upload to ${repository}`;
+    const start = await exchange('POST', resolve(`${repoPath(repository)}/blobs/uploads/`), { 'Content-Length': 0 }).catch((e) => {
+      throw networkError(what, e);
+    });
+    if (start.status !== 202) throw failure(what, start);
+    const location = resolve(String(start.headers.location ?? ''));
+    // one PATCH whose body is written as the content is produced (chunked transfer encoding, distribution's stream mode)
+    let failed: unknown;
+    const req = lib.request(location, {
+      method: 'PATCH',
+      agent,
+      headers: { Authorization: basic, 'Content-Type': 'application/octet-stream', 'User-Agent': 'hubgate-uploads', ...(currentRequestId() ? { 'X-Request-Id': currentRequestId() } : {}) },
+    });
+    const reply = new Promise<Reply>((ok, ko) => {
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', ko);
+      });
+      req.on('error', (e) => {
+        failed = e;
+        ko(e);
+      });
+    });
+    reply.catch(() => undefined);
+    req.setTimeout(opts.timeoutMs, () => req.destroy(Object.assign(new Error('registry request timed out'), { code: 'ETIMEDOUT' })));
+    const cancel = () => {
+      req.destroy();
+      void exchange('DELETE', location, {}).catch(() => undefined);
+    };
+    return {
+      async write(chunk) {
+        if (failed) throw networkError(what, failed);
+        if (!req.write(chunk)) {
+          await new Promise<void>((r) => {
+            const done = () => {
+              req.off('drain', done);
+              req.off('close', done);
+              r();
+            };
+            req.on('drain', done);
+            req.on('close', done);
+          });
+        }
+        if (failed) throw networkError(what, failed);
+      },
+      async commit(digest) {
+        req.end();
+        const patched = await reply.catch((e) => {
+          throw networkError(what, e);
+        });
+        if (patched.status !== 202) throw failure(what, patched);
+        const done = resolve(String(patched.headers.location ?? location.href));
+        done.searchParams.set('digest', digest);
+        const r = await exchange('PUT', done, { 'Content-Length': 0 }).catch((e) => {
+          throw networkError(what, e);
+        });
+        checkDone(what, r, digest);
+      },
+      abort: cancel,
+    };
+  }
+
   return {
+    openBlobUpload,
+    async mountBlob(repository, digest, from) {
+      const u = resolve(`${repoPath(repository)}/blobs/uploads/`);
+      u.searchParams.set('mount', digest);
+      u.searchParams.set('from', from);
+      return withRetries(`blob mount ${digest}`, async () => {
+        const r = await exchange('POST', u, { 'Content-Length': 0 });
+        if (r.status === 201) return true;
+        if (r.status === 202) {
+          // the registry opened a normal upload session instead: close it again
+          const loc = r.headers.location;
+          if (loc) await exchange('DELETE', resolve(String(loc)), {}).catch(() => undefined);
+          return false;
+        }
+        throw failure(`blob mount ${digest}`, r);
+      });
+    },
     async blobExists(repository, digest) {
       return withRetries(`blob check ${digest}`, async () => {
         const r = await exchange('HEAD', resolve(`${repoPath(repository)}/blobs/${digest}`), {});

@@ -13,7 +13,8 @@ import type { Metrics } from '../observability/metrics';
 import { ArchiveError } from './uploads/archive-error';
 import { detectCompression, gunzipLimited } from './uploads/gzip';
 import { readTar } from './uploads/tar';
-import { Spool } from './uploads/spool';
+import { Spool, type Stager } from './uploads/spool';
+import { imageNameProblem } from './uploads/refs';
 import { planUpload, type ImagePlan, type Overrides } from './uploads/archive';
 import { ProgressStore, type LayerProgress, type UploadRecord } from './uploads/progress';
 
@@ -41,6 +42,8 @@ export interface UploadSettings {
   progressTtlSeconds: number;
   /** Blob uploads in parallel. */
   pushConcurrency?: number;
+  /** Stream big layers to Harbor while the archive arrives (default true). */
+  streamLayers?: boolean;
 }
 
 export interface UploadsDeps {
@@ -65,6 +68,8 @@ export interface UploadHandle {
 }
 
 const MAX_ENTRIES = 100_000;
+/** Repository (inside the workspace) where big layers wait while the archive's image names are not known yet. */
+export const STAGING_IMAGE = 'hubgate-upload-staging';
 const UPLOAD_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{7,63}$/;
 
 export class UploadsService {
@@ -153,24 +158,28 @@ export class UploadsService {
         gzipLevel: s.gzipLevel,
         parallel: Math.max(2, availableParallelism()),
         maxExpandedBytes: s.maxExpandedBytes,
+        stager: this.stager(rec.workspace, overrides),
       });
       const sp = spool;
       const stream = await this.decoded(this.counted(body, rec), rec);
       await readTar(stream, (entry, chunks) => sp.add(entry, chunks), { maxEntries: MAX_ENTRIES });
 
+      const received = Date.now();
       rec.state = 'verifying';
       await this.progress.save(rec, true);
       const plans = await planUpload(spool, rec.workspace, overrides(), s.compressLayers);
       rec.format = spool.has('manifest.json') ? 'docker-save' : 'oci';
 
       rec.state = 'pushing';
+      const pushing = Date.now();
       await this.push(plans, rec, spool);
+      const timings = { receive_ms: received - Date.parse(rec.createdAt), verify_ms: pushing - received, push_ms: Date.now() - pushing };
 
       rec.state = 'succeeded';
       rec.finishedAt = new Date().toISOString();
       await this.progress.save(rec, true);
       this.deps.metrics.uploadsFinished.inc({ result: 'succeeded', reason: '' });
-      this.deps.logger.info('upload finished', { upload: rec.id, workspace: rec.workspace, images: rec.images.map((i) => `${i.repository}:${i.tag}`), bytes: rec.bytesReceived });
+      this.deps.logger.info('upload finished', { upload: rec.id, workspace: rec.workspace, images: rec.images.map((i) => `${i.repository}:${i.tag}`), bytes: rec.bytesReceived, ...timings });
       await this.deps.invalidate(rec.workspace).catch((e) => this.deps.logger.warn('cache invalidation after an upload failed', { error: e }));
       return rec;
     } catch (e) {
@@ -188,6 +197,23 @@ export class UploadsService {
       this.active--;
       if (spool) await spool.cleanup().catch((e) => this.deps.logger.error('could not remove an upload spool directory', { dir: spool?.dir, error: e }));
     }
+  }
+
+  /**
+   * Big layers are streamed to Harbor while the archive still arrives (so receiving and pushing overlap), into the
+   * target repository when the client named the image up front, else into `<workspace>/hubgate-upload-staging`
+   * from where they are mounted. Such a blob carries no tag and no manifest: if the archive turns out bad, it
+   * is garbage that Harbor's GC removes, never a visible change.
+   */
+  private stager(workspace: string, overrides: () => Overrides): Stager | undefined {
+    if (this.deps.settings.streamLayers === false) return undefined;
+    const image = overrides().image;
+    const repository = image && !imageNameProblem(image) && `${workspace}/${image}`.length <= 255 ? `${workspace}/${image}` : `${workspace}/${STAGING_IMAGE}`;
+    return {
+      repository,
+      open: () => this.deps.registry.openBlobUpload(repository),
+      exists: (digest) => this.deps.registry.blobExists(repository, digest),
+    };
   }
 
   /** Counts received bytes (progress, metrics) and cuts the body off at the limit. */
@@ -250,8 +276,16 @@ export class UploadsService {
     const worker = async () => {
       for (let next = queue.shift(); next; next = queue.shift()) {
         const { row, plan, blob } = next;
+        const staged = blob.file.staged?.digest === blob.digest ? blob.file.staged.repository : undefined;
         if (await registry.blobExists(plan.repository, blob.digest)) {
-          row.state = 'skipped';
+          row.state = staged === plan.repository ? 'uploaded' : 'skipped';
+          if (row.state === 'uploaded') row.bytesSent = blob.size;
+          await this.progress.save(rec, true);
+          continue;
+        }
+        if (staged && (await registry.mountBlob(plan.repository, blob.digest, staged).catch(() => false))) {
+          row.state = 'uploaded';
+          row.bytesSent = blob.size;
           await this.progress.save(rec, true);
           continue;
         }

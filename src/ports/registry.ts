@@ -16,6 +16,15 @@ export interface BlobPush {
   onProgress?(sent: number): void;
 }
 
+/** A blob upload fed while its content is still being produced (`PATCH` with a streamed body). */
+export interface BlobWriter {
+  write(chunk: Buffer): Promise<void>;
+  /** Finishes the upload (`PUT ?digest=`); the registry checks the digest. */
+  commit(digest: string): Promise<void>;
+  /** Gives the upload up (the registry drops the session). Never throws. */
+  abort(): void;
+}
+
 export interface RegistryPort {
   /** `HEAD /v2/<repo>/blobs/<digest>`: true when Harbor already has it for this repository's project. */
   blobExists(repository: string, digest: string): Promise<boolean>;
@@ -24,6 +33,10 @@ export interface RegistryPort {
    * checks that the registry stored it under the expected digest.
    */
   pushBlob(repository: string, blob: BlobPush): Promise<void>;
+  /** Starts a streamed blob upload into the repository. */
+  openBlobUpload(repository: string): Promise<BlobWriter>;
+  /** Cross-repository mount (`POST …/blobs/uploads/?mount=<digest>&from=<repo>`); false when the registry declined. */
+  mountBlob(repository: string, digest: string, from: string): Promise<boolean>;
   /** `PUT /v2/<repo>/manifests/<reference>`; returns the digest the registry computed. */
   putManifest(repository: string, reference: string, mediaType: string, body: Buffer): Promise<string>;
 }

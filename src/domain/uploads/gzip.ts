@@ -70,7 +70,50 @@ export async function* gunzipLimited(source: AsyncIterable<Buffer>, maxOut: numb
 }
 
 const BLOCK = 1024 * 1024;
+/** Order-0 entropy (bits per byte) from which a block counts as incompressible (random or already compressed). */
+const STORE_ENTROPY = 7.95;
+
+/**
+ * Cheap test for already-compressed or random data: the byte entropy of four 16 KiB samples spread over the
+ * block. Deflate gains next to nothing on such data (a stored block is at most 0.01 % larger), at a high CPU
+ * cost. A block of repeated high-entropy runs would be stored too; that is rare inside 1 MiB of a layer.
+ */
+function incompressible(buf: Buffer): boolean {
+  const counts = new Uint32Array(256);
+  const step = Math.floor(buf.length / 4);
+  for (let k = 0; k < 4; k++) {
+    const end = k * step + SAMPLE;
+    for (let i = k * step; i < end; i++) counts[buf[i]]++;
+  }
+  const n = 4 * SAMPLE;
+  let h = 0;
+  for (let i = 0; i < 256; i++) {
+    const c = counts[i];
+    if (c) h -= (c / n) * Math.log2(c / n);
+  }
+  return h >= STORE_ENTROPY;
+}
 const SAMPLE = 16 * 1024;
+/**
+ * Deflate "stored" blocks (RFC 1951 §3.2.4) for a buffer, written directly: each previous block ended on a byte
+ * boundary (Z_SYNC_FLUSH), so a stored block is a 5-byte header (BFINAL/BTYPE=00, LEN, NLEN) and the bytes.
+ */
+export function storedBlocks(buf: Buffer, last: boolean): Buffer {
+  const MAX = 65535;
+  const n = Math.max(1, Math.ceil(buf.length / MAX));
+  const out = Buffer.allocUnsafe(buf.length + 5 * n);
+  let o = 0;
+  for (let k = 0; k < n; k++) {
+    const piece = buf.subarray(k * MAX, Math.min(buf.length, (k + 1) * MAX));
+    out[o] = last && k === n - 1 ? 1 : 0;
+    out.writeUInt16LE(piece.length, o + 1);
+    out.writeUInt16LE(~piece.length & 0xffff, o + 3);
+    piece.copy(out, o + 5);
+    o += 5 + piece.length;
+  }
+  return out;
+}
+
 const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
 
 /**
@@ -79,8 +122,8 @@ const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]
  * boundary), and the outputs are concatenated in order into ONE standard gzip member with the CRC-32 and size
  * of the whole input. Any gzip reader (Go's compress/gzip in docker and containerd, zlib) reads it.
  *
- * Like klauspost/compress (used by skopeo and containerd), a block whose samples do not compress (already
- * compressed or random data) is stored instead of deflated: same format, no wasted CPU.
+ * Like klauspost/compress (used by skopeo and containerd), a block that looks incompressible (already
+ * compressed or random data, see `incompressible`) is stored instead of deflated: same format, no wasted CPU.
  */
 export class ParallelGzip {
   private block: Buffer[] = [];
@@ -122,14 +165,8 @@ export class ParallelGzip {
 
   private async compress(buf: Buffer, last: boolean): Promise<Buffer> {
     const finishFlush = last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH;
-    let level = this.opts.level;
-    if (level > 0 && buf.length >= 4 * SAMPLE) {
-      const step = Math.floor(buf.length / 4);
-      const sample = Buffer.concat([0, 1, 2, 3].map((i) => buf.subarray(i * step, i * step + SAMPLE)));
-      const probe = await deflateRaw(sample, { level: 1 });
-      if (probe.length >= sample.length * 0.97) level = 0;
-    }
-    return deflateRaw(buf, { level, finishFlush });
+    if (this.opts.level === 0 || (buf.length >= 4 * SAMPLE && incompressible(buf))) return storedBlocks(buf, last);
+    return deflateRaw(buf, { level: this.opts.level, finishFlush });
   }
 
   async end(): Promise<void> {

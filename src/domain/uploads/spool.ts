@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { BlobWriter } from '../../ports/registry';
 import { ArchiveError } from './archive-error';
 import { ParallelGzip, detectCompression, gunzipLimited } from './gzip';
 import { isTarHeader, type TarEntry } from './tar';
@@ -30,7 +31,19 @@ export interface SpooledFile {
   gzipped: boolean;
   /** Present when hubgate compressed the entry: only this file is on disk. */
   gz?: { size: number; digest: string };
+  /** The pushed form (gz, else as is) already went to this repository while the archive arrived. */
+  staged?: { repository: string; digest: string };
 }
+
+/** Big layers go to the registry while they arrive, in parallel with the spool (see UploadsService). */
+export interface Stager {
+  repository: string;
+  open(): Promise<BlobWriter>;
+  exists(digest: string): Promise<boolean>;
+}
+
+/** Entries from this size on are staged (smaller ones are not worth a second request). */
+export const STAGE_MIN_BYTES = 1024 * 1024;
 
 type Node = { kind: 'file'; file: SpooledFile } | { kind: 'symlink'; target: string } | { kind: 'hardlink'; target: string } | { kind: 'dir' };
 
@@ -41,6 +54,7 @@ export interface SpoolOptions {
   parallel: number;
   /** Limit on any decompression done later (diff ids of gzip layers). */
   maxExpandedBytes: number;
+  stager?: Stager;
 }
 
 const MAX_JSON = 8 * 1024 * 1024;
@@ -139,29 +153,56 @@ export class Spool {
         yield first;
         if (!ended) for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
       };
-      if (tarLike && this.opts.compress) {
-        const zHash = createHash('sha256');
-        let zSize = 0;
-        const gz = new ParallelGzip(
-          async (out) => {
-            zHash.update(out);
-            zSize += out.length;
-            await writeAll(fh, out);
-          },
-          { level: this.opts.gzipLevel, parallel: this.opts.parallel },
-        );
-        for await (const c of rest()) {
-          raw.update(c);
-          await gz.write(c);
+      const stager = this.opts.stager;
+      let writer: BlobWriter | undefined;
+      if (stager && size >= STAGE_MIN_BYTES && (tarLike || gzipped)) writer = await stager.open().catch(() => undefined);
+      // every piece goes to disk and, while the stream upload is healthy, to the registry at the same time
+      const emit = async (out: Buffer) => {
+        const net = writer?.write(out).catch(() => {
+          writer?.abort();
+          writer = undefined;
+        });
+        await writeAll(fh, out);
+        await net;
+      };
+      try {
+        let gz: SpooledFile['gz'];
+        if (tarLike && this.opts.compress) {
+          const zHash = createHash('sha256');
+          let zSize = 0;
+          const pgz = new ParallelGzip(
+            async (out) => {
+              zHash.update(out);
+              zSize += out.length;
+              await emit(out);
+            },
+            { level: this.opts.gzipLevel, parallel: this.opts.parallel },
+          );
+          for await (const c of rest()) {
+            raw.update(c);
+            await pgz.write(c);
+          }
+          await pgz.end();
+          gz = { size: zSize, digest: `sha256:${zHash.digest('hex')}` };
+        } else {
+          for await (const c of rest()) {
+            raw.update(c);
+            await emit(c);
+          }
         }
-        await gz.end();
-        return { path, size, digest: `sha256:${raw.digest('hex')}`, tarLike, gzipped, gz: { size: zSize, digest: `sha256:${zHash.digest('hex')}` } };
+        const file: SpooledFile = { path, size, digest: `sha256:${raw.digest('hex')}`, tarLike, gzipped, ...(gz ? { gz } : {}) };
+        if (writer && stager) {
+          const pushed = gz?.digest ?? file.digest;
+          const w = writer;
+          writer = undefined;
+          if (await stager.exists(pushed).catch(() => false)) w.abort();
+          else if (await w.commit(pushed).then(() => true, () => false)) file.staged = { repository: stager.repository, digest: pushed };
+        }
+        return file;
+      } catch (e) {
+        writer?.abort();
+        throw e;
       }
-      for await (const c of rest()) {
-        raw.update(c);
-        await writeAll(fh, c);
-      }
-      return { path, size, digest: `sha256:${raw.digest('hex')}`, tarLike, gzipped };
     } finally {
       await fh.close();
     }

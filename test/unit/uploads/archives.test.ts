@@ -146,6 +146,37 @@ describe('console uploads: archives that must be accepted', () => {
     expect(sha(gunzipSync(k.registry.blob('ws/big', m.layers[0].digest)!))).toBe(digestOf(layers[0]));
   });
 
+  it('big layers stream to the registry while the archive arrives: into the named image, or staged and mounted', async () => {
+    const layers = [layerTar({ big: randomBytes(2_000_000) })];
+    const named = await k.upload(pieces(dockerSave([{ layers, refs: ['s:1'] }]), 65536), { image: 'streamed' });
+    expect(k.registry.staged).toHaveLength(1);
+    expect(k.registry.staged[0]).toMatch(/^ws\/streamed@/);
+    expect(named.layers.find((l) => l.label === 'layer 1/1')).toMatchObject({ state: 'uploaded' });
+    expect(k.registry.pushes.filter((p) => p === k.registry.staged[0])).toEqual([]); // not sent twice
+    expect(layersOf(k, 'ws/streamed', '1')).toEqual(digests(layers));
+
+    const other = [layerTar({ big: randomBytes(2_000_000) })];
+    await k.upload(pieces(dockerSave([{ layers: other, refs: ['team/app:2'] }]), 65536));
+    expect(k.registry.staged[1]).toMatch(/^ws\/hubgate-upload-staging@/);
+    expect(layersOf(k, 'ws/team/app', '2')).toEqual(digests(other));
+    expect(k.registry.tags()).not.toContain(expect.stringMatching(/staging/));
+  });
+
+  it('a stream upload that fails midway falls back to pushing from the spool', async () => {
+    const layers = [layerTar({ big: randomBytes(1_500_000) })];
+    const open = k.registry.openBlobUpload.bind(k.registry);
+    k.registry.openBlobUpload = async (repo) => {
+      const w = await open(repo);
+      let n = 0;
+      return { ...w, write: async (c) => { if (++n > 3) throw new Error('connection reset'); await w.write(c); } };
+    };
+    const rec = await k.upload(pieces(dockerSave([{ layers, refs: ['fb:1'] }]), 65536));
+    expect(k.registry.aborted).toBe(1);
+    expect(k.registry.staged).toEqual([]);
+    expect(rec.layers.find((l) => l.label === 'layer 1/1')).toMatchObject({ state: 'uploaded' });
+    expect(layersOf(k, 'ws/fb', '1')).toEqual(digests(layers));
+  });
+
   it('progress is readable by the uploader and project members, 404 for others', async () => {
     const rec = await k.upload(dockerSave([{ layers: [layerTar()], refs: ['app:p'] }]), { id: 'client-chosen-1' });
     expect(rec.id).toBe('client-chosen-1');

@@ -8,7 +8,7 @@ import type { Principal } from '../../../src/domain/principal';
 import { UploadsService, type UploadSettings } from '../../../src/domain/uploads.service';
 import type { UploadRecord } from '../../../src/domain/uploads/progress';
 import type { HarborPort } from '../../../src/ports/harbor';
-import type { BlobPush, RegistryPort } from '../../../src/ports/registry';
+import type { BlobPush, BlobWriter, RegistryPort } from '../../../src/ports/registry';
 import type { CredentialsService } from '../../../src/domain/credentials.service';
 import { MemoryCache } from '../../../adapters/redis/memory.cache';
 import { createMetrics } from '../../../src/observability/metrics';
@@ -49,6 +49,35 @@ export class MemoryRegistry implements RegistryPort {
     if (d !== blob.digest || body.length !== blob.size) throw new AppError('invalid', `registry refused blob upload: DIGEST_INVALID ${d} vs ${blob.digest}`);
     this.pushes.push(`${repository}@${d}`);
     this.repo(this.blobs, repository).set(d, body);
+  }
+
+  staged: string[] = [];
+  aborted = 0;
+
+  async openBlobUpload(repository: string): Promise<BlobWriter> {
+    const chunks: Buffer[] = [];
+    return {
+      write: async (c) => {
+        chunks.push(Buffer.from(c));
+      },
+      commit: async (digest) => {
+        const body = Buffer.concat(chunks);
+        const d = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+        if (d !== digest) throw new AppError('invalid', 'DIGEST_INVALID');
+        this.staged.push(`${repository}@${d}`);
+        this.repo(this.blobs, repository).set(d, body);
+      },
+      abort: () => {
+        this.aborted++;
+      },
+    };
+  }
+
+  async mountBlob(repository: string, digest: string, from: string): Promise<boolean> {
+    const b = this.blobs.get(from)?.get(digest);
+    if (!b) return false;
+    this.repo(this.blobs, repository).set(digest, b);
+    return true;
   }
 
   async putManifest(repository: string, reference: string, mediaType: string, body: Buffer): Promise<string> {
