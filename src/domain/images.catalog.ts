@@ -10,9 +10,9 @@ import type { Logger } from '../observability/logger';
  * at once, so the catalogue has two levels:
  *
  * 1. **Repositories** (name, project, pull count, artifact count, update time) — the whole platform, built from
- *    `GET /repositories` pages fetched in parallel (bounded concurrency). Enough to filter, sort and page.
- * 2. **Repository stats** (version count, size, latest push) — one artifact listing per repository, fetched
- *    only for the rows of the page being answered, and remembered.
+ *    `GET /projects/{p}/repositories` pages fetched in parallel (bounded concurrency). Enough to filter, sort and page.
+ * 2. **Repository stats** (version count, size, latest push) — one artifact listing per repository, fetched for the
+ *    rows of the page being answered when missing, and for every repository in the background after a build.
  *
  * Freshness: a **generation token** lives in the shared cache (Redis). Every write through hubgate (and every
  * manifest PUT/DELETE seen by the registry front) replaces it (`invalidate()`); a replica serves its in-process
