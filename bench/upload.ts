@@ -11,7 +11,7 @@
  *   skopeo 1.9 cannot read a gzip-compressed docker-archive, so its gzip time is `gzip -dc` to a temp file plus the
  *   copy of the result — what a user of skopeo has to do with a .tar.gz.
  *
- * Measured: wall time of each (best of BENCH_RUNS, default 1), hubgate's peak RSS (VmHWM of the child, and the
+ * Measured: wall time of each (best of BENCH_RUNS, default 2), hubgate's peak RSS (VmHWM of the child, and the
  * highest VmRSS sampled every 100 ms). Results: printed and written to bench/results/upload.json.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -29,7 +29,7 @@ import { ParallelGzip } from '../src/domain/uploads/gzip';
 
 const ROOT = path.resolve(__dirname, '..');
 const LAYER_BYTES = Number(process.env.BENCH_UPLOAD_BYTES ?? 1024 * 1024 * 1024);
-const RUNS = Number(process.env.BENCH_RUNS ?? 1);
+const RUNS = Number(process.env.BENCH_RUNS ?? 2);
 const DEADLINE_MS = 9 * 60 * 1000;
 
 const sh = (cmd: string, args: string[]): Promise<string> =>
@@ -174,9 +174,11 @@ export async function run(): Promise<void> {
     const spool = fs.mkdtempSync(path.join(work, 'spool-'));
     fs.writeFileSync(
       path.join(out, 'child.js'),
-      `require('./src/server').startServer(require('./src/config').loadConfig(), { logger: require('./src/observability/logger').createLogger('info', (l) => { if (l.includes('upload finished')) process.stderr.write('hubgate: ' + l + '\\n'); }) }).then(() => process.send && process.send('up'));`,
+      `process.on('SIGTERM', () => process.exit(0)); require('./src/server').startServer(require('./src/config').loadConfig(), { logger: require('./src/observability/logger').createLogger('info', (l) => { if (l.includes('upload finished')) process.stderr.write('hubgate: ' + l + '\\n'); }) }).then(() => process.send && process.send('up'));`,
     );
-    child = spawn(process.execPath, [path.join(out, 'child.js')], {
+    // BENCH_CHILD_NODE_ARGS: extra node flags for hubgate, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+    const nodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    child = spawn(process.execPath, [...nodeArgs, path.join(out, 'child.js')], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       env: {
         ...process.env,

@@ -36,6 +36,7 @@ function run(args: string[]): Promise<string> {
 interface Reply {
   status: number;
   headers: http.IncomingHttpHeaders;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers, checked field by field
   body: any;
   continued: boolean;
 }
@@ -127,7 +128,7 @@ d('console uploads end to end', () => {
     post(`${base}/api/v1/workspaces/${ws}/uploads${o.query ? `?${o.query}` : ''}`, { Authorization: `Bearer ${o.bearer ?? token}`, 'Content-Type': o.type ?? 'application/x-tar' }, parts, o);
 
   /** Pulls a tag straight from the Harbor double with skopeo into a dir: layout; returns config and uncompressed layers. */
-  async function pullBack(ref: string): Promise<{ config: Buffer; layers: Buffer[]; manifest: any }> {
+  async function pullBack(ref: string): Promise<{ config: Buffer; layers: Buffer[]; manifest: { mediaType: string; layers: { mediaType: string; digest: string }[]; config: { digest: string } } }> {
     const out = fs.mkdtempSync(path.join(work, 'pull-'));
     await run(['copy', '--src-tls-verify=false', '--src-creds', `admin:${ADMIN_PASSWORD}`, `docker://${harborHost()}/${ref}`, `dir:${out}`]);
     const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
@@ -178,13 +179,13 @@ d('console uploads end to end', () => {
     hubB = await start();
     const id = `e2e-${randomBytes(6).toString('hex')}`;
     const bytes = fs.readFileSync(archive);
-    let seenFromB: any;
+    let seenFromB: { bytesReceived?: number } | undefined;
     const half = Math.floor(bytes.length / 2);
     const res = await upload(hubA.url, 'up-ws', [
       bytes.subarray(0, half),
       async () => {
         // while the body is in flight, the record is visible from the other replica through Redis
-        for (let i = 0; i < 100 && !(seenFromB?.bytesReceived > 0); i++) {
+        for (let i = 0; i < 100 && !((seenFromB?.bytesReceived ?? 0) > 0); i++) {
           await new Promise((r) => setTimeout(r, 100));
           seenFromB = (await api(hubB!.url, 'GET', `/uploads/${id}`)).body;
         }

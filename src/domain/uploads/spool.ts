@@ -156,14 +156,17 @@ export class Spool {
       const stager = this.opts.stager;
       let writer: BlobWriter | undefined;
       if (stager && size >= STAGE_MIN_BYTES && (tarLike || gzipped)) writer = await stager.open().catch(() => undefined);
-      // every piece goes to disk and, while the stream upload is healthy, to the registry at the same time
+      // every piece goes to disk and, while the stream upload is healthy, to the registry — both through a
+      // bounded queue, so reading the body, writing the file and sending to Harbor overlap
+      const disk = bounded((b) => writeAll(fh, b), QUEUE_BYTES);
+      const net = writer ? bounded((b) => writer!.write(b), QUEUE_BYTES) : undefined;
+      const dropNet = () => {
+        writer?.abort();
+        writer = undefined;
+      };
       const emit = async (out: Buffer) => {
-        const net = writer?.write(out).catch(() => {
-          writer?.abort();
-          writer = undefined;
-        });
-        await writeAll(fh, out);
-        await net;
+        await disk.push(out);
+        if (writer && net) await net.push(out).catch(dropNet);
       };
       try {
         let gz: SpooledFile['gz'];
@@ -190,6 +193,8 @@ export class Spool {
             await emit(c);
           }
         }
+        await disk.flush();
+        if (writer && net) await net.flush().catch(dropNet);
         const file: SpooledFile = { path, size, digest: `sha256:${raw.digest('hex')}`, tarLike, gzipped, ...(gz ? { gz } : {}) };
         if (writer && stager) {
           const pushed = gz?.digest ?? file.digest;
@@ -249,6 +254,38 @@ export class Spool {
     for await (const c of gunzipLimited(createReadStream(file.path) as AsyncIterable<Buffer>, this.opts.maxExpandedBytes, what)) h.update(c);
     return `sha256:${h.digest('hex')}`;
   }
+}
+
+const QUEUE_BYTES = 8 * 1024 * 1024;
+
+/** Runs `write` on each buffer in order, letting up to `limit` bytes wait; the first failure is rethrown. */
+function bounded(write: (b: Buffer) => Promise<void>, limit: number): { push(b: Buffer): Promise<void>; flush(): Promise<void> } {
+  let chain: Promise<void> = Promise.resolve();
+  let waiting = 0;
+  let failure: { e: unknown } | undefined;
+  const check = () => {
+    if (failure) throw failure.e;
+  };
+  return {
+    async push(b) {
+      check();
+      waiting += b.length;
+      chain = chain
+        .then(() => (failure ? undefined : write(b)))
+        .catch((e: unknown) => {
+          failure ??= { e };
+        })
+        .finally(() => {
+          waiting -= b.length;
+        });
+      while (waiting > limit && !failure) await chain;
+      check();
+    },
+    async flush() {
+      await chain;
+      check();
+    },
+  };
 }
 
 async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
