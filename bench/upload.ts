@@ -109,7 +109,7 @@ async function buildImage(dir: string, bytes: number): Promise<void> {
 /** gzip with hubgate's own compressor (fast on random data, standard gzip) — just to make the .tar.gz input. */
 async function gzipFile(src: string, dest: string): Promise<void> {
   const fd = fs.openSync(dest, 'w');
-  const gz = new ParallelGzip(async (b) => void fs.writeSync(fd, b), { level: 1, parallel: os.availableParallelism() });
+  const gz = new ParallelGzip(async (bs) => void fs.writevSync(fd, bs), { level: 1, parallel: os.availableParallelism() });
   for await (const c of fs.createReadStream(src, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) await gz.write(c);
   await gz.end();
   fs.closeSync(fd);

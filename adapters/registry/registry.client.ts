@@ -203,7 +203,8 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
     return {
       async write(chunk) {
         if (failed) throw networkError(what, failed);
-        if (!req.write(chunk)) {
+        // keep up to a few MiB in flight (the caller's pieces are small); wait for the socket beyond that
+        if (!req.write(chunk) && req.writableLength > 4 * 1024 * 1024) {
           await new Promise<void>((r) => {
             const done = () => {
               req.off('drain', done);

@@ -78,12 +78,23 @@ const STORE_ENTROPY = 7.95;
  * block. Deflate gains next to nothing on such data (a stored block is at most 0.01 % larger), at a high CPU
  * cost. A block of repeated high-entropy runs would be stored too; that is rare inside 1 MiB of a layer.
  */
-function incompressible(buf: Buffer): boolean {
+function incompressible(parts: Buffer[], len: number): boolean {
   const counts = new Uint32Array(256);
-  const step = Math.floor(buf.length / 4);
+  const step = Math.floor(len / 4);
+  let pi = 0;
+  let base = 0; // offset of parts[pi] in the block
   for (let k = 0; k < 4; k++) {
-    const end = k * step + SAMPLE;
-    for (let i = k * step; i < end; i++) counts[buf[i]]++;
+    let pos = k * step;
+    let left = SAMPLE;
+    while (left > 0) {
+      while (pos >= base + parts[pi].length) base += parts[pi++].length;
+      const p = parts[pi];
+      const from = pos - base;
+      const to = Math.min(p.length, from + left);
+      for (let i = from; i < to; i++) counts[p[i]]++;
+      left -= to - from;
+      pos += to - from;
+    }
   }
   const n = 4 * SAMPLE;
   let h = 0;
@@ -98,18 +109,38 @@ const SAMPLE = 16 * 1024;
  * Deflate "stored" blocks (RFC 1951 §3.2.4) for a buffer, written directly: each previous block ended on a byte
  * boundary (Z_SYNC_FLUSH), so a stored block is a 5-byte header (BFINAL/BTYPE=00, LEN, NLEN) and the bytes.
  */
-export function storedBlocks(buf: Buffer, last: boolean): Buffer {
+export function storedBlocks(parts: Buffer[], last: boolean): Buffer[] {
   const MAX = 65535;
-  const n = Math.max(1, Math.ceil(buf.length / MAX));
-  const out = Buffer.allocUnsafe(buf.length + 5 * n);
-  let o = 0;
-  for (let k = 0; k < n; k++) {
-    const piece = buf.subarray(k * MAX, Math.min(buf.length, (k + 1) * MAX));
-    out[o] = last && k === n - 1 ? 1 : 0;
-    out.writeUInt16LE(piece.length, o + 1);
-    out.writeUInt16LE(~piece.length & 0xffff, o + 3);
-    piece.copy(out, o + 5);
-    o += 5 + piece.length;
+  const out: Buffer[] = [];
+  const header = (len: number, final: boolean) => {
+    const h = Buffer.allocUnsafe(5);
+    h[0] = final ? 1 : 0;
+    h.writeUInt16LE(len, 1);
+    h.writeUInt16LE(~len & 0xffff, 3);
+    return h;
+  };
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  if (total === 0) return [header(0, last)];
+  let left = total;
+  let pi = 0;
+  let off = 0;
+  while (left > 0) {
+    const len = Math.min(MAX, left);
+    left -= len;
+    out.push(header(len, last && left === 0));
+    // the piece's bytes, as views into the input parts
+    let need = len;
+    while (need > 0) {
+      const p = parts[pi];
+      const take = Math.min(need, p.length - off);
+      out.push(p.subarray(off, off + take));
+      need -= take;
+      off += take;
+      if (off === p.length) {
+        pi++;
+        off = 0;
+      }
+    }
   }
   return out;
 }
@@ -128,20 +159,21 @@ const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]
 export class ParallelGzip {
   private block: Buffer[] = [];
   private blockLen = 0;
-  private readonly pending: Promise<Buffer>[] = [];
+  private readonly pending: Promise<Buffer[]>[] = [];
   private crc = 0;
   private total = 0;
   private started = false;
 
+  /** `sink` receives the output in order, as lists of buffers (stored blocks point into the input: no copy). */
   constructor(
-    private readonly sink: (out: Buffer) => Promise<void>,
+    private readonly sink: (out: Buffer[]) => Promise<void>,
     private readonly opts: { level: number; parallel: number },
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
     if (!this.started) {
       this.started = true;
-      await this.sink(GZIP_HEADER);
+      await this.sink([GZIP_HEADER]);
     }
     this.crc = zlib.crc32(chunk, this.crc);
     this.total += chunk.length;
@@ -156,29 +188,31 @@ export class ParallelGzip {
   }
 
   private async flushBlock(last: boolean): Promise<void> {
-    const buf = this.block.length === 1 ? this.block[0] : Buffer.concat(this.block, this.blockLen);
+    const parts = this.block;
+    const len = this.blockLen;
     this.block = [];
     this.blockLen = 0;
-    this.pending.push(this.compress(buf, last));
+    this.pending.push(this.compress(parts, len, last));
     while (this.pending.length >= this.opts.parallel) await this.sink(await this.pending.shift()!);
   }
 
-  private async compress(buf: Buffer, last: boolean): Promise<Buffer> {
+  private async compress(parts: Buffer[], len: number, last: boolean): Promise<Buffer[]> {
+    if (this.opts.level === 0 || (len >= 4 * SAMPLE && incompressible(parts, len))) return storedBlocks(parts, last);
+    const buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, len);
     const finishFlush = last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH;
-    if (this.opts.level === 0 || (buf.length >= 4 * SAMPLE && incompressible(buf))) return storedBlocks(buf, last);
-    return deflateRaw(buf, { level: this.opts.level, finishFlush });
+    return [await deflateRaw(buf, { level: this.opts.level, finishFlush })];
   }
 
   async end(): Promise<void> {
     if (!this.started) {
       this.started = true;
-      await this.sink(GZIP_HEADER);
+      await this.sink([GZIP_HEADER]);
     }
     await this.flushBlock(true);
     while (this.pending.length) await this.sink(await this.pending.shift()!);
     const trailer = Buffer.alloc(8);
     trailer.writeUInt32LE(this.crc >>> 0, 0);
     trailer.writeUInt32LE(this.total % 2 ** 32, 4);
-    await this.sink(trailer);
+    await this.sink([trailer]);
   }
 }

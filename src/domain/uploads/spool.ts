@@ -158,13 +158,17 @@ export class Spool {
       if (stager && size >= STAGE_MIN_BYTES && (tarLike || gzipped)) writer = await stager.open().catch(() => undefined);
       // every piece goes to disk and, while the stream upload is healthy, to the registry — both through a
       // bounded queue, so reading the body, writing the file and sending to Harbor overlap
-      const disk = bounded((b) => writeAll(fh, b), QUEUE_BYTES);
-      const net = writer ? bounded((b) => writer!.write(b), QUEUE_BYTES) : undefined;
+      const disk = bounded((bs) => writeAll(fh, bs), QUEUE_BYTES);
+      const net = writer
+        ? bounded(async (bs) => {
+            for (const b of bs) await writer!.write(b);
+          }, QUEUE_BYTES)
+        : undefined;
       const dropNet = () => {
         writer?.abort();
         writer = undefined;
       };
-      const emit = async (out: Buffer) => {
+      const emit = async (out: Buffer[]) => {
         await disk.push(out);
         if (writer && net) await net.push(out).catch(dropNet);
       };
@@ -175,8 +179,10 @@ export class Spool {
           let zSize = 0;
           const pgz = new ParallelGzip(
             async (out) => {
-              zHash.update(out);
-              zSize += out.length;
+              for (const b of out) {
+                zHash.update(b);
+                zSize += b.length;
+              }
               await emit(out);
             },
             { level: this.opts.gzipLevel, parallel: this.opts.parallel },
@@ -190,7 +196,7 @@ export class Spool {
         } else {
           for await (const c of rest()) {
             raw.update(c);
-            await emit(c);
+            await emit([c]);
           }
         }
         await disk.flush();
@@ -259,7 +265,7 @@ export class Spool {
 const QUEUE_BYTES = 8 * 1024 * 1024;
 
 /** Runs `write` on each buffer in order, letting up to `limit` bytes wait; the first failure is rethrown. */
-function bounded(write: (b: Buffer) => Promise<void>, limit: number): { push(b: Buffer): Promise<void>; flush(): Promise<void> } {
+function bounded(write: (bs: Buffer[]) => Promise<void>, limit: number): { push(bs: Buffer[]): Promise<void>; flush(): Promise<void> } {
   let chain: Promise<void> = Promise.resolve();
   let waiting = 0;
   let failure: { e: unknown } | undefined;
@@ -267,16 +273,17 @@ function bounded(write: (b: Buffer) => Promise<void>, limit: number): { push(b: 
     if (failure) throw failure.e;
   };
   return {
-    async push(b) {
+    async push(bs) {
       check();
-      waiting += b.length;
+      const n = bs.reduce((x, b) => x + b.length, 0);
+      waiting += n;
       chain = chain
-        .then(() => (failure ? undefined : write(b)))
+        .then(() => (failure ? undefined : write(bs)))
         .catch((e: unknown) => {
           failure ??= { e };
         })
         .finally(() => {
-          waiting -= b.length;
+          waiting -= n;
         });
       while (waiting > limit && !failure) await chain;
       check();
@@ -288,10 +295,12 @@ function bounded(write: (b: Buffer) => Promise<void>, limit: number): { push(b: 
   };
 }
 
-async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
-    off += bytesWritten;
+async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+  const rest = bufs.filter((b) => b.length > 0);
+  while (rest.length) {
+    let { bytesWritten } = await fh.writev(rest);
+    // a short write: drop what was written and go on with the remainder
+    while (rest.length && bytesWritten >= rest[0].length) bytesWritten -= rest.shift()!.length;
+    if (rest.length && bytesWritten > 0) rest[0] = rest[0].subarray(bytesWritten);
   }
 }
