@@ -219,7 +219,18 @@ export class UploadsService {
   /** Counts received bytes (progress, metrics) and cuts the body off at the limit. */
   private async *counted(body: AsyncIterable<Buffer>, rec: UploadRecord): AsyncGenerator<Buffer> {
     const max = this.deps.settings.maxBytes;
-    for await (const c of body) {
+    const it = body[Symbol.asyncIterator]();
+    for (;;) {
+      let r: IteratorResult<Buffer>;
+      try {
+        r = await it.next();
+      } catch (e) {
+        if (e instanceof AppError) throw e;
+        // the client went away (reset, aborted request): nothing to answer, but the record says what happened
+        throw new ArchiveError('interrupted', 'the upload was interrupted: the connection closed before the whole archive arrived');
+      }
+      if (r.done) return;
+      const c = r.value;
       rec.bytesReceived += c.length;
       this.deps.metrics.uploadBytes.inc(c.length);
       if (rec.bytesReceived > max) throw this.tooLarge();

@@ -6,6 +6,7 @@ import { AppError, type ErrorKind } from '../errors';
  */
 export type ArchiveReason =
   | 'empty'
+  | 'interrupted'
   | 'not_tar'
   | 'unsupported_compression'
   | 'truncated_tar'

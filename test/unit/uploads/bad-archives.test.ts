@@ -177,6 +177,20 @@ describe('console uploads: the corpus of bad archives', () => {
     expect(rec.error).toMatchObject({ kind: e.kind, reason: c.reason });
   });
 
+  it('a body that breaks off (client disconnects) → interrupted, nothing pushed, spool removed', async () => {
+    const good = dockerSave([{ layers: [layerTar({ a: randomBytes(3_000_000) })], refs: ['cut:1'] }]);
+    const { projectId } = await k.uploads.authorize(member(), 'ws');
+    const handle = await k.uploads.start(member(), 'ws', { projectId });
+    const broken = (async function* () {
+      yield good.subarray(0, 2_000_000);
+      throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+    })();
+    await expect(k.uploads.run(handle, broken, () => ({}))).rejects.toMatchObject({ reason: 'interrupted' });
+    expect(k.registry.tags()).toEqual([]);
+    expect(k.spoolDirs()).toEqual([]);
+    expect(k.registry.aborted).toBeGreaterThanOrEqual(1); // the stream upload of the layer was given up
+  });
+
   it('counts failures by reason in hubgate_uploads_finished_total', async () => {
     const text = await k.metrics.registry.getSingleMetricAsString('hubgate_uploads_finished_total');
     expect(text).toMatch(/result="failed",reason="not_tar"\} [1-9]/);
