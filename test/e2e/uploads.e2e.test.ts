@@ -168,7 +168,7 @@ d('console uploads end to end', () => {
     if (spoolDir) fs.rmSync(spoolDir, { recursive: true, force: true });
   });
 
-  it('a skopeo docker-archive (config without docker_version) uploads raw, pulls back identical; progress from the other replica', async () => {
+  it('a skopeo docker-archive (config without docker_version) uploads raw and pulls back identical; progress seen from another replica, which then dies', async () => {
     const layers = [layerTar({ 'bin/app': randomBytes(300_000) }), layerTar({ 'etc/conf': 'x=1\n' })];
     const spec: ImageSpec = { layers, refs: ['v1'] };
     const dir = path.join(work, 'oci-1');
@@ -179,16 +179,19 @@ d('console uploads end to end', () => {
     hubB = await start();
     const id = `e2e-${randomBytes(6).toString('hex')}`;
     const bytes = fs.readFileSync(archive);
-    let seenFromB: { bytesReceived?: number } | undefined;
+    let seenFromB: { bytesReceived?: number; state?: string } | undefined;
     const half = Math.floor(bytes.length / 2);
     const res = await upload(hubA.url, 'up-ws', [
       bytes.subarray(0, half),
       async () => {
-        // while the body is in flight, the record is visible from the other replica through Redis
+        // while the body is in flight, the record is visible from the other replica through Redis ...
         for (let i = 0; i < 100 && !((seenFromB?.bytesReceived ?? 0) > 0); i++) {
           await new Promise((r) => setTimeout(r, 100));
           seenFromB = (await api(hubB!.url, 'GET', `/uploads/${id}`)).body;
         }
+        // ... and then that other replica dies: the upload on A carries on
+        await hubB!.close();
+        hubB = undefined;
       },
       bytes.subarray(half),
     ], { query: `uploadId=${id}` });
@@ -205,6 +208,8 @@ d('console uploads end to end', () => {
     expect(JSON.parse(pulled.config.toString()).rootfs.diff_ids).toEqual(JSON.parse(configFor(layers).toString()).rootfs.diff_ids);
     expect(JSON.parse(pulled.config.toString()).docker_version).toBeUndefined();
 
+    // a replica started afterwards reads the final record from Redis; strangers get 404
+    hubB = await start();
     const fromB = await api(hubB.url, 'GET', `/uploads/${id}`);
     expect(fromB.body).toMatchObject({ state: 'succeeded', images: res.body.images });
     expect((await api(hubB.url, 'GET', `/uploads/${id}`, undefined, otherToken)).status).toBe(404);

@@ -89,6 +89,7 @@ function stopReading(req: Request, res: Response): void {
   if (req.complete) return;
   res.setHeader('Connection', 'close');
   res.once('finish', () => {
+    req.unpipe(); // a multipart parser must not buffer what is discarded
     req.resume();
     setTimeout(() => req.socket?.destroy(), 2000).unref();
   });
