@@ -274,6 +274,14 @@ d('console uploads end to end', () => {
     expect(bomb.body.errors[0].message).toMatch(/gzip bomb/);
     expect(tagsOf('up-ws/bad')).toEqual([]);
 
+    const noFile = `--xyz\r\nContent-Disposition: form-data; name="image"\r\n\r\napp\r\n--xyz--\r\n`;
+    const nf = await upload(hubA.url, 'up-ws', [Buffer.from(noFile)], { type: 'multipart/form-data; boundary=xyz' });
+    expect(nf.status).toBe(400);
+    expect(nf.body.errors[0].message).toMatch(/no file part/);
+    const asJson = await upload(hubA.url, 'up-ws', [Buffer.from('{"a":1}')], { type: 'application/json' });
+    expect(asJson.status).toBe(400);
+    expect(asJson.body.errors[0].message).toMatch(/raw body/);
+
     expect((await upload(hubA.url, 'their-pub', [good])).status).toBe(403);
     expect((await upload(hubA.url, 'their-priv', [good])).status).toBe(404);
     expect((await upload(hubA.url, 'no-such-ws', [good])).status).toBe(404);
