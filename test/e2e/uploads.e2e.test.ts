@@ -246,13 +246,16 @@ d('console uploads end to end', () => {
     expect((await pullBack('up-ws/tools/oci-app:2.0')).layers.map(sha)).toEqual(newer.map(digestOf));
   });
 
-  it('a hand-built archive with two images and three tags', async () => {
+  it('a hand-built archive with two images and three tags; big layers streamed to a staging repository and mounted', async () => {
     const a = [layerTar()];
-    const b = [layerTar(), layerTar()];
+    const b = [layerTar({ big: randomBytes(2_500_000) }), layerTar()];
     const res = await upload(hubA.url, 'up-ws', [dockerSave([{ layers: a, refs: ['hub.ecns.io/up-ws/api:1', 'api:latest'] }, { layers: b, refs: ['quay.io/team/worker:7'] }], { layout: 'blobs' })]);
     expect(res.status).toBe(201);
     expect(res.body.images.map((i: { repository: string; tag: string }) => `${i.repository}:${i.tag}`).sort()).toEqual(['up-ws/api:1', 'up-ws/api:latest', 'up-ws/team/worker:7']);
     expect((await pullBack('up-ws/team/worker:7')).layers.map(sha)).toEqual(b.map(digestOf));
+    expect(res.body.layers.find((l: { repository: string; label: string }) => l.repository === 'up-ws/team/worker' && l.label === 'layer 1/2').state).toBe('uploaded');
+    expect(harbor.calls.some((c) => c.method === 'POST' && c.url.includes('mount=') && c.url.includes('hubgate-upload-staging'))).toBe(true);
+    expect(harbor.state.repoByName('up-ws/hubgate-upload-staging')).toBeUndefined(); // no manifest, no tag: not a repository
     // the workspace's image count reflects the upload at once (caches invalidated)
     expect((await api(hubA.url, 'GET', '/workspaces/up-ws')).body.imageCount).toBeGreaterThanOrEqual(3);
   });
