@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- assertions over loosely typed JSON answers */
 /**
  * Images and GC end to end: skopeo pushes OCI layouts through hubgate's registry front → Harbor double → a real
  * docker-registry; then list / detail / describe / delete versions and images / GC through hubgate's API.
