@@ -2,31 +2,12 @@
  * The OpenAPI 3 document of hubgate's API, served at /openapi.json. Request schemas here are also what the
  * edge validates with (src/http/validate.ts), so the document and the behaviour cannot drift apart.
  */
+import { errorResponses as errorResponsesFor } from './openapi-errors';
 import { imagePaths, imageSchemas } from './routes/images.openapi';
 import { gcPaths, gcSchemas } from './routes/gc.openapi';
 import { uploadPaths, uploadSchemas } from './routes/uploads.openapi';
 
-const errorRef = { $ref: '#/components/schemas/Errors' };
-const errorResponses = (...codes: number[]) =>
-  Object.fromEntries(
-    codes.map((c) => [
-      String(c),
-      {
-        description:
-          {
-            400: 'Invalid request',
-            401: 'Missing or invalid bearer token',
-            403: 'Not allowed',
-            404: 'Not found (or not visible to the caller)',
-            409: 'Conflict',
-            422: 'Request does not match the schema',
-            502: 'Harbor unavailable or misconfigured',
-            504: 'Harbor timed out',
-          }[c] ?? 'Error',
-        content: { 'application/json': { schema: errorRef } },
-      },
-    ]),
-  );
+const errorResponses = (...codes: number[]) => errorResponsesFor(codes);
 
 const nameParam = {
   name: 'name',

@@ -1,18 +1,9 @@
 /** OpenAPI fragment for garbage collection, merged into src/http/openapi.ts. */
+import { errorResponses } from '../openapi-errors';
 import { gcWindowNote } from '../../domain/gc.service';
 
-const errorRef = { $ref: '#/components/schemas/Errors' };
 const errors = (...codes: number[]) =>
-  Object.fromEntries(
-    codes.map((c) => [
-      String(c),
-      {
-        description:
-          { 400: 'Invalid request', 401: 'Missing or invalid bearer token', 403: 'Cloud administrators only (see HUBGATE_GC_ALLOW_MEMBERS)', 404: 'No such run', 409: 'A garbage collection is already running', 502: 'Harbor unavailable or misconfigured', 504: 'Harbor timed out' }[c] ?? 'Error',
-        content: { 'application/json': { schema: errorRef } },
-      },
-    ]),
-  );
+  errorResponses(codes, { 403: 'Cloud administrators only (see HUBGATE_GC_ALLOW_MEMBERS)', 404: 'No such run', 409: 'A garbage collection is already running' });
 const json = (schema: object) => ({ 'application/json': { schema } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'integer' } };

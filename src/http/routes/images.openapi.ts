@@ -2,21 +2,11 @@
  * OpenAPI fragment for images (schemas and paths), merged into src/http/openapi.ts. Request schemas here are also
  * the edge validators (src/http/validate.ts).
  */
+import { errorResponses } from '../openapi-errors';
 import { DESCRIPTION_MAX, BATCH_MAX, GC_NOTE } from '../../domain/images.service';
 
-const errorRef = { $ref: '#/components/schemas/Errors' };
 const errors = (...codes: number[]) =>
-  Object.fromEntries(
-    codes.map((c) => [
-      String(c),
-      {
-        description:
-          { 400: 'Invalid request', 401: 'Missing or invalid bearer token', 403: 'Not allowed (e.g. a shared image: view and pull only)', 404: 'Not found (or not visible to the caller)', 502: 'Harbor unavailable or misconfigured', 504: 'Harbor timed out' }[c] ??
-          'Error',
-        content: { 'application/json': { schema: errorRef } },
-      },
-    ]),
-  );
+  errorResponses(codes, { 403: 'Not allowed (e.g. a shared image: view and pull only)' });
 const json = (schema: object) => ({ 'application/json': { schema } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 

@@ -2,28 +2,16 @@
  * OpenAPI fragment for console uploads (schemas and paths), merged into src/http/openapi.ts. `UploadQuery` is
  * also the edge validator of the POST's query string.
  */
-const errorRef = { $ref: '#/components/schemas/Errors' };
+import { errorResponses } from '../openapi-errors';
 const errors = (...codes: number[]) =>
-  Object.fromEntries(
-    codes.map((c) => [
-      String(c),
-      {
-        description:
-          {
-            400: 'Bad archive or request: the message names the problem (not a tar, truncated, gzip bomb, unsafe path, missing manifest or blob, digest mismatch, bad name or tag …)',
-            401: 'Missing or invalid bearer token',
-            403: "Not allowed (another project's public workspace), or Harbor refused the push (quota)",
-            404: 'Workspace (or upload) not found, or not visible to the caller',
-            409: 'Upload id already in use',
-            413: 'Archive larger than the upload limit (declared Content-Length: before reading; streamed: cut off)',
-            429: 'Too many uploads running on this replica (Retry-After)',
-            502: 'Harbor unavailable or misconfigured',
-            504: 'Harbor timed out',
-          }[c] ?? 'Error',
-        content: { 'application/json': { schema: errorRef } },
-      },
-    ]),
-  );
+  errorResponses(codes, {
+    400: 'Bad archive or request: the message names the problem (not a tar, truncated, gzip bomb, unsafe path, missing manifest or blob, digest mismatch, bad name or tag …)',
+    403: "Not allowed (another project's public workspace), or Harbor refused the push (quota)",
+    404: 'Workspace (or upload) not found, or not visible to the caller',
+    409: 'Upload id already in use',
+    413: 'Archive larger than the upload limit (declared Content-Length: before reading; streamed: cut off)',
+    429: 'Too many uploads running on this replica (Retry-After)',
+  });
 const json = (schema: object) => ({ 'application/json': { schema } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
