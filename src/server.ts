@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config';
-import { createApp } from './http/app';
+import { createApp, createFront } from './http/app';
 import { CredentialsService } from './domain/credentials.service';
 import { WorkspacesService } from './domain/workspaces.service';
 import { ImagesService } from './domain/images.service';
@@ -168,12 +168,14 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     registryRouter,
   });
 
-  const server = http.createServer(app);
+  // Registry requests skip Express's router walk (see createFront); the rest is the Express app.
+  const front = createFront(app, { logger, metrics, registryRouter });
+  const server = http.createServer(front);
   // Expect: 100-continue — uploads answer it themselves once permission and declared size are checked (a 413
   // or 403 then costs the client nothing); every other request gets its 100 Continue at once.
   server.on('checkContinue', (req, res) => {
     if (!(req.method === 'POST' && /^\/api\/v1\/workspaces\/[^/?]+\/uploads\/?(\?|$)/.test(req.url ?? ''))) res.writeContinue();
-    app(req, res);
+    front(req, res);
   });
   // Long uploads and pulls must not be cut by Node's default timeouts.
   server.requestTimeout = 0;

@@ -1,4 +1,5 @@
-import express, { type Express } from 'express';
+import type http from 'node:http';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { AppError } from '../domain/errors';
 import type { CredentialsService } from '../domain/credentials.service';
 import type { WorkspacesService } from '../domain/workspaces.service';
@@ -36,7 +37,7 @@ export interface AppDeps {
   publicUrl: string;
   version: string;
   /** Mounted before the API (the registry front: /v2 and /service/token). */
-  registryRouter?: express.Router;
+  registryRouter?: express.RequestHandler;
 }
 
 export const API_PREFIX = '/api/v1';
@@ -77,4 +78,55 @@ export function createApp(deps: AppDeps): Express {
   app.use((req, _res, next) => next(new AppError('not_found', `path ${req.path} was not found`)));
   app.use(errorHandler(deps.logger));
   return app;
+}
+
+/**
+ * Registry paths (`/v2…`, `/service/token`) whose URL Express would parse the plain way (no '#', spaces or other
+ * characters that send parseurl to url.parse): for these, `req.path` is the part before '?', and it is one the
+ * registry router serves (`isRegistryPath`). Everything else takes the full Express app.
+ */
+const FAST_REGISTRY_URL = /^\/(?:v2(?:\/[^\t\n\f\r #\u00a0\ufeff]*|\?[^\t\n\f\r #\u00a0\ufeff]*)?|service\/token(?:\?[^\t\n\f\r #\u00a0\ufeff]*)?)$/;
+
+/**
+ * The server's request listener: registry requests go straight to `observe` + the registry router, skipping
+ * Express's router walk (the layers before the registry router never match these paths: health, metrics and
+ * openapi are exact paths elsewhere); everything else goes to the Express app. Registry requests still get what
+ * `app.handle` gives them (Express's req/res prototypes, app settings such as `trust proxy`), the same request
+ * id, access-log line, metrics and error envelope. A registry request the router does not take (it never
+ * happens for these paths) ends like it would in the app: 404, or the error handler.
+ */
+export function createFront(app: Express, deps: Pick<AppDeps, 'logger' | 'metrics' | 'registryRouter'>): http.RequestListener {
+  const router = deps.registryRouter;
+  if (!router) return app;
+  const observed = observe(deps.logger, deps.metrics);
+  const onError = errorHandler(deps.logger);
+  const proto = { request: app.request, response: app.response };
+  return (req, res) => {
+    const url = req.url ?? '';
+    if (!FAST_REGISTRY_URL.test(url) || app.enabled('x-powered-by')) {
+      app(req, res);
+      return;
+    }
+    // What app.handle and the router set up before the first layer.
+    const r = req as Request;
+    const s = res as Response;
+    r.res = s;
+    s.req = r;
+    Object.setPrototypeOf(req, proto.request);
+    Object.setPrototypeOf(res, proto.response);
+    if (!s.locals) s.locals = Object.create(null) as Response['locals'];
+    r.baseUrl = '';
+    r.originalUrl = r.originalUrl || url;
+    r.params = {};
+    const fallThrough: NextFunction = (err?: unknown) => {
+      onError(err !== undefined && err !== 'route' && err !== 'router' ? err : new AppError('not_found', `path ${r.path} was not found`), r, s, () => undefined);
+    };
+    observed(r, s, () => {
+      try {
+        router(r, s, fallThrough);
+      } catch (e) {
+        fallThrough(e);
+      }
+    });
+  };
 }

@@ -15,11 +15,26 @@ export function registerSecret(value: string | undefined): void {
   if (value && value.length >= 6) knownSecrets.add(value);
 }
 
+const EMBEDDED_CREDENTIALS = /\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]{8,}/g;
+
 export function redactText(text: string): string {
   let out = text;
   for (const s of knownSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
-  // Basic/Bearer credentials embedded in text (e.g. an error message quoting a header).
-  return out.replace(/\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]{8,}/g, '$1 [redacted]');
+  // Basic/Bearer credentials embedded in text (e.g. an error message quoting a header). The pattern is case
+  // sensitive, so text with neither word cannot match (the common case: skip the regex).
+  if (!out.includes('Basic') && !out.includes('Bearer')) return out;
+  return out.replace(EMBEDDED_CREDENTIALS, '$1 [redacted]');
+}
+
+/** SECRET_KEY per field name, remembered (field names come from code: a small, fixed set). */
+const secretKeys = new Map<string, boolean>();
+function isSecretKey(k: string): boolean {
+  let v = secretKeys.get(k);
+  if (v === undefined) {
+    v = SECRET_KEY.test(k);
+    if (secretKeys.size < 4096) secretKeys.set(k, v);
+  }
+  return v;
 }
 
 export function redact(value: unknown, depth = 0): unknown {
@@ -29,7 +44,7 @@ export function redact(value: unknown, depth = 0): unknown {
   if (value instanceof Error) return { name: value.name, message: redactText(value.message) };
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) ? '[redacted]' : redact(v, depth + 1);
+    for (const [k, v] of Object.entries(value)) out[k] = isSecretKey(k) ? '[redacted]' : redact(v, depth + 1);
     return out;
   }
   return value;
@@ -48,13 +63,14 @@ export function createLogger(level: Level = 'info', sink: LogSink = (l) => proce
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (order[lvl] < order[level]) return;
     const ctx = currentContext();
-    const entry = {
-      time: new Date().toISOString(),
-      level: lvl,
-      msg: redactText(msg),
-      ...(ctx ? { request_id: ctx.requestId } : {}),
-      ...(fields ? (redact(fields) as Record<string, unknown>) : {}),
-    };
+    const entry: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg: redactText(msg) };
+    if (ctx) entry.request_id = ctx.requestId;
+    if (fields) {
+      // The same as spreading redact(fields): own enumerable fields, secret-looking names masked, values redacted.
+      for (const k in fields) {
+        if (Object.prototype.hasOwnProperty.call(fields, k)) entry[k] = isSecretKey(k) ? '[redacted]' : redact(fields[k], 1);
+      }
+    }
     sink(JSON.stringify(entry));
   };
   return {

@@ -1,5 +1,5 @@
 import type http from 'node:http';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Cache, Coordination } from '../../ports/coordination';
 import type { Logger } from '../../observability/logger';
 import { statusClass, type Metrics } from '../../observability/metrics';
@@ -62,7 +62,11 @@ interface Flight {
 
 const flights = new WeakMap<http.IncomingMessage, Flight>();
 
-export function createRegistryRouter(deps: RegistryRouterDeps): express.Router {
+/**
+ * The registry front as one middleware (not an express.Router: no router walk per request); mount it with
+ * `app.use` or call it from the server's front handler (app.ts `createFront`). Non-registry paths go to `next`.
+ */
+export function createRegistryRouter(deps: RegistryRouterDeps): RequestHandler {
   const now = deps.now ?? Date.now;
   const agent = deps.agent ?? createKeepAliveAgent(deps.harborUrl);
   const realm = tokenRealm(deps.publicUrl);
@@ -160,8 +164,7 @@ export function createRegistryRouter(deps: RegistryRouterDeps): express.Router {
     await passThrough(req, res, next);
   }
 
-  const router = express.Router();
-  router.use((req: Request, res: Response, next: NextFunction) => {
+  return (req: Request, res: Response, next: NextFunction) => {
     if (!isRegistryPath(req.path)) return next();
     const op = classify(req.method, req.path);
     const ctx = currentContext();
@@ -175,6 +178,5 @@ export function createRegistryRouter(deps: RegistryRouterDeps): express.Router {
       if (!res.headersSent) sendError(res, 500, 'UNKNOWN', 'internal server error');
       else res.destroy();
     });
-  });
-  return router;
+  };
 }
