@@ -25,7 +25,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import ts from 'typescript';
+import { transpileProject } from './transpile';
 
 const ROOT = path.resolve(__dirname, '..');
 const GIB = 1024 * 1024 * 1024;
@@ -186,28 +186,10 @@ http {
   return url;
 }
 
-/** Transpiles src/ and adapters/ to JS in `out` (types are not checked here: that is CI's typecheck). */
-function transpile(out: string): void {
-  const walk = (d: string): string[] =>
-    fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [path.join(d, e.name)] : []));
-  for (const dir of ['src', 'adapters']) {
-    for (const file of walk(path.join(ROOT, dir))) {
-      const js = ts.transpileModule(fs.readFileSync(file, 'utf8'), {
-        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, resolveJsonModule: true },
-        fileName: file,
-      }).outputText;
-      const dest = path.join(out, path.relative(ROOT, file)).replace(/\.ts$/, '.js');
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
-      fs.writeFileSync(dest, js);
-    }
-  }
-  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(out, 'package.json'));
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(out, 'node_modules'));
-}
 
 async function startHubgate(dir: string, upstream: string): Promise<{ url: string; pid: number }> {
   const out = path.join(dir, 'hubgate');
-  transpile(out);
+  transpileProject(out);
   const port = await freePort();
   const script = path.join(out, 'bench-main.js');
   fs.writeFileSync(

@@ -20,14 +20,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import ts from 'typescript';
+import { transpileProject } from './transpile';
 import { startHarborDouble, type HarborDouble } from '../test/harbor-double';
 import { startRegistry, freePort, type RunningRegistry } from '../test/support/registry';
 import { startJwks } from '../test/support/tokens';
 import { ADMIN_PASSWORD, CREDENTIAL_SECRET } from '../test/support/stack';
 import { ParallelGzip } from '../src/domain/uploads/gzip';
 
-const ROOT = path.resolve(__dirname, '..');
 const LAYER_BYTES = Number(process.env.BENCH_UPLOAD_BYTES ?? 1024 * 1024 * 1024);
 const RUNS = Number(process.env.BENCH_RUNS ?? 2);
 const DEADLINE_MS = 9 * 60 * 1000;
@@ -37,23 +36,6 @@ const sh = (cmd: string, args: string[]): Promise<string> =>
     execFile(cmd, args, { maxBuffer: 16 * 1024 * 1024 }, (e, out, err) => (e ? reject(new Error(`${cmd} ${args.join(' ')}: ${err || e.message}`)) : resolve(out))),
   );
 
-function transpile(out: string): void {
-  const walk = (d: string): string[] =>
-    fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [path.join(d, e.name)] : []));
-  for (const dir of ['src', 'adapters']) {
-    for (const file of walk(path.join(ROOT, dir))) {
-      const js = ts.transpileModule(fs.readFileSync(file, 'utf8'), {
-        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true, resolveJsonModule: true },
-        fileName: file,
-      }).outputText;
-      const dest = path.join(out, path.relative(ROOT, file)).replace(/\.ts$/, '.js');
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
-      fs.writeFileSync(dest, js);
-    }
-  }
-  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(out, 'package.json'));
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(out, 'node_modules'));
-}
 
 /** Writes an OCI layout whose one layer is a tar holding `bytes` of random data (streamed, never in memory). */
 async function buildImage(dir: string, bytes: number): Promise<void> {
@@ -169,7 +151,7 @@ export async function run(): Promise<void> {
     };
 
     const out = path.join(work, 'js');
-    transpile(out);
+    transpileProject(out);
     const port = await freePort();
     const spool = fs.mkdtempSync(path.join(work, 'spool-'));
     fs.writeFileSync(
