@@ -22,10 +22,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { transpileProject } from './transpile';
+import { freePort, startRegistry } from '../test/support/registry';
 
 const ROOT = path.resolve(__dirname, '..');
 const GIB = 1024 * 1024 * 1024;
@@ -43,17 +43,6 @@ const TARGETS: Target[] = ['direct', 'node_pipe', 'nginx', 'hubgate'];
 
 const children: ChildProcess[] = [];
 const cleanups: (() => void)[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 async function waitFor(url: string, ok: (status: number) => boolean, what: string, ms = 20_000): Promise<void> {
   const until = Date.now() + ms;
@@ -85,34 +74,6 @@ function spawnChild(cmd: string, args: string[], env: Record<string, string> = {
 let stopping = false;
 
 // ------------------------------------------------------------------ the setups
-
-async function startRegistryNoAuth(dir: string): Promise<string> {
-  const port = await freePort();
-  const cfg = path.join(dir, 'registry.yml');
-  fs.mkdirSync(path.join(dir, 'storage'));
-  fs.writeFileSync(
-    cfg,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: error',
-      '  accesslog:',
-      '    disabled: true',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${path.join(dir, 'storage')}`,
-      '  delete:',
-      '    enabled: true',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      '',
-    ].join('\n'),
-  );
-  spawnChild('/usr/bin/docker-registry', ['serve', cfg], {}, 'docker-registry');
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(`${url}/v2/`, (s) => s === 200, 'docker-registry');
-  return url;
-}
 
 async function startNodePipe(dir: string, upstream: string): Promise<string> {
   const port = await freePort();
@@ -339,7 +300,9 @@ export async function run(): Promise<void> {
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const started = Date.now();
   try {
-    const registry = await startRegistryNoAuth(dir);
+    const running = await startRegistry({ tokenAuth: false });
+    cleanups.push(() => void running.stop());
+    const registry = running.url;
     const nodePipe = await startNodePipe(dir, registry);
     const nginx = await startNginx(dir, registry);
     const hubgate = await startHubgate(dir, registry);

@@ -23,6 +23,8 @@ export interface StartRegistryOptions {
   startTimeoutMs?: number;
   /** Pipe the registry's output to this process' stderr. */
   verbose?: boolean;
+  /** Token auth as behind Harbor (default true); false serves /v2 without auth (benchmarks measure raw throughput). */
+  tokenAuth?: boolean;
 }
 
 export interface RunningRegistry {
@@ -97,12 +99,16 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
     'http:',
     `  addr: 127.0.0.1:${port}`,
     `  secret: ${randomBytes(16).toString('hex')}`,
-    'auth:',
-    '  token:',
-    `    realm: ${JSON.stringify(opts.realm ?? 'http://127.0.0.1/service/token')}`,
-    '    service: harbor-registry',
-    '    issuer: harbor-token-issuer',
-    `    rootcertbundle: ${certFile}`,
+    ...(opts.tokenAuth === false
+      ? []
+      : [
+          'auth:',
+          '  token:',
+          `    realm: ${JSON.stringify(opts.realm ?? 'http://127.0.0.1/service/token')}`,
+          '    service: harbor-registry',
+          '    issuer: harbor-token-issuer',
+          `    rootcertbundle: ${certFile}`,
+        ]),
     '',
   ].join('\n');
   const configFile = path.join(root, 'config.yml');
