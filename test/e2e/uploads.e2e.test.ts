@@ -210,7 +210,13 @@ d('console uploads end to end', () => {
 
     // a replica started afterwards reads the final record from Redis; strangers get 404
     hubB = await start();
-    const fromB = await api(hubB.url, 'GET', `/uploads/${id}`);
+    // The final record is written to Redis before the 201; if that write was lost (a command timeout on a busy
+    // machine), the owner's heartbeat re-sends it within about a second — wait for that, bounded.
+    let fromB = await api(hubB.url, 'GET', `/uploads/${id}`);
+    for (let i = 0; i < 50 && fromB.status === 404; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      fromB = await api(hubB.url, 'GET', `/uploads/${id}`);
+    }
     expect(fromB.body).toMatchObject({ state: 'succeeded', images: res.body.images });
     expect((await api(hubB.url, 'GET', `/uploads/${id}`, undefined, otherToken)).status).toBe(404);
     await hubB.close();
