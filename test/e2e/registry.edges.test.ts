@@ -193,7 +193,7 @@ d('registry edges: failed-login throttling over the network', () => {
     stack = await startStack({ REDIS_URL: redis.url, ...throttleEnv });
     second = await extraHubgate(stack, throttleEnv, redis.url);
     // One project (and so one registry username) per scenario, so the counters never mix.
-    for (const id of ['thr-skopeo', 'thr-http', 'thr-addr', 'thr-shared', 'thr-mixed', 'thr-window', 'thr-window-ctl']) {
+    for (const id of ['thr-skopeo', 'thr-http', 'thr-addr', 'thr-shared', 'thr-mixed', 'thr-cleared', 'thr-window', 'thr-window-ctl']) {
       creds[id] = await stack.project(id, [{ name: `${id}-ws`, access: 'private' }]);
       passwords.push(creds[id].password);
     }
@@ -314,9 +314,9 @@ d('registry edges: failed-login throttling over the network', () => {
     expect(skopeoOnB.stderr).toMatch(/too many requests to registry/);
     expect(metric(await fetchMetrics(second.url), 'hubgate_login_throttled_total', 'scope="username"')).toBeGreaterThan(0);
 
-    // When the block is over, the user logs in on B; the success clears the shared counter.
+    // When the block is over, the user logs in on B; the success clears the shared counter (a "cleared at" entry).
     await eventually('block over on B', async () => (await send(second.url, 'GET', '/v2/', { Authorization: basic(c.username, c.password), 'X-Forwarded-For': '10.63.0.2' })).status === 200);
-    expect(await redis.command('EXISTS', userKey(c.username))).toBe(':0');
+    expect(JSON.parse(await redis.command('GET', userKey(c.username)))).toMatchObject({ n: 0, b: 0 });
   });
 
   it('two instances sharing one Redis add up their failures: 2 on A + 1 on B block the user on both', async () => {
@@ -334,6 +334,23 @@ d('registry edges: failed-login throttling over the network', () => {
     for (const inst of [stack, second]) {
       expectThrottled(await send(inst.url, 'GET', '/v2/', { Authorization: basic(c.username, c.password), 'X-Forwarded-For': '10.64.0.3' }), BLOCK_SECONDS);
     }
+  });
+
+  it('two instances sharing one Redis: a success on B clears the failures A keeps in memory too', async () => {
+    const c = creds['thr-cleared'];
+    const v2 = (inst: { url: string }, password: string) => send(inst.url, 'GET', '/v2/', { Authorization: basic(c.username, password), 'X-Forwarded-For': '10.66.0.1' });
+    expectBadLogin(await v2(stack, wrong()));
+    expectBadLogin(await v2(stack, wrong()));
+    expect((await v2(second, c.password)).status).toBe(200);
+    // The success is recorded in Redis: no failures, no block, the time of the clear.
+    const cleared = JSON.parse(await redis.command('GET', userKey(c.username))) as { n: number; b: number; c: number };
+    expect(cleared).toMatchObject({ n: 0, b: 0 });
+    expect(cleared.c).toBeGreaterThan(Date.now() - 60_000);
+    // One failure since the success, not three: A must not fall back on the two it counted itself.
+    expectBadLogin(await v2(stack, wrong()));
+    expect(JSON.parse(await redis.command('GET', userKey(c.username)))).toMatchObject({ n: 1, b: 0 });
+    expect((await v2(stack, c.password)).status).toBe(200);
+    expect((await v2(second, c.password)).status).toBe(200);
   });
 
   it('failures older than the counting window are forgotten (an instance with a 4 s window)', async () => {

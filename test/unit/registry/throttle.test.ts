@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { LoginThrottle, type ThrottleSettings } from '../../../src/http/registry/throttle';
 import type { Cache } from '../../../src/ports/coordination';
 
@@ -102,3 +103,187 @@ describe('failed-login throttle (fake clock)', () => {
     expect(await th.check('hg-a', undefined)).toBeUndefined();
   });
 });
+
+/**
+ * Two replicas sharing one Redis (FakeCache) — Redis is the source of truth while it answers; the in-process copy
+ * is the fallback for an outage.
+ */
+describe('failed-login throttle: replicas sharing Redis', () => {
+  let t: number;
+  const now = () => t;
+  let cache: FakeCache;
+  /** Whether Redis is reachable (coordination.shared()). */
+  let up: boolean;
+  const coordination = { shared: () => up };
+  const replica = () => new LoginThrottle({ settings, now, cache, coordination });
+  const userKey = (u: string) => `registry-login:u:${createHash('sha256').update(u).digest('hex').slice(0, 32)}`;
+
+  /** One login as the registry front does it (login.ts): blocked → 429; right → success, 200; wrong → failure, 401. */
+  const login = async (th: LoginThrottle, username: string, right: boolean): Promise<200 | 401 | 429> => {
+    if (await th.check(username, undefined)) return 429;
+    if (right) {
+      await th.success(username);
+      return 200;
+    }
+    await th.failure(username, undefined);
+    return 401;
+  };
+
+  beforeEach(() => {
+    t = 1_000_000;
+    cache = new FakeCache(now);
+    up = true;
+  });
+
+  it('a success on B clears the failures A counted (A wrong, A wrong, B right, A wrong, A right, B right)', async () => {
+    const a = replica();
+    const b = replica();
+    const seq: [LoginThrottle, boolean][] = [
+      [a, false],
+      [a, false],
+      [b, true],
+      [a, false],
+      [a, true],
+      [b, true],
+    ];
+    const got: number[] = [];
+    for (const [th, right] of seq) {
+      got.push(await login(th, 'hg-a', right));
+      t += 100;
+    }
+    expect(got).toEqual([401, 401, 200, 401, 200, 200]);
+  });
+
+  it('after a success on B, A needs the full number of failures again to block', async () => {
+    const a = replica();
+    const b = replica();
+    await a.failure('hg-a', undefined);
+    await a.failure('hg-a', undefined);
+    await b.success('hg-a');
+    expect(await a.failure('hg-a', undefined)).toBeUndefined();
+    expect(await a.failure('hg-a', undefined)).toBeUndefined();
+    expect(await a.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+    expect(await b.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+  });
+
+  it('Redis answering "no entry" wins over the local copy (e.g. Redis restarted empty)', async () => {
+    const a = replica();
+    await a.failure('hg-a', undefined);
+    await a.failure('hg-a', undefined);
+    cache.data.clear();
+    expect(await a.failure('hg-a', undefined)).toBeUndefined();
+    expect(JSON.parse(JSON.stringify(await cache.get(userKey('hg-a'))))).toMatchObject({ n: 1, b: 0 });
+  });
+
+  it('a success leaves a "cleared at" entry in Redis, with a bounded TTL', async () => {
+    const a = replica();
+    await a.failure('hg-a', undefined);
+    t += 5_000;
+    await a.success('hg-a');
+    const stored = cache.data.get(userKey('hg-a'));
+    expect(stored?.v).toEqual({ n: 0, w: 0, b: 0, c: t });
+    // max(window 60 s, block 120 s) + 1 s.
+    expect(stored!.until - t).toBe(121_000);
+    t += 121_000;
+    expect(await cache.get(userKey('hg-a'))).toBeUndefined();
+  });
+
+  it('a block is kept in the local copy while Redis is down, and Redis is trusted again once it answers', async () => {
+    const a = replica();
+    const b = replica();
+    for (let i = 0; i < 3; i++) await a.failure('hg-a', undefined);
+    // B saw the block in Redis; Redis goes down: B still refuses (its copy is the last state it saw).
+    expect(await b.check('hg-a', undefined)).toBeDefined();
+    up = false;
+    expect(await b.check('hg-a', undefined)).toBeDefined();
+    up = true;
+    // Meanwhile the key was removed in Redis (an operator, a flush): Redis is the truth.
+    cache.data.clear();
+    expect(await b.check('hg-a', undefined)).toBeUndefined();
+    up = false;
+    expect(await b.check('hg-a', undefined)).toBeUndefined();
+  });
+
+  it('a Redis GET that fails quietly (the adapter answers undefined and shared() turns false) falls back to the local copy', async () => {
+    const a = replica();
+    for (let i = 0; i < 3; i++) await a.failure('hg-a', undefined);
+    const get = jest.spyOn(cache, 'get').mockImplementation(() => {
+      up = false;
+      return Promise.resolve(undefined);
+    });
+    expect(await a.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+    expect(get).toHaveBeenCalledTimes(1);
+  });
+
+  it('failures counted while Redis was down are carried into Redis when it is back', async () => {
+    const a = replica();
+    const b = replica();
+    up = false;
+    await a.failure('hg-a', undefined);
+    await a.failure('hg-a', undefined);
+    expect(cache.data.size).toBe(0);
+    up = true;
+    t += 1_000;
+    // The next failure, on B, is the third: A's two are in Redis as soon as A touches the key again.
+    expect(await a.check('hg-a', undefined)).toBeUndefined();
+    expect(await cache.get(userKey('hg-a'))).toMatchObject({ n: 2, b: 0 });
+    expect(await b.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+    expect(await a.check('hg-a', undefined)).toBeDefined();
+  });
+
+  it('a block imposed while Redis was down reaches the other replicas when Redis is back', async () => {
+    const a = replica();
+    const b = replica();
+    up = false;
+    for (let i = 0; i < 3; i++) await a.failure('hg-a', undefined);
+    up = true;
+    t += 10_000;
+    expect(await a.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 110 });
+    expect(await b.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 110 });
+  });
+
+  it('a success recorded in Redis after the outage overrules the failures a replica counted during it', async () => {
+    const a = replica();
+    const b = replica();
+    up = false;
+    await a.failure('hg-a', undefined);
+    await a.failure('hg-a', undefined);
+    t += 1_000;
+    up = true;
+    expect(await login(b, 'hg-a', true)).toBe(200);
+    t += 1_000;
+    // A's two failures are older than the success: one more is one, not three.
+    expect(await login(a, 'hg-a', false)).toBe(401);
+    expect(await login(a, 'hg-a', true)).toBe(200);
+    expect(await login(b, 'hg-a', true)).toBe(200);
+  });
+
+  it('failures counted during an outage after the last success still count', async () => {
+    const a = replica();
+    const b = replica();
+    await b.success('hg-a');
+    t += 1_000;
+    up = false;
+    await a.failure('hg-a', undefined);
+    await a.failure('hg-a', undefined);
+    t += 1_000;
+    up = true;
+    expect(await a.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+    expect(await b.check('hg-a', undefined)).toBeDefined();
+  });
+
+  it('a success while Redis is down clears the local copy and issues a delete (the adapter replays it)', async () => {
+    const a = replica();
+    await a.failure('hg-a', undefined);
+    await a.failure('hg-a', undefined);
+    up = false;
+    const set = jest.spyOn(cache, 'set');
+    const del = jest.spyOn(cache, 'del');
+    await a.success('hg-a');
+    expect(set).not.toHaveBeenCalled();
+    expect(del).toHaveBeenCalledWith(userKey('hg-a'));
+    expect(await a.failure('hg-a', undefined)).toBeUndefined();
+    expect(await a.failure('hg-a', undefined)).toBeUndefined();
+  });
+});
+
