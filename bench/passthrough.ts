@@ -7,8 +7,18 @@
  *                 HTTP/1.1 keep-alive upstream, worker_processes auto as in Harbor) → docker-registry
  *   (d) hubgate   client → hubgate (its real registry router, run from a transpiled copy in a child process) → docker-registry
  *
- * Measured: a 1 GiB blob GET and PUT (throughput, best of RUNS), 10,000 manifest HEADs at 100 concurrent (p50/p99
- * latency; plus 1,000 one at a time, the proxy's own cost without queueing), hubgate's RSS during 10 parallel 1 GiB pulls (sampled from /proc/<pid>/status) and its peak (VmHWM).
+ * Measured: a 1 GiB blob GET and PUT (throughput, best of RUNS, interleaved), 10,000 manifest HEADs at 100
+ * concurrent (p50/p99 latency; plus 1,000 one at a time, the proxy's own cost without queueing), hubgate's RSS
+ * during 10 parallel 1 GiB pulls (sampled from /proc/<pid>/status) and its peak (VmHWM).
+ *
+ * Besides wall-clock numbers, the CPU time each proxy process spends (utime + stime from /proc/<pid>/stat; nginx:
+ * master and workers) is read around every measurement: CPU seconds per GiB moved and CPU microseconds per HEAD.
+ * On a small shared machine the wall-clock ratios swing with whatever else runs; the CPU cost per unit of work
+ * is what the proxy itself decides, and it is what to compare when changing the pass-through.
+ *
+ * The HEAD load comes from ApacheBench (`ab`, Debian's apache2-utils: C, keep-alive, exact request count and a
+ * percentile table) when it is installed, so the load generator does not take the CPU the servers need; without
+ * it, from a Node client in this process (printed in the results as `head_client`).
  *
  * The registry runs with auth disabled: the comparison is of the pass-through itself, so no token service sits in
  * any path (the Harbor double would add its own proxy hop to every setup alike). hubgate still does all its
@@ -18,7 +28,7 @@
  *
  * Results: printed, and written to bench/results/passthrough.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -34,7 +44,7 @@ const HEADS = Number(process.env.BENCH_HEADS ?? 10_000);
 const HEAD_CONCURRENCY = 100;
 const PARALLEL_PULLS = 10;
 const SEQUENTIAL_HEADS = 1_000;
-const RUNS = Number(process.env.BENCH_RUNS ?? 2);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const DEADLINE_MS = 9 * 60 * 1000;
 const BEARER = 'Bearer bench-token-not-checked';
 
@@ -75,7 +85,7 @@ let stopping = false;
 
 // ------------------------------------------------------------------ the setups
 
-async function startNodePipe(dir: string, upstream: string): Promise<string> {
+async function startNodePipe(dir: string, upstream: string): Promise<{ url: string; pid: number }> {
   const port = await freePort();
   const u = new URL(upstream);
   const script = path.join(dir, 'node-pipe.js');
@@ -93,13 +103,13 @@ http.createServer((req, res) => {
 }).listen(${port}, '127.0.0.1');
 `,
   );
-  spawnChild(process.execPath, [script], {}, 'node pipe');
+  const child = spawnChild(process.execPath, [script], {}, 'node pipe');
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/v2/`, (s) => s === 200, 'node pipe');
-  return url;
+  return { url, pid: child.pid! };
 }
 
-async function startNginx(dir: string, upstream: string): Promise<string | undefined> {
+async function startNginx(dir: string, upstream: string): Promise<{ url: string; pid: number } | undefined> {
   if (!fs.existsSync('/usr/sbin/nginx')) return undefined;
   const port = await freePort();
   const u = new URL(upstream);
@@ -141,21 +151,23 @@ http {
 }
 `,
   );
-  spawnChild('/usr/sbin/nginx', ['-p', prefix, '-c', conf], {}, 'nginx');
+  const child = spawnChild('/usr/sbin/nginx', ['-p', prefix, '-c', conf], {}, 'nginx');
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/v2/`, (s) => s === 200, 'nginx');
-  return url;
+  return { url, pid: child.pid! };
 }
 
 
-async function startHubgate(dir: string, upstream: string): Promise<{ url: string; pid: number }> {
+export async function startHubgate(dir: string, upstream: string): Promise<{ url: string; pid: number }> {
   const out = path.join(dir, 'hubgate');
   transpileProject(out);
   const port = await freePort();
   const script = path.join(out, 'bench-main.js');
   fs.writeFileSync(
     script,
-    `const { loadConfig } = require('./src/config');
+    `// What src/main.ts does before it starts the server (the V8 setting production runs with).
+require('./src/runtime').tuneGarbageCollector();
+const { loadConfig } = require('./src/config');
 const { startServer } = require('./src/server');
 startServer(loadConfig(process.env)).catch((e) => { console.error(e); process.exit(1); });
 process.on('SIGTERM', () => process.exit(0));
@@ -260,6 +272,70 @@ async function getBlob(base: string, repo: string, digest: string, bytes: number
   return seconds;
 }
 
+/**
+ * `n` manifest HEADs at `concurrency` with ApacheBench (keep-alive); p50/p99 from its percentile table (ms, three
+ * decimals). Throws when any request failed or was not a 200.
+ */
+function abHeads(base: string, path_: string, n: number, concurrency: number, csv: string): Promise<{ p50: number; p99: number }> {
+  const args = ['-q', '-k', '-i', '-n', String(n), '-c', String(concurrency), '-e', csv, '-H', `Authorization: ${BEARER}`, '-H', `Accept: ${OCI_MANIFEST}`, `${base}${path_}`];
+  return new Promise((resolve, reject) => {
+    execFile(AB ?? "ab", args, { maxBuffer: 1 << 20, encoding: "utf8" }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`ab against ${base}: ${err.message} ${stderr}`));
+      const failed = Number(/Failed requests:\s+(\d+)/.exec(stdout)?.[1] ?? 'NaN');
+      const non2xx = Number(/Non-2xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
+      const complete = Number(/Complete requests:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
+      if (failed !== 0 || non2xx !== 0 || complete !== n) return reject(new Error(`ab against ${base}: ${complete} complete, ${failed} failed, ${non2xx} non-2xx`));
+      const table = new Map(
+        fs
+          .readFileSync(csv, 'utf8')
+          .split('\n')
+          .map((l) => l.split(','))
+          .filter((c) => c.length === 2 && /^\d+$/.test(c[0]))
+          .map((c) => [Number(c[0]), Number(c[1])] as const),
+      );
+      const p50 = table.get(50);
+      const p99 = table.get(99);
+      if (p50 === undefined || p99 === undefined) return reject(new Error(`ab against ${base}: no percentile table`));
+      resolve({ p50, p99 });
+    });
+  });
+}
+
+const AB = ['/usr/bin/ab', '/usr/sbin/ab'].find((p) => fs.existsSync(p));
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+/** CPU seconds (user + system) the given processes have used so far; a process that is gone counts 0. */
+function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      /* exited */
+    }
+  }
+  return ticks / CLOCK_TICKS;
+}
+/** USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK). */
+const CLOCK_TICKS = 100;
+
+/** A process and its direct children (nginx: master and workers). */
+function withChildren(pid: number): number[] {
+  const out = [pid];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
+    } catch {
+      /* exited */
+    }
+  }
+  return out;
+}
+
 async function heads(base: string, path_: string, n: number, concurrency: number): Promise<number[]> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const lat: number[] = [];
@@ -306,10 +382,21 @@ export async function run(): Promise<void> {
     const nodePipe = await startNodePipe(dir, registry);
     const nginx = await startNginx(dir, registry);
     const hubgate = await startHubgate(dir, registry);
-    const urls: Partial<Record<Target, string>> = { direct: registry, node_pipe: nodePipe, nginx, hubgate: hubgate.url };
+    const urls: Partial<Record<Target, string>> = { direct: registry, node_pipe: nodePipe.url, nginx: nginx?.url, hubgate: hubgate.url };
+    // Whose CPU time is read: the proxy in each setup (direct: the registry itself, for scale).
+    const pids: Partial<Record<Target, number[]>> = {
+      direct: [running.pid],
+      node_pipe: [nodePipe.pid],
+      nginx: nginx ? withChildren(nginx.pid) : undefined,
+      hubgate: [hubgate.pid],
+    };
+    // nginx's workers outlive a SIGKILLed master: stop them with it.
+    for (const pid of pids.nginx?.slice(1) ?? []) strays.push(pid);
     const targets = TARGETS.filter((t) => urls[t]);
     if (!nginx) console.warn('nginx is not installed: (c) skipped');
-    console.log(`setups up; blob ${(BLOB_BYTES / GIB).toFixed(2)} GiB, ${HEADS} HEADs at ${HEAD_CONCURRENCY} concurrent, ${RUNS} runs per measurement`);
+    const headClient = AB ? 'ab (apache2-utils)' : 'node http client in the bench process';
+    if (!AB) console.warn('ab (Debian apache2-utils) is not installed: HEADs come from a Node client in this process, which takes CPU from the servers');
+    console.log(`setups up; blob ${(BLOB_BYTES / GIB).toFixed(2)} GiB, ${HEADS} HEADs at ${HEAD_CONCURRENCY} concurrent (${headClient}), ${RUNS} runs per measurement`);
 
     // Seed: the blob and a small image (config + manifest), pushed directly.
     const digest = blobDigest(BLOB_BYTES);
@@ -319,40 +406,52 @@ export async function run(): Promise<void> {
     const cs = await call(`${registry}/v2/bench/small/blobs/uploads/`, 'POST', { bodyBytes: 0 });
     await call(`${new URL(cs.headers.location!, registry).href}&digest=${encodeURIComponent(configDigest)}`, 'PUT', { body: config });
     const manifest = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length }, layers: [] }),
+      JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length }, layers: [] }),
     );
-    const mp = await call(`${registry}/v2/bench/small/manifests/v1`, 'PUT', { body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+    const mp = await call(`${registry}/v2/bench/small/manifests/v1`, 'PUT', { body: manifest, headers: { 'Content-Type': OCI_MANIFEST } });
     if (mp.status !== 201) throw new Error(`manifest seed: ${mp.status}`);
+    const manifestPath = '/v2/bench/small/manifests/v1';
+    const csv = path.join(dir, 'ab.csv');
+    const concurrentHeads = (t: Target, n: number, c: number) => (AB ? abHeads(urls[t]!, manifestPath, n, c, csv) : heads(urls[t]!, manifestPath, n, c).then((lat) => ({ p50: pct(lat, 50), p99: pct(lat, 99) })));
 
     // Warm-up (page cache for the blob, JIT, keep-alive pools).
-    for (const t of targets) await heads(urls[t]!, '/v2/bench/small/manifests/v1', 500, 50);
+    for (const t of targets) await concurrentHeads(t, 1000, 50);
     await getBlob(registry, 'bench/big', digest, BLOB_BYTES);
 
     const getMBs: Partial<Record<Target, number>> = {};
     const putMBs: Partial<Record<Target, number>> = {};
+    const getCpu: Partial<Record<Target, number>> = {};
+    const putCpu: Partial<Record<Target, number>> = {};
     const headLat: Partial<Record<Target, { p50: number; p99: number }>> = {};
+    const headCpu: Partial<Record<Target, number>> = {};
     const mb = (s: number) => BLOB_BYTES / (1024 * 1024) / s;
+    /** Runs `fn` and adds the CPU seconds the target's processes spent meanwhile to `into[t]`. */
+    const metered = async <T>(t: Target, into: Partial<Record<Target, number>>, fn: () => Promise<T>): Promise<T> => {
+      const c0 = cpuSeconds(pids[t] ?? []);
+      const out = await fn();
+      into[t] = (into[t] ?? 0) + cpuSeconds(pids[t] ?? []) - c0;
+      return out;
+    };
 
     for (let r = 0; r < RUNS; r++) {
       for (const t of r % 2 ? [...targets].reverse() : targets) {
-        getMBs[t] = Math.max(getMBs[t] ?? 0, mb(await getBlob(urls[t]!, 'bench/big', digest, BLOB_BYTES)));
+        const seconds = await metered(t, getCpu, () => getBlob(urls[t]!, 'bench/big', digest, BLOB_BYTES));
+        getMBs[t] = Math.max(getMBs[t] ?? 0, mb(seconds));
       }
     }
     console.log('GET done');
     for (let r = 0; r < RUNS; r++) {
       for (const t of r % 2 ? [...targets].reverse() : targets) {
-        putMBs[t] = Math.max(putMBs[t] ?? 0, mb(await putBlob(urls[t]!, `bench/up-${t}`, BLOB_BYTES, digest)));
+        const seconds = await metered(t, putCpu, () => putBlob(urls[t]!, `bench/up-${t}-${r}`, BLOB_BYTES, digest));
+        putMBs[t] = Math.max(putMBs[t] ?? 0, mb(seconds));
       }
     }
     console.log('PUT done');
-    for (const t of targets) {
-      const lat = await heads(urls[t]!, '/v2/bench/small/manifests/v1', HEADS, HEAD_CONCURRENCY);
-      headLat[t] = { p50: pct(lat, 50), p99: pct(lat, 99) };
-    }
+    for (const t of targets) headLat[t] = await metered(t, headCpu, () => concurrentHeads(t, HEADS, HEAD_CONCURRENCY));
     // The same HEADs one at a time: the pass-through's own cost, without queueing on a shared 2-core box.
     const seqLat: Partial<Record<Target, { p50: number; p99: number }>> = {};
     for (const t of targets) {
-      const lat = await heads(urls[t]!, '/v2/bench/small/manifests/v1', SEQUENTIAL_HEADS, 1);
+      const lat = await heads(urls[t]!, manifestPath, SEQUENTIAL_HEADS, 1);
       seqLat[t] = { p50: pct(lat, 50), p99: pct(lat, 99) };
     }
     console.log('HEAD done');
@@ -371,12 +470,19 @@ export async function run(): Promise<void> {
 
     const ratio = (a?: number, b?: number) => (a && b ? Number((a / b).toFixed(3)) : null);
     const round = (x: number | undefined, d = 2) => (x === undefined ? null : Number(x.toFixed(d)));
+    const perGib = (cpu?: number) => (cpu === undefined ? undefined : cpu / ((RUNS * BLOB_BYTES) / GIB));
     const results = {
       generated_at: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, node: process.version, mem_gb: Math.round(os.totalmem() / 1e9) },
-      settings: { blob_bytes: BLOB_BYTES, heads: HEADS, head_concurrency: HEAD_CONCURRENCY, parallel_pulls: PARALLEL_PULLS, runs: RUNS, registry_auth: 'disabled (see bench/passthrough.ts header)', nginx_workers: 'auto' },
+      settings: { blob_bytes: BLOB_BYTES, heads: HEADS, head_concurrency: HEAD_CONCURRENCY, head_client: headClient, parallel_pulls: PARALLEL_PULLS, runs: RUNS, registry_auth: 'disabled (see bench/passthrough.ts header)', nginx_workers: 'auto' },
       get_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(getMBs[t], 1)])),
       put_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(putMBs[t], 1)])),
+      cpu_s_per_gib_get: Object.fromEntries(targets.map((t) => [t, round(perGib(getCpu[t]), 3)])),
+      cpu_s_per_gib_put: Object.fromEntries(targets.map((t) => [t, round(perGib(putCpu[t]), 3)])),
+      cpu_us_per_head: Object.fromEntries(targets.map((t) => [t, round(((headCpu[t] ?? 0) / HEADS) * 1e6, 1)])),
+      get_cpu_ratio_vs_node_pipe: ratio(getCpu.hubgate, getCpu.node_pipe),
+      put_cpu_ratio_vs_node_pipe: ratio(putCpu.hubgate, putCpu.node_pipe),
+      head_cpu_ratio_vs_node_pipe: ratio(headCpu.hubgate, headCpu.node_pipe),
       head_latency_ms: Object.fromEntries(targets.map((t) => [t, { p50: round(headLat[t]?.p50, 3), p99: round(headLat[t]?.p99, 3) }])),
       get_ratio_vs_node_pipe: ratio(getMBs.hubgate, getMBs.node_pipe),
       put_ratio_vs_node_pipe: ratio(putMBs.hubgate, putMBs.node_pipe),
@@ -407,6 +513,8 @@ export async function run(): Promise<void> {
     const line = (name: string, v: unknown, target: string, ok: boolean | null) => console.log(`${name.padEnd(28)} ${String(v).padEnd(10)} target ${target.padEnd(8)} ${ok === null ? '' : ok ? 'met' : 'MISSED'}`);
     console.log('\nthroughput MB/s (GET / PUT):');
     for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.get_mb_per_s[t]).padStart(8)} / ${String(results.put_mb_per_s[t]).padStart(8)}`);
+    console.log('CPU of the proxy process (direct: the registry), s per GiB GET / PUT, us per HEAD:');
+    for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.cpu_s_per_gib_get[t]).padStart(8)} / ${String(results.cpu_s_per_gib_put[t]).padStart(8)} / ${String(results.cpu_us_per_head[t]).padStart(8)}`);
     console.log('manifest HEAD latency ms (p50 / p99):');
     for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.head_latency_ms[t].p50).padStart(8)} / ${String(results.head_latency_ms[t].p99).padStart(8)}`);
     console.log('manifest HEAD latency ms, one at a time (p50 / p99):');
@@ -415,6 +523,9 @@ export async function run(): Promise<void> {
     line('get_ratio_vs_node_pipe', results.get_ratio_vs_node_pipe, '>= 1.0', results.get_ratio_vs_node_pipe === null ? null : results.get_ratio_vs_node_pipe >= 1);
     line('put_ratio_vs_node_pipe', results.put_ratio_vs_node_pipe, '>= 1.0', results.put_ratio_vs_node_pipe === null ? null : results.put_ratio_vs_node_pipe >= 1);
     line('get_ratio_vs_nginx', results.get_ratio_vs_nginx, '-', null);
+    line('get_cpu_ratio_vs_node_pipe', results.get_cpu_ratio_vs_node_pipe, '(info)', null);
+    line('put_cpu_ratio_vs_node_pipe', results.put_cpu_ratio_vs_node_pipe, '(info)', null);
+    line('head_cpu_ratio_vs_node_pipe', results.head_cpu_ratio_vs_node_pipe, '(info)', null);
     line('head_added_p50_ms', results.head_added_p50_ms, '<= 1', (results.head_added_p50_ms ?? 99) <= 1);
     line('head_added_p99_ms', results.head_added_p99_ms, '<= 5', (results.head_added_p99_ms ?? 99) <= 5);
     line('head_added_seq_p50_ms', results.head_added_sequential_p50_ms, '(info)', null);
@@ -428,12 +539,27 @@ export async function run(): Promise<void> {
   }
 }
 
+/** Processes that are not our children but must go with them (nginx workers). */
+const strays: number[] = [];
+
+function killStrays(): void {
+  for (const pid of strays.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
 function stopAll(): void {
   stopping = true;
   for (const c of children) if (c.exitCode === null) c.kill(process.env.BENCH_CPU_PROF_DIR ? 'SIGTERM' : 'SIGKILL');
+  killStrays();
   for (const c of cleanups.splice(0)) c();
 }
 
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  killStrays();
 });

@@ -156,7 +156,7 @@ export async function run(): Promise<void> {
     const spool = fs.mkdtempSync(path.join(work, 'spool-'));
     fs.writeFileSync(
       path.join(out, 'child.js'),
-      `process.on('SIGTERM', () => process.exit(0)); require('./src/server').startServer(require('./src/config').loadConfig(), { logger: require('./src/observability/logger').createLogger('info', (l) => { if (l.includes('upload finished')) process.stderr.write('hubgate: ' + l + '\\n'); }) }).then(() => process.send && process.send('up'));`,
+      `process.on('SIGTERM', () => process.exit(0)); require('./src/runtime').tuneGarbageCollector(); require('./src/server').startServer(require('./src/config').loadConfig(), { logger: require('./src/observability/logger').createLogger('info', (l) => { if (l.includes('upload finished')) process.stderr.write('hubgate: ' + l + '\\n'); }) }).then(() => process.send && process.send('up'));`,
     );
     // BENCH_CHILD_NODE_ARGS: extra node flags for hubgate, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
     const nodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);

@@ -1,9 +1,11 @@
 import 'dotenv/config';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './observability/logger';
+import { tuneGarbageCollector } from './runtime';
 import { startServer } from './server';
 
 async function main(): Promise<void> {
+  const gcTuned = tuneGarbageCollector();
   let config;
   try {
     config = loadConfig();
@@ -15,6 +17,7 @@ async function main(): Promise<void> {
     throw e;
   }
   const logger = createLogger(config.logLevel);
+  logger.info('runtime', { node: process.version, v8_incremental_marking: gcTuned ? 'off' : 'as given on the command line' });
   const running = await startServer(config, { logger });
   const stop = (signal: string) => {
     logger.info('shutting down: draining in-flight requests', { signal, timeout_ms: config.shutdownTimeoutMs });

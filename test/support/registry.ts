@@ -30,6 +30,8 @@ export interface StartRegistryOptions {
 export interface RunningRegistry {
   url: string;
   storageDir: string;
+  /** The registry process (benchmarks read its CPU time). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -158,5 +160,5 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, storageDir, stop };
+  return { url, storageDir, pid: child.pid ?? 0, stop };
 }

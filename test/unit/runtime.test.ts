@@ -1,0 +1,45 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { tuneGarbageCollector } from '../../src/runtime';
+
+const root = path.resolve(__dirname, '../..');
+
+/**
+ * Runs a node child that grows its old generation to ~120 MB (the point where V8 starts incremental marking by
+ * default) and returns the number of incremental-marking GC events it observed.
+ */
+function incrementalMarkingEvents(tune: boolean, extraArgs: string[] = []): number {
+  const script = `
+    ${tune ? `require(${JSON.stringify(path.join(root, 'src/runtime.ts'))}).tuneGarbageCollector();` : ''}
+    const { PerformanceObserver, constants } = require('node:perf_hooks');
+    let incremental = 0;
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.detail.kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL) incremental++; }).observe({ entryTypes: ['gc'] });
+    const keep = [];
+    let rounds = 0;
+    const step = () => {
+      for (let k = 0; k < 20000; k++) keep.push({ k, s: 'v' + k + rounds, a: [k, rounds] });
+      if (++rounds < 60) setImmediate(step); else setTimeout(() => console.log(JSON.stringify({ incremental, kept: keep.length })), 100);
+    };
+    step();
+  `;
+  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', ...extraArgs, '-e', script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { incremental: number }).incremental;
+}
+
+describe('tuneGarbageCollector', () => {
+  it('leaves an explicit command-line choice alone', () => {
+    expect(tuneGarbageCollector(['--incremental-marking'])).toBe(false);
+    expect(tuneGarbageCollector(['--no-incremental-marking'])).toBe(false);
+    expect(tuneGarbageCollector(['--no_incremental_marking'])).toBe(false);
+  });
+
+  it('turns incremental marking off otherwise (V8 then never marks incrementally), and an explicit flag wins', () => {
+    // The workload does mark incrementally under V8's default ...
+    expect(incrementalMarkingEvents(false)).toBeGreaterThan(0);
+    // ... and never once tuned ...
+    expect(incrementalMarkingEvents(true)).toBe(0);
+    // ... unless the operator started node with --incremental-marking: the function must not undo that.
+    expect(incrementalMarkingEvents(true, ['--incremental-marking'])).toBeGreaterThan(0);
+  }, 120_000);
+});
