@@ -44,7 +44,7 @@ const HEADS = Number(process.env.BENCH_HEADS ?? 10_000);
 const HEAD_CONCURRENCY = 100;
 const PARALLEL_PULLS = 10;
 const SEQUENTIAL_HEADS = 1_000;
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const DEADLINE_MS = 9 * 60 * 1000;
 const BEARER = 'Bearer bench-token-not-checked';
 

@@ -9,6 +9,8 @@ PACKAGES=(docker-registry redis-server skopeo nginx-light prometheus openssl ca-
 # Real registry clients driven by the end-to-end tests (see docs/registry.md). The docker CLI is used only for
 # `docker login` (no daemon); machines of this kind ship it, otherwise its test skips with a message.
 PACKAGES+=(containerd podman buildah)
+# ApacheBench, the HEAD load generator of `npm run bench` (bench/passthrough.ts); not used by the tests.
+PACKAGES+=(apache2-utils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
