@@ -16,9 +16,10 @@
  * On a small shared machine the wall-clock ratios swing with whatever else runs; the CPU cost per unit of work
  * is what the proxy itself decides, and it is what to compare when changing the pass-through.
  *
- * The HEAD load comes from ApacheBench (`ab`, Debian's apache2-utils: C, keep-alive, exact request count and a
- * percentile table) when it is installed, so the load generator does not take the CPU the servers need; without
- * it, from a Node client in this process (printed in the results as `head_client`).
+ * Blob bodies are sent and received by curl (the PUT body is a file in the bench's temp dir) and the HEAD load comes
+ * from ApacheBench (`ab`, Debian's apache2-utils: keep-alive, exact request count, a percentile table): C clients,
+ * so the load generator does not take the CPU the servers need. Without them, a Node client in this process does
+ * the work (the results name the client: `blob_client`, `head_client`).
  *
  * The registry runs with auth disabled: the comparison is of the pass-through itself, so no token service sits in
  * any path (the Harbor double would add its own proxy hop to every setup alike). hubgate still does all its
@@ -258,15 +259,55 @@ async function putBlob(base: string, repo: string, bytes: number, digest: string
   // The Location names the host of whoever answered; talk to the setup under test.
   const target = `${base}${loc.pathname}${loc.search}${loc.search ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
   const t0 = process.hrtime.bigint();
-  const put = await call(target, 'PUT', { bodyBytes: bytes, headers: { 'Content-Type': 'application/octet-stream' } });
+  let status: number;
+  if (CURL && blobFile.bytes === bytes) {
+    const out = await curl(['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'Expect:', '-H', 'Content-Type: application/octet-stream', '-H', `Authorization: ${BEARER}`, '-T', blobFile.path, target]);
+    status = Number(out);
+  } else {
+    status = (await call(target, 'PUT', { bodyBytes: bytes, headers: { 'Content-Type': 'application/octet-stream' } })).status;
+  }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (put.status !== 201) throw new Error(`blob PUT via ${base}: ${put.status}`);
+  if (status !== 201) throw new Error(`blob PUT via ${base}: ${status}`);
   return seconds;
 }
 
+/**
+ * Blob bodies are sent and received by curl when it is installed (C, like ab for the HEADs): a Node client in this
+ * process would compete with the servers for the same two cores. The PUT body is a file with the blob's bytes.
+ */
+const CURL = ['/usr/bin/curl'].find((p) => fs.existsSync(p));
+const blobFile = { path: '', bytes: -1 };
+
+function curl(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(CURL ?? 'curl', ['-sS', ...args], { maxBuffer: 1 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`curl ${args[args.length - 1]}: ${err.message} ${stderr}`));
+      resolve(stdout);
+    });
+  });
+}
+
+function writeBlobFile(file: string, bytes: number): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let left = bytes; left > 0; left -= PATTERN.length) fs.writeSync(fd, left >= PATTERN.length ? PATTERN : PATTERN.subarray(0, left));
+  } finally {
+    fs.closeSync(fd);
+  }
+  blobFile.path = file;
+  blobFile.bytes = bytes;
+}
+
 async function getBlob(base: string, repo: string, digest: string, bytes: number): Promise<number> {
+  const url = `${base}/v2/${repo}/blobs/${digest}`;
   const t0 = process.hrtime.bigint();
-  const r = await call(`${base}/v2/${repo}/blobs/${digest}`, 'GET');
+  let r: { status: number; bytes: number };
+  if (CURL) {
+    const [status, size] = (await curl(['-o', '/dev/null', '-w', '%{http_code} %{size_download}', '-H', `Authorization: ${BEARER}`, url])).split(' ').map(Number);
+    r = { status, bytes: size };
+  } else {
+    r = await call(url, 'GET');
+  }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 200 || r.bytes !== bytes) throw new Error(`blob GET via ${base}: ${r.status}, ${r.bytes} bytes`);
   return seconds;
@@ -279,7 +320,7 @@ async function getBlob(base: string, repo: string, digest: string, bytes: number
 function abHeads(base: string, path_: string, n: number, concurrency: number, csv: string): Promise<{ p50: number; p99: number }> {
   const args = ['-q', '-k', '-i', '-n', String(n), '-c', String(concurrency), '-e', csv, '-H', `Authorization: ${BEARER}`, '-H', `Accept: ${OCI_MANIFEST}`, `${base}${path_}`];
   return new Promise((resolve, reject) => {
-    execFile(AB ?? "ab", args, { maxBuffer: 1 << 20, encoding: "utf8" }, (err, stdout, stderr) => {
+    execFile(AB ?? 'ab', args, { maxBuffer: 1 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`ab against ${base}: ${err.message} ${stderr}`));
       const failed = Number(/Failed requests:\s+(\d+)/.exec(stdout)?.[1] ?? 'NaN');
       const non2xx = Number(/Non-2xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
@@ -400,6 +441,8 @@ export async function run(): Promise<void> {
 
     // Seed: the blob and a small image (config + manifest), pushed directly.
     const digest = blobDigest(BLOB_BYTES);
+    if (CURL) writeBlobFile(path.join(dir, 'blob'), BLOB_BYTES);
+    else console.warn('curl is not installed: blob bodies come from a Node client in this process');
     await putBlob(registry, 'bench/big', BLOB_BYTES, digest);
     const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
     const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
@@ -474,7 +517,7 @@ export async function run(): Promise<void> {
     const results = {
       generated_at: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, node: process.version, mem_gb: Math.round(os.totalmem() / 1e9) },
-      settings: { blob_bytes: BLOB_BYTES, heads: HEADS, head_concurrency: HEAD_CONCURRENCY, head_client: headClient, parallel_pulls: PARALLEL_PULLS, runs: RUNS, registry_auth: 'disabled (see bench/passthrough.ts header)', nginx_workers: 'auto' },
+      settings: { blob_bytes: BLOB_BYTES, heads: HEADS, head_concurrency: HEAD_CONCURRENCY, head_client: headClient, blob_client: CURL ? 'curl' : 'node http client in the bench process', parallel_pulls: PARALLEL_PULLS, runs: RUNS, registry_auth: 'disabled (see bench/passthrough.ts header)', nginx_workers: 'auto' },
       get_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(getMBs[t], 1)])),
       put_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(putMBs[t], 1)])),
       cpu_s_per_gib_get: Object.fromEntries(targets.map((t) => [t, round(perGib(getCpu[t]), 3)])),
