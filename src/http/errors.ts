@@ -1,4 +1,6 @@
-import type { ErrorRequestHandler, Response } from 'express';
+import { createHash } from 'node:crypto';
+import type http from 'node:http';
+import type { ErrorRequestHandler } from 'express';
 import { AppError, type ErrorKind } from '../domain/errors';
 import type { Logger } from '../observability/logger';
 import { redactText } from '../observability/logger';
@@ -21,13 +23,36 @@ export const ERROR_TABLE: Record<ErrorKind, { status: number; code: string }> = 
 };
 
 /** Harbor's envelope: `{"errors":[{"code","message"}]}`, `application/json; charset=utf-8`. */
-export function sendError(res: Response, status: number, code: string, message: string, extra?: Record<string, string>): void {
+export function sendError(res: http.ServerResponse, status: number, code: string, message: string, extra?: Record<string, string>): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   if (extra) for (const [k, v] of Object.entries(extra)) res.setHeader(k, v);
-  res.status(status).type('application/json; charset=utf-8').send(JSON.stringify({ errors: [{ code, message: redactText(message) }] }) + '\n');
+  sendJsonText(res, status, JSON.stringify({ errors: [{ code, message: redactText(message) }] }) + '\n');
+}
+
+/** Express's default ETag of a body (`etag` setting 'weak': the etag package's weak tag of the bytes). */
+export function weakEtag(body: Buffer): string {
+  if (body.length === 0) return 'W/"0-2jmj7l5rSw0yVb/vUTBfAKGz0uc"';
+  return `W/"${body.length.toString(16)}-${createHash('sha1').update(body).digest('base64').substring(0, 27)}"`;
+}
+
+/**
+ * A JSON text answered as Express's `res.status(status).type('application/json; charset=utf-8').send(text)` and
+ * `res.status(status).json(value)` answer it with default app settings — `Content-Type`, `Content-Length`, weak
+ * `ETag`, no body for HEAD — on a plain node response (the registry front runs without Express's prototypes).
+ * Only for answers Express never turns into a 304 (freshness applies to 2xx/304 answers to GET and HEAD only):
+ * error statuses, or answers to other methods.
+ */
+export function sendJsonText(res: http.ServerResponse, status: number, text: string): void {
+  const body = Buffer.from(text, 'utf8');
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  if (!res.hasHeader('Transfer-Encoding')) res.setHeader('Content-Length', String(body.length));
+  if (!res.hasHeader('ETag')) res.setHeader('ETag', weakEtag(body));
+  if (res.req?.method === 'HEAD') res.end();
+  else res.end(body);
 }
 
 export function toAppError(err: unknown): AppError {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type http from 'node:http';
+import type { RequestHandler } from 'express';
 import { currentContext, runWithContext } from '../../observability/context';
 import type { Logger } from '../../observability/logger';
 import { statusClass, type Metrics } from '../../observability/metrics';
@@ -8,12 +9,13 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
  * Request id (the client's X-Request-Id when sane, else a new UUID; echoed back and forwarded to Harbor),
- * one JSON access-log line per request, and the request metrics labelled by operation id.
+ * one JSON access-log line per request, and the request metrics labelled by operation id. Works on plain node
+ * req/res (the registry front calls it without Express's prototypes) as well as in the Express app.
  */
-export function observe(logger: Logger, metrics: Metrics): RequestHandler {
-  return (req: Request, res: Response, next: NextFunction) => {
-    const given = req.header('x-request-id');
-    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+export function observe(logger: Logger, metrics: Metrics): (req: http.IncomingMessage, res: http.ServerResponse, next: () => void) => void {
+  return (req, res, next) => {
+    const given = req.headers['x-request-id'];
+    const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
     const ctx = { requestId, operation: undefined as string | undefined, user: undefined as string | undefined };

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type http from 'node:http';
 
 /**
  * Registry logins: parsing client credentials, the short-lived cache of verified logins, and the translation
@@ -89,4 +90,41 @@ export function jwtSubject(token: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The client address a login is throttled by: Express's `req.ip` when the request went through the Express app;
+ * on a plain request (the front's fast path, taken only while the app trusts every proxy — `trust proxy` = true)
+ * the same value computed the way Express does it then (proxy-addr over forwarded): the first (left-most)
+ * non-empty `X-Forwarded-For` entry, else the socket's remote address. Undefined only when neither is known.
+ */
+export function clientAddress(req: http.IncomingMessage): string | undefined {
+  if ('app' in req) return (req as { ip?: string }).ip ?? req.socket.remoteAddress;
+  const header = req.headers['x-forwarded-for'];
+  if (typeof header === 'string' && header !== '') {
+    const first = firstForwarded(header);
+    if (first !== undefined) return first;
+  }
+  return req.socket.remoteAddress;
+}
+
+/**
+ * The left-most address of an `X-Forwarded-For` value, split like the forwarded package does (entries between
+ * commas, spaces around them trimmed, empty entries skipped).
+ */
+function firstForwarded(header: string): string | undefined {
+  let start = -1;
+  for (let i = 0; i < header.length; i++) {
+    const c = header.charCodeAt(i);
+    if (c === 0x2c) {
+      if (start >= 0) return trimEnd(header, start, i);
+    } else if (c !== 0x20 && start < 0) start = i;
+  }
+  return start >= 0 ? trimEnd(header, start, header.length) : undefined;
+}
+
+function trimEnd(s: string, start: number, end: number): string {
+  let e = end;
+  while (e > start && s.charCodeAt(e - 1) === 0x20) e--;
+  return s.substring(start, e);
 }

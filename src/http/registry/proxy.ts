@@ -1,6 +1,5 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { NextFunction, Request, Response } from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Logger } from '../../observability/logger';
 import { sendError } from '../errors';
@@ -20,9 +19,9 @@ import { rewriteResponseHeaders } from './headers';
  */
 export interface ProxyEvents {
   /** Called synchronously before the upstream request is sent; `req` is flowing after it. */
-  onStart?(req: Request): void;
+  onStart?(req: http.IncomingMessage): void;
   /** Response headers from Harbor arrived (already rewritten); the body follows. */
-  onResponse?(req: Request, res: Response, upstream: http.IncomingMessage): void;
+  onResponse?(req: http.IncomingMessage, res: http.ServerResponse, upstream: http.IncomingMessage): void;
 }
 
 export interface PassThroughOptions {
@@ -61,10 +60,10 @@ export function upstreamHostsOf(harborUrl: string, extra: string[] = []): string
   return [...hosts];
 }
 
-export function createPassThrough(opts: PassThroughOptions): (req: Request, res: Response, next: NextFunction) => Promise<void> {
+export function createPassThrough(opts: PassThroughOptions): (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => Promise<void> {
   const hosts = upstreamHostsOf(opts.harborUrl, opts.upstreamHosts);
   const events = opts.events ?? {};
-  const proxy = createProxyMiddleware<Request, Response>({
+  const proxy = createProxyMiddleware<http.IncomingMessage, http.ServerResponse>({
     target: opts.harborUrl,
     changeOrigin: true,
     agent: opts.agent,
@@ -76,20 +75,20 @@ export function createPassThrough(opts: PassThroughOptions): (req: Request, res:
     ejectPlugins: true,
     plugins: [
       (server) => {
-        server.on('start', (req) => events.onStart?.(req as Request));
+        server.on('start', (req) => events.onStart?.(req));
         server.on('proxyRes', (upstream, req, res) => {
           rewriteResponseHeaders(upstream.headers, opts.publicUrl, hosts);
           // A client that disconnects mid-download: stop reading from Harbor and free the socket.
           res.once('close', () => {
             if (!res.writableFinished) upstream.destroy();
           });
-          events.onResponse?.(req as Request, res as Response, upstream);
+          events.onResponse?.(req, res, upstream);
         });
         server.on('econnreset', () => {
           /* client went away; http-proxy aborted the upstream request */
         });
         server.on('error', (err, _req, res) => {
-          const r = res as Response | import('node:net').Socket;
+          const r = res as http.ServerResponse | import('node:net').Socket;
           const code = (err as NodeJS.ErrnoException).code;
           if (!('headersSent' in r)) {
             r.destroy();
@@ -107,5 +106,5 @@ export function createPassThrough(opts: PassThroughOptions): (req: Request, res:
       },
     ],
   });
-  return proxy as unknown as (req: Request, res: Response, next: NextFunction) => Promise<void>;
+  return proxy as unknown as (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => Promise<void>;
 }

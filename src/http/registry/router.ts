@@ -1,11 +1,11 @@
 import type http from 'node:http';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Request } from 'express';
 import type { Cache, Coordination } from '../../ports/coordination';
 import type { Logger } from '../../observability/logger';
 import { statusClass, type Metrics } from '../../observability/metrics';
 import { currentContext, currentRequestId } from '../../observability/context';
 import { sendError } from '../errors';
-import { authScheme, basicHeader, parseBasic, VerifiedLogins, type BasicCredentials } from './auth';
+import { authScheme, basicHeader, clientAddress, parseBasic, VerifiedLogins, type BasicCredentials } from './auth';
 import { bearerChallenge, sanitizeRequestHeaders, tokenRealm } from './headers';
 import { RegistryLogin } from './login';
 import { challengeScope, classify, isRegistryPath, type RegistryOperation } from './operations';
@@ -62,11 +62,32 @@ interface Flight {
 
 const flights = new WeakMap<http.IncomingMessage, Flight>();
 
+/** `next` of a middleware: an error, or nothing to hand the request on. */
+export type Next = (err?: unknown) => void;
+
+/**
+ * A middleware on plain node request and response objects: mounts with `app.use` (Express's req/res are those
+ * objects with more on their prototypes), and the server's front handler calls it without Express's prototypes.
+ */
+export type PlainHandler = (req: http.IncomingMessage, res: http.ServerResponse, next: Next) => void;
+
+/**
+ * The URL path: Express's `req.path` when the request went through the Express app; else (the front's fast
+ * path, whose URLs parse the plain way — app.ts FAST_REGISTRY_URL) the part before '?', which is the same.
+ */
+export function requestPath(req: http.IncomingMessage): string {
+  if ('app' in req) return (req as Request).path;
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
 /**
  * The registry front as one middleware (not an express.Router: no router walk per request); mount it with
- * `app.use` or call it from the server's front handler (app.ts `createFront`). Non-registry paths go to `next`.
+ * `app.use` or call it from the server's front handler (app.ts `createFront`) on plain node req/res (nothing
+ * here needs Express's prototypes). Non-registry paths go to `next`.
  */
-export function createRegistryRouter(deps: RegistryRouterDeps): RequestHandler {
+export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
   const now = deps.now ?? Date.now;
   const agent = deps.agent ?? createKeepAliveAgent(deps.harborUrl);
   const realm = tokenRealm(deps.publicUrl);
@@ -116,7 +137,7 @@ export function createRegistryRouter(deps: RegistryRouterDeps): RequestHandler {
   });
 
   /** Metrics when the exchange ends (finished or cut), by operation id only. */
-  function track(req: Request, res: Response, f: Flight): void {
+  function track(req: http.IncomingMessage, res: http.ServerResponse, f: Flight): void {
     res.once('close', () => {
       const seconds = Number(process.hrtime.bigint() - f.started) / 1e9;
       const operation = f.op.id;
@@ -127,13 +148,13 @@ export function createRegistryRouter(deps: RegistryRouterDeps): RequestHandler {
     });
   }
 
-  const challenge = (res: Response, op: RegistryOperation, message = 'unauthorized: authentication required') => {
+  const challenge = (res: http.ServerResponse, op: RegistryOperation, message = 'unauthorized: authentication required') => {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     sendError(res, 401, 'UNAUTHORIZED', message, { 'WWW-Authenticate': bearerChallenge(realm, challengeScope(op)) });
   };
 
-  async function v2(req: Request, res: Response, next: NextFunction, f: Flight): Promise<void> {
-    const header = req.header('authorization');
+  async function v2(req: http.IncomingMessage, res: http.ServerResponse, next: Next, f: Flight): Promise<void> {
+    const header = req.headers.authorization;
     const scheme = authScheme(header);
     if (scheme === 'none' || scheme === 'other') {
       req.resume();
@@ -146,7 +167,7 @@ export function createRegistryRouter(deps: RegistryRouterDeps): RequestHandler {
         deps.metrics.loginFailures.inc({ reason: 'bad_credentials' });
         return challenge(res, f.op, 'unauthorized: malformed Basic credentials');
       }
-      const result = await login.login(creds, req.ip ?? req.socket.remoteAddress);
+      const result = await login.login(creds, clientAddress(req));
       if (!result.ok) {
         req.resume();
         const extra: Record<string, string> = {};
@@ -164,9 +185,10 @@ export function createRegistryRouter(deps: RegistryRouterDeps): RequestHandler {
     await passThrough(req, res, next);
   }
 
-  return (req: Request, res: Response, next: NextFunction) => {
-    if (!isRegistryPath(req.path)) return next();
-    const op = classify(req.method, req.path);
+  return (req, res, next) => {
+    const path = requestPath(req);
+    if (!isRegistryPath(path)) return next();
+    const op = classify(req.method ?? '', path);
     const ctx = currentContext();
     if (ctx) ctx.operation = op.id;
     const f: Flight = { op, started: process.hrtime.bigint(), bytesIn: 0, bytesOut: 0 };

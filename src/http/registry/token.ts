@@ -1,11 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { Request, Response } from 'express';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { currentRequestId } from '../../observability/context';
-import { sendError } from '../errors';
-import { basicHeader, jwtSubject, parseBasic, authScheme, type BasicCredentials } from './auth';
+import { sendError, sendJsonText } from '../errors';
+import { basicHeader, clientAddress, jwtSubject, parseBasic, authScheme, type BasicCredentials } from './auth';
 import { NOT_A_HUBGATE_LOGIN, type RegistryLogin } from './login';
 
 /**
@@ -89,11 +88,11 @@ export function createTokenHandler(deps: TokenDeps) {
   type Issued = { ok: true; upstream: Upstream } | { ok: false; status: number; code: string; message: string; retryAfterSeconds?: number };
 
   /** Logs in (or checks the anonymous opt-in) and asks Harbor. */
-  async function issue(req: Request, creds: BasicCredentials | undefined, params: URLSearchParams): Promise<Issued> {
+  async function issue(req: http.IncomingMessage, creds: BasicCredentials | undefined, params: URLSearchParams): Promise<Issued> {
     let authorization: string | undefined;
     let robotName: string | undefined;
     if (creds) {
-      const result = await deps.login.login(creds, req.ip ?? req.socket.remoteAddress);
+      const result = await deps.login.login(creds, clientAddress(req));
       if (!result.ok) return result;
       robotName = result.robotName;
       authorization = basicHeader(robotName, creds.password);
@@ -110,7 +109,7 @@ export function createTokenHandler(deps: TokenDeps) {
     }
     let upstream: Upstream;
     try {
-      upstream = await askHarbor(params, authorization, req.header('user-agent'));
+      upstream = await askHarbor(params, authorization, req.headers['user-agent']);
     } catch (e) {
       deps.logger.warn('token service unreachable', { operation: 'token', error: e });
       return { ok: false, status: 502, code: 'UPSTREAM_UNAVAILABLE', message: 'the registry token service is unavailable' };
@@ -137,22 +136,24 @@ export function createTokenHandler(deps: TokenDeps) {
     return { ok: true, upstream };
   }
 
-  function refuse(res: Response, r: { status: number; code: string; message: string; retryAfterSeconds?: number }): void {
+  function refuse(res: http.ServerResponse, r: { status: number; code: string; message: string; retryAfterSeconds?: number }): void {
     const extra: Record<string, string> = {};
     if (r.retryAfterSeconds !== undefined) extra['Retry-After'] = String(r.retryAfterSeconds);
     sendError(res, r.status, r.code, r.message, extra);
   }
 
-  function relay(res: Response, up: Upstream): void {
+  function relay(res: http.ServerResponse, up: Upstream): void {
     const type = up.headers['content-type'];
     if (type) res.setHeader('Content-Type', type);
     res.setHeader('Cache-Control', 'no-store');
-    res.status(up.status).end(up.body);
+    res.statusCode = up.status;
+    res.end(up.body);
   }
 
-  async function get(req: Request, res: Response): Promise<void> {
-    const params = new URL(req.originalUrl, 'http://hubgate.invalid').searchParams;
-    const header = req.header('authorization');
+  async function get(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // Express's originalUrl when it went through the app (the same as req.url: the front is mounted at '/').
+    const params = new URL((req as { originalUrl?: string }).originalUrl ?? req.url ?? '', 'http://hubgate.invalid').searchParams;
+    const header = req.headers.authorization;
     const creds = parseBasic(header);
     if (!creds && authScheme(header) !== 'none') {
       deps.metrics.loginFailures.inc({ reason: 'bad_credentials' });
@@ -163,12 +164,13 @@ export function createTokenHandler(deps: TokenDeps) {
     relay(res, r.upstream);
   }
 
-  async function post(req: Request, res: Response): Promise<void> {
+  async function post(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // Answers to POST: Express's res.json would send the same (sendJsonText; never a 304 for a POST).
     const oauthError = (status: number, error: string, description: string) => {
       res.setHeader('Cache-Control', 'no-store');
-      res.status(status).json({ error, error_description: description });
+      sendJsonText(res, status, JSON.stringify({ error, error_description: description }));
     };
-    if (!/^application\/x-www-form-urlencoded\b/i.test(req.header('content-type') ?? '')) {
+    if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) {
       req.resume();
       return oauthError(400, 'invalid_request', 'expected an application/x-www-form-urlencoded body');
     }
@@ -204,17 +206,17 @@ export function createTokenHandler(deps: TokenDeps) {
     }
     const token = body.access_token || body.token;
     res.setHeader('Cache-Control', 'no-store');
-    res.status(200).json({
+    sendJsonText(res, 200, JSON.stringify({
       access_token: token,
       token,
       token_type: 'Bearer',
       ...(body.expires_in !== undefined ? { expires_in: body.expires_in } : {}),
       ...(body.issued_at !== undefined ? { issued_at: body.issued_at } : {}),
       ...(form.get('scope') ? { scope: form.get('scope') } : {}),
-    });
+    }));
   }
 
-  return async function tokenHandler(req: Request, res: Response): Promise<void> {
+  return async function tokenHandler(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     try {
       if (req.method === 'GET' || req.method === 'HEAD') return await get(req, res);
       if (req.method === 'POST') return await post(req, res);

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { createRegistryRouter } from '../../../src/http/registry';
+import { clientAddress } from '../../../src/http/registry/auth';
 import { createFront } from '../../../src/http/app';
 import { observe } from '../../../src/http/middleware/observe';
 import { errorHandler } from '../../../src/http/errors';
@@ -19,12 +20,20 @@ describe('front handler (registry fast path)', () => {
   let upstream: http.Server;
   let upstreamUrl: string;
   let seen: { url: string; headers: http.IncomingHttpHeaders }[];
+  const PASSWORD = 'Correct-Horse-Battery-9';
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const jwt = (claims: Record<string, unknown>) => `${b64('{"alg":"RS256"}')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 
   beforeAll(async () => {
     upstream = http.createServer((req, res) => {
       seen.push({ url: req.url!, headers: req.headers });
       req.resume();
       req.on('end', () => {
+        if (req.url!.startsWith('/service/token')) {
+          res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+          res.end(JSON.stringify({ token: jwt({ sub: 'robot$hg-p1' }), expires_in: 1800, issued_at: '2026-11-26T13:52:54Z' }));
+          return;
+        }
         res.writeHead(200, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Docker-Content-Digest': 'sha256:abc', 'Set-Cookie': 'sid=1' });
         res.end(req.method === 'HEAD' ? undefined : '{"schemaVersion":2}');
       });
@@ -44,7 +53,7 @@ describe('front handler (registry fast path)', () => {
       const registryRouter = createRegistryRouter({
         harborUrl: upstreamUrl,
         publicUrl: 'https://hub.example',
-        verify: async () => null,
+        verify: async (u: string, p: string) => (u === 'hg-p1' && p === PASSWORD ? { id: 1 } : null),
         usernamePrefix: 'hg-',
         robotPrefix: 'robot$',
         allowAnonymousPull: false,
@@ -76,7 +85,11 @@ describe('front handler (registry fast path)', () => {
     return o;
   };
 
-  it.each([
+  const basic = (user: string, password: string) => `Basic ${b64(`${user}:${password}`)}`;
+  const form = 'application/x-www-form-urlencoded';
+
+  // Every row has all five columns (jest takes a test function with more parameters than a row as a done-callback test).
+  const rows: [string, string, string | undefined, Record<string, string>?, string?][] = [
     ['HEAD', '/v2/alpha/app/manifests/v1', undefined],
     ['GET', '/v2/', undefined],
     ['GET', '/v2/alpha/app/manifests/v1', 'Bearer t0ken-from-harbor'],
@@ -86,12 +99,31 @@ describe('front handler (registry fast path)', () => {
     ['GET', '/healthz', undefined],
     ['GET', '/service/tokenx', undefined],
     ['GET', '/v2/a%20b/manifests/v1#frag', 'Bearer t0ken-from-harbor'],
-  ])('%s %s answers, logs and counts the same as through Express', async (method, path, authorization) => {
+    // Answers hubgate writes itself (error envelope, ETag, no body for HEAD), Basic logins, the token endpoint.
+    ['HEAD', '/v2/', undefined],
+    ['PUT', '/v2/alpha/app/manifests/v1', 'Negotiate abc'],
+    ['GET', '/v2/alpha/app/tags/list', 'Basic !!!'],
+    ['GET', '/v2/alpha/app/tags/list', basic('admin', 'x')],
+    ['HEAD', '/v2/alpha/app/manifests/v1', basic('hg-p1', 'wrong-password')],
+    ['GET', '/v2/alpha/app/manifests/v1', basic('hg-p1', PASSWORD), { 'X-Forwarded-For': ' 10.1.2.3 , 10.0.0.1' }],
+    ['GET', '/service/token?service=harbor-registry&scope=repository:alpha/app:pull', undefined],
+    ['HEAD', '/service/token?service=harbor-registry', 'Bearer x'],
+    ['GET', '/service/token?service=harbor-registry&scope=repository:alpha/app:pull&account=hg-p1', basic('hg-p1', PASSWORD)],
+    ['GET', '/service/token?service=harbor-registry', basic('hg-p1', 'wrong-password')],
+    ['DELETE', '/service/token', undefined],
+    ['POST', '/service/token', undefined, { 'Content-Type': 'text/plain' }, 'x'],
+    ['POST', '/service/token', undefined, { 'Content-Type': form }, 'grant_type=refresh_token&refresh_token=x'],
+    ['POST', '/service/token', undefined, { 'Content-Type': form }, `grant_type=password&username=hg-p1&password=wrong&service=harbor-registry`],
+    ['POST', '/service/token', undefined, { 'Content-Type': form }, `grant_type=password&username=hg-p1&password=${PASSWORD}&service=harbor-registry&scope=repository:alpha/app:pull`],
+  ];
+  it.each(rows.map(([m, p, a, h, b]) => [m, p, a, h, b] as const))('%s %s (%s) answers, logs and counts the same as through Express', async (method, path, authorization, headers, body) => {
     const { viaApp, viaFront } = stacks();
     const send = async (handler: http.RequestListener) => {
       const server = http.createServer(handler);
-      let req = request(server)[method.toLowerCase() as 'get' | 'head'](path).set('X-Request-Id', 'rid-1');
+      let req = request(server)[method.toLowerCase() as 'get' | 'head' | 'put' | 'post' | 'delete'](path).set('X-Request-Id', 'rid-1');
       if (authorization) req = req.set('Authorization', authorization);
+      for (const [k, v] of Object.entries(headers ?? {})) req = req.set(k, v);
+      if (body !== undefined) req = req.send(body);
       return req;
     };
     const a = await send(viaApp.app);
@@ -114,6 +146,28 @@ describe('front handler (registry fast path)', () => {
         .sort();
     expect(await counters(viaFront.metrics)).toEqual(await counters(viaApp.metrics));
   });
+
+  it.each([undefined, '', '10.1.2.3', ' 10.1.2.3 , 10.0.0.1', '10.1.2.3,10.0.0.1', ', ,10.9.9.9, 10.0.0.1', ' , ', 'a b, c', '\t10.1.2.3 ,x', '2001:db8::1, 10.0.0.1', ',,,'])(
+    'the client address of a plain request is req.ip with trust proxy (X-Forwarded-For %p)',
+    async (xff) => {
+      const app = express();
+      app.set('trust proxy', true);
+      let plain: string | undefined;
+      app.get('/ip', (req, res) => {
+        res.json({ ip: req.ip, viaExpress: clientAddress(req) });
+      });
+      const server = http.createServer((req, res) => {
+        plain = clientAddress(req);
+        app(req, res);
+      });
+      let req = request(server).get('/ip');
+      if (xff !== undefined) req = req.set('X-Forwarded-For', xff);
+      const r = await req;
+      const body = r.body as { ip?: string; viaExpress?: string };
+      expect(plain).toBe(body.ip);
+      expect(body.viaExpress).toBe(body.ip);
+    },
+  );
 
   it('passes registry requests on with the request id and without the client cookie', async () => {
     const { viaFront } = stacks();
