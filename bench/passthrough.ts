@@ -463,6 +463,8 @@ export async function run(): Promise<void> {
 
     const getMBs: Partial<Record<Target, number>> = {};
     const putMBs: Partial<Record<Target, number>> = {};
+    const getRuns: Partial<Record<Target, number[]>> = {};
+    const putRuns: Partial<Record<Target, number[]>> = {};
     const getCpu: Partial<Record<Target, number>> = {};
     const putCpu: Partial<Record<Target, number>> = {};
     const headLat: Partial<Record<Target, { p50: number; p99: number }>> = {};
@@ -480,6 +482,7 @@ export async function run(): Promise<void> {
       for (const t of r % 2 ? [...targets].reverse() : targets) {
         const seconds = await metered(t, getCpu, () => getBlob(urls[t]!, 'bench/big', digest, BLOB_BYTES));
         getMBs[t] = Math.max(getMBs[t] ?? 0, mb(seconds));
+        (getRuns[t] ??= []).push(Math.round(mb(seconds)));
       }
     }
     console.log('GET done');
@@ -487,6 +490,7 @@ export async function run(): Promise<void> {
       for (const t of r % 2 ? [...targets].reverse() : targets) {
         const seconds = await metered(t, putCpu, () => putBlob(urls[t]!, `bench/up-${t}-${r}`, BLOB_BYTES, digest));
         putMBs[t] = Math.max(putMBs[t] ?? 0, mb(seconds));
+        (putRuns[t] ??= []).push(Math.round(mb(seconds)));
       }
     }
     console.log('PUT done');
@@ -520,6 +524,8 @@ export async function run(): Promise<void> {
       settings: { blob_bytes: BLOB_BYTES, heads: HEADS, head_concurrency: HEAD_CONCURRENCY, head_client: headClient, blob_client: CURL ? 'curl' : 'node http client in the bench process', parallel_pulls: PARALLEL_PULLS, runs: RUNS, registry_auth: 'disabled (see bench/passthrough.ts header)', nginx_workers: 'auto' },
       get_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(getMBs[t], 1)])),
       put_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(putMBs[t], 1)])),
+      get_mb_per_s_every_run: getRuns,
+      put_mb_per_s_every_run: putRuns,
       cpu_s_per_gib_get: Object.fromEntries(targets.map((t) => [t, round(perGib(getCpu[t]), 3)])),
       cpu_s_per_gib_put: Object.fromEntries(targets.map((t) => [t, round(perGib(putCpu[t]), 3)])),
       cpu_us_per_head: Object.fromEntries(targets.map((t) => [t, round(((headCpu[t] ?? 0) / HEADS) * 1e6, 1)])),
@@ -554,8 +560,8 @@ export async function run(): Promise<void> {
     fs.writeFileSync(path.join(outDir, 'passthrough.json'), JSON.stringify(results, null, 2) + '\n');
 
     const line = (name: string, v: unknown, target: string, ok: boolean | null) => console.log(`${name.padEnd(28)} ${String(v).padEnd(10)} target ${target.padEnd(8)} ${ok === null ? '' : ok ? 'met' : 'MISSED'}`);
-    console.log('\nthroughput MB/s (GET / PUT):');
-    for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.get_mb_per_s[t]).padStart(8)} / ${String(results.put_mb_per_s[t]).padStart(8)}`);
+    console.log('\nthroughput MB/s, best run (GET / PUT):');
+    for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.get_mb_per_s[t]).padStart(8)} / ${String(results.put_mb_per_s[t]).padStart(8)}   every run: ${getRuns[t]?.join(' ')} / ${putRuns[t]?.join(' ')}`);
     console.log('CPU of the proxy process (direct: the registry), s per GiB GET / PUT, us per HEAD:');
     for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.cpu_s_per_gib_get[t]).padStart(8)} / ${String(results.cpu_s_per_gib_put[t]).padStart(8)} / ${String(results.cpu_us_per_head[t]).padStart(8)}`);
     console.log('manifest HEAD latency ms (p50 / p99):');
