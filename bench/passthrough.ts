@@ -362,6 +362,17 @@ function cpuSeconds(pids: readonly number[]): number {
 /** USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK). */
 const CLOCK_TICKS = 100;
 
+/** CPU seconds of a process' main thread (its first task: /proc/<pid>/task/<pid>). */
+function threadCpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
 /** A process and its direct children (nginx: master and workers). */
 function withChildren(pid: number): number[] {
   const out = [pid];
@@ -471,16 +482,26 @@ export async function run(): Promise<void> {
     const headCpu: Partial<Record<Target, number>> = {};
     const mb = (s: number) => BLOB_BYTES / (1024 * 1024) / s;
     /** Runs `fn` and adds the CPU seconds the target's processes spent meanwhile to `into[t]`. */
-    const metered = async <T>(t: Target, into: Partial<Record<Target, number>>, fn: () => Promise<T>): Promise<T> => {
+    /** hubgate's CPU split: the main (JavaScript) thread against V8's and libuv's helper threads (GC, sweeping). */
+    const hubgateThreads: Record<string, { main: number; helpers: number }> = {};
+    const metered = async <T>(t: Target, into: Partial<Record<Target, number>>, fn: () => Promise<T>, phase?: string): Promise<T> => {
       const c0 = cpuSeconds(pids[t] ?? []);
+      const m0 = t === 'hubgate' ? cpuSeconds([hubgate.pid]) - threadCpuSeconds(hubgate.pid) : 0;
       const out = await fn();
       into[t] = (into[t] ?? 0) + cpuSeconds(pids[t] ?? []) - c0;
+      if (t === 'hubgate' && phase) {
+        const helpers = cpuSeconds([hubgate.pid]) - threadCpuSeconds(hubgate.pid) - m0;
+        const total = cpuSeconds([hubgate.pid]) - c0;
+        const acc = (hubgateThreads[phase] ??= { main: 0, helpers: 0 });
+        acc.helpers += helpers;
+        acc.main += total - helpers;
+      }
       return out;
     };
 
     for (let r = 0; r < RUNS; r++) {
       for (const t of r % 2 ? [...targets].reverse() : targets) {
-        const seconds = await metered(t, getCpu, () => getBlob(urls[t]!, 'bench/big', digest, BLOB_BYTES));
+        const seconds = await metered(t, getCpu, () => getBlob(urls[t]!, 'bench/big', digest, BLOB_BYTES), 'get');
         getMBs[t] = Math.max(getMBs[t] ?? 0, mb(seconds));
         (getRuns[t] ??= []).push(Math.round(mb(seconds)));
       }
@@ -488,7 +509,7 @@ export async function run(): Promise<void> {
     console.log('GET done');
     for (let r = 0; r < RUNS; r++) {
       for (const t of r % 2 ? [...targets].reverse() : targets) {
-        const seconds = await metered(t, putCpu, () => putBlob(urls[t]!, `bench/up-${t}-${r}`, BLOB_BYTES, digest));
+        const seconds = await metered(t, putCpu, () => putBlob(urls[t]!, `bench/up-${t}-${r}`, BLOB_BYTES, digest), 'put');
         putMBs[t] = Math.max(putMBs[t] ?? 0, mb(seconds));
         (putRuns[t] ??= []).push(Math.round(mb(seconds)));
       }
@@ -529,6 +550,9 @@ export async function run(): Promise<void> {
       cpu_s_per_gib_get: Object.fromEntries(targets.map((t) => [t, round(perGib(getCpu[t]), 3)])),
       cpu_s_per_gib_put: Object.fromEntries(targets.map((t) => [t, round(perGib(putCpu[t]), 3)])),
       cpu_us_per_head: Object.fromEntries(targets.map((t) => [t, round(((headCpu[t] ?? 0) / HEADS) * 1e6, 1)])),
+      hubgate_cpu_s_per_gib_by_thread: Object.fromEntries(
+        Object.entries(hubgateThreads).map(([phase, v]) => [phase, { main: round(perGib(v.main), 3), helper_threads: round(perGib(v.helpers), 3) }]),
+      ),
       get_cpu_ratio_vs_node_pipe: ratio(getCpu.hubgate, getCpu.node_pipe),
       put_cpu_ratio_vs_node_pipe: ratio(putCpu.hubgate, putCpu.node_pipe),
       head_cpu_ratio_vs_node_pipe: ratio(headCpu.hubgate, headCpu.node_pipe),
@@ -564,6 +588,7 @@ export async function run(): Promise<void> {
     for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.get_mb_per_s[t]).padStart(8)} / ${String(results.put_mb_per_s[t]).padStart(8)}   every run: ${getRuns[t]?.join(' ')} / ${putRuns[t]?.join(' ')}`);
     console.log('CPU of the proxy process (direct: the registry), s per GiB GET / PUT, us per HEAD:');
     for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.cpu_s_per_gib_get[t]).padStart(8)} / ${String(results.cpu_s_per_gib_put[t]).padStart(8)} / ${String(results.cpu_us_per_head[t]).padStart(8)}`);
+    for (const [phase, v] of Object.entries(results.hubgate_cpu_s_per_gib_by_thread)) console.log(`  hubgate ${phase}: main thread ${v.main} s/GiB, helper threads (GC, …) ${v.helper_threads} s/GiB`);
     console.log('manifest HEAD latency ms (p50 / p99):');
     for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.head_latency_ms[t].p50).padStart(8)} / ${String(results.head_latency_ms[t].p99).padStart(8)}`);
     console.log('manifest HEAD latency ms, one at a time (p50 / p99):');
