@@ -29,7 +29,7 @@
  *
  * Results: printed, and written to bench/results/passthrough.json.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -343,6 +343,21 @@ function abHeads(base: string, path_: string, n: number, concurrency: number, cs
 }
 
 const AB = ['/usr/bin/ab', '/usr/sbin/ab'].find((p) => fs.existsSync(p));
+
+/**
+ * CPU placement (BENCH_PIN, on by default with two or more CPUs and taskset): the registry gets CPU 0; the proxy under
+ * test, the load generators and this process get CPU 1 (they inherit it from this process). In production Harbor's
+ * registry runs on other machines than hubgate, so the registry's CPU is not shared with the hop under test; the
+ * proxy shares its core with the clients, a worst case for it. The placement is the same for every setup, and it
+ * stops the scheduler's lottery of which process lands beside which (unpinned, the same setup swung 2x in
+ * throughput between runs). BENCH_PIN=0 leaves everything on all cores.
+ */
+const TASKSET = ['/usr/bin/taskset'].find((p) => fs.existsSync(p));
+const PIN = process.env.BENCH_PIN !== '0' && os.cpus().length >= 2 && TASKSET !== undefined;
+
+function pinTo(pid: number, cpu: number): void {
+  if (PIN) execFileSync(TASKSET!, ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+}
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 /** CPU seconds (user + system) the given processes have used so far; a process that is gone counts 0. */
@@ -428,7 +443,10 @@ export async function run(): Promise<void> {
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const started = Date.now();
   try {
+    // Children inherit this process' CPU: pin it first, then move the registry to its own CPU.
+    pinTo(process.pid, 1);
     const running = await startRegistry({ tokenAuth: false });
+    pinTo(running.pid, 0);
     cleanups.push(() => void running.stop());
     const registry = running.url;
     const nodePipe = await startNodePipe(dir, registry);
@@ -448,6 +466,7 @@ export async function run(): Promise<void> {
     if (!nginx) console.warn('nginx is not installed: (c) skipped');
     const headClient = AB ? 'ab (apache2-utils)' : 'node http client in the bench process';
     if (!AB) console.warn('ab (Debian apache2-utils) is not installed: HEADs come from a Node client in this process, which takes CPU from the servers');
+    console.log(PIN ? 'CPU placement: registry on CPU 0; proxy, load generators and the bench on CPU 1 (BENCH_PIN=0 to leave all on all cores)' : 'CPU placement: unpinned');
     console.log(`setups up; blob ${(BLOB_BYTES / GIB).toFixed(2)} GiB, ${HEADS} HEADs at ${HEAD_CONCURRENCY} concurrent (${headClient}), ${RUNS} runs per measurement`);
 
     // Seed: the blob and a small image (config + manifest), pushed directly.
@@ -542,7 +561,7 @@ export async function run(): Promise<void> {
     const results = {
       generated_at: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, node: process.version, mem_gb: Math.round(os.totalmem() / 1e9) },
-      settings: { blob_bytes: BLOB_BYTES, heads: HEADS, head_concurrency: HEAD_CONCURRENCY, head_client: headClient, blob_client: CURL ? 'curl' : 'node http client in the bench process', parallel_pulls: PARALLEL_PULLS, runs: RUNS, registry_auth: 'disabled (see bench/passthrough.ts header)', nginx_workers: 'auto' },
+      settings: { blob_bytes: BLOB_BYTES, heads: HEADS, head_concurrency: HEAD_CONCURRENCY, cpu_placement: PIN ? 'registry on CPU 0; proxy, clients and the bench on CPU 1' : 'unpinned (BENCH_PIN=0)', head_client: headClient, blob_client: CURL ? 'curl' : 'node http client in the bench process', parallel_pulls: PARALLEL_PULLS, runs: RUNS, registry_auth: 'disabled (see bench/passthrough.ts header)', nginx_workers: 'auto' },
       get_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(getMBs[t], 1)])),
       put_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(putMBs[t], 1)])),
       get_mb_per_s_every_run: getRuns,
