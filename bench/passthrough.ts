@@ -505,15 +505,15 @@ export async function run(): Promise<void> {
     const hubgateThreads: Record<string, { main: number; helpers: number }> = {};
     const metered = async <T>(t: Target, into: Partial<Record<Target, number>>, fn: () => Promise<T>, phase?: string): Promise<T> => {
       const c0 = cpuSeconds(pids[t] ?? []);
-      const m0 = t === 'hubgate' ? cpuSeconds([hubgate.pid]) - threadCpuSeconds(hubgate.pid) : 0;
+      const main0 = t === 'hubgate' ? threadCpuSeconds(hubgate.pid) : 0;
       const out = await fn();
-      into[t] = (into[t] ?? 0) + cpuSeconds(pids[t] ?? []) - c0;
+      const spent = cpuSeconds(pids[t] ?? []) - c0;
+      into[t] = (into[t] ?? 0) + spent;
       if (t === 'hubgate' && phase) {
-        const helpers = cpuSeconds([hubgate.pid]) - threadCpuSeconds(hubgate.pid) - m0;
-        const total = cpuSeconds([hubgate.pid]) - c0;
+        const main = threadCpuSeconds(hubgate.pid) - main0;
         const acc = (hubgateThreads[phase] ??= { main: 0, helpers: 0 });
-        acc.helpers += helpers;
-        acc.main += total - helpers;
+        acc.main += main;
+        acc.helpers += spent - main;
       }
       return out;
     };
