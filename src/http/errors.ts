@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type http from 'node:http';
+import etag from 'etag';
 import type { ErrorRequestHandler } from 'express';
 import { AppError, type ErrorKind } from '../domain/errors';
 import type { Logger } from '../observability/logger';
@@ -32,12 +32,6 @@ export function sendError(res: http.ServerResponse, status: number, code: string
   sendJsonText(res, status, JSON.stringify({ errors: [{ code, message: redactText(message) }] }) + '\n');
 }
 
-/** Express's default ETag of a body (`etag` setting 'weak': the etag package's weak tag of the bytes). */
-export function weakEtag(body: Buffer): string {
-  if (body.length === 0) return 'W/"0-2jmj7l5rSw0yVb/vUTBfAKGz0uc"';
-  return `W/"${body.length.toString(16)}-${createHash('sha1').update(body).digest('base64').substring(0, 27)}"`;
-}
-
 /**
  * A JSON text answered as Express's `res.status(status).type('application/json; charset=utf-8').send(text)` and
  * `res.status(status).json(value)` answer it with default app settings — `Content-Type`, `Content-Length`, weak
@@ -50,7 +44,8 @@ export function sendJsonText(res: http.ServerResponse, status: number, text: str
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   if (!res.hasHeader('Transfer-Encoding')) res.setHeader('Content-Length', String(body.length));
-  if (!res.hasHeader('ETag')) res.setHeader('ETag', weakEtag(body));
+  // Express's default `etag` setting ('weak') computes its ETag with this same package.
+  if (!res.hasHeader('ETag')) res.setHeader('ETag', etag(body, { weak: true }));
   if (res.req?.method === 'HEAD') res.end();
   else res.end(body);
 }
