@@ -38,6 +38,9 @@ interface Reply {
 }
 
 const MAX_ERROR_BODY = 64 * 1024;
+/** distribution's reference grammar: a tag, or `algorithm:encoded`. */
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 const MISCONFIGURED = "upstream misconfigured: Harbor rejected hubgate's admin credentials on /v2";
 
 export function createRegistryClient(opts: RegistryClientOptions): RegistryPort & { close(): void } {
@@ -49,6 +52,14 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
   const chunkBytes = opts.chunkBytes ?? 0;
 
   const repoPath = (repository: string) => `/v2/${repository.split('/').map(encodeURIComponent).join('/')}`;
+  /**
+   * A manifest reference as a path segment, sent literally: Harbor core takes `sha256%3A<hex>` as a TAG of that
+   * name (finding m) while `:` is legal in a path segment; tags never need encoding. Anything else is refused.
+   */
+  const referencePath = (reference: string) => {
+    if (!TAG.test(reference) && !DIGEST.test(reference)) throw new AppError('invalid', `not a tag or digest: ${JSON.stringify(reference.slice(0, 80))}`);
+    return reference;
+  };
 
   function resolve(location: string): URL {
     return new URL(location, base);
@@ -254,7 +265,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
     },
     async blobExists(repository, digest) {
       return withRetries(`blob check ${digest}`, async () => {
-        const r = await exchange('HEAD', resolve(`${repoPath(repository)}/blobs/${digest}`), {});
+        const r = await exchange('HEAD', resolve(`${repoPath(repository)}/blobs/${referencePath(digest)}`), {});
         if (r.status === 200) return true;
         if (r.status === 404) return false;
         throw failure(`blob check ${digest}`, r);
@@ -266,7 +277,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
     async putManifest(repository, reference, mediaType, body) {
       const what = `manifest ${repository}:${reference}`;
       return withRetries(what, async () => {
-        const r = await exchange('PUT', resolve(`${repoPath(repository)}/manifests/${encodeURIComponent(reference)}`), { 'Content-Type': mediaType }, body);
+        const r = await exchange('PUT', resolve(`${repoPath(repository)}/manifests/${referencePath(reference)}`), { 'Content-Type': mediaType }, body);
         if (r.status !== 201) throw failure(what, r);
         return String(r.headers['docker-content-digest'] ?? '');
       });

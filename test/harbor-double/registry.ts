@@ -236,7 +236,9 @@ export class RegistryFront {
     if (what.startsWith('manifests/')) {
       const ref = decodeURIComponent(what.slice('manifests/'.length));
       if (method === 'GET' || method === 'HEAD') return this.getManifest(ctx, repo, ref);
-      if (method === 'PUT') return this.putManifest(ctx, repo, ref);
+      // Harbor core takes the PUT reference literally: `sha256%3A<hex>` stores the manifest (distribution decodes
+      // it) and creates a TAG named `sha256%3A<hex>` (finding m). Only Harbor's nginx would decode it first.
+      if (method === 'PUT') return this.putManifest(ctx, repo, what.slice('manifests/'.length));
       if (method === 'DELETE') return this.deleteManifest(ctx, repo, ref);
     }
     if (what.startsWith('blobs/') && !what.startsWith('blobs/uploads') && method === 'HEAD') {
@@ -360,7 +362,8 @@ export class RegistryFront {
     const err = goJsonError(text);
     if (err) return this.v2Error(ctx, 400, 'MANIFEST_INVALID', `unmarshal manifest failed: ${err}`);
     const manifest = JSON.parse(text);
-    const res = await this.forward(ctx, { path: `/v2/${repo}/manifests/${encodeURIComponent(ref)}`, repo, body });
+    // `ref` is the path segment as sent (see handleV2): forwarded unchanged, as core's reverse proxy does
+    const res = await this.forward(ctx, { path: `/v2/${repo}/manifests/${ref}`, repo, body });
     if (res.statusCode === 201) {
       const digest = String(res.headers['docker-content-digest'] ?? '');
       const mediaType = String(manifest.mediaType ?? ctx.req.headers['content-type'] ?? '');

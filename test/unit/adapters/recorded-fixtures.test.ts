@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { idFromLocation, repositoryPath, tagPath } from '../../../adapters/harbor/paths';
+import { artifactPath, idFromLocation, repositoryPath, tagPath } from '../../../adapters/harbor/paths';
 import { FIXTURES_DIR, SHARED_EXCHANGES_DIR, recorded } from '../../support/recorded';
 
 const fixtures = fs.readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json'));
@@ -35,6 +35,15 @@ describe('Harbor REST paths', () => {
     const ex = recorded(154);
     const [, , , , , , digest, , tag] = ex.request.apiPath.split('/');
     expect(tagPath('alpha', 'app', digest, tag)).toBe(ex.request.apiPath);
+  });
+
+  test('digest references stay literal `sha256:<hex>` in artifact paths (147): core would read `%3A` literally', () => {
+    const ex = recorded(147);
+    const digest = ex.request.apiPath.split('/').pop()!;
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(artifactPath('alpha', 'app', digest)).toBe(ex.request.apiPath);
+    expect(artifactPath('beta', 'team/app', digest)).toBe(`/projects/beta/repositories/team%252Fapp/artifacts/${digest}`);
+    expect(tagPath('beta', 'team/app', digest, 'v1')).toBe(`/projects/beta/repositories/team%252Fapp/artifacts/${digest}/tags/v1`);
   });
 
   test('ids from Location headers (013, 185)', () => {
