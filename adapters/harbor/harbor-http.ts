@@ -5,6 +5,7 @@ import { AppError } from '../../src/domain/errors';
 import { currentRequestId } from '../../src/observability/context';
 import type { Logger } from '../../src/observability/logger';
 import type { HarborOutcome, Metrics } from '../../src/observability/metrics';
+import { acceptFor } from './operations';
 
 /**
  * The one place hubgate talks HTTP to Harbor's REST API: timeouts, retries of idempotent calls, metrics,
@@ -74,7 +75,6 @@ export function createHarborHttp(opts: HarborHttpOptions): HarborHttp {
     baseURL: `${base}/api/v2.0`,
     timeout: opts.timeoutMs,
     auth: { username: opts.username, password: opts.password },
-    headers: { Accept: 'application/json' },
     // Every status is an answer we translate ourselves; redirects are never expected from the REST API.
     validateStatus: () => true,
     maxRedirects: 0,
@@ -106,6 +106,8 @@ export function createHarborHttp(opts: HarborHttpOptions): HarborHttp {
     const requestId = currentRequestId();
     if (requestId) headers['X-Request-Id'] = requestId;
     if (call.byName) headers['X-Is-Resource-Name'] = 'true';
+    // What the operation produces (swagger.yaml): go-swagger answers 422 to an Accept none of them match (finding l).
+    headers.Accept = acceptFor(call.method, call.path);
     // Axios' own timeout is an idle timer on the socket; this deadline bounds the whole exchange.
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), opts.timeoutMs);

@@ -1,6 +1,8 @@
 /** `/api/v2.0/...`: the REST subset of Harbor 2.5.5 that hubgate and the conformance scenario use. */
 import { randomBytes } from 'crypto';
+import { matchOperation } from '../../adapters/harbor/operations';
 import { Ctx, isoMs, readBody, send, sendEmpty, sendError, sendJson, ZERO_TIME } from './http';
+import { acceptProblem } from './negotiate';
 import { canProject, canSystem, PROJECT_PAIRS, robotFullName, seesProject } from './rbac';
 import { Artifact, GcExecution, Project, Repository, Robot, RobotPermissionItem, State, Tag } from './state';
 
@@ -319,6 +321,10 @@ export class Rest {
     });
     if (segs.length > 1 && segs[segs.length - 1] === '') segs.pop();
     const m = ctx.method;
+    // go-swagger validates Accept against the operation's `produces` before Harbor's handler runs (finding l)
+    const op = matchOperation(m, segs);
+    const unacceptable = op ? acceptProblem(ctx.req, op.produces) : null;
+    if (unacceptable) throw new HttpError(422, 'UNPROCESSABLE_ENTITY', unacceptable);
     const notRouted = () => {
       throw notFound(`path ${once} was not found`);
     };
