@@ -202,8 +202,11 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
       server.closeIdleConnections();
       const timer = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownTimeoutMs).unref());
       await Promise.race([drained, timer]);
+      // uploads still running: aborted (records `failed`, reason `shutdown`) and written while Redis is still up
+      const uploadsStopped = uploads.shutdown();
       server.closeAllConnections();
       harbor.close();
+      await uploadsStopped;
       await coordination.close();
       registryAgent.destroy();
       uploads.close();

@@ -9,13 +9,16 @@ export type ErrorKind =
   | 'not_found' // 404 NOT_FOUND
   | 'conflict' // 409 CONFLICT
   | 'precondition' // 412 PRECONDITION
+  | 'timeout' // 408 REQUEST_TIMEOUT (the client stopped sending)
   | 'too_large' // 413 PAYLOAD_TOO_LARGE
   | 'unprocessable' // 422 UNPROCESSABLE_ENTITY
   | 'rate_limited' // 429 TOO_MANY_REQUESTS
   | 'internal' // 500 UNKNOWN
   | 'upstream_misconfigured' // 502 UPSTREAM_MISCONFIGURED (Harbor rejected hubgate's own credentials)
   | 'upstream_unavailable' // 502 UPSTREAM_UNAVAILABLE (refused, reset, 5xx)
-  | 'upstream_timeout'; // 504 UPSTREAM_TIMEOUT
+  | 'upstream_timeout' // 504 UPSTREAM_TIMEOUT
+  | 'unavailable' // 503 SERVICE_UNAVAILABLE (hubgate itself is shutting down)
+  | 'insufficient_storage'; // 507 INSUFFICIENT_STORAGE (no room to spool an upload)
 
 export interface AppErrorOptions {
   /** Status the upstream answered with, kept for logs and metrics (never sent to the caller as-is). */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { statfs } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { AppError, notFound, forbidden } from './errors';
 import { memberOf, type Principal } from './principal';
@@ -10,6 +11,7 @@ import type { RegistryPort } from '../ports/registry';
 import type { Cache } from '../ports/coordination';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
+import type { Readable } from 'node:stream';
 import { ArchiveError } from './uploads/archive-error';
 import { detectCompression, gunzipLimited } from './uploads/gzip';
 import { readTar } from './uploads/tar';
@@ -44,7 +46,32 @@ export interface UploadSettings {
   pushConcurrency?: number;
   /** Stream big layers to Harbor while the archive arrives (default true). */
   streamLayers?: boolean;
+  /** Tar entries per archive; every header (PAX, GNU long names) counts (default 100,000). */
+  maxEntries?: number;
+  /** PAX and GNU long-name metadata per archive, bytes (default 4 MiB). */
+  maxMetadataBytes?: number;
+  /** Largest entry that is neither a layer (tar) nor gzip data: JSON, other blobs (default 64 MiB). */
+  maxOtherEntryBytes?: number;
+  /** Spool bytes one upload may write (default 2.5 GiB). */
+  maxDiskBytes?: number;
+  /** Spool bytes all uploads of this replica may hold together (default 4 GiB; the chart's volume is 5 Gi). */
+  diskBudgetBytes?: number;
+  /** Free space the spool's file system keeps; below it uploads stop with 507 (default 256 MiB). */
+  minFreeBytes?: number;
+  /** An upload whose body sends nothing for this long is stopped (default 60 s). */
+  idleTimeoutMs?: number;
 }
+
+/** Defaults of the optional settings (README "Console uploads", .env.example and the Helm values follow them). */
+export const UPLOAD_DEFAULTS = {
+  maxEntries: 100_000,
+  maxMetadataBytes: 4 * 1024 * 1024,
+  maxOtherEntryBytes: 64 * 1024 * 1024,
+  maxDiskBytes: 2.5 * 1024 ** 3,
+  diskBudgetBytes: 4 * 1024 ** 3,
+  minFreeBytes: 256 * 1024 * 1024,
+  idleTimeoutMs: 60_000,
+} as const;
 
 export interface UploadsDeps {
   harbor: HarborPort;
@@ -63,19 +90,36 @@ export interface UploadsDeps {
   replica?: string;
 }
 
+/**
+ * A started upload. It holds one of the replica's upload slots until it is settled — by run() (success or
+ * failure) or by fail() for a request that never got that far; settling is idempotent, closes the record and
+ * frees the slot exactly once. `signal` aborts all its work: client gone, idle body, shutdown.
+ */
 export interface UploadHandle {
   record: UploadRecord;
+  readonly signal: AbortSignal;
+  /** Stops the upload's work with this error (the first reason wins). */
+  abort(reason: AppError): void;
 }
 
-const MAX_ENTRIES = 100_000;
+interface Running extends UploadHandle {
+  controller: AbortController;
+  settled?: Promise<void>;
+  /** Harbor project id the permission was checked against (deleted and re-created = another id). */
+  harborProjectId?: number;
+  /** Spool bytes on disk now. */
+  diskBytes: number;
+}
+
 /** Repository (inside the workspace) where big layers wait while the archive's image names are not known yet. */
 export const STAGING_IMAGE = 'hubgate-upload-staging';
 const UPLOAD_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{7,63}$/;
 
 export class UploadsService {
   readonly progress: ProgressStore;
-  private active = 0;
+  private readonly running = new Set<Running>();
   private readonly replica: string;
+  private closing = false;
 
   constructor(private readonly deps: UploadsDeps) {
     this.replica = deps.replica ?? randomUUID();
@@ -87,7 +131,33 @@ export class UploadsService {
     });
   }
 
+  /** Uploads holding a slot now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /**
+   * Shutdown: aborts every running upload (their records end `failed`, reason `shutdown`) and waits up to
+   * `waitMs` for them to settle, so their final records are written while the shared store is still up.
+   */
+  async shutdown(waitMs = 3000): Promise<void> {
+    this.closing = true;
+    const all = [...this.running];
+    for (const h of all) h.abort(new ArchiveError('shutdown', 'hubgate is shutting down; send the archive again', 'unavailable'));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(all.map((h) => h.settled)),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, waitMs);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
   close(): void {
+    this.closing = true;
+    for (const h of this.running) h.abort(new ArchiveError('shutdown', 'hubgate is shutting down; send the archive again', 'unavailable'));
     this.progress.close();
   }
 
@@ -96,7 +166,7 @@ export class UploadsService {
   }
 
   /** May the caller upload into the workspace? 404 when it does not exist for them, 403 when only visible. */
-  async authorize(p: Principal, workspace: string): Promise<{ projectId: string | null }> {
+  async authorize(p: Principal, workspace: string): Promise<{ projectId: string | null; harborProjectId?: number }> {
     if (workspaceNameProblem(workspace)) throw notFound(`workspace "${workspace}"`);
     const hp = await this.deps.harbor.findProject(workspace);
     if (!hp) throw notFound(`workspace "${workspace}"`);
@@ -105,7 +175,27 @@ export class UploadsService {
     const rel = relation(p, ws);
     if (rel === 'none') throw notFound(`workspace "${workspace}"`);
     if (rel !== 'manage') throw forbidden(`only members of the owning project can upload to workspace "${workspace}"`);
-    return { projectId: owner?.project.id ?? null };
+    return { projectId: owner?.project.id ?? null, harborProjectId: hp.project_id };
+  }
+
+  /**
+   * Pushes run as hubgate's Harbor admin, so the permission checked at the start must still hold when images
+   * become visible: the workspace must still be the same Harbor project (not deleted, not deleted and
+   * re-created by someone else) owned by the same platform project. Checked before the first manifest and
+   * again before the first tag.
+   */
+  private async recheckOwnership(h: Running): Promise<void> {
+    const rec = h.record;
+    const hp = await this.deps.harbor.findProject(rec.workspace);
+    const owner = hp ? (await this.deps.credentials.ownerRecords()).find((o) => o.workspaces.includes(rec.workspace)) : undefined;
+    const sameProject = hp && (h.harborProjectId === undefined || hp.project_id === h.harborProjectId);
+    if (!sameProject || (owner?.project.id ?? null) !== rec.projectId) {
+      throw new ArchiveError(
+        'workspace_changed',
+        `workspace "${rec.workspace}" was deleted or changed owner during the upload; nothing was tagged`,
+        'conflict',
+      );
+    }
   }
 
   /** Refuses a declared body over the limit before anything is read. */
@@ -118,13 +208,23 @@ export class UploadsService {
   }
 
   /** Registers an upload (its id is usable for progress at once). */
-  async start(p: Principal, workspace: string, opts: { id?: string; projectId: string | null; declaredBytes?: number }): Promise<UploadHandle> {
+  async start(
+    p: Principal,
+    workspace: string,
+    opts: { id?: string; projectId: string | null; harborProjectId?: number; declaredBytes?: number },
+  ): Promise<UploadHandle> {
     if (opts.id !== undefined && !UPLOAD_ID.test(opts.id)) throw new AppError('invalid', 'upload id must be 8 to 64 letters, digits, "-" or "_"');
-    if (this.active >= this.deps.settings.maxConcurrent) {
-      throw new AppError('rate_limited', `this replica is already receiving ${this.active} uploads; try again shortly`, { retryAfterSeconds: 10 });
+    if (this.closing) throw new AppError('unavailable', 'hubgate is shutting down; send the archive again', { retryAfterSeconds: 5 });
+    if (this.running.size >= this.deps.settings.maxConcurrent) {
+      throw new AppError('rate_limited', `this replica is already receiving ${this.running.size} uploads; try again shortly`, { retryAfterSeconds: 10 });
     }
     const id = opts.id ?? randomUUID();
     if (opts.id !== undefined && (await this.progress.exists(id))) throw new AppError('conflict', `upload id "${id}" is already in use`);
+    // disk: refuse before reading when the replica's budget (or the file system) has no room for what is declared
+    await this.checkDisk(opts.declaredBytes ?? 0);
+    if (this.running.size >= this.deps.settings.maxConcurrent) {
+      throw new AppError('rate_limited', `this replica is already receiving ${this.running.size} uploads; try again shortly`, { retryAfterSeconds: 10 });
+    }
     const now = new Date().toISOString();
     const record: UploadRecord = {
       id,
@@ -140,39 +240,142 @@ export class UploadsService {
       updatedAt: now,
       replica: this.replica,
     };
-    this.active++;
+    const controller = new AbortController();
+    const handle: Running = {
+      record,
+      controller,
+      signal: controller.signal,
+      abort: (reason) => {
+        if (!controller.signal.aborted) controller.abort(reason);
+      },
+      harborProjectId: opts.harborProjectId,
+      diskBytes: 0,
+    };
+    // the slot is taken synchronously with the check above; from here on only settle() gives it back
+    this.running.add(handle);
     this.deps.metrics.uploadsStarted.inc();
-    await this.progress.save(record, true);
-    return { record };
+    try {
+      await this.progress.save(record, true);
+    } catch (e) {
+      await this.fail(handle, e);
+      throw e;
+    }
+    return handle;
   }
 
-  /** Runs a started upload to the end; the record ends succeeded (returned) or failed (the error is thrown). */
-  async run(handle: UploadHandle, body: AsyncIterable<Buffer>, overrides: () => Overrides): Promise<UploadRecord> {
-    const rec = handle.record;
+  /** Closes an upload that failed before or outside run() (bad multipart framing, a thrown route step). */
+  async fail(handle: UploadHandle, e: unknown): Promise<void> {
+    await this.settle(handle as Running, e);
+  }
+
+  /** Ends an upload exactly once: record final (failed with a reason, unless it succeeded), slot freed. */
+  private settle(h: Running, e: unknown | undefined): Promise<void> {
+    h.settled ??= (async () => {
+      this.running.delete(h);
+      h.controller.abort(new ArchiveError('interrupted', 'the upload has ended'));
+      const rec = h.record;
+      if (e === undefined) return;
+      const err = e instanceof AppError ? e : new AppError('internal', 'internal server error', { cause: e });
+      const reason = err instanceof ArchiveError ? err.reason : err.kind;
+      rec.state = 'failed';
+      rec.finishedAt = new Date().toISOString();
+      rec.error = { kind: err.kind, reason, message: err.kind === 'internal' ? 'internal server error' : err.message };
+      this.deps.metrics.uploadsFinished.inc({ result: 'failed', reason });
+      this.deps.logger.info('upload failed', { upload: rec.id, workspace: rec.workspace, reason, kind: err.kind, bytes: rec.bytesReceived });
+      if (err.kind === 'internal') this.deps.logger.error('upload failed unexpectedly', { upload: rec.id, error: err.cause ?? err });
+      await this.progress.save(rec, true).catch((x) => this.deps.logger.warn('could not write a failed upload record', { upload: rec.id, error: x }));
+    })();
+    return h.settled;
+  }
+
+  /** Room on disk for `more` bytes: the replica's budget and the file system's free space. */
+  private async checkDisk(more: number): Promise<void> {
     const s = this.deps.settings;
+    const budget = s.diskBudgetBytes ?? UPLOAD_DEFAULTS.diskBudgetBytes;
+    const used = [...this.running].reduce((n, h) => n + h.diskBytes, 0);
+    if (used + more > budget) {
+      throw new ArchiveError('no_space', `this replica's upload disk budget (${budget} bytes) is used up by running uploads; try again later`, 'insufficient_storage');
+    }
+    const minFree = s.minFreeBytes ?? UPLOAD_DEFAULTS.minFreeBytes;
+    let free: number | undefined;
+    try {
+      const st = await statfs(s.tmpDir);
+      free = Number(st.bavail) * Number(st.bsize);
+    } catch {
+      free = undefined; // no statfs here: the budget alone applies
+    }
+    if (free !== undefined && free - more < minFree) {
+      throw new ArchiveError('no_space', 'the upload spool of this replica is out of disk space; try again later', 'insufficient_storage');
+    }
+  }
+
+  /** Accounts spool bytes written by an upload against its own limit and the replica's budget. */
+  private diskAccount(h: Running): (bytes: number) => Promise<void> {
+    const s = this.deps.settings;
+    const perUpload = s.maxDiskBytes ?? UPLOAD_DEFAULTS.maxDiskBytes;
+    const budget = s.diskBudgetBytes ?? UPLOAD_DEFAULTS.diskBudgetBytes;
+    let sinceCheck = 0;
+    return async (bytes) => {
+      h.diskBytes += bytes;
+      if (h.diskBytes > perUpload) {
+        throw new ArchiveError('too_large', `the archive needs more than ${perUpload} bytes of spool space (the per-upload disk limit)`);
+      }
+      const used = [...this.running].reduce((n, x) => n + x.diskBytes, 0);
+      if (used > budget) {
+        throw new ArchiveError('no_space', `this replica's upload disk budget (${budget} bytes) is used up by running uploads; try again later`, 'insufficient_storage');
+      }
+      sinceCheck += bytes;
+      if (sinceCheck >= 64 * 1024 * 1024) {
+        sinceCheck = 0;
+        await this.checkDisk(0);
+      }
+    };
+  }
+
+  /**
+   * Runs a started upload to the end; the record ends succeeded (returned) or failed (the error is thrown). The
+   * body may be given as a function (a multipart parser that can throw when set up): whatever throws, the
+   * upload is settled and its slot freed. Every step watches `handle.signal`.
+   */
+  async run(handle: UploadHandle, body: AsyncIterable<Buffer> | (() => AsyncIterable<Buffer>), overrides: () => Overrides): Promise<UploadRecord> {
+    const h = handle as Running;
+    const rec = h.record;
+    const s = this.deps.settings;
+    const signal = h.signal;
     let spool: Spool | undefined;
     try {
+      if (h.settled) throw new AppError('internal', 'upload already ended');
+      signal.throwIfAborted();
+      const source = typeof body === 'function' ? body() : body;
       spool = await Spool.create({
         tmpDir: s.tmpDir,
         compress: s.compressLayers,
         gzipLevel: s.gzipLevel,
         parallel: Math.max(2, availableParallelism()),
         maxExpandedBytes: s.maxExpandedBytes,
+        maxOtherEntryBytes: s.maxOtherEntryBytes ?? UPLOAD_DEFAULTS.maxOtherEntryBytes,
         stager: this.stager(rec.workspace, overrides),
+        signal,
+        account: this.diskAccount(h),
       });
       const sp = spool;
-      const stream = await this.decoded(this.counted(body, rec), rec);
-      await readTar(stream, (entry, chunks) => sp.add(entry, chunks), { maxEntries: MAX_ENTRIES });
+      const stream = await this.decoded(this.counted(source, rec, signal), rec);
+      await readTar(stream, (entry, chunks) => sp.add(entry, chunks), {
+        maxEntries: s.maxEntries ?? UPLOAD_DEFAULTS.maxEntries,
+        maxMetadataBytes: s.maxMetadataBytes ?? UPLOAD_DEFAULTS.maxMetadataBytes,
+      });
+      signal.throwIfAborted();
 
       const received = Date.now();
       rec.state = 'verifying';
       await this.progress.save(rec, true);
       const plans = await planUpload(spool, rec.workspace, overrides(), s.compressLayers);
       rec.format = spool.has('manifest.json') ? 'docker-save' : 'oci';
+      signal.throwIfAborted();
 
       rec.state = 'pushing';
       const pushing = Date.now();
-      await this.push(plans, rec, spool);
+      await this.push(plans, h, spool);
       const timings = { receive_ms: received - Date.parse(rec.createdAt), verify_ms: pushing - received, push_ms: Date.now() - pushing };
 
       rec.state = 'succeeded';
@@ -180,23 +383,24 @@ export class UploadsService {
       await this.progress.save(rec, true);
       this.deps.metrics.uploadsFinished.inc({ result: 'succeeded', reason: '' });
       this.deps.logger.info('upload finished', { upload: rec.id, workspace: rec.workspace, images: rec.images.map((i) => `${i.repository}:${i.tag}`), bytes: rec.bytesReceived, ...timings });
+      await this.settle(h, undefined);
       await this.deps.invalidate(rec.workspace).catch((e) => this.deps.logger.warn('cache invalidation after an upload failed', { error: e }));
       return rec;
     } catch (e) {
-      const err = e instanceof AppError ? e : new AppError('internal', 'internal server error', { cause: e });
-      const reason = err instanceof ArchiveError ? err.reason : err.kind;
-      rec.state = 'failed';
-      rec.finishedAt = new Date().toISOString();
-      rec.error = { kind: err.kind, reason, message: err.kind === 'internal' ? 'internal server error' : err.message };
-      await this.progress.save(rec, true);
-      this.deps.metrics.uploadsFinished.inc({ result: 'failed', reason });
-      this.deps.logger.info('upload failed', { upload: rec.id, workspace: rec.workspace, reason, kind: err.kind, bytes: rec.bytesReceived });
-      if (err.kind === 'internal') this.deps.logger.error('upload failed unexpectedly', { upload: rec.id, error: err.cause ?? err });
+      // an abort surfaces as whatever broke first (a destroyed stream, a cut-off request): report the abort's reason
+      const reason: unknown = !h.settled && signal.aborted ? signal.reason : undefined;
+      const err = reason instanceof AppError ? reason : e instanceof AppError ? e : new AppError('internal', 'internal server error', { cause: e });
+      if (spool) await this.removeSpool(spool);
+      await this.settle(h, err);
       throw err;
     } finally {
-      this.active--;
-      if (spool) await spool.cleanup().catch((e) => this.deps.logger.error('could not remove an upload spool directory', { dir: spool?.dir, error: e }));
+      if (spool) await this.removeSpool(spool);
+      await this.settle(h, new AppError('internal', 'upload ended without a result'));
     }
+  }
+
+  private async removeSpool(spool: Spool): Promise<void> {
+    await spool.cleanup().catch((e) => this.deps.logger.error('could not remove an upload spool directory', { dir: spool.dir, error: e }));
   }
 
   /**
@@ -216,26 +420,37 @@ export class UploadsService {
     };
   }
 
-  /** Counts received bytes (progress, metrics) and cuts the body off at the limit. */
-  private async *counted(body: AsyncIterable<Buffer>, rec: UploadRecord): AsyncGenerator<Buffer> {
+  /**
+   * Counts received bytes (progress, metrics) and cuts the body off at the limit. Each read also ends when the
+   * upload is aborted (client gone, shutdown) or the body stays silent for the idle timeout — a parser waiting
+   * for bytes that will never come (a multipart body whose connection died) cannot hold the upload.
+   */
+  private async *counted(body: AsyncIterable<Buffer>, rec: UploadRecord, signal: AbortSignal): AsyncGenerator<Buffer> {
     const max = this.deps.settings.maxBytes;
+    const idleMs = this.deps.settings.idleTimeoutMs ?? UPLOAD_DEFAULTS.idleTimeoutMs;
     const it = body[Symbol.asyncIterator]();
-    for (;;) {
-      let r: IteratorResult<Buffer>;
-      try {
-        r = await it.next();
-      } catch (e) {
-        if (e instanceof AppError) throw e;
-        // the client went away (reset, aborted request): nothing to answer, but the record says what happened
-        throw new ArchiveError('interrupted', 'the upload was interrupted: the connection closed before the whole archive arrived');
+    try {
+      for (;;) {
+        let r: IteratorResult<Buffer>;
+        try {
+          r = await raceAbort(it.next(), signal, idleMs, () => new ArchiveError('idle_timeout', `the upload sent nothing for ${Math.round(idleMs / 1000)} s and was stopped`, 'timeout'));
+        } catch (e) {
+          if (signal.aborted) throw signal.reason;
+          if (e instanceof AppError) throw e;
+          // the client went away (reset, aborted request): nothing to answer, but the record says what happened
+          throw new ArchiveError('interrupted', 'the upload was interrupted: the connection closed before the whole archive arrived');
+        }
+        if (r.done) return;
+        const c = r.value;
+        rec.bytesReceived += c.length;
+        this.deps.metrics.uploadBytes.inc(c.length);
+        if (rec.bytesReceived > max) throw this.tooLarge();
+        void this.progress.save(rec);
+        yield c;
       }
-      if (r.done) return;
-      const c = r.value;
-      rec.bytesReceived += c.length;
-      this.deps.metrics.uploadBytes.inc(c.length);
-      if (rec.bytesReceived > max) throw this.tooLarge();
-      void this.progress.save(rec);
-      yield c;
+    } finally {
+      // stop the source (destroys a request stream / busboy part); never wait for it
+      void Promise.resolve(it.return?.()).catch(() => undefined);
     }
   }
 
@@ -268,8 +483,10 @@ export class UploadsService {
     return replay;
   }
 
-  private async push(plans: ImagePlan[], rec: UploadRecord, spool: Spool): Promise<void> {
+  private async push(plans: ImagePlan[], h: Running, spool: Spool): Promise<void> {
     const { registry } = this.deps;
+    const rec = h.record;
+    const signal = h.signal;
     // one progress row per blob and repository (a layer shared by two images of the archive is pushed once per repository)
     const rows = new Map<string, { row: LayerProgress; plan: ImagePlan; blob: ImagePlan['blobs'][number] }>();
     for (const plan of plans) {
@@ -286,6 +503,7 @@ export class UploadsService {
     const queue = [...rows.values()];
     const worker = async () => {
       for (let next = queue.shift(); next; next = queue.shift()) {
+        signal.throwIfAborted();
         const { row, plan, blob } = next;
         const staged = blob.file.staged?.digest === blob.digest ? blob.file.staged.repository : undefined;
         if (await registry.blobExists(plan.repository, blob.digest)) {
@@ -294,18 +512,21 @@ export class UploadsService {
           await this.progress.save(rec, true);
           continue;
         }
+        signal.throwIfAborted();
         if (staged && (await registry.mountBlob(plan.repository, blob.digest, staged).catch(() => false))) {
           row.state = 'uploaded';
           row.bytesSent = blob.size;
           await this.progress.save(rec, true);
           continue;
         }
+        signal.throwIfAborted();
         row.state = 'uploading';
         await this.progress.save(rec, true);
         await registry.pushBlob(plan.repository, {
           digest: blob.digest,
           size: blob.size,
-          open: () => spool.open(blob.file),
+          // an abort destroys the stream being sent, which ends the registry request (no retry: not a network error)
+          open: () => abortable(spool.open(blob.file), signal),
           onProgress: (sent) => {
             row.bytesSent = sent;
             void this.progress.save(rec);
@@ -322,16 +543,20 @@ export class UploadsService {
     if (failed) throw failed.reason;
 
     // every manifest by digest first (the registry validates them, nothing is tagged yet) ...
+    await this.recheckOwnership(h);
     for (const plan of plans) {
       for (const m of plan.manifests) {
+        signal.throwIfAborted();
         const digest = await registry.putManifest(plan.repository, m.digest, m.mediaType, m.body);
         if (digest && digest !== m.digest) throw new AppError('upstream_unavailable', `registry stored manifest ${m.digest} as ${digest}`);
       }
     }
     // ... then the tags (an existing tag is moved: the manual's "overwrite")
+    await this.recheckOwnership(h);
     for (const plan of plans) {
       const top = plan.manifests[plan.manifests.length - 1];
       for (const tag of plan.tags) {
+        signal.throwIfAborted();
         await registry.putManifest(plan.repository, tag, top.mediaType, top.body);
         rec.images.push({ repository: plan.repository, tag, digest: top.digest, mediaType: top.mediaType, pullAddress: `${this.deps.registryHost}/${plan.repository}:${tag}` });
       }
@@ -346,4 +571,34 @@ export class UploadsService {
     if (!allowed) throw notFound(`upload "${id}"`);
     return rec;
   }
+}
+
+/** Settles with `p`, or rejects with the signal's reason on abort, or with `idle()` after `idleMs` of waiting. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal, idleMs: number, idle: () => Error): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => done(() => reject(signal.reason as Error));
+    const timer = idleMs > 0 ? setTimeout(() => done(() => reject(idle())), idleMs) : undefined;
+    const done = (f: () => void) => {
+      if (timer) clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      f();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => done(() => resolve(v)),
+      (e: unknown) => done(() => reject(e as Error)),
+    );
+  });
+}
+
+/** The stream, destroyed with the signal's reason when the upload is aborted. */
+function abortable(stream: Readable, signal: AbortSignal): Readable {
+  const onAbort = () => stream.destroy(signal.reason as Error);
+  if (signal.aborted) onAbort();
+  else {
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.once('close', () => signal.removeEventListener('abort', onAbort));
+  }
+  return stream;
 }

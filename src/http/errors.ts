@@ -13,6 +13,7 @@ export const ERROR_TABLE: Record<ErrorKind, { status: number; code: string }> = 
   not_found: { status: 404, code: 'NOT_FOUND' },
   conflict: { status: 409, code: 'CONFLICT' },
   precondition: { status: 412, code: 'PRECONDITION' },
+  timeout: { status: 408, code: 'REQUEST_TIMEOUT' },
   too_large: { status: 413, code: 'PAYLOAD_TOO_LARGE' },
   unprocessable: { status: 422, code: 'UNPROCESSABLE_ENTITY' },
   rate_limited: { status: 429, code: 'TOO_MANY_REQUESTS' },
@@ -20,6 +21,8 @@ export const ERROR_TABLE: Record<ErrorKind, { status: number; code: string }> = 
   upstream_misconfigured: { status: 502, code: 'UPSTREAM_MISCONFIGURED' },
   upstream_unavailable: { status: 502, code: 'UPSTREAM_UNAVAILABLE' },
   upstream_timeout: { status: 504, code: 'UPSTREAM_TIMEOUT' },
+  unavailable: { status: 503, code: 'SERVICE_UNAVAILABLE' },
+  insufficient_storage: { status: 507, code: 'INSUFFICIENT_STORAGE' },
 };
 
 /** Harbor's envelope: `{"errors":[{"code","message"}]}`, `application/json; charset=utf-8`. */

@@ -335,6 +335,70 @@ d('console uploads end to end', () => {
     }
   });
 
+  /** Polls `check` every 50 ms until it returns true; fails after `ms`. Returns how long it took. */
+  async function until(what: string, check: () => Promise<boolean> | boolean, ms = 10_000): Promise<number> {
+    const t0 = Date.now();
+    while (!(await check())) {
+      if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return Date.now() - t0;
+  }
+
+  it('slots never leak: N+1 multipart requests without a boundary each get 400 and a failed record; a valid upload then succeeds', async () => {
+    const max = 4; // HUBGATE_UPLOAD_MAX_CONCURRENT's default
+    const ids: string[] = [];
+    for (let i = 0; i <= max; i++) {
+      const id = `noboundary-${i}-${randomBytes(4).toString('hex')}`;
+      ids.push(id);
+      const r = await upload(hubA.url, 'up-ws', [Buffer.from('--x\r\n')], { type: 'multipart/form-data', query: `uploadId=${id}` });
+      expect(r.status).toBe(400);
+      expect(r.body.errors[0]).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/multipart/) });
+    }
+    for (const id of ids) {
+      const rec = await api(hubA.url, 'GET', `/uploads/${id}`);
+      expect(rec.body).toMatchObject({ state: 'failed', error: { status: 400, code: 'BAD_REQUEST', reason: 'bad_multipart' } });
+    }
+    const ok = await upload(hubA.url, 'up-ws', [dockerSave([{ layers: [layerTar()], refs: ['after-leak:1'] }])]);
+    expect(ok.status).toBe(201);
+    expect(await tagsOf('up-ws/after-leak')).toEqual(['1']);
+    expect(fs.readdirSync(spoolDir)).toEqual([]);
+  });
+
+  it('a client that disconnects mid-body (multipart): the record turns failed, the spool is removed and registry calls stop; slots are free', async () => {
+    const max = 4;
+    for (let i = 0; i <= max; i++) {
+      const layer = layerTar({ big: randomBytes(3 * 1024 * 1024) }); // ≥ 1 MiB: streamed to Harbor while it arrives
+      const archive = dockerSave([{ layers: [layer], refs: ['gone:1'] }]);
+      const form = multipart(archive, {});
+      const id = `gone-${i}-${randomBytes(4).toString('hex')}`;
+      const half = Math.floor(form.body.length / 2);
+      const req = http.request(`${hubA.url}/api/v1/workspaces/up-ws/uploads?uploadId=${id}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': form.type, 'Content-Length': String(form.body.length) },
+      });
+      req.on('error', () => undefined);
+      req.write(form.body.subarray(0, half));
+      // wait until hubgate has read a good part of what was sent, then go away
+      await until('bytes received', async () => ((await api(hubA.url, 'GET', `/uploads/${id}`)).body?.bytesReceived ?? 0) > half / 2);
+      req.destroy();
+      await until('the record failed', async () => (await api(hubA.url, 'GET', `/uploads/${id}`)).body?.state === 'failed', 5000);
+      const rec = await api(hubA.url, 'GET', `/uploads/${id}`);
+      expect(rec.body.error).toMatchObject({ status: 400, code: 'BAD_REQUEST', reason: 'interrupted' });
+      await until('spool removed', () => fs.readdirSync(spoolDir).length === 0, 5000);
+      // no more registry traffic once the upload has failed (the stream upload to staging was cancelled)
+      const log = harbor?.calls; // the double's call log (absent against a real Harbor)
+      if (log) {
+        const calls = log.length;
+        await new Promise((r) => setTimeout(r, 1000));
+        expect(log.slice(calls).filter((c) => c.url.startsWith('/v2/') && c.method !== 'DELETE')).toEqual([]);
+      }
+    }
+    expect(await tagsOf('up-ws/gone')).toEqual([]);
+    const ok = await upload(hubA.url, 'up-ws', [dockerSave([{ layers: [layerTar()], refs: ['after-gone:1'] }])]);
+    expect(ok.status).toBe(201);
+  });
+
   it('never logs secrets', () => {
     const logs = hubA.logs.join('\n');
     expect(logs).not.toContain(ADMIN_PASSWORD);

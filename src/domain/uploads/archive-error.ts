@@ -26,7 +26,12 @@ export type ArchiveReason =
   | 'invalid_name'
   | 'invalid_tag'
   | 'name_required'
-  | 'duplicate_reference';
+  | 'duplicate_reference'
+  | 'bad_multipart'
+  | 'idle_timeout'
+  | 'shutdown'
+  | 'no_space'
+  | 'workspace_changed';
 
 export class ArchiveError extends AppError {
   constructor(

@@ -55,9 +55,17 @@ export interface SpoolOptions {
   /** Limit on any decompression done later (diff ids of gzip layers). */
   maxExpandedBytes: number;
   stager?: Stager;
+  /** Largest entry that is neither a tar (layer) nor gzip data (JSON documents, other blobs). */
+  maxOtherEntryBytes?: number;
+  /** Aborts reading, hashing and staging (client gone, shutdown). */
+  signal?: AbortSignal;
+  /** Called before bytes are written to the spool directory; throws when a disk limit is crossed. */
+  account?: (bytes: number) => Promise<void>;
 }
 
 const MAX_JSON = 8 * 1024 * 1024;
+/** JSON parsed per archive in total (every document once, however often it is referenced). */
+const MAX_JSON_TOTAL = 64 * 1024 * 1024;
 const MAX_LINK_HOPS = 16;
 
 /** Normalises an entry name to a relative archive path; absolute or `..` names are refused. */
@@ -79,6 +87,10 @@ const printable = (s: string) => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 200);
 export class Spool {
   private readonly nodes = new Map<string, Node>();
   private counter = 0;
+  /** Each spooled file is parsed (JSON) and gunzip-hashed (diff id) at most once, however often it is named. */
+  private readonly parsed = new Map<SpooledFile, Promise<{ value: unknown; bytes: Buffer }>>();
+  private readonly diffIds = new Map<SpooledFile, Promise<string>>();
+  private jsonBytes = 0;
 
   private constructor(
     readonly dir: string,
@@ -90,7 +102,13 @@ export class Spool {
   }
 
   async cleanup(): Promise<void> {
+    this.parsed.clear();
     await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** Throws the abort reason once the upload was aborted. */
+  check(): void {
+    this.opts.signal?.throwIfAborted();
   }
 
   /** Stores one tar entry (its content is read to the end). */
@@ -129,6 +147,7 @@ export class Spool {
   private async store(size: number, chunks: AsyncIterable<Buffer>): Promise<SpooledFile> {
     const path = join(this.dir, String(++this.counter));
     const fh = await open(path, 'wx');
+    const cleanups: (() => void)[] = [];
     try {
       const it = chunks[Symbol.asyncIterator]();
       // peek at the first 512 bytes to tell a layer (tar), compressed data and JSON apart
@@ -148,6 +167,13 @@ export class Spool {
       // a layer is a tar; an empty layer is just the end-of-archive marker (zero blocks)
       const tarLike = isTarHeader(first.subarray(0, 512)) || (first.length >= 1024 && first.subarray(0, 1024).every((b) => b === 0));
       const gzipped = detectCompression(first) === 'gzip';
+      const maxOther = this.opts.maxOtherEntryBytes;
+      if (!tarLike && !gzipped && maxOther !== undefined && size > maxOther) {
+        throw new ArchiveError(
+          'too_large',
+          `the archive has a ${size}-byte entry that is neither a layer (tar) nor gzip data; such entries (JSON documents) may be at most ${maxOther} bytes`,
+        );
+      }
       const raw = createHash('sha256');
       const rest = async function* () {
         yield first;
@@ -158,7 +184,19 @@ export class Spool {
       if (stager && size >= STAGE_MIN_BYTES && (tarLike || gzipped)) writer = await stager.open().catch(() => undefined);
       // every piece goes to disk and, while the stream upload is healthy, to the registry — both through a
       // bounded queue, so reading the body, writing the file and sending to Harbor overlap
-      const disk = bounded((bs) => writeAll(fh, bs), QUEUE_BYTES);
+      const account = this.opts.account;
+      const signal = this.opts.signal;
+      const disk = bounded(async (bs) => {
+        signal?.throwIfAborted();
+        if (account) await account(bs.reduce((n, b) => n + b.length, 0));
+        await writeAll(fh, bs);
+      }, QUEUE_BYTES);
+      if (signal) {
+        // an abort ends the stream upload at once (no waiting for the next chunk)
+        const stop = () => dropNet();
+        signal.addEventListener('abort', stop, { once: true });
+        cleanups.push(() => signal.removeEventListener('abort', stop));
+      }
       const net = writer
         ? bounded(async (bs) => {
             for (const b of bs) await writer!.write(b);
@@ -215,6 +253,7 @@ export class Spool {
         throw e;
       }
     } finally {
+      for (const c of cleanups) c();
       await fh.close();
     }
   }
@@ -235,17 +274,33 @@ export class Spool {
     return this.resolve(name) !== undefined;
   }
 
-  /** Reads a small JSON file of the archive (manifest.json, index.json, configs, manifests). */
+  /**
+   * Reads a small JSON file of the archive (manifest.json, index.json, configs, manifests). Each file is read and
+   * parsed once: a document named many times (an index listing the same manifest again and again) is one parse
+   * and one copy in memory. The total parsed per archive is capped.
+   */
   async readJson(name: string, what: string): Promise<{ value: unknown; bytes: Buffer; file: SpooledFile }> {
+    this.check();
     const file = this.resolve(name);
     if (!file) throw new ArchiveError('missing_blob', `${what} "${printable(name)}" is missing from the archive`);
     if (file.gz || file.size > MAX_JSON) throw new ArchiveError('invalid_json', `${what} "${printable(name)}" is not a JSON document`);
-    const bytes = await readFile(file.path);
-    try {
-      return { value: JSON.parse(bytes.toString('utf8')), bytes, file };
-    } catch (e) {
-      throw new ArchiveError('invalid_json', `${what} "${printable(name)}" is not valid JSON (${(e as Error).message.slice(0, 120)})`);
+    let p = this.parsed.get(file);
+    if (!p) {
+      this.jsonBytes += file.size;
+      if (this.jsonBytes > MAX_JSON_TOTAL) {
+        throw new ArchiveError('invalid_manifest', `the archive's JSON documents add up to more than ${MAX_JSON_TOTAL} bytes; refusing it`);
+      }
+      p = readFile(file.path).then((bytes) => {
+        try {
+          return { value: JSON.parse(bytes.toString('utf8')) as unknown, bytes };
+        } catch (e) {
+          throw new ArchiveError('invalid_json', `${what} "${printable(name)}" is not valid JSON (${(e as Error).message.slice(0, 120)})`);
+        }
+      });
+      this.parsed.set(file, p);
     }
+    const { value, bytes } = await p;
+    return { value, bytes, file };
   }
 
   /** The content as it will be pushed (compressed when hubgate compressed it). */
@@ -253,11 +308,27 @@ export class Spool {
     return createReadStream(file.path, { highWaterMark: 1024 * 1024 });
   }
 
-  /** SHA-256 of the uncompressed content of a gzip entry (a layer's diff id), within the expansion limit. */
+  /**
+   * SHA-256 of the uncompressed content of a gzip entry (a layer's diff id), within the expansion limit.
+   * Computed once per file: a layer listed K times is decompressed once.
+   */
   async uncompressedDigest(file: SpooledFile, what: string): Promise<string> {
     if (!file.gzipped) return file.digest;
+    let p = this.diffIds.get(file);
+    if (!p) {
+      p = this.gunzipDigest(file, what);
+      this.diffIds.set(file, p);
+    }
+    return p;
+  }
+
+  private async gunzipDigest(file: SpooledFile, what: string): Promise<string> {
     const h = createHash('sha256');
-    for await (const c of gunzipLimited(createReadStream(file.path) as AsyncIterable<Buffer>, this.opts.maxExpandedBytes, what)) h.update(c);
+    const signal = this.opts.signal;
+    for await (const c of gunzipLimited(createReadStream(file.path) as AsyncIterable<Buffer>, this.opts.maxExpandedBytes, what)) {
+      signal?.throwIfAborted();
+      h.update(c);
+    }
     return `sha256:${h.digest('hex')}`;
   }
 }

@@ -21,6 +21,8 @@ export interface TarEntry {
 
 const BLOCK = 512;
 const MAX_META = 1024 * 1024; // PAX / GNU long-name records are small; anything bigger is hostile
+/** PAX keys that matter here; all others (mtime, uid, xattrs, …) are dropped as they are parsed. */
+const PAX_KEYS = new Set(['path', 'linkpath', 'size']);
 
 /** Pulls exact byte counts out of an async iterable of buffers. */
 export class ByteReader {
@@ -111,7 +113,7 @@ function parsePax(data: Buffer): Record<string, string> {
     if (!(len > 0) || i + len > data.length) throw new ArchiveError('corrupt_tar', 'the archive has a malformed PAX header');
     const rec = data.subarray(sp + 1, i + len - 1).toString('utf8');
     const eq = rec.indexOf('=');
-    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1);
+    if (eq > 0 && PAX_KEYS.has(rec.slice(0, eq))) out[rec.slice(0, eq)] = rec.slice(eq + 1);
     i += len;
   }
   return out;
@@ -124,8 +126,10 @@ function parsePax(data: Buffer): Record<string, string> {
 export async function readTar(
   source: AsyncIterable<Buffer>,
   consume: (entry: TarEntry, chunks: AsyncIterable<Buffer>) => Promise<void>,
-  opts: { maxEntries: number },
+  opts: { maxEntries: number; maxMetadataBytes?: number },
 ): Promise<{ entries: number; trailingBytes: number }> {
+  const maxMeta = opts.maxMetadataBytes ?? 4 * MAX_META;
+  let metaBytes = 0;
   const r = new ByteReader(source);
   let entries = 0;
   let pax: Record<string, string> = {};
@@ -146,6 +150,10 @@ export async function readTar(
   };
   const readMeta = async (size: number): Promise<Buffer> => {
     if (size > MAX_META) throw new ArchiveError('corrupt_tar', 'the archive has an oversized PAX or long-name header');
+    metaBytes += size;
+    if (metaBytes > maxMeta) {
+      throw new ArchiveError('corrupt_tar', `the archive's PAX and long-name headers add up to more than ${maxMeta} bytes; refusing it`);
+    }
     const parts: Buffer[] = [];
     for await (const c of body(size)) parts.push(c);
     return Buffer.concat(parts);
@@ -173,8 +181,12 @@ export async function readTar(
     }
     first = false;
     const flag = String.fromCharCode(h[156] || 0x30);
-    const size = pax.size !== undefined ? Number(pax.size) : num(h, 124, 12);
+    // PAX `size` applies to the next real entry, never to another metadata header
+    const meta = flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K';
+    const size = pax.size !== undefined && !meta ? Number(pax.size) : num(h, 124, 12);
     if (!Number.isSafeInteger(size) || size < 0) throw new ArchiveError('corrupt_tar', 'the archive has an entry with an invalid size');
+    // every header counts, metadata headers too (a stream of PAX/long-name headers is work like any entry)
+    if (++entries > opts.maxEntries) throw new ArchiveError('too_many_entries', `the archive has more than ${opts.maxEntries} entries`);
 
     if (flag === 'x') {
       pax = { ...pax, ...parsePax(await readMeta(size)) };
@@ -209,7 +221,6 @@ export async function readTar(
     if (type === 'file' && name.endsWith('/')) type = 'directory'; // old tars mark directories by name only
     if (type === 'directory') name = name.replace(/\/+$/, '');
 
-    if (++entries > opts.maxEntries) throw new ArchiveError('too_many_entries', `the archive has more than ${opts.maxEntries} entries`);
     // hard links and symlinks carry no content; directories neither (size is informational)
     const contentSize = type === 'symlink' || type === 'hardlink' ? 0 : size;
     const chunks = body(contentSize);

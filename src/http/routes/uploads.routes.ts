@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import busboy from 'busboy';
 import type { Readable } from 'node:stream';
 import { AppError } from '../../domain/errors';
+import { ArchiveError } from '../../domain/uploads/archive-error';
 import type { UploadsService } from '../../domain/uploads.service';
 import type { UploadRecord } from '../../domain/uploads/progress';
 import type { Overrides } from '../../domain/uploads/archive';
@@ -38,7 +39,7 @@ export function uploadsRoutes(uploads: UploadsService): Router {
     if (req.is('application/json') || req.is('application/x-www-form-urlencoded')) {
       throw new AppError('invalid', 'send the archive as the raw body (application/x-tar, application/gzip, application/octet-stream) or as multipart/form-data');
     }
-    const { projectId } = await uploads.authorize(p, workspace);
+    const { projectId, harborProjectId } = await uploads.authorize(p, workspace);
     const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
     try {
       uploads.checkDeclaredLength(declared, multipart ? MULTIPART_SLACK : 0);
@@ -49,21 +50,30 @@ export function uploadsRoutes(uploads: UploadsService): Router {
     const handle = await uploads.start(p, workspace, {
       id: q.uploadId ?? headerId(req),
       projectId,
+      harborProjectId,
       declaredBytes: multipart ? undefined : declared,
     });
-    res.setHeader('X-Upload-Id', handle.record.id);
-    res.setHeader('Location', `${req.baseUrl}/uploads/${handle.record.id}`);
-    // the client may send the body now (Expect: 100-continue was held back by the server)
-    if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
-
-    const fields: Overrides = {};
-    const body = multipart ? multipartArchive(req, fields) : (req as AsyncIterable<Buffer>);
+    // From here the upload holds a slot: every way out settles it (run() does, and fail() for anything else).
+    // The client going away aborts all of its work at once.
+    const gone = () => {
+      if (!res.writableEnded) handle.abort(new ArchiveError('interrupted', 'the upload was interrupted: the client closed the connection'));
+    };
+    res.once('close', gone);
     try {
+      res.setHeader('X-Upload-Id', handle.record.id);
+      res.setHeader('Location', `${req.baseUrl}/uploads/${handle.record.id}`);
+      // the client may send the body now (Expect: 100-continue was held back by the server)
+      if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
+      const fields: Overrides = {};
+      const body = () => (multipart ? multipartArchive(req, fields) : (req as AsyncIterable<Buffer>));
       const rec = await uploads.run(handle, body, () => ({ image: q.image ?? fields.image, tag: q.tag ?? fields.tag }));
       res.status(201).json(presentUpload(rec));
     } catch (e) {
+      await uploads.fail(handle, e);
       stopReading(req, res);
       throw e;
+    } finally {
+      if (res.writableEnded) res.off('close', gone);
     }
   });
 
@@ -101,16 +111,16 @@ function multipartArchive(req: Request, fields: Overrides): AsyncIterable<Buffer
   try {
     bb = busboy({ headers: req.headers, limits: { files: 1, fields: 16, fieldSize: 1024, parts: 32 } });
   } catch (e) {
-    throw new AppError('invalid', `malformed multipart request: ${(e as Error).message}`);
+    throw new ArchiveError('bad_multipart', `malformed multipart request: ${(e as Error).message}`);
   }
   const closed = new Promise<void>((resolve, reject) => {
     bb.once('close', resolve);
-    bb.once('error', (e: Error) => reject(new AppError('invalid', `malformed multipart body: ${e.message}`)));
+    bb.once('error', (e: Error) => reject(new ArchiveError('bad_multipart', `malformed multipart body: ${e.message}`)));
   });
   closed.catch(() => undefined);
   const file = new Promise<Readable>((resolve, reject) => {
     bb.on('file', (_name, stream) => resolve(stream));
-    closed.then(() => reject(new AppError('invalid', 'the multipart body has no file part (send the archive as a file field)')), reject);
+    closed.then(() => reject(new ArchiveError('bad_multipart', 'the multipart body has no file part (send the archive as a file field)')), reject);
   });
   file.catch(() => undefined);
   bb.on('field', (name, value) => {
@@ -120,7 +130,7 @@ function multipartArchive(req: Request, fields: Overrides): AsyncIterable<Buffer
   return (async function* () {
     const stream = await file;
     for await (const c of stream as AsyncIterable<Buffer>) yield c;
-    if ((stream as Readable & { truncated?: boolean }).truncated) throw new AppError('invalid', 'the multipart file part was cut short');
+    if ((stream as Readable & { truncated?: boolean }).truncated) throw new ArchiveError('bad_multipart', 'the multipart file part was cut short');
     await closed;
   })();
 }
