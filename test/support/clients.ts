@@ -9,6 +9,9 @@
  *   const layout = await buildImage(dir, { layers: [{ bytes: 1024 }] });
  *   await run('skopeo', ['copy', ...]);
  *   await stack.close();
+ *
+ * With HUBGATE_TEST_HARBOR_URL (and _ADMIN_PASSWORD) set, the stack runs in front of that real Harbor instead of
+ * the double and the local docker-registry (see real-harbor.ts; `npm run test:harbor`); the Harbor is wiped first.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -20,6 +23,7 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startServer, type RunningServer } from '../../src/server';
 import { startHarborDouble, type HarborDouble } from '../harbor-double';
+import { connectRealHarbor, REAL_HARBOR } from './real-harbor';
 import { freePort, startRegistry, type RunningRegistry } from './registry';
 import { startJwks, type TestIdp } from './tokens';
 
@@ -211,8 +215,12 @@ export interface ProjectCredentials {
 }
 
 export interface Stack {
-  registry: RunningRegistry;
+  /** The docker-registry behind the Harbor double; undefined against a real Harbor (it has its own). */
+  registry: RunningRegistry | undefined;
+  /** The Harbor double, or (real-Harbor mode) the real Harbor in its shape: only url, port, reset() and close(). */
   harbor: HarborDouble;
+  /** True when `harbor` is a real Harbor (HUBGATE_TEST_HARBOR_URL). */
+  realHarbor: boolean;
   idp: TestIdp;
   hubgate: RunningServer;
   /** `http://127.0.0.1:<port>` */
@@ -232,16 +240,19 @@ export interface Stack {
 }
 
 export const CREDENTIAL_SECRET = 'e2e-credential-secret-0123456789abcdef';
-export const HARBOR_ADMIN_PASSWORD = 'Harbor12345';
+/** Harbor's admin password: the double's, or the real Harbor's (HUBGATE_TEST_HARBOR_ADMIN_PASSWORD). */
+export const HARBOR_ADMIN_PASSWORD = REAL_HARBOR?.adminPassword ?? 'Harbor12345';
+export const HARBOR_ADMIN_USERNAME = REAL_HARBOR?.adminUsername ?? 'admin';
 
 export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
-  const registry = await startRegistry();
-  const harbor = await startHarborDouble({ registryUrl: registry.url, adminPassword: HARBOR_ADMIN_PASSWORD });
+  const registry = REAL_HARBOR ? undefined : await startRegistry();
+  const harbor = registry ? await startHarborDouble({ registryUrl: registry.url, adminPassword: HARBOR_ADMIN_PASSWORD }) : await connectRealHarbor();
   const idp = await startJwks();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const config = loadConfig({
     HARBOR_URL: harbor.url,
+    HARBOR_ADMIN_USERNAME,
     HARBOR_ADMIN_PASSWORD,
     OIDC_ISSUER: idp.issuer,
     OIDC_AUDIENCE: idp.audience,
@@ -286,6 +297,7 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   return {
     registry,
     harbor,
+    realHarbor: !!REAL_HARBOR,
     idp,
     hubgate,
     url,
@@ -308,7 +320,7 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
       await hubgate.close();
       await harbor.close();
       await idp.close();
-      await registry.stop();
+      await registry?.stop();
     },
   };
 }

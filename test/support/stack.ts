@@ -1,17 +1,21 @@
 import { loadConfig, type Config } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startServer, type RunningServer } from '../../src/server';
+import { REAL_HARBOR } from './real-harbor';
 import type { TestIdp } from './tokens';
 
-export const ADMIN_PASSWORD = 'Harbor12345';
+/** Harbor's admin: the double's, or the real Harbor's in real-Harbor mode (HUBGATE_TEST_HARBOR_*, real-harbor.ts). */
+export const ADMIN_PASSWORD = REAL_HARBOR?.adminPassword ?? 'Harbor12345';
+export const ADMIN_USERNAME = REAL_HARBOR?.adminUsername ?? 'admin';
 export const CREDENTIAL_SECRET = 'sandbox-credential-secret-0123456789abcdef';
 
-/** A hubgate configuration pointing at a local Harbor (double) and a test identity provider. */
+/** A hubgate configuration pointing at a Harbor (the double, or the real one in real-Harbor mode) and a test identity provider. */
 export function testConfig(opts: { harborUrl: string; idp: TestIdp; redisUrl?: string; env?: Record<string, string> }): Readonly<Config> {
   return loadConfig({
     HUBGATE_PORT: '0',
     HUBGATE_HOST: '127.0.0.1',
     HARBOR_URL: opts.harborUrl,
+    HARBOR_ADMIN_USERNAME: ADMIN_USERNAME,
     HARBOR_ADMIN_PASSWORD: ADMIN_PASSWORD,
     HARBOR_TIMEOUT_MS: '5000',
     HARBOR_HEALTH_POLL_MS: '60000',
