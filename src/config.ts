@@ -3,6 +3,9 @@
  * message naming the variable. Secrets have no defaults. Every setting is documented in .env.example.
  */
 import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 export interface Config {
   port: number;
   host: string;
@@ -78,6 +81,23 @@ export interface Config {
     loginBlockSeconds: number;
     /** How long a verified registry login is trusted before Harbor-held state is read again (0 = every time). */
     loginCacheSeconds: number;
+    /** PEM of Harbor's token service certificate(s) (`HARBOR_TOKEN_CERT_FILE`): bearer tokens are checked by signature. */
+    tokenCertificatePem?: string;
+    /** Where the certificate came from (for the startup log), when set. */
+    tokenCertificateFile?: string;
+  };
+  /** Connections: which proxies to trust for the client address, timeouts, per-address socket cap. */
+  network: {
+    /** proxy-addr trust list (CIDRs, addresses, or loopback/linklocal/uniquelocal); empty = the socket's peer. */
+    trustedProxies: string[];
+    /** An upstream (Harbor) exchange with no bytes either way for this long is cut (504 before a response). */
+    upstreamIdleTimeoutMs: number;
+    /** A client connection with no bytes either way for this long is closed. */
+    clientIdleTimeoutMs: number;
+    /** Time a client has to send a request's headers. */
+    headersTimeoutMs: number;
+    /** Open connections one peer address may hold (trusted proxies exempt; 0 = no cap). */
+    maxConnectionsPerAddress: number;
   };
 }
 
@@ -244,9 +264,54 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       loginFailureWindowSeconds: r.int('HUBGATE_LOGIN_FAILURE_WINDOW_SECONDS', 300, 1, 86400),
       loginBlockSeconds: r.int('HUBGATE_LOGIN_BLOCK_SECONDS', 300, 1, 86400),
       loginCacheSeconds: r.int('HUBGATE_LOGIN_CACHE_SECONDS', 30, 0, 300),
+      ...tokenCertificate(r.raw('HARBOR_TOKEN_CERT_FILE')),
+    },
+    network: {
+      trustedProxies: trustedProxies(r.raw('HUBGATE_TRUSTED_PROXIES')),
+      upstreamIdleTimeoutMs: r.int('HUBGATE_UPSTREAM_IDLE_TIMEOUT_MS', 120_000, 1000, 3_600_000),
+      clientIdleTimeoutMs: r.int('HUBGATE_CLIENT_IDLE_TIMEOUT_MS', 120_000, 1000, 3_600_000),
+      headersTimeoutMs: r.int('HUBGATE_HEADERS_TIMEOUT_MS', 20_000, 1000, 300_000),
+      maxConnectionsPerAddress: r.int('HUBGATE_MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
     },
   };
   return deepFreeze(config);
+}
+
+/** Reads and checks Harbor's token service certificate (PEM, one or more certificates). */
+function tokenCertificate(file: string | undefined): { tokenCertificatePem?: string; tokenCertificateFile?: string } {
+  if (!file) return {};
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError('HARBOR_TOKEN_CERT_FILE', `cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): ${file}`);
+  }
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (!blocks.length) throw new ConfigError('HARBOR_TOKEN_CERT_FILE', `holds no PEM certificate: ${file}`);
+  try {
+    for (const b of blocks) new X509Certificate(b);
+  } catch {
+    throw new ConfigError('HARBOR_TOKEN_CERT_FILE', `holds a certificate that cannot be parsed: ${file}`);
+  }
+  return { tokenCertificatePem: pem, tokenCertificateFile: file };
+}
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** HUBGATE_TRUSTED_PROXIES: comma-separated addresses, CIDRs or proxy-addr's names; checked here so a typo fails at start. */
+function trustedProxies(value: string | undefined): string[] {
+  if (!value) return [];
+  const out: string[] = [];
+  for (const item of value.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const [addr, bits, extra] = item.split('/');
+    const family = isIP(addr);
+    const ok =
+      PROXY_NAMES.has(item) ||
+      (family !== 0 && extra === undefined && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))));
+    if (!ok) throw new ConfigError('HUBGATE_TRUSTED_PROXIES', `must list addresses, CIDRs or loopback/linklocal/uniquelocal, got "${item}"`);
+    out.push(item);
+  }
+  return out;
 }
 
 function deepFreeze<T>(o: T): Readonly<T> {

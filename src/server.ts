@@ -15,6 +15,8 @@ import { createHarborAdapter } from '../adapters/harbor/harbor.adapter';
 import { createOidcVerifier } from '../adapters/identity/oidc.verifier';
 import { createCoordination } from '../adapters/redis/redis.coordination';
 import { createKeepAliveAgent, createRegistryRouter } from './http/registry';
+import { compileTrust } from './http/registry/auth';
+import { capConnectionsPerAddress } from './http/connections';
 
 export const VERSION: string = (() => {
   try {
@@ -127,6 +129,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
   });
 
   const registryAgent = createKeepAliveAgent(config.harbor.url);
+  const trustProxy = compileTrust(config.network.trustedProxies);
   const registryRouter = createRegistryRouter({
     harborUrl: config.harbor.url,
     publicUrl: config.publicUrl,
@@ -147,6 +150,9 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
       await Promise.all([workspaces.invalidate(), images.invalidate()]);
     },
     agent: registryAgent,
+    trustProxy,
+    tokenCertificatePem: config.registryFront.tokenCertificatePem,
+    upstreamIdleTimeoutMs: config.network.upstreamIdleTimeoutMs,
     logger,
     metrics,
   });
@@ -163,6 +169,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     readiness: () => monitor.readiness(),
     registryHost: config.registryHost,
     registryInsecure: config.registryInsecure,
+    trustProxy,
     publicUrl: config.publicUrl,
     version: VERSION,
     registryRouter,
@@ -177,10 +184,18 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     if (!(req.method === 'POST' && /^\/api\/v1\/workspaces\/[^/?]+\/uploads\/?(\?|$)/.test(req.url ?? ''))) res.writeContinue();
     front(req, res);
   });
-  // Long uploads and pulls must not be cut by Node's default timeouts.
+  // Long uploads and pulls must not be cut by a total-time limit (requestTimeout 0); a connection that stops moving
+  // is: no bytes either way for HUBGATE_CLIENT_IDLE_TIMEOUT_MS closes it (Node destroys the socket), and the
+  // headers must arrive within HUBGATE_HEADERS_TIMEOUT_MS (slowloris).
   server.requestTimeout = 0;
-  server.headersTimeout = 60000;
-  server.keepAliveTimeout = 65000;
+  server.headersTimeout = config.network.headersTimeoutMs;
+  server.timeout = config.network.clientIdleTimeoutMs;
+  server.keepAliveTimeout = Math.min(65000, config.network.clientIdleTimeoutMs);
+  capConnectionsPerAddress(server, {
+    max: config.network.maxConnectionsPerAddress,
+    trust: trustProxy,
+    onRefused: () => metrics.connectionsRefused.inc({ reason: 'per_address' }),
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

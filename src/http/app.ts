@@ -20,6 +20,7 @@ import type { GcService } from '../domain/gc.service';
 import type { UploadsService } from '../domain/uploads.service';
 import { uploadsRoutes } from './routes/uploads.routes';
 import { requestPath, type Next, type PlainHandler } from './registry/router';
+import type { TrustProxy } from './registry/auth';
 
 export interface AppDeps {
   logger: Logger;
@@ -37,6 +38,8 @@ export interface AppDeps {
   registryInsecure: boolean;
   publicUrl: string;
   version: string;
+  /** Proxies trusted to report the client's address (compileTrust of HUBGATE_TRUSTED_PROXIES); default none. */
+  trustProxy?: TrustProxy;
   /** Mounted before the API (the registry front: /v2 and /service/token); runs on plain node req/res too. */
   registryRouter?: PlainHandler;
 }
@@ -46,7 +49,8 @@ export const API_PREFIX = '/api/v1';
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', true);
+  // Only configured proxies may report the client's address (HUBGATE_TRUSTED_PROXIES); by default none.
+  app.set('trust proxy', deps.trustProxy ?? false);
   app.use(observe(deps.logger, deps.metrics));
 
   app.get('/healthz', op('healthz'), (_req, res) => {
@@ -95,8 +99,8 @@ const FAST_REGISTRY_URL = /^\/(?:v2(?:\/[^\t\n\f\r #\u00a0\ufeff]*|\?[^\t\n\f\r 
  * (`observe`, the router, the pass-through, `sendError` and the token endpoint need nothing from Express; setting
  * the prototypes per request costs more CPU than the rest of the front). The answers are the same as through the
  * app: the same request id, access-log line, metrics and error envelope; the client address a login is throttled
- * by is `req.ip`'s, so this path is taken only while the app trusts every proxy (`trust proxy` = true, as
- * createApp sets it) and sends no X-Powered-By. A registry request the router does not take (it never happens for
+ * by is computed by proxy-addr with the same trust setting as the app's `req.ip` (auth.ts clientAddress), and
+ * no X-Powered-By is sent. A registry request the router does not take (it never happens for
  * these paths) ends like it would in the app: 404, or the error handler.
  */
 export function createFront(app: Express, deps: Pick<AppDeps, 'logger' | 'metrics' | 'registryRouter'>): http.RequestListener {
@@ -106,7 +110,7 @@ export function createFront(app: Express, deps: Pick<AppDeps, 'logger' | 'metric
   const onError = errorHandler(deps.logger);
   return (req, res) => {
     const url = req.url ?? '';
-    if (!FAST_REGISTRY_URL.test(url) || app.get('trust proxy') !== true || app.enabled('x-powered-by')) {
+    if (!FAST_REGISTRY_URL.test(url) || app.enabled('x-powered-by')) {
       app(req, res);
       return;
     }

@@ -76,6 +76,12 @@ export function createMetrics(opts: { version?: string; defaultMetrics?: boolean
       help: '1 when Redis is configured and reachable; 0 when configured and down (hubgate then runs degraded).',
       registers: [registry],
     }),
+    connectionsRefused: new client.Counter({
+      name: 'hubgate_connections_refused_total',
+      help: 'Client connections closed on arrival, by reason (per_address: the peer already held HUBGATE_MAX_CONNECTIONS_PER_ADDRESS).',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     registryRequests: new client.Counter({
       name: 'hubgate_registry_requests_total',
       help: 'Registry (/v2 and token) requests passed through, by operation id, method and status class.',

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
+import proxyaddr from 'proxy-addr';
 
 /**
  * Registry logins: parsing client credentials, the short-lived cache of verified logins, and the translation
@@ -92,39 +93,24 @@ export function jwtSubject(token: string): string | undefined {
   }
 }
 
-/**
- * The client address a login is throttled by: Express's `req.ip` when the request went through the Express app;
- * on a plain request (the front's fast path, taken only while the app trusts every proxy — `trust proxy` = true)
- * the same value computed the way Express does it then (proxy-addr over forwarded): the first (left-most)
- * non-empty `X-Forwarded-For` entry, else the socket's remote address. Undefined only when neither is known.
- */
-export function clientAddress(req: http.IncomingMessage): string | undefined {
-  if ('app' in req) return (req as { ip?: string }).ip ?? req.socket.remoteAddress;
-  const header = req.headers['x-forwarded-for'];
-  if (typeof header === 'string' && header !== '') {
-    const first = firstForwarded(header);
-    if (first !== undefined) return first;
-  }
-  return req.socket.remoteAddress;
+/** Which hops may report the client's address (`X-Forwarded-For`): proxy-addr's compiled trust function. */
+export type TrustProxy = (address: string, hop: number) => boolean;
+
+/** Trusts no proxy: the client address is the socket's peer. */
+export const TRUST_NONE: TrustProxy = () => false;
+
+/** Compiles HUBGATE_TRUSTED_PROXIES (addresses, CIDRs, loopback/linklocal/uniquelocal); empty trusts nobody. */
+export function compileTrust(list: readonly string[]): TrustProxy {
+  return list.length ? proxyaddr.compile([...list]) : TRUST_NONE;
 }
 
 /**
- * The left-most address of an `X-Forwarded-For` value, split like the forwarded package does (entries between
- * commas, spaces around them trimmed, empty entries skipped).
+ * The client address a login is throttled by: proxy-addr over `X-Forwarded-For`, walking from the socket's peer
+ * leftwards only through trusted proxies — what Express's `req.ip` computes with the same trust setting. A client
+ * that is not behind a trusted proxy cannot choose its address by sending the header. Undefined only when the
+ * socket is gone.
  */
-function firstForwarded(header: string): string | undefined {
-  let start = -1;
-  for (let i = 0; i < header.length; i++) {
-    const c = header.charCodeAt(i);
-    if (c === 0x2c) {
-      if (start >= 0) return trimEnd(header, start, i);
-    } else if (c !== 0x20 && start < 0) start = i;
-  }
-  return start >= 0 ? trimEnd(header, start, header.length) : undefined;
-}
-
-function trimEnd(s: string, start: number, end: number): string {
-  let e = end;
-  while (e > start && s.charCodeAt(e - 1) === 0x20) e--;
-  return s.substring(start, e);
+export function clientAddress(req: http.IncomingMessage, trust: TrustProxy = TRUST_NONE): string | undefined {
+  if (!req.socket.remoteAddress) return undefined;
+  return proxyaddr(req, trust);
 }

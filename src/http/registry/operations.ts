@@ -83,3 +83,31 @@ export function challengeScope(op: RegistryOperation): string | undefined {
   const actions = op.access === 'pull' ? 'pull' : op.access === 'push' ? 'pull,push' : 'delete';
   return `repository:${op.repository}:${actions}`;
 }
+
+/**
+ * Path hygiene before anything on `/v2` reaches Harbor. hubgate routes on the path it sees; Harbor's nginx (and
+ * any proxy in between) resolves dot segments and decodes `%2F` first, so a path that means one thing here and
+ * another there (`/v2/..%2fapi/v2.0/projects` is Harbor's REST API behind nginx) must never be sent on. Refused:
+ * - dot segments (`.`, `..`) and empty segments (`//`), raw or percent-encoded;
+ * - any percent-encoding but `%3A` (`:` in a digest, which some clients encode): it is decoded, so Harbor core,
+ *   which takes `%3A` literally, sees the digest and not a tag named `sha256%3A…`;
+ * - backslashes, `;` (path parameters), control, space and non-ASCII characters.
+ * Returns the canonical path (what is sent on), or the reason it was refused.
+ */
+export function canonicalRegistryPath(path: string): { path: string } | { problem: string } {
+  let p = path;
+  if (p.includes('%')) {
+    if (/%(?![3][Aa])/.test(p)) return { problem: 'percent-encoded characters other than ":" are not allowed in registry paths' };
+    p = p.replace(/%3[Aa]/g, ':');
+  }
+  if (/[^\x21-\x7e]|[\\;]/.test(p)) return { problem: 'the path holds characters no registry path has' };
+  const segments = p.split('/').slice(1);
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i];
+    if (s === '.' || s === '..') return { problem: 'dot segments are not allowed in registry paths' };
+    // Only `/v2/` and `…/blobs/uploads/` end with an empty segment; nowhere else may one appear.
+    const trailingOk = i === segments.length - 1 && (i === 1 || segments[i - 1] === 'uploads');
+    if (s === '' && !trailingOk) return { problem: 'empty path segments are not allowed in registry paths' };
+  }
+  return { path: p };
+}

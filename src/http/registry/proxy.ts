@@ -9,13 +9,16 @@ import { rewriteResponseHeaders } from './headers';
  * The streaming pass-through to Harbor (http-proxy-middleware over node-http-proxy):
  * - bodies are piped both ways (`req → proxyReq`, `proxyRes → res`), so backpressure holds and nothing is
  *   buffered: a 10 GB layer costs a few socket buffers;
- * - no proxy or socket timeout: a long upload or a slow pull is never cut (idle keep-alive sockets to Harbor are
- *   closed by the agent after `idleSocketMs`);
+ * - an *idle* timeout only (`idleTimeoutMs`: no bytes either way on the upstream socket): a stalled Harbor frees
+ *   the socket (504 before a response, a cut connection after), while a slow but moving multi-GB transfer is never
+ *   cut (idle keep-alive sockets to Harbor are closed by the agent after `idleSocketMs`);
  * - keep-alive agent, so a manifest HEAD does not pay a TCP handshake;
  * - methods, paths, queries (`_state`, `digest`, `mount`/`from`), `Range`, `Content-Range`, `Content-Length`,
  *   `Transfer-Encoding: chunked`, `Docker-*` headers pass unchanged; only `WWW-Authenticate` realms and
  *   Harbor-absolute `Location`s are rewritten and Harbor's session cookie is dropped;
- * - a client that goes away mid-transfer aborts the upstream exchange (no orphaned uploads holding sockets).
+ * - a client that goes away at any point — before Harbor answered, mid-upload, mid-download — aborts the upstream
+ *   exchange at once (http-proxy only listens for the request's `aborted` event, which Node no longer emits once
+ *   the request body is complete: a client gone while Harbor works would leave the upstream request open).
  */
 export interface ProxyEvents {
   /** Called synchronously before the upstream request is sent; `req` is flowing after it. */
@@ -32,7 +35,12 @@ export interface PassThroughOptions {
   agent: http.Agent;
   logger: Logger;
   events?: ProxyEvents;
+  /** No bytes either way on the upstream socket for this long: the exchange is cut (default 120 s). */
+  idleTimeoutMs?: number;
 }
+
+/** Marks an upstream request cut for idleness (the error handler then answers 504, not 502). */
+const idleCut = new WeakSet<http.IncomingMessage>();
 
 export function createKeepAliveAgent(harborUrl: string, opts: { maxSockets?: number; idleSocketMs?: number } = {}): http.Agent {
   const options: http.AgentOptions = {
@@ -63,6 +71,7 @@ export function upstreamHostsOf(harborUrl: string, extra: string[] = []): string
 export function createPassThrough(opts: PassThroughOptions): (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => Promise<void> {
   const hosts = upstreamHostsOf(opts.harborUrl, opts.upstreamHosts);
   const events = opts.events ?? {};
+  const idleTimeoutMs = opts.idleTimeoutMs ?? 120_000;
   const proxy = createProxyMiddleware<http.IncomingMessage, http.ServerResponse>({
     target: opts.harborUrl,
     changeOrigin: true,
@@ -76,6 +85,16 @@ export function createPassThrough(opts: PassThroughOptions): (req: http.Incoming
     plugins: [
       (server) => {
         server.on('start', (req) => events.onStart?.(req));
+        server.on('proxyReq', (proxyReq, req, res) => {
+          // The client went away before the exchange finished: abort the upstream request (frees the socket).
+          res.once('close', () => {
+            if (!res.writableFinished && !proxyReq.destroyed) proxyReq.destroy();
+          });
+          proxyReq.setTimeout(idleTimeoutMs, () => {
+            idleCut.add(req);
+            proxyReq.destroy(Object.assign(new Error('upstream idle timeout'), { code: 'ETIMEDOUT' }));
+          });
+        });
         server.on('proxyRes', (upstream, req, res) => {
           rewriteResponseHeaders(upstream.headers, opts.publicUrl, hosts);
           // A client that disconnects mid-download: stop reading from Harbor and free the socket.
@@ -87,7 +106,7 @@ export function createPassThrough(opts: PassThroughOptions): (req: http.Incoming
         server.on('econnreset', () => {
           /* client went away; http-proxy aborted the upstream request */
         });
-        server.on('error', (err, _req, res) => {
+        server.on('error', (err, req, res) => {
           const r = res as http.ServerResponse | import('node:net').Socket;
           const code = (err as NodeJS.ErrnoException).code;
           if (!('headersSent' in r)) {
@@ -100,6 +119,12 @@ export function createPassThrough(opts: PassThroughOptions): (req: http.Incoming
             r.destroy();
             return;
           }
+          if (idleCut.has(req)) {
+            opts.logger.warn('registry backend timed out', { error_code: code, idle_timeout_ms: idleTimeoutMs });
+            sendError(r, 504, 'UPSTREAM_TIMEOUT', 'the registry backend did not answer in time, try again later');
+            return;
+          }
+          if ((r as http.ServerResponse).destroyed) return;
           opts.logger.warn('registry backend unreachable', { error_code: code });
           sendError(r, 502, 'UPSTREAM_UNAVAILABLE', 'the registry backend is unavailable, try again later');
         });

@@ -5,13 +5,14 @@ import type { Logger } from '../../observability/logger';
 import { statusClass, type Metrics } from '../../observability/metrics';
 import { currentContext, currentRequestId } from '../../observability/context';
 import { sendError } from '../errors';
-import { authScheme, basicHeader, clientAddress, parseBasic, VerifiedLogins, type BasicCredentials } from './auth';
+import { authScheme, basicHeader, clientAddress, parseBasic, TRUST_NONE, VerifiedLogins, type BasicCredentials, type TrustProxy } from './auth';
 import { bearerChallenge, sanitizeRequestHeaders, tokenRealm } from './headers';
 import { RegistryLogin } from './login';
-import { challengeScope, classify, isRegistryPath, type RegistryOperation } from './operations';
+import { canonicalRegistryPath, challengeScope, classify, isRegistryPath, type RegistryOperation } from './operations';
 import { createKeepAliveAgent, createPassThrough } from './proxy';
 import { LoginThrottle, type ThrottleSettings } from './throttle';
 import { createTokenHandler } from './token';
+import { bearerToken, RegistryTokens } from './bearer';
 
 /**
  * The registry front: `/v2/…` and `/service/token`, passed through to Harbor.
@@ -22,7 +23,10 @@ import { createTokenHandler } from './token';
  * Authentication on `/v2`:
  * - no credentials (or an unknown scheme): 401 with a Bearer challenge whose realm is hubgate's token endpoint —
  *   Harbor answers the same, but hubgate never sends an unauthenticated request on;
- * - `Bearer`: a token Harbor issued through hubgate's token endpoint; passed on unchanged (Harbor checks it);
+ * - `Bearer`: only a token Harbor's token service issued through hubgate's token endpoint (signature checked
+ *   against the token service's certificate, or found in hubgate's record of the tokens it handed out — see
+ *   bearer.ts), for a hubgate robot (or anonymous while anonymous pulls are enabled); anything else gets the
+ *   401 challenge here, because Harbor reads a token it cannot verify as anonymous (a public pull);
  * - `Basic` with a hubgate username: verified here, then sent on as the Harbor robot `robot$<username>`;
  *   any other username (Harbor admin, users, robots) is refused.
  */
@@ -41,6 +45,10 @@ export interface RegistryRouterDeps {
   coordination?: Pick<Coordination, 'shared'>;
   /** How long a verified login is trusted without asking Harbor again (seconds, 0 = never cached). */
   loginCacheSeconds: number;
+  /** PEM of Harbor's token service certificate(s): bearer tokens are then checked by signature (see bearer.ts). */
+  tokenCertificatePem?: string;
+  /** Upstream exchanges idle (no bytes either way) this long are cut: 504 before a response, else the connection. */
+  upstreamIdleTimeoutMs?: number;
   /** A manifest was pushed or deleted through hubgate (invalidate cached image lists). */
   onManifestChange?: () => Promise<void> | void;
   logger: Logger;
@@ -48,6 +56,8 @@ export interface RegistryRouterDeps {
   /** Further host[:port] values Harbor may put into absolute Locations (its external URL host). */
   upstreamHosts?: string[];
   agent?: http.Agent;
+  /** Proxies trusted to report the client's address (compileTrust of HUBGATE_TRUSTED_PROXIES); default none. */
+  trustProxy?: TrustProxy;
   now?: () => number;
 }
 
@@ -89,6 +99,7 @@ export function requestPath(req: http.IncomingMessage): string {
  */
 export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
   const now = deps.now ?? Date.now;
+  const trust = deps.trustProxy ?? TRUST_NONE;
   const agent = deps.agent ?? createKeepAliveAgent(deps.harborUrl);
   const realm = tokenRealm(deps.publicUrl);
   const throttle = new LoginThrottle({ settings: deps.throttle, cache: deps.cache, coordination: deps.coordination, now });
@@ -101,13 +112,23 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
     logger: deps.logger,
     metrics: deps.metrics,
   });
-  const token = createTokenHandler({ harborUrl: deps.harborUrl, agent, login, allowAnonymousPull: deps.allowAnonymousPull, logger: deps.logger, metrics: deps.metrics });
+  const tokens = new RegistryTokens({
+    certificatePem: deps.tokenCertificatePem,
+    robotPrefix: deps.robotPrefix,
+    usernamePrefix: deps.usernamePrefix,
+    allowAnonymousPull: deps.allowAnonymousPull,
+    cache: deps.cache,
+    coordination: deps.coordination,
+    now,
+  });
+  const token = createTokenHandler({ harborUrl: deps.harborUrl, agent, login, tokens, trust, allowAnonymousPull: deps.allowAnonymousPull, logger: deps.logger, metrics: deps.metrics });
 
   const passThrough = createPassThrough({
     harborUrl: deps.harborUrl,
     publicUrl: deps.publicUrl,
     upstreamHosts: deps.upstreamHosts,
     agent,
+    idleTimeoutMs: deps.upstreamIdleTimeoutMs,
     logger: deps.logger,
     events: {
       onStart(req) {
@@ -154,6 +175,12 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
   };
 
   async function v2(req: http.IncomingMessage, res: http.ServerResponse, next: Next, f: Flight): Promise<void> {
+    if (f.op.id === 'v2_other') {
+      // Only the distribution API's routes pass: nothing else under /v2 is Harbor's to answer through hubgate.
+      req.resume();
+      res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+      return sendError(res, 404, 'NOT_FOUND', 'not found: the path is not part of the registry API');
+    }
     const header = req.headers.authorization;
     const scheme = authScheme(header);
     if (scheme === 'none' || scheme === 'other') {
@@ -167,7 +194,7 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
         deps.metrics.loginFailures.inc({ reason: 'bad_credentials' });
         return challenge(res, f.op, 'unauthorized: malformed Basic credentials');
       }
-      const result = await login.login(creds, clientAddress(req));
+      const result = await login.login(creds, clientAddress(req, trust));
       if (!result.ok) {
         req.resume();
         const extra: Record<string, string> = {};
@@ -178,6 +205,14 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
       }
       f.creds = creds;
       req.headers.authorization = basicHeader(result.robotName, creds.password);
+    } else {
+      const t = bearerToken(header);
+      const verdict = t ? await tokens.check(t) : undefined;
+      if (!verdict?.ok) {
+        req.resume();
+        deps.metrics.loginFailures.inc({ reason: 'bad_token' });
+        return challenge(res, f.op, 'unauthorized: invalid or expired registry token; authenticate again');
+      }
     }
     sanitizeRequestHeaders(req.headers);
     const rid = currentRequestId();
@@ -186,8 +221,22 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
   }
 
   return (req, res, next) => {
-    const path = requestPath(req);
+    let path = requestPath(req);
     if (!isRegistryPath(path)) return next();
+    if (path !== '/service/token') {
+      const canonical = canonicalRegistryPath(path);
+      if ('problem' in canonical) {
+        req.resume();
+        deps.metrics.registryRequests.inc({ operation: 'v2_other', method: req.method, status_class: '4xx' });
+        return sendError(res, 400, 'BAD_REQUEST', `invalid registry path: ${canonical.problem}`, { 'Docker-Distribution-API-Version': 'registry/2.0' });
+      }
+      if (canonical.path !== path) {
+        // Send on exactly what was classified (a decoded `%3A`): the rest of the URL (the query) is unchanged.
+        const url = req.url ?? '';
+        req.url = canonical.path + url.slice(url.indexOf(path) + path.length);
+        path = canonical.path;
+      }
+    }
     const op = classify(req.method ?? '', path);
     const ctx = currentContext();
     if (ctx) ctx.operation = op.id;

@@ -4,8 +4,9 @@ import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import { currentRequestId } from '../../observability/context';
 import { sendError, sendJsonText } from '../errors';
-import { basicHeader, clientAddress, jwtSubject, parseBasic, authScheme, type BasicCredentials } from './auth';
+import { basicHeader, clientAddress, jwtSubject, parseBasic, authScheme, type BasicCredentials, type TrustProxy } from './auth';
 import { NOT_A_HUBGATE_LOGIN, type RegistryLogin } from './login';
+import type { RegistryTokens } from './bearer';
 
 /**
  * hubgate's token endpoint (`/service/token`, the realm every challenge names). Harbor's token service issues
@@ -25,9 +26,15 @@ export interface TokenDeps {
   harborUrl: string;
   agent: http.Agent;
   login: RegistryLogin;
+  /** Told about every token handed out (record mode of the bearer check on /v2). */
+  tokens?: Pick<RegistryTokens, 'issued'>;
   allowAnonymousPull: boolean;
+  /** Proxies trusted to report the client's address (default: none). */
+  trust?: TrustProxy;
   logger: Logger;
   metrics: Metrics;
+  /** Time a client has to send the POST form (default 10 s). */
+  formTimeoutMs?: number;
   /** Largest token-service answer accepted (bytes). */
   maxResponseBytes?: number;
 }
@@ -39,6 +46,8 @@ interface Upstream {
 }
 
 const FORM_LIMIT = 64 * 1024;
+/** Time a client has to send the token form (it is at most FORM_LIMIT bytes). */
+const FORM_TIMEOUT_MS = 10_000;
 
 /** Keeps only `repository:<name>:pull` of each requested scope (anonymous pulls). */
 export function pullOnlyScopes(scopes: string[]): string[] {
@@ -92,7 +101,7 @@ export function createTokenHandler(deps: TokenDeps) {
     let authorization: string | undefined;
     let robotName: string | undefined;
     if (creds) {
-      const result = await deps.login.login(creds, clientAddress(req));
+      const result = await deps.login.login(creds, clientAddress(req, deps.trust));
       if (!result.ok) return result;
       robotName = result.robotName;
       authorization = basicHeader(robotName, creds.password);
@@ -117,13 +126,7 @@ export function createTokenHandler(deps: TokenDeps) {
     if (creds && robotName) {
       let refused = upstream.status === 401;
       if (upstream.status === 200) {
-        let token: string | undefined;
-        try {
-          const parsed = JSON.parse(upstream.body.toString('utf8')) as { token?: string; access_token?: string };
-          token = parsed.token || parsed.access_token;
-        } catch {
-          token = undefined;
-        }
+        const token = tokenOf(upstream.body);
         // Harbor hands out an anonymous token for wrong credentials when a scope is asked: not ours to pass on.
         refused = !token || jwtSubject(token) !== robotName;
       }
@@ -133,6 +136,7 @@ export function createTokenHandler(deps: TokenDeps) {
         return { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'unauthorized: incorrect username or password' };
       }
     }
+    if (upstream.status === 200 && deps.tokens) await deps.tokens.issued(tokenOf(upstream.body));
     return { ok: true, upstream };
   }
 
@@ -176,7 +180,7 @@ export function createTokenHandler(deps: TokenDeps) {
     }
     let form: URLSearchParams;
     try {
-      form = new URLSearchParams((await readBody(req, FORM_LIMIT)).toString('utf8'));
+      form = new URLSearchParams((await readBody(req, FORM_LIMIT, deps.formTimeoutMs ?? FORM_TIMEOUT_MS)).toString('utf8'));
     } catch {
       return oauthError(400, 'invalid_request', 'request body too large or unreadable');
     }
@@ -231,20 +235,47 @@ export function createTokenHandler(deps: TokenDeps) {
   };
 }
 
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+/** The token of a token-service answer (`token`, else `access_token`), or undefined. */
+function tokenOf(body: Buffer): string | undefined {
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { token?: unknown; access_token?: unknown };
+    const t = parsed.token || parsed.access_token;
+    return typeof t === 'string' && t ? t : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads a small request body: at most `limit` bytes within `timeoutMs` (a client trickling a form must not hold a
+ * socket and a pending login for minutes). Either failure destroys the connection.
+ */
+function readBody(req: http.IncomingMessage, limit: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let n = 0;
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      req.destroy();
+      reject(new Error(why));
+    };
+    const timer = setTimeout(() => fail('body not received in time'), timeoutMs);
     req.on('data', (c: Buffer) => {
       n += c.length;
-      if (n > limit) {
-        req.destroy();
-        reject(new Error('too large'));
-        return;
-      }
+      if (n > limit) return fail('too large');
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.on('close', () => {
+      clearTimeout(timer);
+      reject(new Error('client went away'));
+    });
   });
 }

@@ -8,7 +8,9 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { createRegistryRouter } from '../../../src/http/registry';
-import { clientAddress } from '../../../src/http/registry/auth';
+import { clientAddress, compileTrust } from '../../../src/http/registry/auth';
+import { signingMaterial } from '../../harbor-double/keys';
+import { signToken } from '../../harbor-double/jwt';
 import { createFront } from '../../../src/http/app';
 import { observe } from '../../../src/http/middleware/observe';
 import { errorHandler } from '../../../src/http/errors';
@@ -21,6 +23,8 @@ describe('front handler (registry fast path)', () => {
   let upstreamUrl: string;
   let seen: { url: string; headers: http.IncomingHttpHeaders }[];
   const PASSWORD = 'Correct-Horse-Battery-9';
+  /** A token Harbor's token service (the double's signing key) issued for the project's robot. */
+  const HARBOR_TOKEN = `Bearer ${signToken(signingMaterial(), 'robot$hg-p1', [{ type: 'repository', name: 'alpha/app', actions: ['pull'] }], 3600).token}`;
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   const jwt = (claims: Record<string, unknown>) => `${b64('{"alg":"RS256"}')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 
@@ -59,6 +63,7 @@ describe('front handler (registry fast path)', () => {
         allowAnonymousPull: false,
         throttle: { maxFailuresPerUser: 3, maxFailuresPerAddress: 100, windowSeconds: 60, blockSeconds: 30 },
         loginCacheSeconds: 30,
+        tokenCertificatePem: signingMaterial().certPem,
         logger,
         metrics,
       });
@@ -92,13 +97,13 @@ describe('front handler (registry fast path)', () => {
   const rows: [string, string, string | undefined, Record<string, string>?, string?][] = [
     ['HEAD', '/v2/alpha/app/manifests/v1', undefined],
     ['GET', '/v2/', undefined],
-    ['GET', '/v2/alpha/app/manifests/v1', 'Bearer t0ken-from-harbor'],
-    ['HEAD', '/v2/alpha/app/manifests/v1?x=1', 'Bearer t0ken-from-harbor'],
-    ['GET', '/v2', 'Bearer t0ken-from-harbor'],
+    ['GET', '/v2/alpha/app/manifests/v1', HARBOR_TOKEN],
+    ['HEAD', '/v2/alpha/app/manifests/v1?x=1', HARBOR_TOKEN],
+    ['GET', '/v2', HARBOR_TOKEN],
     ['GET', '/v2x', undefined],
     ['GET', '/healthz', undefined],
     ['GET', '/service/tokenx', undefined],
-    ['GET', '/v2/a%20b/manifests/v1#frag', 'Bearer t0ken-from-harbor'],
+    ['GET', '/v2/a%20b/manifests/v1#frag', HARBOR_TOKEN],
     // Answers hubgate writes itself (error envelope, ETag, no body for HEAD), Basic logins, the token endpoint.
     ['HEAD', '/v2/', undefined],
     ['PUT', '/v2/alpha/app/manifests/v1', 'Negotiate abc'],
@@ -147,17 +152,20 @@ describe('front handler (registry fast path)', () => {
     expect(await counters(viaFront.metrics)).toEqual(await counters(viaApp.metrics));
   });
 
-  it.each([undefined, '', '10.1.2.3', ' 10.1.2.3 , 10.0.0.1', '10.1.2.3,10.0.0.1', ', ,10.9.9.9, 10.0.0.1', ' , ', 'a b, c', '\t10.1.2.3 ,x', '2001:db8::1, 10.0.0.1', ',,,'])(
-    'the client address of a plain request is req.ip with trust proxy (X-Forwarded-For %p)',
-    async (xff) => {
+  const XFF = [undefined, '', '10.1.2.3', ' 10.1.2.3 , 10.0.0.1', '10.1.2.3,10.0.0.1', ', ,10.9.9.9, 10.0.0.1', ' , ', 'a b, c', '\t10.1.2.3 ,x', '2001:db8::1, 10.0.0.1', ',,,', '10.1.2.3, 127.0.0.1'];
+  const TRUST: [string, string[]][] = [['no proxy', []], ['loopback', ['loopback']], ['loopback + 10.0.0.0/8', ['loopback', '10.0.0.0/8']]];
+  it.each(TRUST.flatMap(([name, list]) => XFF.map((xff) => [name, list, xff] as const)))(
+    'the client address of a plain request is req.ip under the same trust (%s, X-Forwarded-For %p)',
+    async (_name, list, xff) => {
+      const trust = compileTrust(list);
       const app = express();
-      app.set('trust proxy', true);
+      app.set('trust proxy', trust);
       let plain: string | undefined;
       app.get('/ip', (req, res) => {
-        res.json({ ip: req.ip, viaExpress: clientAddress(req) });
+        res.json({ ip: req.ip, viaExpress: clientAddress(req, trust) });
       });
       const server = http.createServer((req, res) => {
-        plain = clientAddress(req);
+        plain = clientAddress(req, trust);
         app(req, res);
       });
       let req = request(server).get('/ip');
@@ -169,11 +177,32 @@ describe('front handler (registry fast path)', () => {
     },
   );
 
+  it('takes the address a trusted proxy appended, never one the client wrote itself', async () => {
+    const seenBy = async (list: string[], xff: string) => {
+      let got: string | undefined;
+      const trust = compileTrust(list);
+      await request(
+        http.createServer((req, res) => {
+          got = clientAddress(req, trust);
+          res.end();
+        }),
+      )
+        .get('/')
+        .set('X-Forwarded-For', xff);
+      return got;
+    };
+    // No proxy configured: the header is ignored, the socket's peer counts.
+    expect(await seenBy([], '6.6.6.6')).toBe('127.0.0.1');
+    // Behind an appending load balancer on loopback: the client's own entry (6.6.6.6) is not believed.
+    expect(await seenBy(['loopback'], '6.6.6.6, 10.9.9.9')).toBe('10.9.9.9');
+    expect(await seenBy(['loopback', '10.0.0.0/8'], '6.6.6.6, 10.9.9.9')).toBe('6.6.6.6');
+  });
+
   it('passes registry requests on with the request id and without the client cookie', async () => {
     const { viaFront } = stacks();
     const r = await request(http.createServer(viaFront.front))
       .get('/v2/alpha/app/manifests/v1')
-      .set('Authorization', 'Bearer t0ken-from-harbor')
+      .set('Authorization', HARBOR_TOKEN)
       .set('Cookie', 'sid=harbor-session');
     expect(r.status).toBe(200);
     expect(r.headers['docker-content-digest']).toBe('sha256:abc');

@@ -1,4 +1,4 @@
-import { challengeScope, classify, isRegistryPath, OPERATION_IDS } from '../../../src/http/registry/operations';
+import { canonicalRegistryPath, challengeScope, classify, isRegistryPath, OPERATION_IDS } from '../../../src/http/registry/operations';
 
 const DIGEST = 'sha256:' + 'a'.repeat(64);
 
@@ -55,5 +55,44 @@ describe('registry operation table', () => {
     expect(challengeScope(classify('DELETE', `/v2/alpha/app/manifests/${DIGEST}`))).toBe('repository:alpha/app:delete');
     expect(challengeScope(classify('GET', '/v2/_catalog'))).toBe('registry:catalog:*');
     expect(challengeScope(classify('GET', '/v2/'))).toBeUndefined();
+  });
+});
+
+describe('registry path hygiene', () => {
+  const HEX = 'b'.repeat(64);
+  it.each([
+    ['/v2/..%2fapi/v2.0/projects', 'percent-encoded'],
+    ['/v2/%2e%2e/api/v2.0/projects', 'percent-encoded'],
+    ['/v2/alpha%2fapp/tags/list', 'percent-encoded'],
+    ['/v2/alpha/app/manifests/v1%00', 'percent-encoded'],
+    ['/v2/alpha/app/manifests/%25', 'percent-encoded'],
+    ['/v2/../api/v2.0/projects', 'dot segments'],
+    ['/v2/./alpha/app/tags/list', 'dot segments'],
+    ['/v2/alpha/app/blobs/uploads/..', 'dot segments'],
+    ['/v2/alpha/app/tags/list/.', 'dot segments'],
+    ['/v2/alpha//app/tags/list', 'empty path segments'],
+    ['/v2//alpha/app/tags/list', 'empty path segments'],
+    ['/v2/alpha/app/tags/list/', 'empty path segments'],
+    ['/v2/alpha\\app/tags/list', 'characters'],
+    ['/v2/alpha/app/manifests/v1;jsessionid=1', 'characters'],
+    ['/v2/alpha/app/manifests/v 1', 'characters'],
+    ['/v2/alpha/app/manifests/v\t1', 'characters'],
+    ['/v2/alpha/app/manifests/vé', 'characters'],
+  ])('refuses %s (%s)', (path, why) => {
+    const r = canonicalRegistryPath(path);
+    expect('problem' in r && r.problem).toContain(why);
+  });
+
+  it.each([
+    ['/v2', '/v2'],
+    ['/v2/', '/v2/'],
+    ['/v2/_catalog', '/v2/_catalog'],
+    ['/v2/alpha/app/blobs/uploads/', '/v2/alpha/app/blobs/uploads/'],
+    [`/v2/alpha/app/manifests/sha256:${HEX}`, `/v2/alpha/app/manifests/sha256:${HEX}`],
+    [`/v2/alpha/app/manifests/sha256%3A${HEX}`, `/v2/alpha/app/manifests/sha256:${HEX}`],
+    [`/v2/alpha/app/blobs/sha256%3a${HEX}`, `/v2/alpha/app/blobs/sha256:${HEX}`],
+    ['/v2/a.b/c-d/e_f/manifests/v1.0', '/v2/a.b/c-d/e_f/manifests/v1.0'],
+  ])('keeps %s as %s', (path, canonical) => {
+    expect(canonicalRegistryPath(path)).toEqual({ path: canonical });
   });
 });

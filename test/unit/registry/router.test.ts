@@ -10,6 +10,8 @@ import { createRegistryRouter, type RegistryRouterDeps } from '../../../src/http
 import { observe } from '../../../src/http/middleware/observe';
 import { createMetrics } from '../../../src/observability/metrics';
 import { createLogger } from '../../../src/observability/logger';
+import { signingMaterial } from '../../harbor-double/keys';
+import { signToken } from '../../harbor-double/jwt';
 
 interface Seen {
   method: string;
@@ -21,6 +23,8 @@ interface Seen {
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const jwt = (claims: Record<string, unknown>) => `${b64('{"alg":"RS256"}')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 const PASSWORD = 'Correct-Horse-Battery-9';
+/** A token Harbor's token service (the double's signing key) issued for the project's robot. */
+const HARBOR_TOKEN = signToken(signingMaterial(), 'robot$hg-p1', [{ type: 'repository', name: 'alpha/app', actions: ['pull', 'push'] }], 3600).token;
 
 describe('registry router', () => {
   let upstream: http.Server;
@@ -48,12 +52,12 @@ describe('registry router', () => {
   function app(overrides: Partial<RegistryRouterDeps> = {}) {
     seen = [];
     verifyCalls = 0;
-    t = 1_000_000;
+    t = Date.now();
     logs = [];
     answer = (req, res) => {
       if (req.url!.startsWith('/service/token')) {
         res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Set-Cookie': 'sid=1' });
-        res.end(JSON.stringify({ token: jwt({ sub: 'robot$hg-p1' }), access_token: '', expires_in: 1800, issued_at: '2026-11-26T13:52:54Z' }));
+        res.end(JSON.stringify({ token: jwt({ sub: 'robot$hg-p1', exp: Math.floor(Date.now() / 1000) + 1800 }), access_token: '', expires_in: 1800, issued_at: '2026-11-26T13:52:54Z' }));
         return;
       }
       res.writeHead(200, { 'Content-Type': 'application/json', 'Docker-Distribution-Api-Version': 'registry/2.0' });
@@ -73,6 +77,7 @@ describe('registry router', () => {
       allowAnonymousPull: false,
       throttle: { maxFailuresPerUser: 3, maxFailuresPerAddress: 100, windowSeconds: 60, blockSeconds: 30 },
       loginCacheSeconds: 30,
+      tokenCertificatePem: signingMaterial().certPem,
       onManifestChange,
       logger: createLogger('debug', (l) => logs.push(l)),
       metrics,
@@ -105,6 +110,120 @@ describe('registry router', () => {
     it('leaves other paths to the API', async () => {
       const { app: a } = app();
       expect((await request(a).get('/api/v1/workspaces')).text).toBe('api');
+    });
+  });
+
+  describe('/v2 with a bearer token', () => {
+    const key = () => signingMaterial();
+    const other = (() => {
+      // A second key pair: a token signed by anyone but Harbor's token service.
+      const { generateKeyPairSync } = jest.requireActual<typeof import('node:crypto')>('node:crypto');
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      return { ...signingMaterial(), privateKey, publicKey };
+    })();
+    const unsigned = (claims: Record<string, unknown>) =>
+      `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.`;
+    const now = () => Math.floor(Date.now() / 1000);
+    const robotClaims = () => ({ iss: 'harbor-token-issuer', aud: 'harbor-registry', sub: 'robot$hg-p1', exp: now() + 600, nbf: now() - 1, iat: now() - 1, access: [] });
+    const refused: [string, () => string][] = [
+      ['junk', () => 'x'],
+      ['a JWT-shaped junk', () => 'a.b.c'],
+      ['an unsigned (alg none) token for the robot', () => unsigned(robotClaims())],
+      ['a token for the robot with a forged signature', () => `${HARBOR_TOKEN.split('.').slice(0, 2).join('.')}.${Buffer.from('forged').toString('base64url')}`],
+      ['a robot token with edited claims', () => `${HARBOR_TOKEN.split('.')[0]}.${Buffer.from(JSON.stringify({ ...robotClaims(), sub: 'robot$hg-p2' })).toString('base64url')}.${HARBOR_TOKEN.split('.')[2]}`],
+      ['a token signed by another key', () => signToken(other, 'robot$hg-p1', [], 600).token],
+      ['an anonymous token from Harbor (anonymous pulls disabled)', () => signToken(key(), undefined, [{ type: 'repository', name: 'alpha/app', actions: ['pull'] }], 600).token],
+      ["a token for Harbor's admin", () => signToken(key(), 'admin', [], 600).token],
+      ['a token for a robot hubgate does not manage', () => signToken(key(), 'robot$ci', [], 600).token],
+      ['a token for a system-level robot with the hubgate prefix', () => signToken(key(), 'robot$hg-p1$x', [], 600).token],
+      ['an expired token', () => signToken(key(), 'robot$hg-p1', [], 600, now() - 3600).token],
+    ];
+    it.each(refused)('refuses %s with the 401 challenge, without asking Harbor', async (_what, token) => {
+      const { app: a, metrics } = app();
+      const r = await request(a).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${token()}`);
+      expect(r.status).toBe(401);
+      expect(r.body).toEqual({ errors: [{ code: 'UNAUTHORIZED', message: 'unauthorized: invalid or expired registry token; authenticate again' }] });
+      expect(r.headers['www-authenticate']).toBe('Bearer realm="https://hub.example/service/token",service="harbor-registry",scope="repository:alpha/app:pull"');
+      expect(seen).toHaveLength(0);
+      expect(await metrics.registry.getSingleMetricAsString('hubgate_login_failures_total')).toContain('reason="bad_token"} 1');
+    });
+
+    it("passes Harbor's token for a hubgate robot on unchanged", async () => {
+      const { app: a } = app();
+      const r = await request(a).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${HARBOR_TOKEN}`);
+      expect(r.status).toBe(200);
+      expect(seen[0].headers.authorization).toBe(`Bearer ${HARBOR_TOKEN}`);
+    });
+
+    it("passes Harbor's anonymous token on only while anonymous pulls are enabled", async () => {
+      const anon = signToken(key(), undefined, [{ type: 'repository', name: 'alpha/app', actions: ['pull'] }], 600).token;
+      const { app: a } = app({ allowAnonymousPull: true });
+      expect((await request(a).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${anon}`)).status).toBe(200);
+      expect(seen).toHaveLength(1);
+    });
+
+    describe('without a certificate (record of issued tokens)', () => {
+      it('passes on exactly the tokens its own token endpoint handed out', async () => {
+        const { app: a } = app({ tokenCertificatePem: undefined });
+        // Harbor's own, validly signed token that did not come through hubgate: refused.
+        expect((await request(a).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${HARBOR_TOKEN}`)).status).toBe(401);
+        expect(seen).toHaveLength(0);
+        const issued = await request(a).get('/service/token?service=harbor-registry&scope=repository:alpha/app:pull').set('Authorization', basic('hg-p1', PASSWORD));
+        expect(issued.status).toBe(200);
+        const token = (issued.body as { token: string }).token;
+        const r = await request(a).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${token}`);
+        expect(r.status).toBe(200);
+        expect(seen.at(-1)?.headers.authorization).toBe(`Bearer ${token}`);
+      });
+
+      it('shares the record through the cache, so another replica accepts the token', async () => {
+        const store = new Map<string, unknown>();
+        const cache = {
+          get: async <T,>(k: string) => store.get(k) as T | undefined,
+          set: async <T,>(k: string, v: T) => void store.set(k, v),
+          del: async (...ks: string[]) => void ks.forEach((k) => store.delete(k)),
+        };
+        const shared = { cache, coordination: { shared: () => true }, tokenCertificatePem: undefined };
+        const { app: one } = app(shared);
+        const issued = await request(one).get('/service/token?service=harbor-registry&scope=repository:alpha/app:pull').set('Authorization', basic('hg-p1', PASSWORD));
+        const token = (issued.body as { token: string }).token;
+        expect([...store.keys()].some((k) => k.startsWith('registry-token:'))).toBe(true);
+        // Nothing secret in the shared store: only hashes of the tokens.
+        expect(JSON.stringify([...store.entries()])).not.toContain(token);
+        const { app: two } = app(shared);
+        expect((await request(two).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${token}`)).status).toBe(200);
+        const { app: isolated } = app({ tokenCertificatePem: undefined });
+        expect((await request(isolated).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${token}`)).status).toBe(401);
+      });
+    });
+  });
+
+  describe('/v2 paths', () => {
+    it.each([
+      ['/v2/..%2fapi/v2.0/projects', 400],
+      ['/v2/../api/v2.0/projects', 400],
+      ['/v2/alpha/app/../../../api/v2.0/users', 400],
+      ['/v2/alpha//app/tags/list', 400],
+      ['/v2/alpha/app/blobs/uploads/..', 400],
+      ['/v2/alpha%2Fapp/tags/list', 400],
+      ['/v2/alpha/app/manifests/v1;x=1', 400],
+      ['/v2/api/v2.0/projects', 404],
+      ['/v2/alpha/app/referrers/sha256:abc', 404],
+      ['/v2/alpha/app', 404],
+    ])('refuses %s (%d) without asking Harbor', async (p, status) => {
+      const { app: a } = app();
+      const r = await request(a).get(p).set('Authorization', `Bearer ${HARBOR_TOKEN}`);
+      expect(r.status).toBe(status);
+      expect((r.body as { errors: { code: string }[] }).errors[0].code).toBe(status === 400 ? 'BAD_REQUEST' : 'NOT_FOUND');
+      expect(seen).toHaveLength(0);
+    });
+
+    it('decodes a percent-encoded ":" of a digest before Harbor sees it (core would make it a tag)', async () => {
+      const { app: a } = app();
+      const hex = 'a'.repeat(64);
+      const r = await request(a).put(`/v2/alpha/app/manifests/sha256%3A${hex}?x=%3A`).set('Authorization', `Bearer ${HARBOR_TOKEN}`).send('{}');
+      expect(r.status).toBe(200);
+      expect(seen[0].url).toBe(`/v2/alpha/app/manifests/sha256:${hex}?x=%3A`);
     });
   });
 
@@ -173,14 +292,14 @@ describe('registry router', () => {
         });
         res.end();
       };
-      const r = await request(a).post('/v2/alpha/app/blobs/uploads/?mount=sha256:abc&from=alpha/other').set('Authorization', 'Bearer tkn');
+      const r = await request(a).post('/v2/alpha/app/blobs/uploads/?mount=sha256:abc&from=alpha/other').set('Authorization', `Bearer ${HARBOR_TOKEN}`);
       expect(r.status).toBe(202);
       expect(r.headers.location).toBe('https://hub.example/v2/alpha/app/blobs/uploads/u1?_state=abc%3D%3D');
       expect(r.headers['docker-upload-uuid']).toBe('u1');
       expect(r.headers.range).toBe('0-0');
       expect(r.headers['set-cookie']).toBeUndefined();
       expect(seen[0].url).toBe('/v2/alpha/app/blobs/uploads/?mount=sha256:abc&from=alpha/other');
-      expect(seen[0].headers.authorization).toBe('Bearer tkn');
+      expect(seen[0].headers.authorization).toBe(`Bearer ${HARBOR_TOKEN}`);
 
       answer = (_req, res) => {
         res.writeHead(401, { 'Www-Authenticate': `Bearer realm="${upstreamUrl}/service/token",service="harbor-registry",scope="repository:alpha/app:pull"` });
@@ -193,7 +312,7 @@ describe('registry router', () => {
     it('streams request bodies through unchanged (chunked PATCH) and counts bytes by operation', async () => {
       const { app: a, metrics } = app();
       const payload = Buffer.alloc(300_000, 7);
-      const r = await request(a).patch('/v2/alpha/app/blobs/uploads/u1?_state=s').set('Authorization', 'Bearer t').set('Content-Type', 'application/octet-stream').send(payload);
+      const r = await request(a).patch('/v2/alpha/app/blobs/uploads/u1?_state=s').set('Authorization', `Bearer ${HARBOR_TOKEN}`).set('Content-Type', 'application/octet-stream').send(payload);
       expect(r.status).toBe(200);
       expect(seen[0].body.length).toBe(payload.length);
       expect(seen[0].method).toBe('PATCH');
@@ -209,20 +328,20 @@ describe('registry router', () => {
         res.writeHead(201, { 'Docker-Content-Digest': 'sha256:1' });
         res.end();
       };
-      await request(a).put('/v2/alpha/app/manifests/v1').set('Authorization', 'Bearer t').set('Content-Type', 'application/vnd.oci.image.manifest.v1+json').send('{}');
-      await request(a).get('/v2/alpha/app/manifests/v1').set('Authorization', 'Bearer t');
+      await request(a).put('/v2/alpha/app/manifests/v1').set('Authorization', `Bearer ${HARBOR_TOKEN}`).set('Content-Type', 'application/vnd.oci.image.manifest.v1+json').send('{}');
+      await request(a).get('/v2/alpha/app/manifests/v1').set('Authorization', `Bearer ${HARBOR_TOKEN}`);
       answer = (_req, res) => {
         res.writeHead(400);
         res.end();
       };
-      await request(a).put('/v2/alpha/app/manifests/v2').set('Authorization', 'Bearer t').send('{}');
+      await request(a).put('/v2/alpha/app/manifests/v2').set('Authorization', `Bearer ${HARBOR_TOKEN}`).send('{}');
       await new Promise((r) => setImmediate(r));
       expect(onManifestChange).toHaveBeenCalledTimes(1);
     });
 
     it('answers 502 in the Harbor envelope when Harbor is unreachable', async () => {
       const { app: a } = app({ harborUrl: 'http://127.0.0.1:1' });
-      const r = await request(a).get('/v2/').set('Authorization', 'Bearer t');
+      const r = await request(a).get('/v2/').set('Authorization', `Bearer ${HARBOR_TOKEN}`);
       expect(r.status).toBe(502);
       expect(r.body.errors[0].code).toBe('UPSTREAM_UNAVAILABLE');
     });
