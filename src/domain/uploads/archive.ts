@@ -81,8 +81,35 @@ export async function planUpload(spool: Spool, workspace: string, overrides: Ove
     );
   }
   if (found.length === 0) throw new ArchiveError('invalid_manifest', 'the archive describes no image');
-  return assign(found, workspace, overrides);
+  return assign(merge(found), workspace, overrides);
 }
+
+/**
+ * One entry per distinct image: entries whose top manifest is the same (an index or manifest.json naming the
+ * same image again and again) become one, with all their references; blobs and manifests appear once each.
+ * The work later done per image (pushes, manifest PUTs) is then bounded by what the archive really holds.
+ */
+function merge(found: FoundImage[]): FoundImage[] {
+  const byTop = new Map<string, FoundImage>();
+  for (const img of found) {
+    const top = img.manifests[img.manifests.length - 1].digest;
+    const seen = byTop.get(top);
+    if (!seen) {
+      byTop.set(top, { ...img, refs: uniqueRefs(img.refs), blobs: uniqueBy(img.blobs, (b) => b.digest), manifests: uniqueBy(img.manifests, (m) => m.digest) });
+      continue;
+    }
+    seen.refs = uniqueRefs([...seen.refs, ...img.refs]);
+  }
+  return [...byTop.values()];
+}
+
+function uniqueBy<T>(xs: T[], key: (x: T) => string): T[] {
+  const m = new Map<string, T>();
+  for (const x of xs) if (!m.has(key(x))) m.set(key(x), x);
+  return [...m.values()];
+}
+
+const uniqueRefs = (refs: FoundImage['refs']) => uniqueBy(refs, (r) => `${r.tagOnly ? 't' : 'n'}:${r.ref}`);
 
 // ---------------------------------------------------------------------------------------------- docker save
 
@@ -90,7 +117,10 @@ async function dockerSave(spool: Spool): Promise<FoundImage[]> {
   const { value } = await spool.readJson('manifest.json', 'manifest.json');
   if (!Array.isArray(value)) throw new ArchiveError('invalid_manifest', 'manifest.json must be a JSON array of images');
   const images: FoundImage[] = [];
+  // an entry repeating an earlier one (same config, same layers) is only another set of references
+  const built = new Map<string, FoundImage>();
   for (const [i, raw] of value.entries()) {
+    spool.check();
     const where = `manifest.json entry ${i + 1}`;
     if (!isObject(raw) || typeof raw.Config !== 'string' || !Array.isArray(raw.Layers) || !raw.Layers.every((l) => typeof l === 'string')) {
       throw new ArchiveError('invalid_manifest', `${where} must have "Config" (a path) and "Layers" (a list of paths)`);
@@ -98,6 +128,12 @@ async function dockerSave(spool: Spool): Promise<FoundImage[]> {
     const repoTags = raw.RepoTags ?? [];
     if (!Array.isArray(repoTags) || !repoTags.every((t) => typeof t === 'string')) {
       throw new ArchiveError('invalid_manifest', `${where}: "RepoTags" must be a list of image references`);
+    }
+    const key = JSON.stringify([raw.Config, raw.Layers]);
+    const again = built.get(key);
+    if (again) {
+      images.push({ ...again, refs: (repoTags as string[]).map((ref) => ({ ref, tagOnly: false })), where });
+      continue;
     }
     const cfgFile = spool.resolve(raw.Config);
     if (!cfgFile) throw new ArchiveError('missing_blob', `${where} names config "${raw.Config}", which the archive does not contain`);
@@ -117,6 +153,7 @@ async function dockerSave(spool: Spool): Promise<FoundImage[]> {
     const blobs: PlannedBlob[] = [];
     const descriptors: { mediaType: string; size: number; digest: string }[] = [];
     for (const [j, path] of layers.entries()) {
+      spool.check();
       const file = spool.resolve(path);
       if (!file) throw new ArchiveError('missing_blob', `${where} names layer "${path}", which the archive does not contain`);
       if (!file.tarLike && !file.gzipped) throw new ArchiveError('invalid_manifest', `layer "${path}" is neither a tar nor gzip-compressed tar`);
@@ -141,12 +178,14 @@ async function dockerSave(spool: Spool): Promise<FoundImage[]> {
       layers: descriptors,
     };
     const body = Buffer.from(JSON.stringify(manifest, null, 3));
-    images.push({
+    const image: FoundImage = {
       refs: (repoTags as string[]).map((ref) => ({ ref, tagOnly: false })),
       blobs,
       manifests: [{ mediaType: MT.dockerManifest, body, digest: sha256(body) }],
       where,
-    });
+    };
+    built.set(key, image);
+    images.push(image);
   }
   return images;
 }
@@ -191,38 +230,45 @@ async function ociLayout(spool: Spool, compress: boolean): Promise<FoundImage[]>
   }
   const { value: index } = await spool.readJson('index.json', 'index.json');
   if (!isObject(index) || !Array.isArray(index.manifests)) throw new ArchiveError('invalid_manifest', 'index.json must have a "manifests" list');
+  // every manifest and index is checked, parsed and (when its layers are compressed here) rewritten once per
+  // digest, however often the archive names it
+  const manifestsDone = new Map<string, Promise<{ manifest: PlannedManifest; blobs: PlannedBlob[] }>>();
+  const imageOnce = (d: Descriptor) => {
+    blob(spool, d, 'image manifest'); // digest and size of this very descriptor
+    let p = manifestsDone.get(d.digest);
+    if (!p) {
+      p = (async () => {
+        const blobs: PlannedBlob[] = [];
+        const manifest = await imageManifest(spool, d, compress, blobs);
+        return { manifest, blobs };
+      })();
+      manifestsDone.set(d.digest, p);
+    }
+    return p;
+  };
+  const indexesDone = new Map<string, Promise<{ manifests: PlannedManifest[]; blobs: PlannedBlob[] }>>();
+  const indexOnce = (d: Descriptor) => {
+    blob(spool, d, 'image index');
+    let p = indexesDone.get(d.digest);
+    if (!p) {
+      p = imageIndex(spool, d, imageOnce);
+      indexesDone.set(d.digest, p);
+    }
+    return p;
+  };
   const images: FoundImage[] = [];
   for (const [i, raw] of index.manifests.entries()) {
+    spool.check();
     const where = `index.json manifest ${i + 1}`;
     const d = descriptor(raw, where);
-    const blobs: PlannedBlob[] = [];
-    const manifests: PlannedManifest[] = [];
+    let blobs: PlannedBlob[];
+    let manifests: PlannedManifest[];
     if (d.mediaType === MT.ociIndex || d.mediaType === MT.dockerList) {
-      const file = blob(spool, d, 'image index');
-      const { value: child, bytes } = await spool.readJson(`blobs/sha256/${d.digest.slice(7)}`, 'image index');
-      if (!isObject(child) || !Array.isArray(child.manifests)) throw new ArchiveError('invalid_manifest', `image index ${d.digest} has no "manifests" list`);
-      let changed = false;
-      const entries: unknown[] = [];
-      for (const [k, c] of child.manifests.entries()) {
-        const cd = descriptor(c, `entry ${k + 1} of image index ${d.digest}`);
-        if (cd.mediaType !== MT.ociManifest && cd.mediaType !== MT.dockerManifest) {
-          throw new ArchiveError('invalid_manifest', `image index ${d.digest} nests ${cd.mediaType}; only image manifests are supported inside an index`);
-        }
-        const m = await imageManifest(spool, cd, compress, blobs);
-        manifests.push(m);
-        if (m.digest !== cd.digest) {
-          changed = true;
-          entries.push({ ...cd, digest: m.digest, size: m.body.length });
-        } else entries.push(c);
-      }
-      if (changed) {
-        const body = Buffer.from(JSON.stringify({ ...child, manifests: entries }));
-        manifests.push({ mediaType: d.mediaType, body, digest: sha256(body) });
-      } else {
-        manifests.push({ mediaType: d.mediaType, body: bytes, digest: file.digest });
-      }
+      ({ blobs, manifests } = await indexOnce(d));
     } else if (d.mediaType === MT.ociManifest || d.mediaType === MT.dockerManifest) {
-      manifests.push(await imageManifest(spool, d, compress, blobs));
+      const done = await imageOnce(d);
+      blobs = done.blobs;
+      manifests = [done.manifest];
     } else {
       throw new ArchiveError('invalid_manifest', `${where} has media type "${d.mediaType.slice(0, 100)}", which is not an image manifest or index`);
     }
@@ -235,6 +281,44 @@ async function ociLayout(spool: Spool, compress: boolean): Promise<FoundImage[]>
   return images;
 }
 
+/** An image index (one level: image manifests only), its children checked once each. */
+async function imageIndex(
+  spool: Spool,
+  d: Descriptor,
+  imageOnce: (d: Descriptor) => Promise<{ manifest: PlannedManifest; blobs: PlannedBlob[] }>,
+): Promise<{ manifests: PlannedManifest[]; blobs: PlannedBlob[] }> {
+  const file = blob(spool, d, 'image index');
+  const { value: child, bytes } = await spool.readJson(`blobs/sha256/${d.digest.slice(7)}`, 'image index');
+  if (!isObject(child) || !Array.isArray(child.manifests)) throw new ArchiveError('invalid_manifest', `image index ${d.digest} has no "manifests" list`);
+  let changed = false;
+  const entries: unknown[] = [];
+  const manifests = new Map<string, PlannedManifest>();
+  const blobs = new Map<string, PlannedBlob>();
+  for (const [k, c] of child.manifests.entries()) {
+    spool.check();
+    const cd = descriptor(c, `entry ${k + 1} of image index ${d.digest}`);
+    if (cd.mediaType !== MT.ociManifest && cd.mediaType !== MT.dockerManifest) {
+      throw new ArchiveError('invalid_manifest', `image index ${d.digest} nests ${cd.mediaType}; only image manifests are supported inside an index`);
+    }
+    const done = await imageOnce(cd);
+    const m = done.manifest;
+    if (!manifests.has(m.digest)) manifests.set(m.digest, m);
+    for (const b of done.blobs) if (!blobs.has(b.digest)) blobs.set(b.digest, b);
+    if (m.digest !== cd.digest) {
+      changed = true;
+      entries.push({ ...cd, digest: m.digest, size: m.body.length });
+    } else entries.push(c);
+  }
+  const out = [...manifests.values()];
+  if (changed) {
+    const body = Buffer.from(JSON.stringify({ ...child, manifests: entries }));
+    out.push({ mediaType: d.mediaType, body, digest: sha256(body) });
+  } else {
+    out.push({ mediaType: d.mediaType, body: bytes, digest: file.digest });
+  }
+  return { manifests: out, blobs: [...blobs.values()] };
+}
+
 async function imageManifest(spool: Spool, d: Descriptor, compress: boolean, blobs: PlannedBlob[]): Promise<PlannedManifest> {
   const file = blob(spool, d, 'image manifest');
   const { value: m, bytes } = await spool.readJson(`blobs/sha256/${d.digest.slice(7)}`, 'image manifest');
@@ -245,6 +329,7 @@ async function imageManifest(spool: Spool, d: Descriptor, compress: boolean, blo
   let changed = false;
   const layers: unknown[] = [];
   for (const [j, l] of m.layers.entries()) {
+    spool.check();
     const ld = descriptor(l, `layer ${j + 1} of image manifest ${d.digest}`);
     const lf = blob(spool, ld, 'layer');
     if (GZIP_LAYER.has(ld.mediaType) && !lf.gzipped) {
