@@ -56,11 +56,21 @@ describe('Harbor double: content negotiation like go-swagger', () => {
     expect(r.body).toBe(envelope('text/plain'));
   });
 
-  it.each([[undefined], ['*/*'], ['text/plain'], ['text/*'], ['application/json, text/plain;q=0.5'], ['application/json;q=1, */*;q=0.1'], ['']])('GC log with Accept %p → 200 text', async (accept) => {
+  it.each([[undefined], ['*/*'], ['text/plain'], ['text/*'], ['text/plain;q=0.5, text/html'], ['']])('GC log with Accept %p → 200 text', async (accept) => {
     const r = await call(`${api}/system/gc/${gcId}/log`, { accept });
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('text/plain');
     expect(r.body).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[INFO\] /);
+  });
+
+  it('an Accept that prefers JSON but allows text gets the text as a JSON string (as Harbor answers)', async () => {
+    const text = await call(`${api}/system/gc/${gcId}/log`, { accept: 'text/plain' });
+    for (const accept of ['application/json, text/plain;q=0.5', 'application/json;q=1, */*;q=0.1']) {
+      const r = await call(`${api}/system/gc/${gcId}/log`, { accept });
+      expect([r.status, r.headers['content-type'], r.body]).toEqual([200, 'application/json', JSON.stringify(text.body) + '\n']);
+    }
+    const pong = await call(`${api}/ping`, { accept: 'application/json, text/plain;q=0.5', auth: null });
+    expect([pong.status, pong.headers['content-type'], pong.body]).toEqual([200, 'application/json', '"Pong"\n']);
   });
 
   it.each([['text/plain;q=0'], ['application/json'], ['text/html, application/xml']])('GC log with Accept %p → 422', async (accept) => {

@@ -95,10 +95,30 @@ function hasBody(req: http.IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined;
 }
 
+const acceptLines = (req: http.IncomingMessage): string[] =>
+  req.headersDistinct?.accept ?? (req.headers.accept !== undefined ? [req.headers.accept] : []);
+
 /** The 422 message Harbor sends when the request's Accept matches none of `produces`; null when it may go on. */
 export function acceptProblem(req: http.IncomingMessage, produces: readonly string[]): string | null {
   if (hasBody(req) || produces.length === 0) return null;
-  const lines = req.headersDistinct?.accept ?? (req.headers.accept !== undefined ? [req.headers.accept] : []);
-  if (negotiate(parseAccept(lines), produces, '') !== '') return null;
+  if (negotiate(parseAccept(acceptLines(req)), produces, '') !== '') return null;
   return `validation failure list:\nunsupported media type requested, only [${produces.join(' ')}] are available`;
+}
+
+const JSON_MIME = 'application/json';
+
+/**
+ * A text answer of an operation that produces `produces` (`text/plain` for ping and GC logs), formatted as
+ * go-swagger's `Context.Respond` does: the response format is negotiated again over `produces` followed by the
+ * API's default `application/json`, so `Accept: application/json, text/plain;q=0.5` gets `Content-Type:
+ * application/json` and the text as a JSON string (Go's encoder: no HTML escaping, newline after) — seen on
+ * Harbor 2.5.5 for `/ping` (`"Pong"\n`) and `/system/gc/{id}/log`.
+ */
+export function producedText(req: http.IncomingMessage, produces: readonly string[], text: string): { contentType: string; body: string } {
+  const offers = [...produces.filter((p) => p !== JSON_MIME), JSON_MIME];
+  const format = negotiate(parseAccept(acceptLines(req)), offers, '') || produces[0];
+  if (format === JSON_MIME && !produces.includes(JSON_MIME)) {
+    return { contentType: format, body: JSON.stringify(text).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029') + '\n' };
+  }
+  return { contentType: format, body: text };
 }

@@ -2,7 +2,7 @@
 import { randomBytes } from 'crypto';
 import { matchOperation } from '../../adapters/harbor/operations';
 import { Ctx, isoMs, readBody, send, sendEmpty, sendError, sendJson, ZERO_TIME } from './http';
-import { acceptProblem } from './negotiate';
+import { acceptProblem, producedText } from './negotiate';
 import { canProject, canSystem, PROJECT_PAIRS, robotFullName, seesProject } from './rbac';
 import { Artifact, GcExecution, Project, Repository, Robot, RobotPermissionItem, State, Tag } from './state';
 
@@ -26,6 +26,12 @@ const notFound = (m: string) => new HttpError(404, 'NOT_FOUND', m);
 const badRequest = (m: string) => new HttpError(400, 'BAD_REQUEST', m);
 const unauthorized = () => new HttpError(401, 'UNAUTHORIZED', 'unauthorized');
 const forbidden = (m = 'forbidden') => new HttpError(403, 'FORBIDDEN', m);
+
+/** Go's `Request.BasicAuth()` would find credentials (whether right or wrong). */
+function hasBasicCredentials(ctx: Ctx): boolean {
+  const m = /^basic (.*)$/i.exec(ctx.req.headers.authorization ?? '');
+  return m !== null && Buffer.from(m[1], 'base64').toString('utf8').includes(':');
+}
 
 function requireAuth(ctx: Ctx): void {
   if (ctx.principal.kind === 'anonymous' || ctx.principal.kind === 'token') throw unauthorized();
@@ -275,7 +281,9 @@ export class Rest {
     try {
       await this.route(ctx);
     } catch (e) {
-      if (e instanceof HttpError) sendError(ctx, e.status, e.code, e.message);
+      // go-swagger's own validation errors (all of Harbor's 422s) carry `Www-Authenticate: Basic realm="API"` when
+      // the request had no Basic credentials: its basic authenticator left that realm in the request (seen live)
+      if (e instanceof HttpError) sendError(ctx, e.status, e.code, e.message, e.status === 422 && !hasBasicCredentials(ctx) ? { 'Www-Authenticate': 'Basic realm="API"' } : {});
       else {
         sendError(ctx, 500, 'UNKNOWN', 'internal server error');
       }
@@ -333,7 +341,7 @@ export class Rest {
 
     switch (a) {
       case 'ping':
-        if (n === 1 && (m === 'GET' || m === 'HEAD')) return send(ctx, 200, 'Pong', { 'Content-Type': 'text/plain' });
+        if (n === 1 && (m === 'GET' || m === 'HEAD')) return this.sendText(ctx, 'Pong');
         return notRouted();
       case 'health':
         if (n === 1 && m === 'GET') return this.health(ctx);
@@ -430,6 +438,12 @@ export class Rest {
     }
     void i;
     return notRouted();
+  }
+
+  /** 200 with the text of a `produces: text/plain` operation, in the format go-swagger negotiates (see negotiate.ts). */
+  private sendText(ctx: Ctx, text: string): void {
+    const { contentType, body } = producedText(ctx.req, ['text/plain'], text);
+    send(ctx, 200, body, { 'Content-Type': contentType });
   }
 
   // ------------------------------------------------------------------ system
@@ -1066,7 +1080,7 @@ export class Rest {
     if (rest.length === 2 && rest[1] === 'log' && m === 'GET') {
       const e = this.s.gc.find((x) => String(x.id) === rest[0]);
       if (!e) throw notFound(`garbage collection ${rest[0]} log is not found`);
-      return send(ctx, 200, e.log.map((l) => l + '\n').join(''), { 'Content-Type': 'text/plain' });
+      return this.sendText(ctx, e.log.map((l) => l + '\n').join(''));
     }
     return notRouted();
   }
