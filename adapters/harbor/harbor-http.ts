@@ -206,6 +206,10 @@ export function createHarborHttp(opts: HarborHttpOptions): HarborHttp {
 /** Harbor's 4xx → hubgate's error kinds, keeping Harbor's message where it helps the caller. */
 function clientError(status: number, message: string | undefined): AppError {
   const o = { upstreamStatus: status };
+  // go-swagger refusing hubgate's own Accept/Content-Type (test/fixtures/harbor/live L01) is hubgate's fault, not the caller's
+  if (status === 422 && message?.startsWith('validation failure list:\nunsupported media type')) {
+    return new AppError('upstream_unavailable', `upstream unavailable: Harbor refused the request format (${message.split('\n')[1]})`, o);
+  }
   switch (status) {
     case 400:
     case 422:
@@ -226,7 +230,16 @@ function clientError(status: number, message: string | undefined): AppError {
   }
 }
 
-function harborError(data: unknown): { code?: string; message?: string } {
+function harborError(body: unknown): { code?: string; message?: string } {
+  let data = body;
+  // text calls (GC logs) keep the body unparsed; their errors are Harbor's JSON envelope all the same
+  if (typeof body === 'string') {
+    try {
+      data = JSON.parse(body);
+    } catch {
+      return {};
+    }
+  }
   if (data && typeof data === 'object' && Array.isArray((data as { errors?: unknown }).errors)) {
     const first = (data as { errors: unknown[] }).errors[0];
     if (first && typeof first === 'object') {

@@ -1,7 +1,10 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import nock from './nock';
+import { AppError } from '../../../src/domain/errors';
 import type { HarborRobot, RobotCreate } from '../../../src/ports/harbor';
 import { matchOperation, pathSegments } from '../../../adapters/harbor/operations';
-import { API, BASE, closeAdapters, makeAdapter } from './harbor.kit';
+import { API, BASE, adminAccepted, closeAdapters, harborScope, makeAdapter } from './harbor.kit';
 
 /**
  * Content negotiation: every call the adapter makes carries the `Accept` its Harbor operation produces
@@ -92,4 +95,19 @@ test('every adapter call sends the produces of its Harbor operation as Accept', 
   expect(problems).toEqual([]);
   expect(seen.find((s) => s.path === `${API}/system/gc/3/log`)?.accept).toBe('text/plain');
   expect(seen.find((s) => s.path === `${API}/system/gc/3`)?.accept).toBe('application/json');
+});
+
+test("a 422 for hubgate's own Accept is Harbor and hubgate disagreeing (502-class), not the caller's 400 (live L01)", async () => {
+  const live = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../fixtures/harbor/live/L01-gc-log-accept-json.json'), 'utf8'));
+  const { harbor } = makeAdapter({ retries: 0 });
+  const scope = harborScope();
+  adminAccepted(scope);
+  scope.get(`${API}/system/gc/3/log`).reply(live.response.status, JSON.stringify(live.response.body) + '\n', { 'Content-Type': live.response.headers['Content-Type'] });
+  const e = await harbor.getGcLog(3).then(
+    () => undefined,
+    (err: unknown) => err as AppError,
+  );
+  expect(e).toBeInstanceOf(AppError);
+  expect([e!.kind, e!.upstreamStatus]).toEqual(['upstream_unavailable', 422]);
+  expect(e!.message).toContain('unsupported media type requested, only [text/plain] are available');
 });
