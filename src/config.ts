@@ -68,6 +68,20 @@ export interface Config {
     maxConcurrent: number;
     progressTtlSeconds: number;
     chunkBytes: number;
+    /** Tar headers per archive (PAX and GNU long-name headers count). */
+    maxEntries: number;
+    /** PAX and GNU long-name metadata per archive, bytes. */
+    maxMetadataBytes: number;
+    /** Largest entry that is neither a layer nor gzip data (stored as it is). */
+    maxOtherEntryBytes: number;
+    /** Spool bytes one upload may write. */
+    maxDiskBytes: number;
+    /** Spool bytes all uploads of a replica may hold together (the Helm chart sizes /tmp from it). */
+    diskBudgetBytes: number;
+    /** Free space kept on the spool's file system. */
+    minFreeBytes: number;
+    /** An upload body silent this long is stopped (408). */
+    idleTimeoutMs: number;
   };
   /** Registry front (`/v2`, `/service/token`): anonymous access and failed-login throttling. */
   registryFront: {
@@ -252,6 +266,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       maxConcurrent: r.int('HUBGATE_UPLOAD_MAX_CONCURRENT', 4, 1, 1000),
       progressTtlSeconds: r.int('HUBGATE_UPLOAD_PROGRESS_TTL_SECONDS', 86400, 60, 30 * 86400),
       chunkBytes: r.int('HUBGATE_UPLOAD_CHUNK_BYTES', 0, 0, 2 ** 31),
+      maxEntries: r.int('HUBGATE_UPLOAD_MAX_ENTRIES', 100_000, 10, 10_000_000),
+      maxMetadataBytes: r.int('HUBGATE_UPLOAD_MAX_METADATA_BYTES', 4 * 1024 ** 2, 1024, 2 ** 31),
+      maxOtherEntryBytes: r.int('HUBGATE_UPLOAD_MAX_OTHER_ENTRY_BYTES', 64 * 1024 ** 2, 8 * 1024 ** 2, 2 ** 50),
+      maxDiskBytes: r.int('HUBGATE_UPLOAD_MAX_DISK_BYTES', 2.5 * 1024 ** 3, 1024 ** 2, 2 ** 50),
+      diskBudgetBytes: r.int('HUBGATE_UPLOAD_DISK_BUDGET_BYTES', 4 * 1024 ** 3, 1024 ** 2, 2 ** 50),
+      minFreeBytes: r.int('HUBGATE_UPLOAD_MIN_FREE_BYTES', 256 * 1024 ** 2, 0, 2 ** 50),
+      idleTimeoutMs: r.int('HUBGATE_UPLOAD_IDLE_TIMEOUT_SECONDS', 60, 5, 3600) * 1000,
     },
     gc: {
       allowMembers: r.bool('HUBGATE_GC_ALLOW_MEMBERS', false),

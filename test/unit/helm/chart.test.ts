@@ -137,7 +137,7 @@ describe('rendered chart (defaults + required values)', () => {
     expect(c.resources.limits).toBeDefined();
     expect(c.envFrom).toEqual([{ configMapRef: { name: 'hubgate' } }, { secretRef: { name: 'hubgate' } }]);
     expect(c.volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
-    expect(pod.volumes[0].emptyDir.sizeLimit).toBe('5Gi');
+    expect(pod.volumes[0].emptyDir.sizeLimit).toBe(String(5 * 1024 ** 3)); // the upload disk budget (4 GiB) + 1 GiB
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(pod.topologySpreadConstraints[0]).toMatchObject({ topologyKey: 'kubernetes.io/hostname', maxSkew: 1 });
     expect(pod.affinity.podAntiAffinity).toBeDefined();
@@ -155,6 +155,15 @@ describe('rendered chart (defaults + required values)', () => {
     expect(drainSeconds).toBe(30);
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(drainSeconds + sleep);
     expect(() => render({ terminationGracePeriodSeconds: 30 })).toThrow(/terminationGracePeriodSeconds must be longer/);
+  });
+
+  it('the /tmp volume follows the upload disk budget (budget + 1 GiB), unless sized explicitly', () => {
+    const sized = (values: Record<string, unknown>) => find(render(values).docs, 'Deployment', 'hubgate').spec.template.spec.volumes[0].emptyDir.sizeLimit;
+    const cm = find(docs, 'ConfigMap').data as Record<string, string>;
+    expect(Number(sized({}))).toBe(Number(cm.HUBGATE_UPLOAD_DISK_BUDGET_BYTES) + 1024 ** 3);
+    expect(Number(cm.HUBGATE_UPLOAD_MAX_DISK_BYTES)).toBeLessThanOrEqual(Number(cm.HUBGATE_UPLOAD_DISK_BUDGET_BYTES));
+    expect(sized({ config: { uploads: { diskBudgetBytes: 10 * 1024 ** 3 } } })).toBe(String(11 * 1024 ** 3));
+    expect(sized({ tmpVolume: { sizeLimit: '20Gi' } })).toBe('20Gi');
   });
 
   it('ConfigMap and Secret hold every variable src/config.ts reads, secrets only in the Secret', () => {
