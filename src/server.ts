@@ -177,7 +177,9 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
 
   // Registry requests skip Express's router walk (see createFront); the rest is the Express app.
   const front = createFront(app, { logger, metrics, registryRouter });
-  const server = http.createServer(front);
+  // Timeouts (headers, idle) are checked every second instead of Node's default 30 s, so a slowloris client is
+  // cut close to HUBGATE_HEADERS_TIMEOUT_MS.
+  const server = http.createServer({ connectionsCheckingInterval: 1000 }, front);
   // Expect: 100-continue — uploads answer it themselves once permission and declared size are checked (a 413
   // or 403 then costs the client nothing); every other request gets its 100 Continue at once.
   server.on('checkContinue', (req, res) => {
