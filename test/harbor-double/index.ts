@@ -18,9 +18,12 @@ import { Rest } from './rest';
 import { RegistryFront } from './registry';
 import { startGc } from './gc';
 import { State } from './state';
+import { Latency, LatencyModel, REALISTIC_LATENCY } from './latency';
 
 export { State } from './state';
 export { signingMaterial } from './keys';
+export { REALISTIC_LATENCY } from './latency';
+export type { LatencyModel, LatencySpec } from './latency';
 
 export type FaultOutcome = number | 'timeout' | 'reset';
 
@@ -52,6 +55,8 @@ export interface HarborDoubleOptions {
   restLatencyMs?: number;
   /** Extra delay on wrong Basic credentials (Harbor sleeps 1.5 s; default 0). */
   wrongCredentialsDelayMs?: number;
+  /** Per-operation latency with jitter and write contention (latency.ts); `'realistic'` = Harbor 2.5.5's measured timings. Default off. */
+  latency?: LatencyModel | 'realistic';
   /** Key used to sign tokens (default: the per-process key whose certificate startRegistry installs). */
   signing?: SigningMaterial;
   /** Called by reset() (and POST /__double/reset) after the state was cleared, e.g. to restart the registry with empty storage; may return a new registry URL. */
@@ -71,6 +76,8 @@ export interface HarborDouble {
   /** Back to a fresh install: admin/<adminPassword>, only project `library` (id 1, public), prefix `robot$`. */
   reset(): Promise<void>;
   setRegistryUrl(url: string | undefined): void;
+  /** Turns the latency model on (a model, or `'realistic'`) or off (`null`); returns the seed of its jitter. */
+  setLatency(model: LatencyModel | 'realistic' | null): number | undefined;
   close(): Promise<void>;
 }
 
@@ -104,6 +111,8 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
   const calls: CallRecord[] = [];
   let faults: Fault[] = [];
   const sockets = new Set<net.Socket>();
+  const makeLatency = (m: LatencyModel | 'realistic' | null | undefined) => (m ? new Latency(m === 'realistic' ? REALISTIC_LATENCY : m) : undefined);
+  let latency = makeLatency(opts.latency);
 
   const front = new RegistryFront({
     get state() {
@@ -189,6 +198,11 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
     const { principal, wrong } = resolvePrincipal(req);
     record.principal = principal.name;
     if (wrong && opts.wrongCredentialsDelayMs) await new Promise((r) => setTimeout(r, opts.wrongCredentialsDelayMs));
+    if (latency && rawPath !== '/__double/reset') {
+      const l = latency.begin(method, rawPath, new URLSearchParams(rawQuery));
+      res.on('close', l.done);
+      await l.wait();
+    }
     const ctx: Ctx = { req, res, method, rawPath, query: new URLSearchParams(rawQuery), rawQuery, requestId, principal };
 
     if (rawPath === '/__double/reset' && method === 'POST') {
@@ -261,6 +275,10 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
     },
     setRegistryUrl(u) {
       registryUrl = u;
+    },
+    setLatency(m) {
+      latency = makeLatency(m);
+      return latency?.seed;
     },
     close() {
       return new Promise<void>((resolve) => {

@@ -1,7 +1,7 @@
 /**
  * Starts a docker-registry and the Harbor double and prints the URL; stays up until SIGINT/SIGTERM.
  *
- *   npx ts-node --transpile-only test/harbor-double/serve.ts [--port N] [--no-registry]
+ *   npx ts-node --transpile-only test/harbor-double/serve.ts [--port N] [--no-registry] [--latency realistic]
  *
  * `POST <url>/__double/reset` brings it back to a fresh install (the registry is restarted with empty storage),
  * e.g. for the conformance tool: --reset "curl -fsS -X POST <url>/__double/reset".
@@ -14,10 +14,13 @@ async function main(): Promise<void> {
   const portArg = args.indexOf('--port');
   const port = portArg >= 0 ? Number(args[portArg + 1]) : 0;
   const withRegistry = !args.includes('--no-registry');
+  const latencyArg = args.indexOf('--latency');
+  const realistic = latencyArg >= 0 && args[latencyArg + 1] === 'realistic';
   let registry: RunningRegistry | undefined = withRegistry ? await startRegistry() : undefined;
   const harbor = await startHarborDouble({
     port,
     registryUrl: registry?.url,
+    latency: realistic ? 'realistic' : undefined,
     onReset: async () => {
       if (!withRegistry) return;
       const old = registry;
