@@ -11,8 +11,11 @@
 #   HUBGATE_TEST_HARBOR_RESET            a command run once before the suites, e.g. the kit's
 #                                        "/work/shared/harbor-2.5.5/real/reset.sh /work/harbor-home" (about 20 s)
 #
-# WARNING: every suite wipes that Harbor first (every project but library, every robot$hg-… robot). Point it
-# at a Harbor that exists for tests only.
+#   HUBGATE_TEST_HARBOR_WIPE             owned (default): each suite first deletes the robot$hg-… robots hubgate
+#                                        made and the projects they hold; all: every project but library too
+#
+# Point it at a Harbor that exists for tests (one run at a time): the suites create and delete projects and
+# robots with fixed names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +36,7 @@ info=$(curl -fsS --max-time 10 "$url/api/v2.0/systeminfo" 2>&1) || {
   exit 2
 }
 version=$(printf '%s' "$info" | sed -n 's/.*"harbor_version":"\([^"]*\)".*/\1/p')
-echo "test:harbor: real Harbor ${version:-(version unknown)} at $url — every suite wipes it first"
+echo "test:harbor: real Harbor ${version:-(version unknown)} at $url — each suite first deletes earlier hubgate test data (HUBGATE_TEST_HARBOR_WIPE=${HUBGATE_TEST_HARBOR_WIPE:-owned})"
 
 if [ -n "${HUBGATE_TEST_HARBOR_RESET:-}" ]; then
   echo "test:harbor: resetting it first: $HUBGATE_TEST_HARBOR_RESET"

@@ -10,11 +10,17 @@
  * `/v2` and `/service/token` go through the same URL (core serves both); Harbor's own token realm (its external
  * URL, nginx for the kit) is rewritten by hubgate, and tools that talk to Harbor directly follow it.
  *
- * THE HARBOR IS WIPED: every suite starts (and `harbor.reset()` returns) with every project except `library` and
- * every `robot$hg-…` robot deleted — what a fresh Harbor double is. Use a Harbor that exists for tests only (the
- * kit in ../shared/harbor-2.5.5/real/). The suites use fixed workspace names, so this is also what keeps runs from
- * colliding. Run `npm run test:harbor` (scripts/test-harbor.sh); tests that need the double's hooks (fault
- * injection, call log, in-memory state) are skipped there with a printed reason (`doubleOnly`).
+ *   HUBGATE_TEST_HARBOR_WIPE             `owned` (default) or `all`, see below
+ *
+ * THE HARBOR IS CLEANED: every suite starts (and `harbor.reset()` returns) with what earlier hubgate tests left
+ * deleted — every `robot$hg-…` robot hubgate made and every project such a robot holds (the suites use fixed
+ * workspace names, so this is what keeps runs from colliding). Other projects stay, unless
+ * HUBGATE_TEST_HARBOR_WIPE=all: then every project but `library` goes too (a fresh install, as the double is;
+ * for a Harbor that exists for these tests only, e.g. a second kit instance). Do not run two test:harbor runs
+ * against one Harbor at once, and keep other users' wrong admin passwords away from it: Harbor then refuses even
+ * the right one for 1.5 s, and hubgate answers 502. Run `npm run test:harbor` (scripts/test-harbor.sh); tests
+ * that need the double's hooks (fault injection, call log, in-memory state) are skipped there with a printed
+ * reason (`doubleOnly`).
  */
 import { startHarborDouble, type HarborDouble, type HarborDoubleOptions } from '../harbor-double';
 
@@ -22,6 +28,8 @@ export interface RealHarborSettings {
   url: string;
   adminUsername: string;
   adminPassword: string;
+  /** What a suite deletes before it starts (HUBGATE_TEST_HARBOR_WIPE): `owned` (default) or `all`. */
+  wipe: 'owned' | 'all';
 }
 
 function settingsFromEnv(env: NodeJS.ProcessEnv): RealHarborSettings | undefined {
@@ -29,7 +37,9 @@ function settingsFromEnv(env: NodeJS.ProcessEnv): RealHarborSettings | undefined
   if (!url) return undefined;
   const adminPassword = env.HUBGATE_TEST_HARBOR_ADMIN_PASSWORD;
   if (!adminPassword) throw new Error('HUBGATE_TEST_HARBOR_URL is set but HUBGATE_TEST_HARBOR_ADMIN_PASSWORD is not: the real-Harbor test mode needs both');
-  return { url: url.replace(/\/+$/, ''), adminUsername: env.HUBGATE_TEST_HARBOR_ADMIN_USERNAME?.trim() || 'admin', adminPassword };
+  const wipe = env.HUBGATE_TEST_HARBOR_WIPE?.trim() || 'owned';
+  if (wipe !== 'owned' && wipe !== 'all') throw new Error(`HUBGATE_TEST_HARBOR_WIPE must be owned or all, not ${wipe}`);
+  return { url: url.replace(/\/+$/, ''), adminUsername: env.HUBGATE_TEST_HARBOR_ADMIN_USERNAME?.trim() || 'admin', adminPassword, wipe };
 }
 
 /** The real Harbor the suites run against, or undefined (the Harbor double). */
@@ -157,14 +167,21 @@ export class RealHarborAdmin {
   }
 
   /**
-   * Back to what a fresh install holds as far as hubgate can tell: every project but `library` (with its
-   * repositories) and every `robot$hg-…` system robot deleted. Blobs stay in storage until a GC.
+   * Deletes what earlier hubgate tests left: every system robot `robot$<usernamePrefix>…` that hubgate made
+   * (description `hubgate:…`), and every project such a robot holds (with its repositories). With
+   * `scope: 'all'` (HUBGATE_TEST_HARBOR_WIPE=all), every project but `library` too — a fresh install as far as
+   * hubgate can tell; only for a Harbor nobody else uses. Blobs stay in storage until a GC.
    */
-  async wipe(usernamePrefix = 'hg-'): Promise<{ projects: number; robots: number }> {
-    const robots = await this.all<{ id: number; name: string; level?: string }>('/robots');
-    const ours = robots.filter((r) => r.name.includes(`$${usernamePrefix}`) || r.name.startsWith(usernamePrefix));
-    for (const r of ours) await this.must('DELETE', `/robots/${r.id}`, [200, 404]);
-    const projects = (await this.all<{ project_id: number; name: string }>('/projects')).filter((p) => p.name !== 'library');
+  async wipe(scope: 'owned' | 'all' = REAL_HARBOR?.wipe ?? 'owned', usernamePrefix = 'hg-'): Promise<{ projects: string[]; robots: string[] }> {
+    interface Robot {
+      id: number;
+      name: string;
+      description?: string;
+      permissions?: { kind: string; namespace: string }[];
+    }
+    const robots = (await this.all<Robot>('/robots')).filter((r) => r.name.includes(`$${usernamePrefix}`) && (r.description ?? '').startsWith('hubgate:'));
+    const held = new Set(robots.flatMap((r) => (r.permissions ?? []).filter((p) => p.kind === 'project').map((p) => p.namespace)));
+    const projects = (await this.all<{ project_id: number; name: string }>('/projects')).filter((p) => p.name !== 'library' && (scope === 'all' || held.has(p.name)));
     for (const project of projects) {
       for (const repo of await this.repositories(project.name)) {
         const inProject = repo.slice(project.name.length + 1);
@@ -172,7 +189,8 @@ export class RealHarborAdmin {
       }
       await this.must('DELETE', `/projects/${project.project_id}`, [200, 404]);
     }
-    return { projects: projects.length, robots: ours.length };
+    for (const r of robots) await this.must('DELETE', `/robots/${r.id}`, [200, 404]);
+    return { projects: projects.map((p) => p.name), robots: robots.map((r) => r.name) };
   }
 }
 
