@@ -6,7 +6,8 @@
  * ~80–90 ms each).
  *
  * delay = baseMs + jitterMs × r (+ perItemMs × page_size on list calls)
- *         (+ writeContentionMs × (most writes in flight at once during the request's life − 1), writes only)
+ *         (+ writeContentionMs × other writes in flight, writes only: at arrival (`queue`) or at the busiest moment of
+ *            the request's life (`shared`))
  * with r uniform in [0, 1) from a seeded generator, so a run can be repeated with the same seed.
  */
 import { matchOperation } from '../../adapters/harbor/operations';
@@ -27,13 +28,22 @@ export interface LatencyModel {
   rest?: LatencySpec;
   /** Any other `/v2` call. */
   registry?: LatencySpec;
-  /** Added to a write (REST POST/PUT/PATCH/DELETE, /v2 manifest PUT/DELETE) per OTHER write in flight during its life. */
+  /** Added to a write (REST POST/PUT/PATCH/DELETE, /v2 manifest PUT/DELETE) per other write in flight (see `writeContention`). */
   writeContentionMs?: number;
+  /**
+   * `queue` (default): a write pays for the writes already in flight when it arrives — 10 writers arriving together
+   * take ~8, 16, ... 80 ms (median ~45), as measured in test/fixtures/harbor/live/timing.json. `shared`: every write
+   * pays for the most writes in flight at once during its life — all 10 take ~80 ms, as in finding n.
+   */
+  writeContention?: 'queue' | 'shared';
   /** Seed of the jitter (default: random; read it back from `HarborDouble.latency()` to repeat a run). */
   seed?: number;
 }
 
-/** Harbor 2.5.5 on one idle machine (finding k) plus its slow-down under concurrent writers (finding n). */
+/**
+ * Harbor 2.5.5 on one idle machine (finding k) plus its slow-down under concurrent writers (finding n, and
+ * test/fixtures/harbor/live/timing.json: 10 concurrent robot PUTs / project POSTs, median ~43 ms, max ~77–102 ms).
+ */
 export const REALISTIC_LATENCY: LatencyModel = {
   rest: { baseMs: 3, jitterMs: 3 },
   registry: { baseMs: 4, jitterMs: 4 },
@@ -145,17 +155,14 @@ export class Latency {
   readonly seed: number;
   private random: () => number;
   /** Writes in flight, each with the most writes in flight seen during its life. */
-  private writes = new Set<{ peak: number }>();
+  private writes = new Set<{ peak: number; ahead: number }>();
 
   constructor(readonly model: LatencyModel) {
     this.seed = model.seed ?? Math.floor(Math.random() * 2 ** 32);
     this.random = generator(this.seed);
   }
 
-  /**
-   * Called when a request arrives. Writes slow each other down symmetrically (10 writers arriving together all take
-   * ~80 ms, finding n, rather than queueing 8, 16, ... 80 ms): each pays for the peak concurrency it lived through.
-   */
+  /** Called when a request arrives; see `LatencyModel.writeContention` for how writes slow each other down. */
   begin(method: string, rawPath: string, query: URLSearchParams): LatencyTicket {
     const operation = operationOf(method, rawPath);
     const m = this.model;
@@ -169,12 +176,13 @@ export class Latency {
       }
     }
     const per = m.writeContentionMs ?? 0;
-    const entry = isWrite(method, operation) && per > 0 ? { peak: 0 } : undefined;
+    const entry = isWrite(method, operation) && per > 0 ? { peak: 0, ahead: this.writes.size } : undefined;
     if (entry) {
       this.writes.add(entry);
       for (const w of this.writes) w.peak = Math.max(w.peak, this.writes.size);
     }
-    const contentionMs = () => (entry ? per * (entry.peak - 1) : 0);
+    const shared = m.writeContention === 'shared';
+    const contentionMs = () => (entry ? per * (shared ? entry.peak - 1 : entry.ahead) : 0);
     return {
       operation,
       delayMs,
