@@ -406,6 +406,28 @@ d('console uploads end to end', () => {
     expect(ok.status).toBe(201);
   });
 
+  it('the workspace deleted and re-created by another project mid-upload: 409 CONFLICT workspace_changed, nothing lands in their workspace', async () => {
+    expect((await api(hubA.url, 'POST', '/workspaces', { name: 'moving-ws', projectId: team.id, access: 'private' })).status).toBe(201);
+    const layers = [layerTar({ big: randomBytes(1_500_000) })];
+    const bytes = dockerSave([{ layers, refs: ['app:1'] }]);
+    const id = `moving-${randomBytes(4).toString('hex')}`;
+    const half = Math.floor(bytes.length / 2);
+    const res = await upload(hubA.url, 'moving-ws', [
+      bytes.subarray(0, half),
+      async () => {
+        // while the archive arrives, the workspace goes away and someone else takes the name
+        expect((await api(hubA.url, 'DELETE', '/workspaces/moving-ws')).status).toBe(200);
+        expect((await api(hubA.url, 'POST', '/workspaces', { name: 'moving-ws', projectId: other.id, access: 'private' }, otherToken)).status).toBe(201);
+      },
+      bytes.subarray(half),
+    ], { query: `uploadId=${id}` });
+    expect(res.status).toBe(409);
+    expect(res.body.errors[0]).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/deleted or changed owner/) });
+    expect((await api(hubA.url, 'GET', `/uploads/${id}`)).body).toMatchObject({ state: 'failed', images: [], error: { status: 409, code: 'CONFLICT', reason: 'workspace_changed' } });
+    expect(await tagsOf('moving-ws/app')).toEqual([]);
+    expect(fs.readdirSync(spoolDir)).toEqual([]);
+  });
+
   it('never logs secrets', () => {
     const logs = hubA.logs.join('\n');
     expect(logs).not.toContain(ADMIN_PASSWORD);
