@@ -429,28 +429,23 @@ export class UploadsService {
     const max = this.deps.settings.maxBytes;
     const idleMs = this.deps.settings.idleTimeoutMs ?? UPLOAD_DEFAULTS.idleTimeoutMs;
     const it = body[Symbol.asyncIterator]();
-    try {
-      for (;;) {
-        let r: IteratorResult<Buffer>;
-        try {
-          r = await raceAbort(it.next(), signal, idleMs, () => new ArchiveError('idle_timeout', `the upload sent nothing for ${Math.round(idleMs / 1000)} s and was stopped`, 'timeout'));
-        } catch (e) {
-          if (signal.aborted) throw signal.reason;
-          if (e instanceof AppError) throw e;
-          // the client went away (reset, aborted request): nothing to answer, but the record says what happened
-          throw new ArchiveError('interrupted', 'the upload was interrupted: the connection closed before the whole archive arrived');
-        }
-        if (r.done) return;
-        const c = r.value;
-        rec.bytesReceived += c.length;
-        this.deps.metrics.uploadBytes.inc(c.length);
-        if (rec.bytesReceived > max) throw this.tooLarge();
-        void this.progress.save(rec);
-        yield c;
+    for (;;) {
+      let r: IteratorResult<Buffer>;
+      try {
+        r = await raceAbort(it.next(), signal, idleMs, () => new ArchiveError('idle_timeout', `the upload sent nothing for ${Math.round(idleMs / 1000)} s and was stopped`, 'timeout'));
+      } catch (e) {
+        if (signal.aborted) throw signal.reason;
+        if (e instanceof AppError) throw e;
+        // the client went away (reset, aborted request): nothing to answer, but the record says what happened
+        throw new ArchiveError('interrupted', 'the upload was interrupted: the connection closed before the whole archive arrived');
       }
-    } finally {
-      // stop the source (destroys a request stream / busboy part); never wait for it
-      void Promise.resolve(it.return?.()).catch(() => undefined);
+      if (r.done) return;
+      const c = r.value;
+      rec.bytesReceived += c.length;
+      this.deps.metrics.uploadBytes.inc(c.length);
+      if (rec.bytesReceived > max) throw this.tooLarge();
+      void this.progress.save(rec);
+      yield c;
     }
   }
 
