@@ -99,6 +99,25 @@ describe('Harbor double: content negotiation like go-swagger', () => {
     expect(r.status).toBe(201);
   });
 
+  it('a body must be sent as a media type the operation consumes (application/json), checked before Accept', async () => {
+    const raw = (headers: Record<string, string>, method = 'POST', url = `${api}/projects`, body: string | null = '{"project_name":"ct-x","metadata":{"public":"false"}}') =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(url, { method, headers: { Authorization: ADMIN, ...headers } }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on('error', reject);
+        req.end(body ?? undefined);
+      });
+    const text = await raw({ 'Content-Type': 'text/plain', Accept: 'text/plain' });
+    expect(text.status).toBe(422);
+    expect(JSON.parse(text.body).errors[0].message).toBe('validation failure list:\nunsupported media type "text/plain", only [application/json] are allowed');
+    expect(JSON.parse((await raw({})).body).errors[0].message).toContain('"application/octet-stream"');
+    expect((await raw({ 'Content-Type': 'Application/JSON; charset=utf-8' })).status).toBe(201);
+    expect((await raw({ 'Content-Type': 'text/plain' }, 'DELETE', `${api}/robots/999999`, null)).status).toBe(404);
+  });
+
   it("hubgate's adapter reads the GC log (it sends Accept: text/plain)", async () => {
     const log = await adapter.getGcLog(gcId);
     expect(log).toMatch(/Garbage Collection parameters/);

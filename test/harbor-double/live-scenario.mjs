@@ -117,6 +117,10 @@ function scenario(gc) {
       req: { method: 'PUT', url: `/v2/${PROJECT}/nginx/manifests/${encoded}`, auth: admin, headers: manifest, body: img.manifest } },
     { slug: 'tags-list-encoded-nginx', via: 'nginx', nginxOnly: true, title: `GET /v2/${PROJECT}/nginx/tags/list -> no tags`, notes: '...so the same request through nginx stores an untagged artifact. Only a setup without nginx in front (core directly) shows the garbage tag.',
       req: { url: `/v2/${PROJECT}/nginx/tags/list`, auth: admin } },
+    { slug: 'project-create-content-type-text', via: 'nginx', title: 'POST /api/v2.0/projects with a JSON body sent as Content-Type: text/plain -> 422', notes: 'go-swagger also checks a body\'s Content-Type against the operation\'s `consumes` (application/json everywhere in Harbor 2.5.5): InvalidContentType inside a composite validation error -> 422. Checked before Accept.',
+      req: { method: 'POST', url: '/api/v2.0/projects', auth: admin, headers: { 'Content-Type': 'text/plain', Accept: 'text/plain' }, body: JSON.stringify({ project_name: `${PROJECT}-ct`, metadata: { public: 'false' } }) } },
+    { slug: 'project-create-no-content-type-anonymous', via: 'nginx', title: 'POST /api/v2.0/projects with a body and no Content-Type, without auth -> 422 (+ Www-Authenticate: Basic realm="API")', notes: 'Without a Content-Type the body counts as application/octet-stream; as with every go-swagger validation error, a request without Basic credentials also gets the API realm challenge.',
+      req: { method: 'POST', url: '/api/v2.0/projects', body: Buffer.from(JSON.stringify({ project_name: `${PROJECT}-ct`, metadata: { public: 'false' } })) } },
   ];
 }
 

@@ -98,6 +98,20 @@ function hasBody(req: http.IncomingMessage): boolean {
 const acceptLines = (req: http.IncomingMessage): string[] =>
   req.headersDistinct?.accept ?? (req.headers.accept !== undefined ? [req.headers.accept] : []);
 
+/**
+ * The 422 message Harbor sends when a request WITH a body has a Content-Type the operation does not consume
+ * (`runtime.ContentType` + `validateContentType`: no Content-Type means `application/octet-stream`; parameters and
+ * case are ignored; `*\/*` and `type/*` in consumes match); null when it may go on. Checked before Accept.
+ */
+export function contentTypeProblem(req: http.IncomingMessage, consumes: readonly string[]): string | null {
+  if (!hasBody(req) || consumes.length === 0) return null;
+  const ct = req.headers['content-type'] || 'application/octet-stream';
+  const mt = ct.split(';')[0].trim().toLowerCase();
+  const allowed = consumes.map((c) => c.toLowerCase());
+  if (allowed.includes(mt) || allowed.includes('*/*') || allowed.includes(`${mt.split('/')[0]}/*`)) return null;
+  return `validation failure list:\nunsupported media type ${JSON.stringify(mt)}, only [${consumes.join(' ')}] are allowed`;
+}
+
 /** The 422 message Harbor sends when the request's Accept matches none of `produces`; null when it may go on. */
 export function acceptProblem(req: http.IncomingMessage, produces: readonly string[]): string | null {
   if (hasBody(req) || produces.length === 0) return null;

@@ -2,7 +2,7 @@
 import { randomBytes } from 'crypto';
 import { matchOperation } from '../../adapters/harbor/operations';
 import { Ctx, isoMs, readBody, send, sendEmpty, sendError, sendJson, ZERO_TIME } from './http';
-import { acceptProblem, producedText } from './negotiate';
+import { acceptProblem, contentTypeProblem, producedText } from './negotiate';
 import { canProject, canSystem, PROJECT_PAIRS, robotFullName, seesProject } from './rbac';
 import { Artifact, GcExecution, Project, Repository, Robot, RobotPermissionItem, State, Tag } from './state';
 
@@ -329,9 +329,9 @@ export class Rest {
     });
     if (segs.length > 1 && segs[segs.length - 1] === '') segs.pop();
     const m = ctx.method;
-    // go-swagger validates Accept against the operation's `produces` before Harbor's handler runs (finding l)
+    // go-swagger validates Content-Type against `consumes` and Accept against `produces` before Harbor's handler runs (finding l)
     const op = matchOperation(m, segs);
-    const unacceptable = op ? acceptProblem(ctx.req, op.produces) : null;
+    const unacceptable = op ? (contentTypeProblem(ctx.req, op.consumes) ?? acceptProblem(ctx.req, op.produces)) : null;
     if (unacceptable) throw new HttpError(422, 'UNPROCESSABLE_ENTITY', unacceptable);
     const notRouted = () => {
       throw notFound(`path ${once} was not found`);
