@@ -42,7 +42,7 @@ export interface RegistryRouterDeps {
   throttle: ThrottleSettings;
   /** Shared store for the failed-login counters (Redis-backed cache); used while `coordination.shared()`. */
   cache?: Cache;
-  coordination?: Pick<Coordination, 'shared'>;
+  coordination?: Pick<Coordination, 'shared'> & Partial<Pick<Coordination, 'withLock'>>;
   /** How long a verified login is trusted without asking Harbor again (seconds, 0 = never cached). */
   loginCacheSeconds: number;
   /** PEM of Harbor's token service certificate(s): bearer tokens are then checked by signature (see bearer.ts). */
@@ -108,6 +108,7 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
     usernamePrefix: deps.usernamePrefix,
     robotPrefix: deps.robotPrefix,
     throttle,
+    ...(deps.coordination?.withLock ? { lock: deps.coordination.withLock.bind(deps.coordination) } : {}),
     verified: new VerifiedLogins(deps.loginCacheSeconds * 1000, now),
     logger: deps.logger,
     metrics: deps.metrics,

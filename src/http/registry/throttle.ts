@@ -2,11 +2,18 @@ import { createHash } from 'node:crypto';
 import type { Cache, Coordination } from '../../ports/coordination';
 
 /**
- * Failed-login throttling for the registry front, per username and per client address.
+ * Failed-login throttling for the registry front, per (username, client address) pair and per client address.
  *
  * A fixed window per key: failures inside `windowSeconds` are counted; reaching the key's maximum blocks the key
  * for `blockSeconds` (every login for it — right or wrong — gets 429 with Retry-After until then). A successful
- * login clears its username's counter (not the address's: many users may share one NAT address).
+ * login clears its pair's counter (not the address's: many users may share one NAT address).
+ *
+ * Why pairs and not usernames: usernames are predictable (`hg-<project>`), so a per-username block is a weapon —
+ * ten wrong guesses from anywhere would lock a project's CI out. A pair block only stops the address that guessed
+ * wrong; the higher per-address limit stops one address guessing across many usernames. Guessing one username
+ * from many addresses is left to the passwords themselves: they are generated (HMAC-derived, 32+ characters), not
+ * chosen by people. RegistryLogin serialises the checks of one pair (a shared lock while Redis is up), so
+ * parallel guesses are counted one after another and never get more password checks than the pair's limit.
  *
  * While Redis is reachable (`shared()`), Redis is the source of truth: whenever it answers — "no entry" included —
  * its entry is the state, and this process's copy of that key is replaced by it (or dropped). A successful login
@@ -23,7 +30,7 @@ import type { Cache, Coordination } from '../../ports/coordination';
  * fails a request when Redis is down.
  */
 export interface ThrottleSettings {
-  /** Failed logins per username within the window before it is blocked. */
+  /** Failed logins per (username, client address) pair within the window before the pair is blocked. */
   maxFailuresPerUser: number;
   /** Failed logins per client address within the window before it is blocked. */
   maxFailuresPerAddress: number;
@@ -84,7 +91,7 @@ export class LoginThrottle {
   /** Keys are hashed: usernames and addresses never appear in Redis in clear. */
   private keys(username: string | undefined, address: string | undefined): { key: string; scope: ThrottleScope; max: number }[] {
     const out: { key: string; scope: ThrottleScope; max: number }[] = [];
-    if (username !== undefined) out.push({ key: `${KEY_PREFIX}u:${hash(username)}`, scope: 'username', max: this.deps.settings.maxFailuresPerUser });
+    if (username !== undefined) out.push({ key: `${KEY_PREFIX}p:${hash(`${username}\0${address ?? ''}`)}`, scope: 'username', max: this.deps.settings.maxFailuresPerUser });
     if (address) out.push({ key: `${KEY_PREFIX}a:${hash(address)}`, scope: 'client', max: this.deps.settings.maxFailuresPerAddress });
     return out;
   }
@@ -202,9 +209,9 @@ export class LoginThrottle {
    * A successful login clears its username's failures: here, and in Redis as a "cleared at now" entry that makes
    * every replica drop its own copy (including changes it could not write to Redis during an outage).
    */
-  async success(username: string): Promise<void> {
+  async success(username: string, address?: string): Promise<void> {
     const now = this.now();
-    const [{ key }] = this.keys(username, undefined);
+    const [{ key }] = this.keys(username, address);
     this.local.delete(key);
     if (!this.deps.cache) return;
     if (this.shared()) {

@@ -11,6 +11,7 @@ import { observe } from '../../../src/http/middleware/observe';
 import { createMetrics } from '../../../src/observability/metrics';
 import { createLogger } from '../../../src/observability/logger';
 import { signingMaterial } from '../../harbor-double/keys';
+import { compileTrust } from '../../../src/http/registry/auth';
 import { signToken } from '../../harbor-double/jwt';
 
 interface Seen {
@@ -263,7 +264,38 @@ describe('registry router', () => {
       expect(await metrics.registry.getSingleMetricAsString('hubgate_login_failures_total')).toMatch(/reason="unknown_user"} 3/);
     });
 
-    it('throttles failed logins per username: 429 with Retry-After in the Harbor envelope, even for the right password', async () => {
+    it('wrong logins from one address never lock the right password out from another address', async () => {
+      const { app: a } = app({ trustProxy: compileTrust(['loopback']) });
+      const from = (addr: string, password: string) => request(a).get('/v2/').set('X-Forwarded-For', addr).set('Authorization', basic('hg-p1', password));
+      for (let i = 0; i < 3; i++) expect((await from('203.0.113.66', `wrong-${i}`)).status).toBe(401);
+      expect((await from('203.0.113.66', PASSWORD)).status).toBe(429);
+      const owner = await from('10.20.30.40', PASSWORD);
+      expect(owner.status).toBe(200);
+      // The attacker stays blocked after the owner's success.
+      expect((await from('203.0.113.66', 'wrong-again')).status).toBe(429);
+    });
+
+    it('40 parallel wrong logins for one user get no more password checks than the limit (3)', async () => {
+      const slowVerify = async (u: string, p: string) => {
+        verifyCalls++;
+        await new Promise((r) => setTimeout(r, 5));
+        return u === 'hg-p1' && p === PASSWORD ? { id: 1 } : null;
+      };
+      const { app: a } = app({ verify: slowVerify });
+      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => request(a).get('/v2/').set('Authorization', basic('hg-p1', `wrong-${i}`))));
+      expect(verifyCalls).toBe(3);
+      expect(answers.filter((r) => r.status === 401)).toHaveLength(3);
+      expect(answers.filter((r) => r.status === 429)).toHaveLength(37);
+    });
+
+    it('40 parallel right logins cost one password check', async () => {
+      const { app: a } = app();
+      const answers = await Promise.all(Array.from({ length: 40 }, () => request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD))));
+      expect(answers.every((r) => r.status === 200)).toBe(true);
+      expect(verifyCalls).toBe(1);
+    });
+
+    it('throttles failed logins per (username, address): 429 with Retry-After in the Harbor envelope, even for the right password from that address', async () => {
       const { app: a, metrics } = app();
       for (let i = 0; i < 3; i++) expect((await request(a).get('/v2/').set('Authorization', basic('hg-p1', `wrong-${i}`))).status).toBe(401);
       const blocked = await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD));

@@ -51,17 +51,29 @@ describe('failed-login throttle (fake clock)', () => {
     expect(await th.failure('hg-a', undefined)).toBeDefined();
   });
 
-  it('a successful login clears its username (not the address)', async () => {
+  it('a successful login clears its (username, address) pair (not the address)', async () => {
     const th = new LoginThrottle({ settings, now });
     await th.failure('hg-a', '10.0.0.1');
     await th.failure('hg-a', '10.0.0.1');
-    await th.success('hg-a');
+    await th.success('hg-a', '10.0.0.1');
     expect(await th.failure('hg-a', '10.0.0.1')).toBeUndefined();
     expect(await th.failure('hg-a', '10.0.0.1')).toBeUndefined();
     // Address: 5 failures in total now.
     expect(await th.failure('hg-x', '10.0.0.1')).toEqual({ scope: 'client', retryAfterSeconds: 120 });
     expect((await th.check('hg-new', '10.0.0.1'))?.scope).toBe('client');
     expect(await th.check('hg-new', '10.0.0.2')).toBeUndefined();
+  });
+
+  it("an attacker's failures block the attacker's pair and address, never the owner's login from elsewhere", async () => {
+    const th = new LoginThrottle({ settings, now });
+    let blocked;
+    for (let i = 0; i < 3; i++) blocked = await th.failure('hg-victim', '203.0.113.66');
+    expect(blocked).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+    expect(await th.check('hg-victim', '203.0.113.66')).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+    // The project's CI, from its own address: not blocked; its success does not unblock the attacker.
+    expect(await th.check('hg-victim', '10.20.30.40')).toBeUndefined();
+    await th.success('hg-victim', '10.20.30.40');
+    expect((await th.check('hg-victim', '203.0.113.66'))?.scope).toBe('username');
   });
 
   it('blocks an address that sprays many usernames', async () => {
@@ -116,7 +128,8 @@ describe('failed-login throttle: replicas sharing Redis', () => {
   let up: boolean;
   const coordination = { shared: () => up };
   const replica = () => new LoginThrottle({ settings, now, cache, coordination });
-  const userKey = (u: string) => `registry-login:u:${createHash('sha256').update(u).digest('hex').slice(0, 32)}`;
+  /** The key of a (username, address) pair; these tests count without an address. */
+  const userKey = (u: string, address = '') => `registry-login:p:${createHash('sha256').update(`${u}\0${address}`).digest('hex').slice(0, 32)}`;
 
   /** One login as the registry front does it (login.ts): blocked → 429; right → success, 200; wrong → failure, 401. */
   const login = async (th: LoginThrottle, username: string, right: boolean): Promise<200 | 401 | 429> => {
@@ -179,7 +192,7 @@ describe('failed-login throttle: replicas sharing Redis', () => {
     const a = replica();
     await a.failure('hg-a', undefined);
     t += 5_000;
-    await a.success('hg-a');
+    await a.success('hg-a', undefined);
     const stored = cache.data.get(userKey('hg-a'));
     expect(stored?.v).toEqual({ n: 0, w: 0, b: 0, c: t });
     // max(window 60 s, block 120 s) + 1 s.
