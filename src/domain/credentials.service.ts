@@ -110,7 +110,7 @@ export class CredentialsService {
       n /= 62n;
     }
     const password = `${out}Hg7`;
-    registerSecret(password);
+    registerSecret(password, { pinned: false });
     return password;
   }
 

@@ -104,7 +104,21 @@ function parameters(run: HarborGcRun): { dryRun: boolean; deleteUntagged: boolea
 }
 
 /** Repository names in Harbor's GC log lines (trash candidates and manifest deletions). */
-const LOG_REPOSITORY = [/(RepositoryName-)(\S+)/g, /(delete the manifest with registry v2 API: )([^,\s]+)/g, /(delete artifact trash record from database: \d+, )([^,\s]+)/g];
+/**
+ * Every place Harbor 2.5.5's GC job (jobservice/job/impl/gc) writes a repository name into its log: the trash
+ * candidates (`RepositoryName-…`), the untagged-artifact deletion (`RepositoryName(…)`), the manifest deletion and
+ * its three failure lines, the trash-record deletion, and registry URLs quoted inside error texts (`/v2/<repo>/…`).
+ */
+const LOG_REPOSITORY = [
+  /(RepositoryName-)(\S+)/g,
+  /(RepositoryName\()([^)\s]+)/g,
+  /(delete the manifest with registry v2 API: )([^,\s]+)/g,
+  /(failed to delete manifest with v2 API, )([^,\s]+)/g,
+  /(failed to remove manifest from storage: )([^,\s]+)/g,
+  /(DeleteManifest\(\) error out: )([^,\s]+)/g,
+  /(delete artifact trash record from database: \d+, )([^,\s]+)/g,
+  /(\/v2\/)([a-z0-9._-]+(?:\/[a-z0-9._-]+)*?)(?=\/(?:manifests|blobs|tags)\/)/g,
+];
 
 export class GcService {
   constructor(private readonly deps: GcDeps) {}

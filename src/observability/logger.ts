@@ -8,18 +8,46 @@ export type Level = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 const SECRET_KEY = /(pass(word)?|secret|token|authorization|cookie|credential|api[-_]?key)/i;
-const knownSecrets = new Set<string>();
+/** Configured secrets (admin password, credential key, Redis password): kept for the process's life. */
+const pinnedSecrets = new Set<string>();
+/**
+ * Per-project secrets (derived registry passwords, one per project and generation): the most recent ones only, so
+ * the table — walked for every log line — stays small however many projects and rotations a replica sees. These
+ * values are never logged by design; masking them in free text is a second line of defence.
+ */
+const recentSecrets = new Set<string>();
+export const MAX_RECENT_SECRETS = 256;
 
-/** Remember a secret value (admin password, generated passwords) so it is masked even inside free text. */
-export function registerSecret(value: string | undefined): void {
-  if (value && value.length >= 6) knownSecrets.add(value);
+/**
+ * Remember a secret value so it is masked even inside free text. `pinned` (the default) keeps it for good — for
+ * the few configured secrets; per-project values pass `pinned: false` and join a bounded most-recent set.
+ */
+export function registerSecret(value: string | undefined, opts: { pinned?: boolean } = {}): void {
+  if (!value || value.length < 6) return;
+  if (opts.pinned ?? true) {
+    pinnedSecrets.add(value);
+    return;
+  }
+  if (pinnedSecrets.has(value)) return;
+  recentSecrets.delete(value);
+  recentSecrets.add(value);
+  if (recentSecrets.size > MAX_RECENT_SECRETS) {
+    const oldest = recentSecrets.values().next().value;
+    if (oldest !== undefined) recentSecrets.delete(oldest);
+  }
+}
+
+/** How many secret values the logger masks in free text (pinned + recent). */
+export function registeredSecretCount(): number {
+  return pinnedSecrets.size + recentSecrets.size;
 }
 
 const EMBEDDED_CREDENTIALS = /\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]{8,}/g;
 
 export function redactText(text: string): string {
   let out = text;
-  for (const s of knownSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
+  for (const s of pinnedSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
+  for (const s of recentSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
   // Basic/Bearer credentials embedded in text (e.g. an error message quoting a header). The pattern is case
   // sensitive, so text with neither word cannot match (the common case: skip the regex).
   if (!out.includes('Basic') && !out.includes('Bearer')) return out;

@@ -193,6 +193,30 @@ describe('GC over HTTP', () => {
   });
 });
 
+describe('GC log masking covers every line Harbor 2.5.5 writes a repository into', () => {
+  const D = `sha256:${'c'.repeat(64)}`;
+  const lines = (repo: string) => [
+    `ID-1 MediaType-application/vnd.oci.image.manifest.v1+json ManifestMediaType-x RepositoryName-${repo} Digest-${D} CreationTime-2026-12-04`,
+    `delete the untagged artifact: ProjectID:(3)-RepositoryName(${repo})-MediaType:(application/vnd.oci.image.manifest.v1+json)-Digest:(${D})`,
+    `[1/3] delete the manifest with registry v2 API: ${repo}, application/vnd.oci.image.manifest.v1+json, ${D}`,
+    `[1/3] failed to delete manifest with v2 API, ${repo}, ${D}, http status code: 500, body: GET http://core:8080/v2/${repo}/manifests/${D} failed`,
+    `[1/3] failed to remove manifest from storage: ${repo}, ${D}, errMsg=timeout`,
+    `[1/3] failed to call gc.markDeleteFailed() after gc.registryCtlClient.DeleteManifest() error out: ${repo}, ${D}, boom`,
+    `[2/3] delete artifact trash record from database: 7, ${repo}, ${D}`,
+    `failed to exec v2DeleteManifest, error: Delete "http://core:8080/v2/${repo}/manifests/${D}": EOF, will retry again after: 1s`,
+  ];
+  it.each(lines('b-private/team/app').map((l, i) => [i, l]))('line %i: another project\'s repository is hidden, the own one shown', async (i) => {
+    const { as, harbor } = await stack({ allowMembers: true });
+    const started = await as('alice').post('/api/v1/gc').send({});
+    harbor.finishGc(started.body.id, 'Success', `${lines('b-private/team/app')[i as number]}\n${lines('a-private/app')[i as number]}\n`);
+    const log = await as('alice').get(`/api/v1/gc/${started.body.id}/log`);
+    expect(log.status).toBe(200);
+    expect(log.text).not.toContain('b-private');
+    expect(log.text).toContain('<hidden>');
+    expect(log.text).toContain('a-private/app');
+  });
+});
+
 describe('GC metrics', () => {
   it('sets the hubgate_gc_last_* gauges from the newest run and its log', async () => {
     const { gc, harbor, metrics } = await stack();
