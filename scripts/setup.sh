@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Installs what hubgate and its tests need on a fresh Debian machine: the Debian packages the tests and the
-# sandbox run for real (docker-registry, redis-server, skopeo, nginx, prometheus's promtool, openssl, and the
-# registry clients the end-to-end tests drive), then the npm dependencies. Safe to run again.
+# sandbox run for real (docker-registry, redis-server, skopeo, nginx, prometheus's promtool, openssl, curl,
+# systemd-analyze, and the registry clients the end-to-end tests drive), then the npm dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(docker-registry redis-server skopeo nginx-light prometheus openssl ca-certificates)
-# Real registry clients driven by the end-to-end tests (see docs/registry.md). The docker CLI is used only for
-# `docker login` (no daemon); machines of this kind ship it, otherwise its test skips with a message.
+# curl: the Range and security e2e tests' HTTP client; systemd: `systemd-analyze verify` of deploy/hubgate.service.
+PACKAGES+=(curl systemd)
+# Real registry clients driven by the end-to-end tests (see docs/registry.md).
 PACKAGES+=(containerd podman buildah)
+# The docker CLI is used only for `docker login` (no daemon). Machines of this kind ship a docker CLI in
+# /usr/local/bin; where none is on PATH, Debian's docker.io brings one. With CI=true the tests fail on any tool
+# missing (test/support/tools.ts lists each tool's package), so everything they run is installed here.
+command -v docker >/dev/null || PACKAGES+=(docker.io)
 # ApacheBench, the HEAD load generator of `npm run bench` (bench/passthrough.ts); not used by the tests.
 PACKAGES+=(apache2-utils)
 

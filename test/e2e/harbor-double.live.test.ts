@@ -9,10 +9,11 @@ import fs from 'fs';
 import path from 'path';
 import { startHarborDouble, HarborDouble } from '../harbor-double';
 import { startRegistry, RunningRegistry } from '../support/registry';
+import { requireTools } from '../support/tools';
 
 const SCRIPT = path.resolve(__dirname, '../harbor-double/live-scenario.mjs');
 const KIT = path.resolve(__dirname, '../../../shared/harbor-2.5.5/conformance/compare.mjs');
-const ready = fs.existsSync(KIT) && fs.existsSync('/usr/bin/docker-registry');
+const ready = requireTools('harbor-double live exchanges', ['docker-registry']).available && fs.existsSync(KIT);
 if (!ready) console.warn('harbor-double live exchanges: skipped, needs ../shared/harbor-2.5.5/conformance and /usr/bin/docker-registry');
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

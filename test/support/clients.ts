@@ -13,7 +13,7 @@
  * With HUBGATE_TEST_HARBOR_URL (and _ADMIN_PASSWORD) set, the stack runs in front of that real Harbor instead of
  * the double and the local docker-registry (see real-harbor.ts; `npm run test:harbor`); the Harbor is wiped first.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -26,6 +26,7 @@ import { startHarborDouble, type HarborDouble } from '../harbor-double';
 import { connectRealHarbor, REAL_HARBOR } from './real-harbor';
 import { freePort, startRegistry, type RunningRegistry } from './registry';
 import { startJwks, type TestIdp } from './tokens';
+import { requireTools, which } from './tools';
 
 // ------------------------------------------------------------------ processes
 
@@ -35,12 +36,7 @@ export interface RunResult {
   stderr: string;
 }
 
-/** The binary's absolute path, or undefined when it is not installed. */
-export function which(bin: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
-  const p = r.stdout.trim();
-  return r.status === 0 && p ? p : undefined;
-}
+export { which };
 
 /**
  * Runs a command; never throws for a non-zero exit (tests assert on `code`). `guardMs` only stops a hung client
@@ -331,8 +327,11 @@ export function leakedSecrets(logs: string[], secrets: string[]): string[] {
   return logs.filter((l) => s.some((x) => l.includes(x)));
 }
 
-/** Skips a test with a clear message when a client is not installed (CI installs them). */
+/**
+ * One client the tests need (see tools.ts): with CI=true a missing one throws, so the test file fails; locally it
+ * returns available: false and a reason for the caller to print and skip on.
+ */
 export function clientOrSkip(bin: string): { available: boolean; reason: string } {
-  const p = which(bin);
-  return { available: !!p, reason: p ? '' : `${bin} is not installed (Debian package needed; CI installs it) — skipping` };
+  const t = requireTools(bin, [bin], { warn: () => undefined });
+  return { available: t.available, reason: t.available ? '' : `${t.reason} — skipping its tests locally (CI installs it)` };
 }
