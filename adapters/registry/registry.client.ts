@@ -66,13 +66,13 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
   }
 
   /** One HTTP exchange. `body` may be a Buffer or a stream (piped with backpressure). */
-  function exchange(method: string, url: URL, headers: http.OutgoingHttpHeaders, body?: Buffer | Readable, onSent?: (n: number) => void): Promise<Reply> {
+  function exchange(method: string, url: URL, headers: http.OutgoingHttpHeaders, body?: Buffer | Readable, onSent?: (n: number) => void, signal?: AbortSignal): Promise<Reply> {
     return new Promise<Reply>((resolveReply, reject) => {
       const h: http.OutgoingHttpHeaders = { Authorization: basic, 'User-Agent': 'hubgate-uploads', ...headers };
       const rid = currentRequestId();
       if (rid) h['X-Request-Id'] = rid;
       if (Buffer.isBuffer(body)) h['Content-Length'] = body.length;
-      const req = lib.request(url, { method, headers: h, agent }, (res) => {
+      const req = lib.request(url, { method, headers: h, agent, signal }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
@@ -143,7 +143,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
 
   async function pushOnce(repository: string, blob: BlobPush): Promise<void> {
     const what = `blob upload ${blob.digest}`;
-    const start = await exchange('POST', resolve(`${repoPath(repository)}/blobs/uploads/`), { 'Content-Length': 0 });
+    const start = await exchange('POST', resolve(`${repoPath(repository)}/blobs/uploads/`), { 'Content-Length': 0 }, undefined, undefined, blob.signal);
     if (start.status !== 202) throw failure(what, start);
     let location = resolve(String(start.headers.location ?? ''));
     const stream = blob.open();
@@ -155,18 +155,18 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
             'Content-Type': 'application/octet-stream',
             'Content-Length': chunk.length,
             'Content-Range': `${offset}-${offset + chunk.length - 1}`,
-          }, chunk);
+          }, chunk, undefined, blob.signal);
           if (r.status !== 202) throw failure(what, r);
           offset += chunk.length;
           blob.onProgress?.(offset);
           location = resolve(String(r.headers.location ?? location.href));
         }
         location.searchParams.set('digest', blob.digest);
-        const done = await exchange('PUT', location, { 'Content-Length': 0 });
+        const done = await exchange('PUT', location, { 'Content-Length': 0 }, undefined, undefined, blob.signal);
         return checkDone(what, done, blob.digest);
       }
       location.searchParams.set('digest', blob.digest);
-      const done = await exchange('PUT', location, { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.size }, stream, blob.onProgress);
+      const done = await exchange('PUT', location, { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.size }, stream, blob.onProgress, blob.signal);
       return checkDone(what, done, blob.digest);
     } finally {
       stream.destroy();
@@ -272,7 +272,11 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
       });
     },
     async pushBlob(repository, blob) {
-      await withRetries(`blob upload ${blob.digest}`, () => pushOnce(repository, blob));
+      // an aborted push (the uploader went away) is not retried: the abort's reason ends it
+      await withRetries(`blob upload ${blob.digest}`, () => {
+        blob.signal?.throwIfAborted();
+        return pushOnce(repository, blob);
+      });
     },
     async putManifest(repository, reference, mediaType, body) {
       const what = `manifest ${repository}:${reference}`;

@@ -522,6 +522,7 @@ export class UploadsService {
           size: blob.size,
           // an abort destroys the stream being sent, which ends the registry request (no retry: not a network error)
           open: () => abortable(spool.open(blob.file), signal),
+          signal,
           onProgress: (sent) => {
             row.bytesSent = sent;
             void this.progress.save(rec);

@@ -14,6 +14,8 @@ export interface BlobPush {
   open(): Readable;
   /** Bytes sent so far in the current attempt (for progress). */
   onProgress?(sent: number): void;
+  /** Aborts the push: requests in flight are cut, no retry (the upload's client went away, shutdown). */
+  signal?: AbortSignal;
 }
 
 /** A blob upload fed while its content is still being produced (`PATCH` with a streamed body). */

@@ -406,6 +406,35 @@ d('console uploads end to end', () => {
     expect(ok.status).toBe(201);
   });
 
+  it('a client that disconnects while blobs are pushed: the push stops within about a second, record failed, spool removed, nothing tagged', async () => {
+    if (!harbor?.failNext) return; // needs the double's fault injection
+    // the blob PUT hangs (never answered): the upload sits in "pushing" until its client goes away
+    harbor.failNext('PUT', /\/blobs\/uploads\/.+/, 'timeout', 5);
+    try {
+      const bytes = dockerSave([{ layers: [layerTar({ small: randomBytes(50_000) })], refs: ['hang:1'] }]);
+      const id = `hang-${randomBytes(4).toString('hex')}`;
+      const req = http.request(`${hubA.url}/api/v1/workspaces/up-ws/uploads?uploadId=${id}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/x-tar', 'Content-Length': String(bytes.length) },
+      });
+      req.on('error', () => undefined);
+      req.end(bytes);
+      const rec = async () => (await api(hubA.url, 'GET', `/uploads/${id}`)).body;
+      await until('the blob push', async () => (await rec())?.layers?.some((l: { state: string }) => l.state === 'uploading') === true);
+      req.destroy();
+      const tookMs = await until('the record failed', async () => (await rec())?.state === 'failed', 3000);
+      expect((await rec()).error).toMatchObject({ status: 400, code: 'BAD_REQUEST', reason: 'interrupted' });
+      await until('spool removed', () => fs.readdirSync(spoolDir).length === 0, 3000);
+      const calls = harbor.calls.length;
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(harbor.calls.slice(calls).filter((c) => c.url.startsWith('/v2/') && c.method !== 'DELETE')).toEqual([]);
+      expect(await tagsOf('up-ws/hang')).toEqual([]);
+      process.stdout.write(`abort while pushing: record failed ${tookMs} ms after the disconnect (polled every 50 ms)\n`);
+    } finally {
+      harbor.clearFaults();
+    }
+  });
+
   it('the workspace deleted and re-created by another project mid-upload: 409 CONFLICT workspace_changed, nothing lands in their workspace', async () => {
     expect((await api(hubA.url, 'POST', '/workspaces', { name: 'moving-ws', projectId: team.id, access: 'private' })).status).toBe(201);
     const layers = [layerTar({ big: randomBytes(1_500_000) })];

@@ -267,12 +267,14 @@ describe(`console uploads: seeded hostile-archive corpus (seed ${SEED})`, () => 
   const cases = corpus();
   const loops: { name: string; ms: number }[] = [];
   let peakRss = 0;
+  let baseRss = 0;
   let worstLoopMs = 0;
   let worst = '';
   const reasons = new Map<string, number>();
   let sampler: NodeJS.Timeout;
 
   beforeAll(() => {
+    baseRss = process.memoryUsage.rss();
     k = kit({ maxBytes: 64 * 1024 * 1024, maxExpandedBytes: 16 * 1024 * 1024, maxEntries: 500, maxMetadataBytes: 4 * 1024 * 1024 });
     sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 20);
   });
@@ -280,7 +282,7 @@ describe(`console uploads: seeded hostile-archive corpus (seed ${SEED})`, () => 
     clearInterval(sampler);
     k.close();
     process.stdout.write(
-      `fuzz corpus: ${cases.length} archives, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, worst event-loop delay ${worstLoopMs.toFixed(0)} ms (${worst}); reasons ${JSON.stringify(Object.fromEntries(reasons))}; slowest ${JSON.stringify(
+      `fuzz corpus: ${cases.length} archives, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB (${(baseRss / 2 ** 20).toFixed(0)} MiB before it), worst event-loop delay ${worstLoopMs.toFixed(0)} ms (${worst}); reasons ${JSON.stringify(Object.fromEntries(reasons))}; slowest ${JSON.stringify(
         loops
           .sort((a, b) => b.ms - a.ms)
           .slice(0, 6)
@@ -329,9 +331,11 @@ describe(`console uploads: seeded hostile-archive corpus (seed ${SEED})`, () => 
     expect(k.registry.tags()).toEqual([]);
   });
 
-  it('the whole corpus: peak RSS (jest included) under 300 MB, no upload blocking the event loop for a second', () => {
+  it('the whole corpus: peak RSS under 300 MB (jest included; run alone) and under 150 MB above where it started, no upload blocking the event loop for a second', () => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
-    expect(peakRss).toBeLessThan(300 * 1024 * 1024);
+    // run together with other suites, jest's own RSS before the corpus varies: the growth is what the corpus causes
+    expect(peakRss - baseRss).toBeLessThan(150 * 1024 * 1024);
+    if (baseRss < 200 * 1024 * 1024) expect(peakRss).toBeLessThan(300 * 1024 * 1024);
     // the target is < 100 ms; on a shared 2-vCPU machine timer lateness also counts time the process was not
     // scheduled, so only a gross stall (the old planner stalled for seconds) fails here — the printed numbers tell
     expect(worstLoopMs).toBeLessThan(1000);
