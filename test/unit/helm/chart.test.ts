@@ -133,14 +133,24 @@ describe('rendered chart (defaults + required values)', () => {
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
-    expect(c.resources.requests).toBeDefined();
-    expect(c.resources.limits).toBeDefined();
+    expect(c.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '2', memory: '1Gi' } });
     expect(c.envFrom).toEqual([{ configMapRef: { name: 'hubgate' } }, { secretRef: { name: 'hubgate' } }]);
     expect(c.volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
     expect(pod.volumes[0].emptyDir.sizeLimit).toBe(String(5 * 1024 ** 3)); // the upload disk budget (4 GiB) + 1 GiB
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(pod.topologySpreadConstraints[0]).toMatchObject({ topologyKey: 'kubernetes.io/hostname', maxSkew: 1 });
-    expect(pod.affinity.podAntiAffinity).toBeDefined();
+    // Replicas preferably on different nodes; the selector is hubgate's own pods (not the Redis ones).
+    expect(pod.affinity).toEqual({
+      podAntiAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          {
+            weight: 100,
+            podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: dep.spec.selector.matchLabels } },
+          },
+        ],
+      },
+    });
+    expect(dep.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'hubgate', 'app.kubernetes.io/instance': 'hubgate', 'app.kubernetes.io/component': 'gateway' });
     expect(dep.spec.template.metadata.annotations['checksum/config']).toMatch(/^[0-9a-f]{64}$/);
     // selector must not catch the Redis pods
     expect(dep.spec.selector.matchLabels['app.kubernetes.io/component']).toBe('gateway');
@@ -264,7 +274,7 @@ describe('rendered chart (defaults + required values)', () => {
 
   it('names objects after the release', () => {
     const r = render({}, { releaseName: 'cis' });
-    expect(find(r.docs, 'Deployment', 'cis-hubgate')).toBeDefined();
+    expect(find(r.docs, 'Deployment', 'cis-hubgate').spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'hubgate', 'app.kubernetes.io/instance': 'cis', 'app.kubernetes.io/component': 'gateway' });
     expect(find(r.docs, 'ConfigMap').data.REDIS_URL).toBe('redis://cis-hubgate-redis:6379/0');
   });
 });

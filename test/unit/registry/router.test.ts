@@ -382,9 +382,16 @@ describe('registry router', () => {
   describe('token endpoint', () => {
     it('GET with a hubgate login: asks Harbor as the robot, rewrites account, passes the answer, drops the cookie', async () => {
       const { app: a } = app();
+      const issued = jwt({ sub: 'robot$hg-p1', exp: Math.floor(Date.now() / 1000) + 1800 });
+      const harborAnswer = { token: issued, access_token: '', expires_in: 1800, issued_at: '2026-11-26T13:52:54Z' };
+      answer = (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Set-Cookie': 'sid=1' });
+        res.end(JSON.stringify(harborAnswer));
+      };
       const r = await request(a).get('/service/token?account=hg-p1&service=harbor-registry&scope=repository:alpha/app:pull,push').set('Authorization', basic('hg-p1', PASSWORD));
       expect(r.status).toBe(200);
-      expect(r.body.token).toBeDefined();
+      // Harbor's answer, as Harbor gave it: the very token it issued.
+      expect(r.body).toEqual(harborAnswer);
       expect(r.headers['set-cookie']).toBeUndefined();
       expect(r.headers['cache-control']).toBe('no-store');
       const q = new URL(seen[0].url, 'http://x').searchParams;

@@ -48,7 +48,7 @@ describe('failed-login throttle (fake clock)', () => {
     t += 61_000;
     expect(await th.failure('hg-a', undefined)).toBeUndefined();
     expect(await th.failure('hg-a', undefined)).toBeUndefined();
-    expect(await th.failure('hg-a', undefined)).toBeDefined();
+    expect(await th.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
   });
 
   it('a successful login clears its (username, address) pair (not the address)', async () => {
@@ -89,7 +89,7 @@ describe('failed-login throttle (fake clock)', () => {
     const r2 = new LoginThrottle({ settings, now, cache, coordination: up });
     await r1.failure('hg-a', undefined);
     await r2.failure('hg-a', undefined);
-    expect(await r1.failure('hg-a', undefined)).toBeDefined();
+    expect(await r1.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
     expect(await r2.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
     // Nothing in clear in the shared store.
     for (const k of cache.data.keys()) expect(k).not.toContain('hg-a');
@@ -100,8 +100,8 @@ describe('failed-login throttle (fake clock)', () => {
     const get = jest.spyOn(cache, 'get');
     const th = new LoginThrottle({ settings, now, cache, coordination: { shared: () => false } });
     for (let i = 0; i < 2; i++) await th.failure('hg-a', undefined);
-    expect(await th.failure('hg-a', undefined)).toBeDefined();
-    expect(await th.check('hg-a', undefined)).toBeDefined();
+    expect(await th.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+    expect(await th.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
     expect(get).not.toHaveBeenCalled();
     expect(cache.data.size).toBe(0);
   });
@@ -110,7 +110,7 @@ describe('failed-login throttle (fake clock)', () => {
     const broken: Cache = { get: () => Promise.reject(new Error('down')), set: () => Promise.reject(new Error('down')), del: () => Promise.reject(new Error('down')) };
     const th = new LoginThrottle({ settings, now, cache: broken, coordination: { shared: () => true } });
     for (let i = 0; i < 2; i++) await th.failure('hg-a', undefined);
-    expect(await th.failure('hg-a', undefined)).toBeDefined();
+    expect(await th.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
     await th.success('hg-a');
     expect(await th.check('hg-a', undefined)).toBeUndefined();
   });
@@ -206,9 +206,9 @@ describe('failed-login throttle: replicas sharing Redis', () => {
     const b = replica();
     for (let i = 0; i < 3; i++) await a.failure('hg-a', undefined);
     // B saw the block in Redis; Redis goes down: B still refuses (its copy is the last state it saw).
-    expect(await b.check('hg-a', undefined)).toBeDefined();
+    expect(await b.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
     up = false;
-    expect(await b.check('hg-a', undefined)).toBeDefined();
+    expect(await b.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
     up = true;
     // Meanwhile the key was removed in Redis (an operator, a flush): Redis is the truth.
     cache.data.clear();
@@ -241,7 +241,7 @@ describe('failed-login throttle: replicas sharing Redis', () => {
     expect(await a.check('hg-a', undefined)).toBeUndefined();
     expect(await cache.get(userKey('hg-a'))).toMatchObject({ n: 2, b: 0 });
     expect(await b.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
-    expect(await a.check('hg-a', undefined)).toBeDefined();
+    expect(await a.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
   });
 
   it('a block imposed while Redis was down reaches the other replicas when Redis is back', async () => {
@@ -282,7 +282,7 @@ describe('failed-login throttle: replicas sharing Redis', () => {
     t += 1_000;
     up = true;
     expect(await a.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
-    expect(await b.check('hg-a', undefined)).toBeDefined();
+    expect(await b.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
   });
 
   it('a success while Redis is down clears the local copy and issues a delete (the adapter replays it)', async () => {
