@@ -8,9 +8,12 @@ const errors = (...codes: number[]) =>
     400: 'Bad archive or request: the message names the problem (not a tar, truncated, gzip bomb, unsafe path, missing manifest or blob, digest mismatch, bad name or tag …)',
     403: "Not allowed (another project's public workspace), or Harbor refused the push (quota)",
     404: 'Workspace (or upload) not found, or not visible to the caller',
-    409: 'Upload id already in use',
-    413: 'Archive larger than the upload limit (declared Content-Length: before reading; streamed: cut off)',
+    408: 'The body sent nothing for HUBGATE_UPLOAD_IDLE_TIMEOUT_SECONDS (reason idle_timeout)',
+    409: 'Upload id already in use, or the workspace was deleted or changed owner during the upload (reason workspace_changed; nothing tagged)',
+    413: 'Archive larger than the upload limit (declared Content-Length: before reading; streamed: cut off), an entry that is not a layer over its cap, or more spool disk than one upload may use',
     429: 'Too many uploads running on this replica (Retry-After)',
+    503: 'hubgate is shutting down (reason shutdown; send again)',
+    507: "This replica's upload disk budget or spool free space is used up (reason no_space; try again later)",
   });
 const json = (schema: object) => ({ 'application/json': { schema } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -108,7 +111,7 @@ export const uploadPaths = {
           headers: { Location: { schema: { type: 'string' } }, 'X-Upload-Id': { schema: { type: 'string' } } },
           content: json(ref('Upload')),
         },
-        ...errors(400, 401, 403, 404, 409, 413, 429, 502, 504),
+        ...errors(400, 401, 403, 404, 408, 409, 413, 429, 502, 503, 504, 507),
       },
     },
   },
