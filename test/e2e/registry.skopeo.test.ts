@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildImage, buildIndex, clientOrSkip, fileDigest, leakedSecrets, run, startStack, tempDir, HARBOR_ADMIN_PASSWORD, type ProjectCredentials, type Stack } from '../support/clients';
+import { expectAnswered, expectRefused } from '../support/refusals';
 
 const skopeo = clientOrSkip('skopeo');
 const registry = clientOrSkip('docker-registry');
@@ -147,23 +148,33 @@ d('registry pass-through with skopeo', () => {
 
     it("cannot push to or delete in B's public workspace", async () => {
       const img = await buildImage(path.join(work, 'intruder'), { layers: [{ bytes: 512 }], label: 'intruder' });
+      let mark = stack.logs.length;
       const pushed = await push(a, `oci:${img.dir}:latest`, 'beta-pub/tool:1');
-      expect(pushed.code).not.toBe(0);
-      expect(pushed.stderr).toMatch(/unauthorized|denied|authentication required/i);
+      expectRefused(pushed, /unauthorized: unauthorized to access repository: beta-pub\/tool, action: push/);
+      expectAnswered(stack.logs, mark, 401);
+      mark = stack.logs.length;
       const deleted = await del(a, 'beta-pub/tool:1');
-      expect(deleted.code).not.toBe(0);
+      expectRefused(deleted, /Failed to delete \/v2\/beta-pub\/tool\/manifests\/sha256:[0-9a-f]{64}: .*UNAUTHORIZED.*unauthorized to access repository: beta-pub\/tool, action: delete.*\(401 Unauthorized\)/);
+      expectAnswered(stack.logs, mark, 401);
       // Still B's image.
       expect((await inspectRaw(b, 'beta-pub/tool:1')).code).toBe(0);
     });
 
     it("gets nothing at all from B's private workspace", async () => {
-      const inspected = await inspectRaw(a, 'beta-priv/secret:1');
-      expect(inspected.code).not.toBe(0);
-      expect(inspected.stderr).toMatch(/unauthorized|denied|authentication required/i);
-      expect((await pull(a, 'beta-priv/secret:1', `oci:${path.join(work, 'bpriv')}:1`)).code).not.toBe(0);
+      const pullDenied = /unauthorized: unauthorized to access repository: beta-priv\/secret, action: pull/;
+      let mark = stack.logs.length;
+      expectRefused(await inspectRaw(a, 'beta-priv/secret:1'), pullDenied);
+      expectAnswered(stack.logs, mark, 401);
+      mark = stack.logs.length;
+      expectRefused(await pull(a, 'beta-priv/secret:1', `oci:${path.join(work, 'bpriv')}:1`), pullDenied);
+      expectAnswered(stack.logs, mark, 401);
       const img = await buildImage(path.join(work, 'intruder2'), { layers: [{ bytes: 512 }], label: 'intruder2' });
-      expect((await push(a, `oci:${img.dir}:latest`, 'beta-priv/secret:2')).code).not.toBe(0);
-      expect((await run('skopeo', ['list-tags', '--tls-verify=false', '--creds', creds(a), ref('beta-priv/secret')])).code).not.toBe(0);
+      mark = stack.logs.length;
+      expectRefused(await push(a, `oci:${img.dir}:latest`, 'beta-priv/secret:2'), /exists in [^ ]+\/beta-priv\/secret: unauthorized: authentication required/);
+      expectAnswered(stack.logs, mark, 401);
+      mark = stack.logs.length;
+      expectRefused(await run('skopeo', ['list-tags', '--tls-verify=false', '--creds', creds(a), ref('beta-priv/secret')]), pullDenied);
+      expectAnswered(stack.logs, mark, 401);
       // B itself is fine.
       expect((await inspectRaw(b, 'beta-priv/secret:1')).code).toBe(0);
     });
@@ -173,28 +184,40 @@ d('registry pass-through with skopeo', () => {
       expect((await push(a, `oci:${img.dir}:latest`, 'alpha-pub/x:1', ['--preserve-digests'])).code).toBe(0);
       expect((await inspectRaw(b, 'alpha-pub/x:1')).code).toBe(0);
       expect((await run('skopeo', ['delete', '--tls-verify=false', '--creds', creds(a), `${ref('alpha-pub/x')}@${img.manifest.digest}`])).code).toBe(0);
-      expect((await inspectRaw(a, 'alpha-pub/x:1')).code).not.toBe(0);
+      const gone = await inspectRaw(a, 'alpha-pub/x:1');
+      expect(gone.code).toBe(1);
+      expect(gone.stderr).toMatch(/reading manifest 1 in [^ ]+\/alpha-pub\/x: unknown: artifact alpha-pub\/x:1 not found/);
     });
   });
 
   describe('logins', () => {
     it('refuses a wrong password', async () => {
+      const mark = stack.logs.length;
       const r = await inspectRaw(`${a.username}:${a.password}x`, 'alpha/app:v1');
-      expect(r.code).not.toBe(0);
-      expect(r.stderr).toMatch(/unauthorized|incorrect username or password/i);
+      expectRefused(r, /unable to retrieve auth token: invalid username\/password: unauthorized: unauthorized: incorrect username or password/);
+      expectAnswered(stack.logs, mark, 401, 'token');
       expect(await stack.metrics()).toMatch(/hubgate_login_failures_total\{reason="bad_credentials"\} [1-9]/);
     });
 
     it("refuses Harbor's own admin and robot credentials sent directly", async () => {
-      expect((await inspectRaw(`admin:${HARBOR_ADMIN_PASSWORD}`, 'alpha/app:v1')).code).not.toBe(0);
+      const notOurs = /unable to retrieve auth token: invalid username\/password: unauthorized: unauthorized: log in with your project's registry credentials/;
+      let mark = stack.logs.length;
+      expectRefused(await inspectRaw(`admin:${HARBOR_ADMIN_PASSWORD}`, 'alpha/app:v1'), notOurs);
+      expectAnswered(stack.logs, mark, 401, 'token');
       // The robot behind A's credentials, by its Harbor name, with the right secret.
-      expect((await inspectRaw(`robot$${a.username}:${a.password}`, 'alpha/app:v1')).code).not.toBe(0);
+      mark = stack.logs.length;
+      expectRefused(await inspectRaw(`robot$${a.username}:${a.password}`, 'alpha/app:v1'), notOurs);
+      expectAnswered(stack.logs, mark, 401, 'token');
       expect(await stack.metrics()).toMatch(/hubgate_login_failures_total\{reason="unknown_user"\} [1-9]/);
     });
 
     it('refuses anonymous access, even to a public workspace', async () => {
-      expect((await inspectRaw(undefined, 'alpha/app:v1')).code).not.toBe(0);
-      expect((await inspectRaw(undefined, 'beta-pub/tool:1')).code).not.toBe(0);
+      const anonymous = /unauthorized: unauthorized: authentication required; log in with your project's registry credentials/;
+      for (const repo of ['alpha/app:v1', 'beta-pub/tool:1']) {
+        const mark = stack.logs.length;
+        expectRefused(await inspectRaw(undefined, repo), anonymous);
+        expectAnswered(stack.logs, mark, 401, 'token');
+      }
     });
 
     it('a rotated-away password fails at once; the new one works', async () => {
@@ -202,10 +225,13 @@ d('registry pass-through with skopeo', () => {
       const rotated = await stack.rotate('proj-a');
       secrets.push(rotated.password);
       expect(rotated.password).not.toBe(a.password);
-      const old = await inspectRaw(a, 'alpha/app:v1');
-      expect(old.code).not.toBe(0);
-      const oldPush = await push(a, `oci:${path.join(work, 'one')}:latest`, 'alpha/app:v9');
-      expect(oldPush.code).not.toBe(0);
+      const rotatedAway = /unable to retrieve auth token: invalid username\/password: unauthorized: unauthorized: incorrect username or password/;
+      let mark = stack.logs.length;
+      expectRefused(await inspectRaw(a, 'alpha/app:v1'), rotatedAway);
+      expectAnswered(stack.logs, mark, 401, 'token');
+      mark = stack.logs.length;
+      expectRefused(await push(a, `oci:${path.join(work, 'one')}:latest`, 'alpha/app:v9'), rotatedAway);
+      expectAnswered(stack.logs, mark, 401, 'token');
       const fresh = await inspectRaw(rotated, 'alpha/app:v1');
       expect(fresh.code).toBe(0);
       a = rotated;
