@@ -119,6 +119,8 @@ export interface Kit {
   tmp: string;
   metrics: ReturnType<typeof createMetrics>;
   invalidated: string[];
+  /** The workspaces Harbor knows (mutable: a test may delete, re-create or re-own one mid-upload). */
+  projects: Record<string, { public: boolean; owner: string; id?: number }>;
   /** Uploads `body` (as one or several chunks) into `ws`; resolves to the record or rejects with the AppError. */
   upload(body: Buffer | Buffer[], o?: { ws?: string; image?: string; tag?: string; p?: Principal; id?: string }): Promise<UploadRecord>;
   spoolDirs(): string[];
@@ -129,14 +131,14 @@ export interface Kit {
 export function kit(settings: Partial<UploadSettings> = {}): Kit {
   const tmp = mkdtempSync(join(tmpdir(), 'hubgate-uploads-unit-'));
   const registry = new MemoryRegistry();
-  const projects: Record<string, { public: boolean; owner: string }> = {
+  const projects: Record<string, { public: boolean; owner: string; id?: number }> = {
     ws: { public: false, owner: 'p1' },
     pub: { public: true, owner: 'p2' },
     other: { public: false, owner: 'p2' },
   };
   const harbor = {
     findProject: async (name: string) =>
-      projects[name] ? { project_id: 1, name, metadata: { public: String(projects[name].public) }, creation_time: '', update_time: '' } : null,
+      projects[name] ? { project_id: projects[name].id ?? 1, name, metadata: { public: String(projects[name].public) }, creation_time: '', update_time: '' } : null,
   } as unknown as HarborPort;
   const credentials = {
     ownerRecords: async () =>
@@ -181,11 +183,12 @@ export function kit(settings: Partial<UploadSettings> = {}): Kit {
     tmp,
     metrics,
     invalidated,
+    projects,
     async upload(body, o = {}) {
       const p = o.p ?? member();
       const ws = o.ws ?? 'ws';
-      const { projectId } = await uploads.authorize(p, ws);
-      const handle = await uploads.start(p, ws, { projectId, id: o.id });
+      const { projectId, harborProjectId } = await uploads.authorize(p, ws);
+      const handle = await uploads.start(p, ws, { projectId, harborProjectId, id: o.id });
       const chunks = Array.isArray(body) ? body : [body];
       return uploads.run(handle, Readable.from(chunks, { objectMode: true }), () => ({ image: o.image, tag: o.tag }));
     },

@@ -134,3 +134,28 @@ describe('console uploads: slots and records on every way out', () => {
     expect(tookMs).toBeLessThan(1000);
   });
 });
+
+describe('console uploads: ownership re-checked before manifests and before tags', () => {
+  let k: Kit;
+  afterEach(() => k.close());
+
+  it.each([
+    ['deleted and re-created (another Harbor project id)', (k: Kit) => (k.projects.ws.id = 2)],
+    ['given to another project', (k: Kit) => (k.projects.ws.owner = 'p2')],
+    ['deleted', (k: Kit) => delete (k.projects as Record<string, unknown>).ws],
+  ])('workspace %s after the manifests went in, before the tags: 409 CONFLICT workspace_changed, nothing tagged', async (_what, change) => {
+    k = kit();
+    const put = k.registry.putManifest.bind(k.registry);
+    k.registry.putManifest = async (...a: Parameters<typeof put>) => {
+      const d = await put(...a);
+      if (a[1].startsWith('sha256:')) change(k); // right after the manifest PUT by digest
+      return d;
+    };
+    const err = await k.upload(dockerSave([{ layers: [layerTar()], refs: ['moved:1'] }])).catch((e: unknown) => e);
+    expect(ERROR_TABLE[(err as AppError).kind]).toEqual({ status: 409, code: 'CONFLICT' });
+    expect(err).toMatchObject({ reason: 'workspace_changed' });
+    expect(k.registry.tags()).toEqual([]);
+    expect(k.uploads.active).toBe(0);
+    expect(k.spoolDirs()).toEqual([]);
+  });
+});
