@@ -46,6 +46,11 @@ export interface Config {
   credentials: {
     /** HMAC key from which per-project registry passwords are derived. */
     secret: string;
+    /**
+     * Retired credential secrets (or their 16-hex-digit key fingerprints): a robot whose password one of them set
+     * gets its password re-set from `secret` when hubgate reads it. Only their fingerprints are used.
+     */
+    previous: string[];
     usernamePrefix: string;
   };
   /** Harbor project names a workspace may never take over (pre-existing, not created by hubgate). */
@@ -210,6 +215,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     throw new ConfigError('HUBGATE_CREDENTIAL_USERNAME_PREFIX', 'must be lower-case letters and digits, optionally ending in "-" or "."');
   }
 
+  const credentialSecret = r.secret('HUBGATE_CREDENTIAL_SECRET', 32);
+
   const config: Config = {
     port,
     host: r.str('HUBGATE_HOST', '0.0.0.0'),
@@ -243,7 +250,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     },
     redisUrl,
     credentials: {
-      secret: r.secret('HUBGATE_CREDENTIAL_SECRET', 32),
+      secret: credentialSecret,
+      previous: previousCredentialSecrets(r.raw('HUBGATE_CREDENTIAL_SECRET_PREVIOUS'), credentialSecret),
       usernamePrefix,
     },
     reservedWorkspaces: r
@@ -320,6 +328,25 @@ function tokenCertificate(file: string | undefined): { tokenCertificatePem?: str
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
 /** HUBGATE_TRUSTED_PROXIES: comma-separated addresses, CIDRs or proxy-addr's names; checked here so a typo fails at start. */
+/**
+ * HUBGATE_CREDENTIAL_SECRET_PREVIOUS: comma-separated retired credential secrets (at least 32 characters each) or
+ * their key fingerprints (16 lower-case hex digits, as /readyz and the logs show them).
+ */
+function previousCredentialSecrets(value: string | undefined, current: string): string[] {
+  const name = 'HUBGATE_CREDENTIAL_SECRET_PREVIOUS';
+  const items = (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const [i, item] of items.entries()) {
+    if (item === current) throw new ConfigError(name, 'must not contain the current HUBGATE_CREDENTIAL_SECRET');
+    if (!/^[0-9a-f]{16}$/.test(item) && item.length < 32) {
+      throw new ConfigError(name, `entry ${i + 1} is neither a secret of at least 32 characters nor a 16-hex-digit key fingerprint`);
+    }
+  }
+  return items;
+}
+
 function trustedProxies(value: string | undefined): string[] {
   if (!value) return [];
   const out: string[] = [];

@@ -44,6 +44,8 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
   const logger = opts.logger ?? createLogger(config.logLevel);
   registerSecret(config.harbor.adminPassword);
   registerSecret(config.credentials.secret);
+  // Retired credential secrets (HUBGATE_CREDENTIAL_SECRET_PREVIOUS); their 16-hex-digit fingerprints are not secret.
+  for (const s of config.credentials.previous) if (!/^[0-9a-f]{16}$/.test(s)) registerSecret(s);
   const metrics = createMetrics({ version: VERSION });
 
   const harbor = createHarborAdapter({
@@ -63,6 +65,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     logger,
     metrics,
     secret: config.credentials.secret,
+    previousSecrets: config.credentials.previous,
     usernamePrefix: config.credentials.usernamePrefix,
     robotPrefix: config.harbor.robotPrefix,
     settleMs: 250,
@@ -126,6 +129,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     logger,
     redisUp: async () => (config.redisUrl ? ((await coordination.ping()) ? 1 : 0) : undefined),
     intervalMs: config.harbor.healthPollMs,
+    soft: () => ({ credential_key: credentials.keyStatus() }),
   });
 
   const registryAgent = createKeepAliveAgent(config.harbor.url);

@@ -15,7 +15,14 @@ import type { Metrics } from '../observability/metrics';
  * - its permission list is the set of workspaces (Harbor projects) the platform project owns;
  * - its description carries a marker `hubgate:{...}` with the project's id, name, department and the
  *   credential generation; the password is HMAC(credential secret, robot name, robot id, generation), so any
- *   replica can show it, and rotating means bumping the generation and setting the new secret in Harbor.
+ *   replica can show it, and rotating means bumping the generation and setting the new secret in Harbor;
+ * - the marker also carries the fingerprint of the credential secret that set the robot's current secret (`key`).
+ *   A robot whose key is one this replica was told is retired (HUBGATE_CREDENTIAL_SECRET_PREVIOUS), or that has
+ *   no key yet (written before fingerprints), gets its secret re-set from this replica's key on the next read, so
+ *   a changed credential secret heals by itself. Any other foreign key is a disagreement between replicas: never
+ *   overwritten (that could ping-pong), refused with 503, shown in /readyz and `hubgate_credential_key_mismatch`.
+ *   A retired key that comes back on a robot after this replica replaced it is live somewhere: this replica stops
+ *   re-setting it (until restart) and reports it the same way.
  * Every robot change is a read-modify-write of the whole robot (Harbor's PUT replaces everything and has no
  * version check), done under a per-robot lock and verified by reading back.
  */
@@ -27,7 +34,24 @@ export interface RobotMarker {
   gen: number;
   /** The secret for `gen` has not been confirmed set in Harbor yet; the next touch sets it. */
   pending?: boolean;
+  /** Fingerprint (keyFingerprint) of the credential secret that set the robot's secret; absent on old markers. */
+  key?: string;
 }
+
+/**
+ * A short, non-secret fingerprint of a credential secret (64 bits of an HMAC under it): tells which key set a
+ * robot's password without revealing anything about the key.
+ */
+export function keyFingerprint(secret: string): string {
+  return createHmac('sha256', secret).update('hubgate credential key fingerprint').digest('hex').slice(0, 16);
+}
+
+/** The marker key of robots written before fingerprints (no `key`). */
+const NO_KEY = '';
+const DEFAULT_MISMATCH_TTL_MS = 15 * 60 * 1000;
+
+/** How this replica stands to a robot's key: its own, one it re-sets (retired or none), or one it must leave. */
+type KeyStanding = 'own' | 'heal' | 'foreign';
 
 const MARKER_PREFIX = 'hubgate:';
 
@@ -49,7 +73,9 @@ export function parseMarker(description: string | undefined): RobotMarker | unde
   if (!description?.startsWith(MARKER_PREFIX)) return undefined;
   try {
     const m = JSON.parse(description.slice(MARKER_PREFIX.length)) as RobotMarker;
-    return m && m.v === 1 && typeof m.project === 'string' && Number.isInteger(m.gen) ? m : undefined;
+    return m && m.v === 1 && typeof m.project === 'string' && Number.isInteger(m.gen) && (m.key === undefined || typeof m.key === 'string')
+      ? m
+      : undefined;
   } catch {
     return undefined;
   }
@@ -64,6 +90,10 @@ export interface CredentialsDeps {
   metrics?: Metrics;
   /** HMAC key for password derivation. */
   secret: string;
+  /** Retired credential secrets, or their fingerprints (HUBGATE_CREDENTIAL_SECRET_PREVIOUS): robots they set are re-set. */
+  previousSecrets?: readonly string[];
+  /** A robot seen with a foreign key counts as a mismatch this long after it was last seen (default 15 min). */
+  mismatchTtlMs?: number;
   usernamePrefix: string;
   robotPrefix: string;
   /** Wait this long and verify again when locks do not span replicas (Redis down). */
@@ -88,7 +118,80 @@ export interface OwnerRecord {
 const MAX_ATTEMPTS = 6;
 
 export class CredentialsService {
-  constructor(private readonly deps: CredentialsDeps) {}
+  /** Fingerprint of this replica's credential secret. */
+  readonly key: string;
+  private readonly retired: ReadonlySet<string>;
+  /** Keys this replica replaced, per robot id: one coming back means a replica still runs with it. */
+  private readonly replaced = new Map<number, Set<string>>();
+  /** Retired keys found still in use: never replaced again by this process (no ping-pong). */
+  private readonly contested = new Set<string>();
+  /** Robots last seen with a key this replica may not replace, by robot id. */
+  private readonly mismatches = new Map<number, { key: string; at: number }>();
+
+  constructor(private readonly deps: CredentialsDeps) {
+    this.key = keyFingerprint(deps.secret);
+    this.retired = new Set((deps.previousSecrets ?? []).map((s) => (/^[0-9a-f]{16}$/.test(s) ? s : keyFingerprint(s))).filter((k) => k !== this.key));
+  }
+
+  /** For /readyz: not ok while robots set by another credential secret were seen recently (a disagreement). */
+  keyStatus(): { ok: boolean; detail: string } {
+    this.pruneMismatches();
+    const contested = [...this.contested].filter((k) => k !== NO_KEY);
+    const used = contested.length ? `; retired key(s) ${contested.join(', ')} still in use by another replica` : '';
+    if (this.mismatches.size === 0) return { ok: true, detail: `credential key ${this.key}${used}` };
+    const keys = [...new Set([...this.mismatches.values()].map((m) => m.key))].sort();
+    return {
+      ok: false,
+      detail:
+        `${this.mismatches.size} project credential(s) carry a password set with another credential secret (key ${keys.join(', ')}; ` +
+        `this replica's key ${this.key}): this replica can neither show nor check them. The replicas disagree on ` +
+        `HUBGATE_CREDENTIAL_SECRET, or a retired secret is missing from HUBGATE_CREDENTIAL_SECRET_PREVIOUS${used}`,
+    };
+  }
+
+  private pruneMismatches(): void {
+    const horizon = Date.now() - (this.deps.mismatchTtlMs ?? DEFAULT_MISMATCH_TTL_MS);
+    for (const [id, m] of this.mismatches) if (m.at < horizon) this.mismatches.delete(id);
+    this.deps.metrics?.credentialKeyMismatch.set(this.mismatches.size);
+  }
+
+  /**
+   * Where this replica stands to the key that set a robot's secret, recording what it learns: a foreign key it
+   * may not replace (a mismatch), or a retired key back on a robot it already re-set (contested from now on).
+   */
+  private standing(robotId: number, marker: RobotMarker): KeyStanding {
+    const key = marker.key ?? NO_KEY;
+    if (key === this.key) {
+      if (this.mismatches.delete(robotId)) this.pruneMismatches();
+      return 'own';
+    }
+    if (this.replaced.get(robotId)?.has(key) && !this.contested.has(key)) {
+      this.contested.add(key);
+      this.deps.logger.error('credential key disagreement: a key this replica replaced came back, another replica still uses it; not replacing it again', {
+        robot_id: robotId,
+        key: key || 'none',
+        own_key: this.key,
+      });
+    }
+    // Markers from before fingerprints are adopted once; if one comes back (an older replica rewriting it during
+    // a rolling upgrade), they are trusted as before.
+    if (key === NO_KEY) return this.contested.has(NO_KEY) ? 'own' : 'heal';
+    if (this.retired.has(key) && !this.contested.has(key)) return 'heal';
+    if (!this.mismatches.has(robotId)) {
+      this.deps.logger.warn('project credentials set with another credential secret: not replaced (see /readyz)', { robot_id: robotId, key, own_key: this.key });
+    }
+    this.mismatches.set(robotId, { key, at: Date.now() });
+    this.pruneMismatches();
+    return 'foreign';
+  }
+
+  private keyMismatch(projectId: string, key: string | undefined): AppError {
+    return new AppError(
+      'unavailable',
+      `the registry password of project "${projectId}" was set with another credential secret (key ${key || 'none'}, this replica's key ${this.key}): ` +
+        'this replica can neither show nor check it. The replicas disagree on HUBGATE_CREDENTIAL_SECRET, or the old secret is missing from HUBGATE_CREDENTIAL_SECRET_PREVIOUS',
+    );
+  }
 
   usernameFor(projectId: string): string {
     return registryUsername(this.deps.usernamePrefix, projectId);
@@ -130,6 +233,7 @@ export class CredentialsService {
       if (!r.name.startsWith(this.deps.robotPrefix + this.deps.usernamePrefix)) continue;
       const m = parseMarker(r.description);
       if (!m) continue;
+      this.standing(r.id, m);
       out.push({
         robotId: r.id,
         username: r.name.slice(this.deps.robotPrefix.length),
@@ -176,10 +280,14 @@ export class CredentialsService {
       throw conflict(`project "${project.id}" has no workspace yet: its registry credentials are created with its first workspace`);
     }
     let marker = parseMarker(robot.description);
-    if (!marker || marker.pending) {
+    let standing = marker ? this.standing(robot.id, marker) : 'heal';
+    // No marker, an interrupted rotation, or a secret set with a retired key: set this key's password in Harbor.
+    if (standing === 'heal' || (standing === 'own' && marker?.pending)) {
       robot = await this.mutate(project, { apply: () => false, holds: () => true });
       marker = parseMarker(robot.description)!;
+      standing = this.standing(robot.id, marker);
     }
+    if (standing === 'foreign' || !marker) throw this.keyMismatch(project.id, marker?.key);
     return {
       username,
       password: this.derivePassword(robot, marker.gen),
@@ -202,9 +310,21 @@ export class CredentialsService {
     const robot = await this.findRobot(username);
     const marker = robot && parseMarker(robot.description);
     if (!robot || !marker || robot.disable) return null;
+    // Another key set the secret and this replica may not replace it: it cannot judge the password (no failure).
+    const standing = this.standing(robot.id, marker);
+    if (standing === 'foreign') throw this.keyMismatch(marker.project, marker.key);
     const expected = Buffer.from(this.derivePassword(robot, marker.gen));
     const given = Buffer.from(password);
-    return expected.length === given.length && timingSafeEqual(expected, given) ? robot : null;
+    if (!(expected.length === given.length && timingSafeEqual(expected, given))) return null;
+    if (standing === 'own' && !marker.pending) return robot;
+    // The caller holds the password this replica's key derives, but Harbor holds another (a retired key, no key
+    // yet, or an interrupted rotation): set it in Harbor, nothing else changes. A wrong password never gets here.
+    if (this.usernameFor(marker.project) !== username) return robot;
+    const healed = await this.mutate({ id: marker.project, name: marker.name, department: marker.department }, { apply: () => false, holds: () => true });
+    const now = parseMarker(healed.description);
+    if (now?.gen !== marker.gen || now.pending) return null; // rotated meanwhile: the given password is the old one
+    if (this.standing(healed.id, now) === 'foreign') throw this.keyMismatch(marker.project, now.key);
+    return healed;
   }
 
   /**
@@ -250,7 +370,7 @@ export class CredentialsService {
           let robot = await this.findRobot(username);
           if (!robot) {
             if (!change.initial) throw notFound(`credentials of project "${project.id}"`);
-            const marker: RobotMarker = { v: 1, project: project.id, name: project.name, department: project.department, gen: 1, pending: true };
+            const marker: RobotMarker = { v: 1, project: project.id, name: project.name, department: project.department, gen: 1, pending: true, key: this.key };
             try {
               await harbor.createRobot({
                 name: username,
@@ -269,26 +389,50 @@ export class CredentialsService {
             if (!robot) continue;
           }
           const before = parseMarker(robot.description);
+          const standing = before ? this.standing(robot.id, before) : 'heal';
+          // A secret another live key set is never replaced here (no ping-pong), not even by a rotation.
+          if (standing === 'foreign' && change.bumpGeneration) throw this.keyMismatch(project.id, before?.key);
+          // This key sets the secret: a new marker, an interrupted rotation, a rotation, or a retired key (heal).
+          const setsSecret = standing !== 'foreign' && (!before || before.pending || change.bumpGeneration || standing === 'heal');
           const marker: RobotMarker = {
             v: 1,
             project: project.id,
             name: project.name || before?.name || project.id,
             department: project.department || before?.department || '',
             gen: (before?.gen ?? 1) + (change.bumpGeneration ? 1 : 0),
-            pending: before?.pending || change.bumpGeneration || !before ? true : undefined,
+            pending: setsSecret || before?.pending ? true : undefined,
+            key: setsSecret ? this.key : before?.key,
           };
           const changed = change.apply(robot);
           const describe = formatMarker(marker);
           if (changed || describe !== robot.description) {
             await harbor.updateRobot({ ...robot, description: describe, duration: robot.duration, disable: robot.disable });
           }
-          if (marker.pending) {
+          if (setsSecret) {
             await harbor.setRobotSecret(robot.id, this.derivePassword(robot, marker.gen));
             delete marker.pending;
             await harbor.updateRobot({ ...robot, description: formatMarker(marker) });
+            const old = before?.key ?? NO_KEY;
+            if (before && old !== this.key) {
+              let keys = this.replaced.get(robot.id);
+              if (!keys) this.replaced.set(robot.id, (keys = new Set()));
+              keys.add(old);
+              if (!before.pending && !change.bumpGeneration) {
+                this.deps.metrics?.credentialKeyHeals.inc();
+                this.deps.logger.info('project credentials re-set with this replica\'s credential secret', { robot_id: robot.id, old_key: old || 'none', key: this.key });
+              }
+            }
           }
           const check = await harbor.getRobot(robot.id);
-          if (check && change.holds(check) && parseMarker(check.description)?.gen === marker.gen && !parseMarker(check.description)?.pending) {
+          const now = check && parseMarker(check.description);
+          if (
+            check &&
+            now &&
+            change.holds(check) &&
+            now.gen === marker.gen &&
+            Boolean(now.pending) === Boolean(marker.pending) &&
+            (!setsSecret || now.key === this.key)
+          ) {
             return check;
           }
           this.deps.metrics?.robotUpdateRetries.inc();

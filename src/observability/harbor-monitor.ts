@@ -27,6 +27,11 @@ export class HarborMonitor {
       /** Probes Redis: undefined when not configured, else 1 (answered) or 0. */
       redisUp: () => Promise<0 | 1 | undefined>;
       intervalMs: number;
+      /**
+       * Checks that can only degrade readiness, never fail it, evaluated on every /readyz (in-process state, e.g.
+       * the credential key agreement between replicas).
+       */
+      soft?: () => Record<string, { ok: boolean; detail?: string }>;
     },
   ) {}
 
@@ -41,8 +46,16 @@ export class HarborMonitor {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** A fresh report, at most one Harbor round per second however often it is asked. */
+  /** A fresh report, at most one Harbor round per second however often it is asked; soft checks always live. */
   async readiness(): Promise<ReadinessReport> {
+    const report = await this.harborReadiness();
+    const soft = this.deps.soft?.();
+    if (!soft) return report;
+    const degraded = report.degraded || (report.ready && Object.values(soft).some((c) => !c.ok));
+    return { ...report, degraded, checks: { ...report.checks, ...soft } };
+  }
+
+  private async harborReadiness(): Promise<ReadinessReport> {
     if (!this.last || Date.now() - this.last.at >= 1000) return this.check();
     // Harbor's part from the last round; Redis is cheap to probe, so always live.
     const { report } = this.last;

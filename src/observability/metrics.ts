@@ -139,6 +139,16 @@ export function createMetrics(opts: { version?: string; defaultMetrics?: boolean
       help: 'Per-project registry password rotations.',
       registers: [registry],
     }),
+    credentialKeyHeals: new client.Counter({
+      name: 'hubgate_credential_key_heals_total',
+      help: 'Project robots whose Harbor secret was re-set because a retired credential secret had set it.',
+      registers: [registry],
+    }),
+    credentialKeyMismatch: new client.Gauge({
+      name: 'hubgate_credential_key_mismatch',
+      help: 'Project robots seen recently whose password another credential secret set and this replica may not re-set (0 when the replicas agree).',
+      registers: [registry],
+    }),
     gcLastRunTimestamp: new client.Gauge({
       name: 'hubgate_gc_last_run_timestamp_seconds',
       help: 'Start time of the most recent Harbor garbage collection.',

@@ -19,6 +19,17 @@ const problem = (env: Record<string, string>): string => {
 };
 
 describe('configuration', () => {
+  it('HUBGATE_CREDENTIAL_SECRET_PREVIOUS: none by default; retired secrets (32+) or key fingerprints, comma-separated', () => {
+    expect(loadConfig(base).credentials.previous).toEqual([]);
+    expect(loadConfig({ ...base, HUBGATE_CREDENTIAL_SECRET_PREVIOUS: ` ${'p'.repeat(32)} ,0123456789abcdef,` }).credentials.previous).toEqual(['p'.repeat(32), '0123456789abcdef']);
+    expect(problem({ ...base, HUBGATE_CREDENTIAL_SECRET_PREVIOUS: `${'p'.repeat(32)},old-and-short` })).toBe(
+      'configuration: HUBGATE_CREDENTIAL_SECRET_PREVIOUS entry 2 is neither a secret of at least 32 characters nor a 16-hex-digit key fingerprint',
+    );
+    expect(problem({ ...base, HUBGATE_CREDENTIAL_SECRET_PREVIOUS: 'c'.repeat(32) })).toBe(
+      'configuration: HUBGATE_CREDENTIAL_SECRET_PREVIOUS must not contain the current HUBGATE_CREDENTIAL_SECRET',
+    );
+  });
+
   it('loads with defaults and is frozen', () => {
     const c = loadConfig(base);
     expect(c.port).toBe(8080);

@@ -1,5 +1,7 @@
 import { AppError } from '../../../src/domain/errors';
-import { CredentialsService, parseMarker } from '../../../src/domain/credentials.service';
+import { CredentialsService, formatMarker, keyFingerprint, parseMarker } from '../../../src/domain/credentials.service';
+import { createMetrics } from '../../../src/observability/metrics';
+import { HarborMonitor } from '../../../src/observability/harbor-monitor';
 import { registryUsername } from '../../../src/domain/names';
 import { silentLogger } from '../../../src/observability/logger';
 import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
@@ -44,7 +46,7 @@ describe('per-project credentials', () => {
     const robot = [...harbor.robots.values()][0];
     expect(robot.name).toBe('robot$hg-proj-a');
     expect(harbor.secrets.get(robot.id)).toBe(c.password);
-    expect(parseMarker(robot.description)).toEqual({ v: 1, project: 'proj-a', name: 'Team A', department: 'dept-1', gen: 1 });
+    expect(parseMarker(robot.description)).toEqual({ v: 1, project: 'proj-a', name: 'Team A', department: 'dept-1', gen: 1, key: keyFingerprint('s'.repeat(32)) });
   });
 
   it('are the same from another instance (no local state) and differ with another key', async () => {
@@ -53,7 +55,15 @@ describe('per-project credentials', () => {
     const again = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: 's'.repeat(32), usernamePrefix: 'hg-', robotPrefix: 'robot$' });
     expect((await again.get(team)).password).toBe((await credentials.get(team)).password);
     const other = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: 't'.repeat(32), usernamePrefix: 'hg-', robotPrefix: 'robot$' });
-    expect((await other.get(team)).password).not.toBe((await credentials.get(team)).password);
+    // Another key cannot know the password: it says so (503) instead of showing one Harbor refuses.
+    await expect(other.get(team)).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining('another credential secret') });
+    const told = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: 't'.repeat(32), previousSecrets: ['s'.repeat(32)], usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    const first = await credentials.get(team);
+    const healed = await told.get(team);
+    expect(healed.password).not.toBe(first.password);
+    expect(harbor.secrets.get([...harbor.robots.keys()][0])).toBe(healed.password);
+    // Now the first key is the foreign one.
+    await expect(credentials.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
   });
 
   it('rotation: the new password is set in Harbor, the old one stops verifying', async () => {
@@ -110,5 +120,218 @@ describe('per-project credentials', () => {
     };
     await credentials.grantWorkspace(team, 'w2');
     expect(harbor.robots.get(id)!.permissions.map((p) => p.namespace).sort()).toEqual(['w1', 'w2']);
+  });
+});
+
+/**
+ * A changed HUBGATE_CREDENTIAL_SECRET (after a leak, or a replica deployed with another one). The robot's marker
+ * carries the fingerprint of the key that set its secret; "Harbor accepts" means FakeHarbor holds that password.
+ */
+describe('a changed credential secret', () => {
+  const OLD = 'o'.repeat(32);
+  const NEW = 'n'.repeat(32);
+  const STRAY = 'w'.repeat(32);
+
+  function replica(harbor: FakeHarbor, secret: string, previousSecrets: string[] = [], extra: { mismatchTtlMs?: number } = {}) {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const credentials = new CredentialsService({
+      harbor,
+      coordination: createInProcessCoordination(),
+      logger: silentLogger,
+      metrics,
+      secret,
+      previousSecrets,
+      usernamePrefix: 'hg-',
+      robotPrefix: 'robot$',
+      ...extra,
+    });
+    const gauge = async () => (await metrics.registry.getSingleMetric('hubgate_credential_key_mismatch')!.get()).values[0]?.value;
+    const heals = async () => (await metrics.registry.getSingleMetric('hubgate_credential_key_heals_total')!.get()).values[0]?.value;
+    return { credentials, metrics, gauge, heals };
+  }
+
+  async function withOldKey() {
+    const harbor = new FakeHarbor();
+    const old = replica(harbor, OLD);
+    await old.credentials.grantWorkspace(team, 'ws1');
+    await old.credentials.grantWorkspace(team, 'ws2');
+    const before = await old.credentials.get(team);
+    const robot = () => [...harbor.robots.values()][0];
+    return { harbor, old, before, robot };
+  }
+
+  it('heals on the next read when the old secret is listed as retired: the shown password is the one Harbor holds', async () => {
+    const { harbor, before, robot } = await withOldKey();
+    expect(harbor.secrets.get(robot().id)).toBe(before.password);
+    const fresh = replica(harbor, NEW, [OLD]);
+    const shown = await fresh.credentials.get(team);
+    expect(shown.password).not.toBe(before.password);
+    expect(harbor.secrets.get(robot().id)).toBe(shown.password);
+    expect(await fresh.credentials.verify('hg-proj-a', shown.password)).not.toBeNull();
+    expect(await fresh.credentials.verify('hg-proj-a', before.password)).toBeNull();
+    // Nothing else moved: same generation, same workspaces; the marker names the new key.
+    expect(parseMarker(robot().description)).toEqual({ v: 1, project: 'proj-a', name: 'Team A', department: 'dept-1', gen: 1, key: keyFingerprint(NEW) });
+    expect(robot().permissions.map((p) => p.namespace)).toEqual(['ws1', 'ws2']);
+    expect(await fresh.heals()).toBe(1);
+    expect(fresh.credentials.keyStatus().ok).toBe(true);
+    // A second read changes nothing more.
+    harbor.calls.length = 0;
+    expect((await fresh.credentials.get(team)).password).toBe(shown.password);
+    expect(harbor.calls.filter((c) => c === 'setRobotSecret' || c === 'updateRobot')).toEqual([]);
+  });
+
+  it('a retired key may also be given as its fingerprint (what /readyz shows)', async () => {
+    const { harbor, robot } = await withOldKey();
+    const fresh = replica(harbor, NEW, [keyFingerprint(OLD)]);
+    const shown = await fresh.credentials.get(team);
+    expect(harbor.secrets.get(robot().id)).toBe(shown.password);
+  });
+
+  it('a robot written before fingerprints (no key in its marker) is adopted by the first read, with the new secret', async () => {
+    const { harbor, robot, before } = await withOldKey();
+    const m = parseMarker(robot().description)!;
+    delete m.key;
+    robot().description = formatMarker(m);
+    const fresh = replica(harbor, NEW);
+    const shown = await fresh.credentials.get(team);
+    expect(harbor.secrets.get(robot().id)).toBe(shown.password);
+    expect(shown.password).not.toBe(before.password);
+    expect(parseMarker(robot().description)).toMatchObject({ gen: 1, key: keyFingerprint(NEW) });
+  });
+
+  it('a login with the new derived password heals the robot; a wrong password changes nothing', async () => {
+    const { harbor, before, robot } = await withOldKey();
+    const fresh = replica(harbor, NEW, [OLD]);
+    // The password the new key derives, computed without reading the credentials (which would heal).
+    const newPassword = fresh.credentials.derivePassword(robot(), 1);
+    const description = robot().description;
+    harbor.calls.length = 0;
+    for (const wrong of [before.password, newPassword.slice(0, -1), newPassword.slice(0, -1) + 'x', '', 'p'.repeat(35)]) {
+      expect(await fresh.credentials.verify('hg-proj-a', wrong)).toBeNull();
+    }
+    expect(harbor.calls.filter((c) => c === 'setRobotSecret' || c === 'updateRobot' || c === 'createRobot')).toEqual([]);
+    expect(robot().description).toBe(description);
+    expect(harbor.secrets.get(robot().id)).toBe(before.password);
+
+    const ok = await fresh.credentials.verify('hg-proj-a', newPassword);
+    expect(ok?.name).toBe('robot$hg-proj-a');
+    expect(harbor.secrets.get(robot().id)).toBe(newPassword);
+    expect(parseMarker(robot().description)).toMatchObject({ gen: 1, key: keyFingerprint(NEW) });
+    expect(await fresh.credentials.verify('hg-proj-a', before.password)).toBeNull();
+  });
+
+  it('a login completes an interrupted rotation only with the new password', async () => {
+    const harbor = new FakeHarbor();
+    const { credentials } = replica(harbor, NEW);
+    await credentials.grantWorkspace(team, 'ws1');
+    const old = await credentials.get(team);
+    harbor.failNext('setRobotSecret', () => new AppError('upstream_timeout', 'slow'));
+    await expect(credentials.rotate(team)).rejects.toMatchObject({ kind: 'upstream_timeout' });
+    const robot = () => [...harbor.robots.values()][0];
+    const next = credentials.derivePassword(robot(), 2);
+    expect(await credentials.verify('hg-proj-a', old.password)).toBeNull();
+    expect(parseMarker(robot().description)?.pending).toBe(true);
+    expect(harbor.secrets.get(robot().id)).toBe(old.password);
+    expect(await credentials.verify('hg-proj-a', next)).not.toBeNull();
+    expect(harbor.secrets.get(robot().id)).toBe(next);
+    expect(parseMarker(robot().description)?.pending).toBeUndefined();
+  });
+
+  it('concurrent reads and logins after a key change re-set the secret once', async () => {
+    const { harbor, robot } = await withOldKey();
+    harbor.latencyMs = 3;
+    const fresh = replica(harbor, NEW, [OLD]);
+    const password = fresh.credentials.derivePassword(robot(), 1);
+    harbor.calls.length = 0;
+    const results = await Promise.all([
+      ...Array.from({ length: 8 }, () => fresh.credentials.get(team).then((c) => c.password)),
+      ...Array.from({ length: 8 }, () => fresh.credentials.verify('hg-proj-a', password).then((r) => (r ? password : 'refused'))),
+    ]);
+    expect(new Set(results)).toEqual(new Set([password]));
+    expect(harbor.calls.filter((c) => c === 'setRobotSecret')).toHaveLength(1);
+    expect(harbor.secrets.get(robot().id)).toBe(password);
+  });
+
+  it('a replica with an unknown secret leaves the robot alone: 503 to show, check or rotate, /readyz degraded, gauge 1', async () => {
+    const { harbor, before, robot, old } = await withOldKey();
+    const stray = replica(harbor, STRAY);
+    const description = robot().description;
+    harbor.calls.length = 0;
+    await expect(stray.credentials.get(team)).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining(`key ${keyFingerprint(OLD)}`) });
+    // A login through it is neither accepted nor counted as wrong: it cannot judge.
+    await expect(stray.credentials.verify('hg-proj-a', before.password)).rejects.toMatchObject({ kind: 'unavailable' });
+    await expect(stray.credentials.verify('hg-proj-a', stray.credentials.derivePassword(robot(), 1))).rejects.toMatchObject({ kind: 'unavailable' });
+    await expect(stray.credentials.rotate(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    // Workspaces still work through it; the secret and the key stay.
+    await stray.credentials.grantWorkspace(team, 'ws3');
+    expect(harbor.calls.filter((c) => c === 'setRobotSecret')).toEqual([]);
+    expect(harbor.secrets.get(robot().id)).toBe(before.password);
+    expect(parseMarker(robot().description)).toMatchObject({ gen: 1, key: keyFingerprint(OLD) });
+    expect(parseMarker(description)?.key).toBe(keyFingerprint(OLD));
+    // The fleet is not disturbed.
+    expect(await old.credentials.verify('hg-proj-a', before.password)).not.toBeNull();
+    expect((await old.credentials.get(team)).password).toBe(before.password);
+    // Visible: readiness degraded (not down), the gauge counts the robot.
+    const status = stray.credentials.keyStatus();
+    expect(status.ok).toBe(false);
+    expect(status.detail).toContain(keyFingerprint(OLD));
+    expect(status.detail).toContain(keyFingerprint(STRAY));
+    expect(await stray.gauge()).toBe(1);
+    expect(old.credentials.keyStatus().ok).toBe(true);
+    const monitor = new HarborMonitor({
+      harbor,
+      metrics: stray.metrics,
+      logger: silentLogger,
+      redisUp: async () => undefined,
+      intervalMs: 60000,
+      soft: () => ({ credential_key: stray.credentials.keyStatus() }),
+    });
+    const report = await monitor.readiness();
+    expect(report).toMatchObject({ ready: true, degraded: true, checks: { credential_key: { ok: false } } });
+  });
+
+  it('a mismatch clears once the robot is seen with this key, or after the TTL', async () => {
+    const { harbor } = await withOldKey();
+    const stray = replica(harbor, STRAY, [], { mismatchTtlMs: 50 });
+    await expect(stray.credentials.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    expect(stray.credentials.keyStatus().ok).toBe(false);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(stray.credentials.keyStatus().ok).toBe(true);
+    expect(await stray.gauge()).toBe(0);
+    await expect(stray.credentials.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    // The operator fixes it: the retired key is listed on a fixed replica, which heals; the stray sees its own key.
+    const fixed = replica(harbor, STRAY, [OLD], { mismatchTtlMs: 60000 });
+    const shown = await fixed.credentials.get(team);
+    expect((await stray.credentials.get(team)).password).toBe(shown.password);
+    expect(stray.credentials.keyStatus().ok).toBe(true);
+  });
+
+  it('two replicas each told the other key is retired do not ping-pong: at most one flip back, then both stay put and one reports it', async () => {
+    const { harbor, robot } = await withOldKey();
+    const a = replica(harbor, NEW, [OLD, STRAY]);
+    const b = replica(harbor, STRAY, [OLD, NEW]);
+    harbor.calls.length = 0;
+    for (let round = 0; round < 10; round++) {
+      await a.credentials.get(team).catch(() => undefined);
+      await b.credentials.get(team).catch(() => undefined);
+      await a.credentials.verify('hg-proj-a', a.credentials.derivePassword(robot(), 1)).catch(() => undefined);
+      await b.credentials.verify('hg-proj-a', b.credentials.derivePassword(robot(), 1)).catch(() => undefined);
+    }
+    // OLD → NEW (a), NEW → STRAY (b), STRAY → NEW (a), then b sees NEW come back: contested, b stops.
+    expect(harbor.calls.filter((c) => c === 'setRobotSecret').length).toBeLessThanOrEqual(3);
+    const settled = parseMarker(robot().description)!.key;
+    harbor.calls.length = 0;
+    for (let round = 0; round < 5; round++) {
+      await a.credentials.get(team).catch(() => undefined);
+      await b.credentials.get(team).catch(() => undefined);
+    }
+    expect(harbor.calls.filter((c) => c === 'setRobotSecret')).toEqual([]);
+    expect(parseMarker(robot().description)!.key).toBe(settled);
+    // The replica whose key lost says so; the winner shows the password Harbor holds.
+    const [winner, loser] = settled === keyFingerprint(NEW) ? [a, b] : [b, a];
+    expect(harbor.secrets.get(robot().id)).toBe((await winner.credentials.get(team)).password);
+    expect(loser.credentials.keyStatus().ok).toBe(false);
+    expect(loser.credentials.keyStatus().detail).toContain('still in use by another replica');
+    expect(await loser.gauge()).toBe(1);
   });
 });

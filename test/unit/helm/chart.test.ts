@@ -63,6 +63,16 @@ describe('values.schema.json', () => {
     expect(check(merge(base, { config: { harbor: { url: 'harbor-core' } } }))).not.toEqual([]);
     expect(check(merge(base, { config: { logLevel: 'verbose' } }))).not.toEqual([]);
   });
+
+  it('retired credential secrets: secrets of 32+ characters or 16-hex-digit fingerprints, comma-separated', () => {
+    const base = load('helm/hubgate/values.yaml');
+    const prev = (v: string) => check(merge(base, { secrets: { credentialSecretPrevious: v } }));
+    expect(prev('')).toEqual([]);
+    expect(prev('y'.repeat(40))).toEqual([]);
+    expect(prev(`0123456789abcdef, ${'y'.repeat(32)}`)).toEqual([]);
+    expect(prev('short')).toEqual(['/secrets/credentialSecretPrevious must match pattern "' + schema.properties.secrets.properties.credentialSecretPrevious.pattern + '"']);
+    expect(prev(`0123456789abcdef,short`)).not.toEqual([]);
+  });
 });
 
 describe('values.yaml', () => {
@@ -182,7 +192,7 @@ describe('rendered chart (defaults + required values)', () => {
     expect(read.length).toBeGreaterThan(15);
     const cm = find(docs, 'ConfigMap').data as Record<string, string>;
     const secret = find(docs, 'Secret').data as Record<string, string>;
-    const secretKeys = ['HARBOR_ADMIN_PASSWORD', 'HUBGATE_CREDENTIAL_SECRET'];
+    const secretKeys = ['HARBOR_ADMIN_PASSWORD', 'HUBGATE_CREDENTIAL_SECRET', 'HUBGATE_CREDENTIAL_SECRET_PREVIOUS'];
     expect(Object.keys(secret).sort()).toEqual(secretKeys);
     // OIDC_JWKS_URL is derived from the issuer unless set.
     const optional = new Set(['OIDC_JWKS_URL']);
@@ -191,6 +201,9 @@ describe('rendered chart (defaults + required values)', () => {
     for (const k of secretKeys) expect(cm).not.toHaveProperty(k);
     for (const v of Object.values(cm)) expect(typeof v).toBe('string');
     expect(Buffer.from(secret.HUBGATE_CREDENTIAL_SECRET, 'base64').toString()).toBe('x'.repeat(40));
+    expect(secret.HUBGATE_CREDENTIAL_SECRET_PREVIOUS).toBe('');
+    const withPrevious = find(render({ secrets: { credentialSecretPrevious: 'z'.repeat(40) } }).docs, 'Secret').data as Record<string, string>;
+    expect(Buffer.from(withPrevious.HUBGATE_CREDENTIAL_SECRET_PREVIOUS, 'base64').toString()).toBe('z'.repeat(40));
     expect(cm).toMatchObject({
       HARBOR_URL: 'http://harbor-core:80',
       HUBGATE_REGISTRY_HOST: 'hub.example.com',
