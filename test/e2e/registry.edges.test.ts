@@ -30,6 +30,7 @@ import {
   type RunResult,
   type Stack,
 } from '../support/clients';
+import { expectAnswered, expectRefused } from '../support/refusals';
 import { freePort } from '../support/registry';
 import { startRedis, type TestRedis } from '../support/redis';
 import { startHubgate, testConfig } from '../support/stack';
@@ -218,13 +219,13 @@ d('registry edges: failed-login throttling over the network', () => {
     const throttledBefore = metric(await stack.metrics(), 'hubgate_login_throttled_total', 'scope="username"');
 
     for (let i = 1; i <= MAX_PER_USER; i++) {
-      const r = await login(wrong());
-      expect(r.code).not.toBe(0);
-      expect(r.stderr).toMatch(/invalid username\/password/);
+      const mark = stack.logs.length;
+      expectRefused(await login(wrong()), /logging into \\"[0-9.:]+\\": invalid username\/password"$/);
+      expectAnswered(stack.logs, mark, 401);
     }
-    const blocked = await login(wrong());
-    expect(blocked.code).not.toBe(0);
-    expect(blocked.stderr).toMatch(/too many requests to registry/);
+    let mark = stack.logs.length;
+    expectRefused(await login(wrong()), /authenticating creds for \\"[0-9.:]+\\": too many requests to registry"$/);
+    expectAnswered(stack.logs, mark, 429);
 
     // The right password, while blocked: hubgate's answers over plain HTTP (/v2/ and the token service) …
     const v2 = await send(stack.url, 'GET', '/v2/', { Authorization: basic(c.username, c.password) });
@@ -234,9 +235,9 @@ d('registry edges: failed-login throttling over the network', () => {
     expectThrottled(token, BLOCK_SECONDS);
     for (const r of [v2, token]) for (const p of passwords) expect(r.body).not.toContain(p);
     // … and what skopeo makes of them.
-    const right = await login(c.password);
-    expect(right.code).not.toBe(0);
-    expect(right.stderr).toMatch(/too many requests to registry/);
+    mark = stack.logs.length;
+    expectRefused(await login(c.password), /authenticating creds for \\"[0-9.:]+\\": too many requests to registry"$/);
+    expectAnswered(stack.logs, mark, 429);
     expect(metric(await stack.metrics(), 'hubgate_login_throttled_total', 'scope="username"')).toBeGreaterThan(throttledBefore);
 
     // The block ends (polling does not extend it: a refused login while blocked is not another failure).
@@ -435,12 +436,14 @@ d('registry edges: anonymous pulls and Range through real clients', () => {
       expect(withCreds.stdout.trim()).toBe(image.manifestDigest);
       const anonymousBefore = metric(await stack.metrics(), 'hubgate_login_failures_total', 'reason="anonymous"');
 
-      const inspected = await anonInspect(stack.host, 'edge-pub/app:1');
-      expect(inspected.code).not.toBe(0);
-      expect(inspected.stderr).toMatch(/authentication required/);
+      const anonymous = /unable to retrieve auth token: invalid username\/password: unauthorized: unauthorized: authentication required; log in with your project's registry credentials/;
+      let mark = stack.logs.length;
+      expectRefused(await anonInspect(stack.host, 'edge-pub/app:1'), anonymous);
+      expectAnswered(stack.logs, mark, 401, 'token');
       const dest = path.join(work, 'anon-refused');
-      const copied = await anonPull(stack.host, 'edge-pub/app:1', dest);
-      expect(copied.code).not.toBe(0);
+      mark = stack.logs.length;
+      expectRefused(await anonPull(stack.host, 'edge-pub/app:1', dest), anonymous);
+      expectAnswered(stack.logs, mark, 401, 'token');
       expect(fs.existsSync(blob(dest, image.layers[0].digest))).toBe(false);
 
       // docs/registry.md: "an anonymous token request gets 401" …
@@ -474,11 +477,14 @@ d('registry edges: anonymous pulls and Range through real clients', () => {
     });
 
     it('with HUBGATE_ALLOW_ANONYMOUS_PULL=true: a private workspace stays closed to anonymous clients', async () => {
-      const inspected = await anonInspect(open.host, 'edge-priv/app:1');
-      expect(inspected.code).not.toBe(0);
-      expect(inspected.stderr).toMatch(/unauthorized|authentication required|denied/i);
+      const privatePull = /reading manifest 1 in [0-9.:]+\/edge-priv\/app: unauthorized: unauthorized to access repository: edge-priv\/app, action: pull/;
+      let mark = open.logs.length;
+      expectRefused(await anonInspect(open.host, 'edge-priv/app:1'), privatePull);
+      expectAnswered(open.logs, mark, 401);
       const dest = path.join(work, 'anon-priv');
-      expect((await anonPull(open.host, 'edge-priv/app:1', dest)).code).not.toBe(0);
+      mark = open.logs.length;
+      expectRefused(await anonPull(open.host, 'edge-priv/app:1', dest), privatePull);
+      expectAnswered(open.logs, mark, 401);
       expect(fs.existsSync(blob(dest, image.layers[0].digest))).toBe(false);
       // The token Harbor issues anonymously grants nothing on it …
       const t = await send(open.url, 'GET', tokenPath('repository:edge-priv/app:pull'));
@@ -494,17 +500,18 @@ d('registry edges: anonymous pulls and Range through real clients', () => {
 
     it('with HUBGATE_ALLOW_ANONYMOUS_PULL=true: an anonymous push to the public workspace is refused', async () => {
       const other = await buildImage(path.join(work, 'anon-push'), { layers: [{ bytes: 2000 }], label: 'anonymous' });
+      const mark = open.logs.length;
       const pushed = await run('skopeo', ['copy', '--dest-tls-verify=false', '--dest-no-creds', `oci:${other.dir}:latest`, `docker://${open.host}/edge-pub/anon:1`]);
-      expect(pushed.code).not.toBe(0);
-      expect(pushed.stderr).toMatch(/unauthorized|authentication required|denied/i);
+      expectRefused(pushed, /initiating layer upload to \/v2\/edge-pub\/anon\/blobs\/uploads\/ in [0-9.:]+: unauthorized: unauthorized to access repository: edge-pub\/anon, action: push/);
+      expectAnswered(open.logs, mark, 401);
       // Asking for push anonymously yields pull only.
       const t = await send(open.url, 'GET', tokenPath('repository:edge-pub/anon:pull,push'));
       expect(t.status).toBe(200);
       expect(decodeToken((JSON.parse(t.body) as { token: string }).token).payload.access).toEqual([{ type: 'repository', name: 'edge-pub/anon', actions: ['pull'] }]);
       // Nothing landed.
       const check = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', '--creds', creds(a), `docker://${stack.host}/edge-pub/anon:1`]);
-      expect(check.code).not.toBe(0);
-      expect(check.stderr).toMatch(/manifest unknown|not found/i);
+      expect(check.code).toBe(1);
+      expect(check.stderr).toMatch(/reading manifest 1 in [0-9.:]+\/edge-pub\/anon: unknown: artifact edge-pub\/anon:1 not found/);
       const tags = await run('skopeo', ['list-tags', '--tls-verify=false', '--creds', creds(a), `docker://${stack.host}/edge-pub/app`]);
       expect(JSON.parse(tags.stdout)).toEqual({ Repository: `${stack.host}/edge-pub/app`, Tags: ['1'] });
     });
