@@ -85,6 +85,13 @@ function post(url: string, headers: Record<string, string>, parts: (Buffer | (()
   });
 }
 
+/** Splits a buffer into pieces of `n` bytes (written one after the other, as a chunked body). */
+function pieces(b: Buffer, n: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < b.length; i += n) out.push(b.subarray(i, i + n));
+  return out;
+}
+
 function multipart(file: Buffer, fields: Record<string, string>): { body: Buffer; type: string } {
   const b = `----hubgate${randomBytes(8).toString('hex')}`;
   const pre = Object.entries(fields).map(([k, v]) => `--${b}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('');
@@ -455,6 +462,49 @@ d('console uploads end to end', () => {
     expect((await api(hubA.url, 'GET', `/uploads/${id}`)).body).toMatchObject({ state: 'failed', images: [], error: { status: 409, code: 'CONFLICT', reason: 'workspace_changed' } });
     expect(await tagsOf('moving-ws/app')).toEqual([]);
     expect(fs.readdirSync(spoolDir)).toEqual([]);
+  });
+
+  it('limits over HTTP in Harbor\'s envelope: 507 when the replica\'s disk budget is used up (before reading for a declared size), 408 for a silent body', async () => {
+    const hub = await startHubgate(
+      testConfig({
+        harborUrl: harbor.url,
+        idp,
+        redisUrl: redis.url,
+        env: {
+          HUBGATE_UPLOAD_TMP_DIR: spoolDir,
+          HUBGATE_UPLOAD_DISK_BUDGET_BYTES: String(2 * 1024 * 1024),
+          HUBGATE_UPLOAD_MAX_DISK_BYTES: String(1024 * 1024 * 1024),
+          HUBGATE_UPLOAD_IDLE_TIMEOUT_SECONDS: '5',
+        },
+      }),
+    );
+    try {
+      // declared larger than the budget: refused before the body is sent
+      const declared = await upload(hub.url, 'up-ws', [Buffer.alloc(10)], { declare: 3 * 1024 * 1024, expectContinue: true });
+      expect(declared.status).toBe(507);
+      expect(declared.continued).toBe(false);
+      expect(declared.body.errors[0]).toMatchObject({ code: 'INSUFFICIENT_STORAGE', message: expect.stringMatching(/disk budget/) });
+
+      // streamed (no declared size) past the budget: cut off with 507, spool removed, nothing tagged
+      const big = dockerSave([{ layers: [layerTar({ r: randomBytes(3 * 1024 * 1024) })], refs: ['budget:1'] }]);
+      const streamed = await upload(hub.url, 'up-ws', pieces(big, 256 * 1024), { declare: false });
+      expect(streamed.status).toBe(507);
+      expect(streamed.body.errors[0]).toMatchObject({ code: 'INSUFFICIENT_STORAGE' });
+      const rec = await api(hub.url, 'GET', `/uploads/${streamed.headers['x-upload-id']}`);
+      expect(rec.body).toMatchObject({ state: 'failed', error: { status: 507, code: 'INSUFFICIENT_STORAGE', reason: 'no_space' } });
+      expect(await tagsOf('up-ws/budget')).toEqual([]);
+      await until('spool removed', () => fs.readdirSync(spoolDir).length === 0, 3000);
+
+      // a body that stops: 408 after the idle timeout, the slot and spool freed
+      const small = dockerSave([{ layers: [layerTar()], refs: ['idle:1'] }]);
+      const idle = await upload(hub.url, 'up-ws', [small.subarray(0, 1024), () => new Promise((r) => setTimeout(r, 7000)), small.subarray(1024)], { declare: small.length });
+      expect(idle.status).toBe(408);
+      expect(idle.body.errors[0]).toMatchObject({ code: 'REQUEST_TIMEOUT', message: expect.stringMatching(/sent nothing/) });
+      expect((await api(hub.url, 'GET', `/uploads/${idle.headers['x-upload-id']}`)).body.error).toMatchObject({ status: 408, reason: 'idle_timeout' });
+      await until('spool removed', () => fs.readdirSync(spoolDir).length === 0, 3000);
+    } finally {
+      await hub.close();
+    }
   });
 
   it('never logs secrets', () => {
