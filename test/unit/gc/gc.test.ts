@@ -172,9 +172,9 @@ describe('GC over HTTP', () => {
     const { as, app } = await stack();
     await as('admin').post('/api/v1/gc').send({});
     const res = method === 'POST' ? await as('alice').post(p).send({}) : await as('alice').get(p);
-    expect(res.status).toBe(403);
-    expect(res.body.errors[0].code).toBe('FORBIDDEN');
-    expect((await request(app)[method === 'POST' ? 'post' : 'get'](p)).status).toBe(401);
+    expect({ status: res.status, body: res.body }).toEqual({ status: 403, body: { errors: [{ code: 'FORBIDDEN', message: 'garbage collection is platform-wide: cloud administrators only' }] } });
+    const anonymous = await request(app)[method === 'POST' ? 'post' : 'get'](p);
+    expect({ status: anonymous.status, body: anonymous.body }).toEqual({ status: 401, body: { errors: [{ code: 'UNAUTHORIZED', message: 'a bearer token is required' }] } });
   });
 
   it('with HUBGATE_GC_ALLOW_MEMBERS members may start and watch; the log masks other projects\' repositories', async () => {

@@ -128,7 +128,8 @@ describe('workspace permission matrix over HTTP', () => {
   });
 
   it('creates only in joined projects; owner can change access and delete', async () => {
-    expect((await as(alice).post('/api/v1/workspaces', { name: 'not-mine', projectId: teamB.id })).status).toBe(403);
+    const notMine = await as(alice).post('/api/v1/workspaces', { name: 'not-mine', projectId: teamB.id });
+    expect({ status: notMine.status, body: notMine.body }).toEqual({ status: 403, body: { errors: [{ code: 'FORBIDDEN', message: `you are not a member of project "${teamB.id}"` }] } });
     const created = await as(alice).post('/api/v1/workspaces', { name: 'a-temp', projectId: teamA.id, access: 'private' });
     expect(created.status).toBe(201);
     expect(created.headers.location).toBe('/api/v1/workspaces/a-temp');

@@ -22,6 +22,9 @@ interface Seen {
 }
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
+/** A refusal in Harbor's error envelope: status, error code and message together, so another 401 cannot pass. */
+const expectRefusal = (r: { status: number; body: unknown }, status: number, code: string, message: string) =>
+  expect({ status: r.status, body: r.body }).toEqual({ status, body: { errors: [{ code, message }] } });
 const jwt = (claims: Record<string, unknown>) => `${b64('{"alg":"RS256"}')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 const PASSWORD = 'Correct-Horse-Battery-9';
 /** A token Harbor's token service (the double's signing key) issued for the project's robot. */
@@ -167,7 +170,7 @@ describe('registry router', () => {
       it('passes on exactly the tokens its own token endpoint handed out', async () => {
         const { app: a } = app({ tokenCertificatePem: undefined });
         // Harbor's own, validly signed token that did not come through hubgate: refused.
-        expect((await request(a).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${HARBOR_TOKEN}`)).status).toBe(401);
+        expectRefusal(await request(a).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${HARBOR_TOKEN}`), 401, 'UNAUTHORIZED', 'unauthorized: invalid or expired registry token; authenticate again');
         expect(seen).toHaveLength(0);
         const issued = await request(a).get('/service/token?service=harbor-registry&scope=repository:alpha/app:pull').set('Authorization', basic('hg-p1', PASSWORD));
         expect(issued.status).toBe(200);
@@ -194,7 +197,7 @@ describe('registry router', () => {
         const { app: two } = app(shared);
         expect((await request(two).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${token}`)).status).toBe(200);
         const { app: isolated } = app({ tokenCertificatePem: undefined });
-        expect((await request(isolated).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${token}`)).status).toBe(401);
+        expectRefusal(await request(isolated).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${token}`), 401, 'UNAUTHORIZED', 'unauthorized: invalid or expired registry token; authenticate again');
       });
     });
   });
@@ -247,7 +250,9 @@ describe('registry router', () => {
         res.writeHead(401, { 'Www-Authenticate': 'Basic realm="harbor"' });
         res.end();
       };
-      expect((await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD))).status).toBe(401);
+      // Harbor's own refusal, passed on as it came (its challenge, no body).
+      const refused = await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD));
+      expect({ status: refused.status, challenge: refused.headers['www-authenticate'], body: refused.text }).toEqual({ status: 401, challenge: 'Basic realm="harbor"', body: '' });
       await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD));
       expect(verifyCalls).toBe(2);
     });
@@ -256,7 +261,7 @@ describe('registry router', () => {
       const { app: a, metrics } = app();
       for (const u of ['admin', 'robot$hg-p1', 'hg-p1$x']) {
         const r = await request(a).get('/v2/').set('Authorization', basic(u, PASSWORD));
-        expect(r.status).toBe(401);
+        expectRefusal(r, 401, 'UNAUTHORIZED', "unauthorized: log in with your project's registry credentials (user name and password from the console)");
         expect(r.headers['www-authenticate']).toBe('Basic realm="harbor"');
       }
       expect(verifyCalls).toBe(0);
@@ -267,12 +272,12 @@ describe('registry router', () => {
     it('wrong logins from one address never lock the right password out from another address', async () => {
       const { app: a } = app({ trustProxy: compileTrust(['loopback']) });
       const from = (addr: string, password: string) => request(a).get('/v2/').set('X-Forwarded-For', addr).set('Authorization', basic('hg-p1', password));
-      for (let i = 0; i < 3; i++) expect((await from('203.0.113.66', `wrong-${i}`)).status).toBe(401);
-      expect((await from('203.0.113.66', PASSWORD)).status).toBe(429);
+      for (let i = 0; i < 3; i++) expectRefusal(await from('203.0.113.66', `wrong-${i}`), 401, 'UNAUTHORIZED', 'unauthorized: incorrect username or password');
+      expectRefusal(await from('203.0.113.66', PASSWORD), 429, 'TOO_MANY_REQUESTS', 'too many failed logins; try again in 30 seconds');
       const owner = await from('10.20.30.40', PASSWORD);
       expect(owner.status).toBe(200);
       // The attacker stays blocked after the owner's success.
-      expect((await from('203.0.113.66', 'wrong-again')).status).toBe(429);
+      expectRefusal(await from('203.0.113.66', 'wrong-again'), 429, 'TOO_MANY_REQUESTS', 'too many failed logins; try again in 30 seconds');
     });
 
     it('40 parallel wrong logins for one user get no more password checks than the limit (3)', async () => {
@@ -297,13 +302,12 @@ describe('registry router', () => {
 
     it('throttles failed logins per (username, address): 429 with Retry-After in the Harbor envelope, even for the right password from that address', async () => {
       const { app: a, metrics } = app();
-      for (let i = 0; i < 3; i++) expect((await request(a).get('/v2/').set('Authorization', basic('hg-p1', `wrong-${i}`))).status).toBe(401);
+      for (let i = 0; i < 3; i++) expectRefusal(await request(a).get('/v2/').set('Authorization', basic('hg-p1', `wrong-${i}`)), 401, 'UNAUTHORIZED', 'unauthorized: incorrect username or password');
       const blocked = await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD));
-      expect(blocked.status).toBe(429);
+      expectRefusal(blocked, 429, 'TOO_MANY_REQUESTS', 'too many failed logins; try again in 30 seconds');
       expect(blocked.headers['retry-after']).toBe('30');
-      expect(blocked.body.errors[0].code).toBe('TOO_MANY_REQUESTS');
       const viaToken = await request(a).get('/service/token?service=harbor-registry').set('Authorization', basic('hg-p1', PASSWORD));
-      expect(viaToken.status).toBe(429);
+      expectRefusal(viaToken, 429, 'TOO_MANY_REQUESTS', 'too many failed logins; try again in 30 seconds');
       t += 31_000;
       expect((await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD))).status).toBe(200);
       expect(await metrics.registry.getSingleMetricAsString('hubgate_login_throttled_total')).toMatch(/scope="username"} 2/);
@@ -407,15 +411,14 @@ describe('registry router', () => {
         res.end(JSON.stringify({ token: jwt({ access: [{ type: 'repository', name: 'alpha/app', actions: [] }] }) }));
       };
       const r = await request(a).get('/service/token?service=harbor-registry&scope=repository:alpha/app:pull').set('Authorization', basic('hg-p1', PASSWORD));
-      expect(r.status).toBe(401);
+      expectRefusal(r, 401, 'UNAUTHORIZED', 'unauthorized: incorrect username or password');
       expect(r.text).not.toContain('eyJ');
     });
 
     it('refuses anonymous token requests by default', async () => {
       const { app: a, metrics } = app();
       const r = await request(a).get('/service/token?service=harbor-registry&scope=repository:beta/base:pull');
-      expect(r.status).toBe(401);
-      expect(r.body.errors[0].code).toBe('UNAUTHORIZED');
+      expectRefusal(r, 401, 'UNAUTHORIZED', "unauthorized: authentication required; log in with your project's registry credentials (user name and password from the console)");
       expect(seen).toHaveLength(0);
       expect(await metrics.registry.getSingleMetricAsString('hubgate_login_failures_total')).toMatch(/reason="anonymous"} 1/);
     });
