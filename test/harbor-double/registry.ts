@@ -330,7 +330,9 @@ export class RegistryFront {
 
   private async getManifest(ctx: Ctx, repo: string, ref: string): Promise<void> {
     const { r, a, t } = this.resolve(repo, ref);
-    if (!r || !a) return this.v2Error(ctx, 404, 'NOT_FOUND', `artifact ${repo}${DIGEST_RE.test(ref) ? '@' : ':'}${ref} not found`);
+    // Harbor 2.5.5 (seen on the real one): an unknown repository is named as such, a known one's missing reference as the artifact.
+    if (!r) return this.v2Error(ctx, 404, 'NOT_FOUND', `repository ${repo} not found`);
+    if (!a) return this.v2Error(ctx, 404, 'NOT_FOUND', `artifact ${repo}${DIGEST_RE.test(ref) ? '@' : ':'}${ref} not found`);
     const project = this.s.projects.get(r.projectId)!;
     if (project.metadata.enable_content_trust_cosign === 'true') {
       return this.v2Error(ctx, 412, 'PROJECTPOLICYVIOLATION', 'The image is not signed in Cosign.');

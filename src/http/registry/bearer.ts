@@ -154,18 +154,30 @@ export class RegistryTokens {
     }
   }
 
+  /** Subjects of accepted tokens, by token hash (same keys and lifetime as `accepted`). */
+  private readonly subjects = new Map<string, string>();
+
   /** Whether a bearer token may be passed on to Harbor. */
   async check(token: string): Promise<BearerVerdict> {
     const now = this.now();
     const key = tokenHash(token);
+    // The common case — the same token on every request of a pull — costs one hash and a map look-up.
+    if (this.accepted.get(key, now) !== undefined) {
+      const subject = this.subjects.get(key);
+      if (subject !== undefined) return { ok: true, subject };
+    }
     const claims = this.expiry(token);
     if (!claims) return { ok: false, reason: 'malformed' };
-    if (this.accepted.get(key, now) !== undefined) return this.subjectVerdict(claims.sub);
     if (claims.exp + this.tolerance * 1000 <= now) return { ok: false, reason: 'expired' };
     const verdict = this.keys ? await this.verifySignature(token) : await this.findRecord(key, now);
     if (!verdict.ok) return verdict;
     const subject = this.subjectVerdict(claims.sub);
-    if (subject.ok) this.accepted.set(key, claims.exp + this.tolerance * 1000);
+    if (subject.ok) {
+      this.accepted.set(key, claims.exp + this.tolerance * 1000);
+      this.subjects.set(key, subject.subject);
+      // Bounded like `accepted`: drop subjects whose token left it.
+      if (this.subjects.size > this.accepted.size * 2 + 64) for (const k of this.subjects.keys()) if (this.accepted.get(k, now) === undefined) this.subjects.delete(k);
+    }
     return subject;
   }
 
