@@ -64,6 +64,8 @@ export interface SpoolOptions {
 }
 
 const MAX_JSON = 8 * 1024 * 1024;
+/** An empty tar: the end-of-archive marker, padded to a record (tar's default record is 10 KiB). */
+const EMPTY_TAR_MAX = 10 * 1024;
 /** JSON parsed per archive in total (every document once, however often it is referenced). */
 const MAX_JSON_TOTAL = 64 * 1024 * 1024;
 const MAX_LINK_HOPS = 16;
@@ -164,8 +166,11 @@ export class Spool {
         headLen += r.value.length;
       }
       const first = Buffer.concat(head);
-      // a layer is a tar; an empty layer is just the end-of-archive marker (zero blocks)
-      const tarLike = isTarHeader(first.subarray(0, 512)) || (first.length >= 1024 && first.subarray(0, 1024).every((b) => b === 0));
+      // a layer is a tar; an empty layer is just the end-of-archive marker (zero blocks, padded to at most one
+      // 10 KiB tar record). A bigger entry of zeros is no layer: it is capped like any other entry, never compressed
+      // (gigabytes of zeros from a small gzip upload would otherwise cost CPU to deflate).
+      const tarLike =
+        isTarHeader(first.subarray(0, 512)) || (size <= EMPTY_TAR_MAX && first.length >= 1024 && first.subarray(0, 1024).every((b) => b === 0));
       const gzipped = detectCompression(first) === 'gzip';
       const maxOther = this.opts.maxOtherEntryBytes;
       if (!tarLike && !gzipped && maxOther !== undefined && size > maxOther) {

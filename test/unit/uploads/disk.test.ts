@@ -47,6 +47,18 @@ describe('console uploads: disk budgets', () => {
     expect(k.uploads.active).toBe(0);
   });
 
+  it('a big entry of zeros is no layer (an empty layer is at most one 10 KiB tar record): capped with 413, never compressed', async () => {
+    k = kit({ maxOtherEntryBytes: 8 * 1024 * 1024 });
+    const archive = gzipSync(dockerSave([{ layers: [layerTar()], refs: ['zeros:1'] }], { extra: [{ name: 'zeros', data: Buffer.alloc(48 * 1024 * 1024) }] }));
+    const err = await k.upload(archive).catch((e: unknown) => e);
+    expect(answer(err)).toEqual({ status: 413, code: 'PAYLOAD_TOO_LARGE' });
+    expect(err).toMatchObject({ reason: 'too_large' });
+    expect(k.spoolDirs()).toEqual([]);
+    // a real empty layer (the end-of-archive marker alone, as docker writes it) still uploads
+    const empty = Buffer.alloc(1024);
+    expect((await k.upload(dockerSave([{ layers: [empty], refs: ['empty:1'] }]))).state).toBe('succeeded');
+  });
+
   it('an upload needing more spool than its own limit: 413 PAYLOAD_TOO_LARGE, spool removed', async () => {
     k = kit({ maxDiskBytes: 1024 * 1024 });
     const archive = dockerSave([{ layers: [layerTar({ r: randomBytes(2 * 1024 * 1024) })], refs: ['big:1'] }]);
