@@ -183,12 +183,20 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
   const front = createFront(app, { logger, metrics, registryRouter });
   // Timeouts (headers, idle) are checked every second instead of Node's default 30 s, so a slowloris client is
   // cut close to HUBGATE_HEADERS_TIMEOUT_MS.
-  const server = http.createServer({ connectionsCheckingInterval: 1000 }, front);
+  const isUpload = (req: http.IncomingMessage) => req.method === 'POST' && /^\/api\/v1\/workspaces\/[^/?]+\/uploads\/?(\?|$)/.test(req.url ?? '');
+  // A console upload answers only once the archive is pushed to Harbor: after its body, the connection waits on
+  // hubgate, not on the client, so the client idle timeout does not apply to it (the upload has its own idle
+  // timeout on the body, and ends when its client goes away).
+  const listener: http.RequestListener = (req, res) => {
+    if (isUpload(req)) req.socket.setTimeout(0);
+    front(req, res);
+  };
+  const server = http.createServer({ connectionsCheckingInterval: 1000 }, listener);
   // Expect: 100-continue — uploads answer it themselves once permission and declared size are checked (a 413
   // or 403 then costs the client nothing); every other request gets its 100 Continue at once.
   server.on('checkContinue', (req, res) => {
-    if (!(req.method === 'POST' && /^\/api\/v1\/workspaces\/[^/?]+\/uploads\/?(\?|$)/.test(req.url ?? ''))) res.writeContinue();
-    front(req, res);
+    if (!isUpload(req)) res.writeContinue();
+    listener(req, res);
   });
   // Long uploads and pulls must not be cut by a total-time limit (requestTimeout 0); a connection that stops moving
   // is: no bytes either way for HUBGATE_CLIENT_IDLE_TIMEOUT_MS closes it (Node destroys the socket), and the
