@@ -493,7 +493,7 @@ d('registry edges: anonymous pulls and Range through real clients', () => {
       expect(payload.access).toEqual([{ type: 'repository', name: 'edge-priv/app', actions: [] }]);
       // … and a blob GET with it is refused by Harbor.
       const got = await send(open.url, 'GET', `/v2/edge-priv/app/blobs/${image.layers[1].digest}`, { Authorization: `Bearer ${(JSON.parse(t.body) as { token: string }).token}` });
-      expect(got.status).toBe(401);
+      expect({ status: got.status, ...envelope(got) }).toEqual({ status: 401, code: 'UNAUTHORIZED', message: 'unauthorized to access repository: edge-priv/app, action: pull: unauthorized to access repository: edge-priv/app, action: pull' });
       // With the owner's credentials it is there (so the refusals above are about anonymity).
       expect((await run('skopeo', ['inspect', '--raw', '--tls-verify=false', '--creds', creds(a), `docker://${open.host}/edge-priv/app:1`])).code).toBe(0);
     });
