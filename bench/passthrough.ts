@@ -23,9 +23,11 @@
  *
  * The registry runs with auth disabled: the comparison is of the pass-through itself, so no token service sits in
  * any path (the Harbor double would add its own proxy hop to every setup alike). hubgate still does all its
- * per-request work: the client sends `Authorization: Bearer …`, which hubgate passes on unchanged (a registry
- * without auth ignores it), the operation table, header rewrites, metrics and a JSON access-log line per request
- * (LOG_LEVEL=info, to /dev/null) all run.
+ * per-request work: the client sends `Authorization: Bearer …` with a token signed like Harbor's token service signs
+ * them, which hubgate checks against the certificate (HARBOR_TOKEN_CERT_FILE, signature mode; the first request
+ * pays the RSA check, the rest a hash and a look-up) and passes on (a registry without auth ignores it); path
+ * hygiene, the operation table, header rewrites, metrics and a JSON access-log line per request (LOG_LEVEL=info,
+ * to /dev/null) all run.
  *
  * Results: printed, and written to bench/results/passthrough.json.
  */
@@ -37,6 +39,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { transpileProject } from './transpile';
 import { freePort, startRegistry } from '../test/support/registry';
+import { signingMaterial } from '../test/harbor-double/keys';
+import { signToken } from '../test/harbor-double/jwt';
 
 const ROOT = path.resolve(__dirname, '..');
 const GIB = 1024 * 1024 * 1024;
@@ -47,7 +51,9 @@ const PARALLEL_PULLS = 10;
 const SEQUENTIAL_HEADS = 1_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const DEADLINE_MS = 9 * 60 * 1000;
-const BEARER = 'Bearer bench-token-not-checked';
+/** A token as Harbor's token service issues them for a hubgate robot, and the certificate hubgate checks it with. */
+const SIGNING = signingMaterial();
+const BEARER = `Bearer ${signToken(SIGNING, 'robot$hg-bench', [{ type: 'repository', name: 'bench/blob', actions: ['pull', 'push'] }], 24 * 3600).token}`;
 
 type Target = 'direct' | 'node_pipe' | 'nginx' | 'hubgate';
 const TARGETS: Target[] = ['direct', 'node_pipe', 'nginx', 'hubgate'];
@@ -163,6 +169,8 @@ export async function startHubgate(dir: string, upstream: string): Promise<{ url
   const out = path.join(dir, 'hubgate');
   transpileProject(out);
   const port = await freePort();
+  const certFile = path.join(dir, 'harbor-token.crt');
+  fs.writeFileSync(certFile, SIGNING.certPem);
   const script = path.join(out, 'bench-main.js');
   fs.writeFileSync(
     script,
@@ -188,6 +196,7 @@ process.on('SIGTERM', () => process.exit(0));
       HUBGATE_HOST: '127.0.0.1',
       HUBGATE_PUBLIC_URL: `http://127.0.0.1:${port}`,
       HARBOR_HEALTH_POLL_MS: '3600000',
+      HARBOR_TOKEN_CERT_FILE: certFile,
       LOG_LEVEL: 'info',
       NODE_ENV: 'production',
     },
