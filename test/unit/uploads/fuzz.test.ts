@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
-import { AppError } from '../../../src/domain/errors';
-import { ERROR_TABLE } from '../../../src/http/errors';
-import { presentUpload } from '../../../src/http/routes/uploads.routes';
+import express from 'express';
+import request from 'supertest';
+import { ERROR_TABLE, errorHandler } from '../../../src/http/errors';
+import { uploadsRoutes } from '../../../src/http/routes/uploads.routes';
+import { silentLogger } from '../../../src/observability/logger';
 import { configFor, dockerSave, ociFiles, tar, type TarItem } from '../../support/archives';
-import { kit, member, pieces, type Kit } from './kit';
+import { kit, member, type Kit } from './kit';
 
 /**
  * A seeded corpus of hostile archives (no randomness outside the seed: a failure names its seed and replays).
@@ -13,8 +17,9 @@ import { kit, member, pieces, type Kit } from './kit';
  * position (archive, layer, archive + layer), huge / many / malformed PAX and GNU long-name headers, long names,
  * many tiny entries, symlink and hard-link games, unsafe paths, digest and size lies (docker save and OCI),
  * OCI index nesting, repetition (the same manifest / layer / image many times) ending in a lie, JSON bombs,
- * not-an-archive bodies. Every archive must end in a 4xx (Harbor envelope code from the error table), nothing
- * tagged, the spool empty and the slot free; the process' peak RSS and the event-loop delay are measured.
+ * not-an-archive bodies. Each is POSTed over HTTP to the real upload route (Express, the error handler) and must
+ * end in a 4xx in Harbor's envelope whose code matches the progress record's, nothing tagged, the spool empty and
+ * the slot free; the process' peak RSS and the event-loop delay are measured.
  */
 
 const SEED = Number(process.env.HUBGATE_FUZZ_SEED ?? 20261204);
@@ -73,6 +78,29 @@ function paxRecord(key: string, value: string): string {
   return `${len}${rec}`;
 }
 
+const MIB = 1024 * 1024;
+const MIB_OF_ZEROS_GZ = gzipSync(Buffer.alloc(MIB));
+/**
+ * A gzip bomb without ever holding its expansion: a multi-member gzip of `prefix` (tar bytes, no end marker) plus
+ * an entry `name` of `mib` MiB of zeros — one small member per MiB — and the end-of-archive marker.
+ */
+const zeroBomb = (prefix: Buffer, name: string, mib: number) =>
+  Buffer.concat([gzipSync(Buffer.concat([prefix, header(name, mib * MIB, '0')])), ...Array.from({ length: mib }, () => MIB_OF_ZEROS_GZ), gzipSync(END)]);
+
+/** A docker save archive whose one layer is a gzip bomb (its diff id is checked, so it is decompressed). */
+function bombLayerArchive(r: Rng): Buffer {
+  const bomb = zeroBomb(Buffer.alloc(0), 'zeros', r.int(17, 24));
+  const cfg = configFor([layer(r)]);
+  const layout = r.pick(['flat', 'blobs'] as const);
+  const layerName = layout === 'flat' ? `${sha(bomb)}.tar` : `blobs/sha256/${sha(bomb)}`;
+  const cfgName = layout === 'flat' ? `${sha(cfg)}.json` : `blobs/sha256/${sha(cfg)}`;
+  return tar([
+    { name: layerName, data: bomb },
+    { name: cfgName, data: cfg },
+    { name: 'manifest.json', data: JSON.stringify([{ Config: cfgName, RepoTags: ['bomb:1'], Layers: [layerName] }]) },
+  ]);
+}
+
 /** A small random layer (a tar with a few files). */
 function layer(r: Rng): Buffer {
   const items: TarItem[] = [];
@@ -128,18 +156,12 @@ const families: Record<string, Family> = {
     return t;
   },
   // ---- gzip bombs: the archive, a layer, both
-  'bomb: archive': (r) => gzipSync(tar([{ name: 'zeros', data: Buffer.alloc(r.int(17, 24) * 1024 * 1024) }])),
-  'bomb: layer': (r) => {
-    const big = tar([{ name: 'zeros', data: Buffer.alloc(r.int(17, 24) * 1024 * 1024) }]);
-    return dockerSave([{ layers: [big], refs: ['bomb:1'] }], { gzipLayers: true, layout: r.pick(['legacy', 'flat', 'blobs'] as const) });
-  },
-  'bomb: archive and layer': (r) => {
-    const big = tar([{ name: 'zeros', data: Buffer.alloc(r.int(17, 24) * 1024 * 1024) }]);
-    return gzipSync(dockerSave([{ layers: [big], refs: ['bomb:2'] }], { gzipLayers: true }));
-  },
+  'bomb: archive': (r) => zeroBomb(Buffer.alloc(0), 'zeros', r.int(17, 24)),
+  'bomb: layer': (r) => bombLayerArchive(r),
+  'bomb: archive and layer': (r) => gzipSync(bombLayerArchive(r)),
   'bomb: archive of an OCI layout': (r) => {
-    const big = tar([{ name: 'zeros', data: Buffer.alloc(r.int(17, 24) * 1024 * 1024) }]);
-    return gzipSync(ociTar(ociFiles([{ layers: [big], refs: ['bomb:3'] }])));
+    const t = ociTar(ociFiles([image(r)]));
+    return zeroBomb(t.subarray(0, t.length - END.length), 'zeros', r.int(17, 24));
   },
   // ---- PAX / GNU headers
   'PAX: one header over 1 MiB': (r) => Buffer.concat([entry('PaxHeaders/x', Buffer.from(paxRecord('path', 'a'.repeat(1024 * 1024 + r.int(1, 5000)))), 'x'), dockerSave([image(r)])]),
@@ -272,14 +294,32 @@ describe(`console uploads: seeded hostile-archive corpus (seed ${SEED})`, () => 
   let worst = '';
   const reasons = new Map<string, number>();
   let sampler: NodeJS.Timeout;
+  let server: http.Server;
+  let base: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     baseRss = process.memoryUsage.rss();
     k = kit({ maxBytes: 64 * 1024 * 1024, maxExpandedBytes: 16 * 1024 * 1024, maxEntries: 500, maxMetadataBytes: 4 * 1024 * 1024 });
+    // the upload route as the API mounts it, with a member of the workspace's project already authenticated
+    const app = express();
+    app.use((req, _res, next) => {
+      Object.assign(req, { principal: member() });
+      next();
+    });
+    app.use('/api/v1', uploadsRoutes(k.uploads));
+    app.use(errorHandler(silentLogger));
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // warm-up (first request: lazy module loading and JIT would count as event-loop delay of the first case)
+    for (const body of [Buffer.from('warm-up, not a tar'), gzipSync(tar([{ name: 'x', data: 'y' }]))]) {
+      await request(base).post('/api/v1/workspaces/ws/uploads').set('Content-Type', 'application/octet-stream').send(body);
+    }
     sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 20);
   });
-  afterAll(() => {
+  afterAll(async () => {
     clearInterval(sampler);
+    await new Promise((r) => server.close(r));
     k.close();
     process.stdout.write(
       `fuzz corpus: ${cases.length} archives, peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB (${(baseRss / 2 ** 20).toFixed(0)} MiB before it), worst event-loop delay ${worstLoopMs.toFixed(0)} ms (${worst}); reasons ${JSON.stringify(Object.fromEntries(reasons))}; slowest ${JSON.stringify(
@@ -301,10 +341,10 @@ describe(`console uploads: seeded hostile-archive corpus (seed ${SEED})`, () => 
     const id = `fuzz-${Math.random().toString(36).slice(2, 12)}`;
     const loop = monitorEventLoopDelay({ resolution: 5 });
     loop.enable();
-    const err = await k.upload(pieces(body, 65536), { id, image }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const res = await request(base)
+      .post(`/api/v1/workspaces/ws/uploads?uploadId=${id}${image ? `&image=${image}` : ''}`)
+      .set('Content-Type', 'application/octet-stream')
+      .send(body);
     loop.disable();
     const loopMs = loop.max / 1e6;
     loops.push({ name, ms: loopMs });
@@ -312,14 +352,16 @@ describe(`console uploads: seeded hostile-archive corpus (seed ${SEED})`, () => 
       worstLoopMs = loopMs;
       worst = name;
     }
-    expect(err).toBeInstanceOf(AppError);
-    const e = err as AppError & { reason?: string };
-    const { status, code } = ERROR_TABLE[e.kind];
-    expect(status).toBeGreaterThanOrEqual(400);
-    expect(status).toBeLessThan(500);
-    reasons.set(e.reason ?? e.kind, (reasons.get(e.reason ?? e.kind) ?? 0) + 1);
-    const rec = presentUpload(await k.uploads.get(member(), id));
-    expect(rec).toMatchObject({ state: 'failed', error: { status, code } });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    expect(res.headers['x-upload-id']).toBe(id);
+    // Harbor's envelope, and the same status and code in the progress record
+    expect(res.body).toEqual({ errors: [{ code: expect.any(String), message: expect.any(String) }] });
+    const rec = await k.uploads.get(member(), id);
+    expect(rec.state).toBe('failed');
+    const { status, code } = ERROR_TABLE[rec.error!.kind];
+    expect([res.status, res.body.errors[0].code]).toEqual([status, code]);
+    reasons.set(rec.error!.reason, (reasons.get(rec.error!.reason) ?? 0) + 1);
     // nothing tagged by this upload (compared with before it, so a case that wrongly succeeds fails alone)
     expect(k.registry.tags()).toEqual(tagsBefore);
     expect(k.spoolDirs()).toEqual([]);
