@@ -150,7 +150,7 @@ d('images and garbage collection through hubgate', () => {
     expect(started.headers.location).toBe(`/api/v1/gc/${started.body.id}`);
     expect(started.body.note).toMatch(/hour|at once/);
     const again = await api(admin, 'POST', '/gc', {});
-    expect(again.status).toBe(409);
+    expect({ status: again.status, body: again.body }).toEqual({ status: 409, body: { errors: [{ code: 'CONFLICT', message: `garbage collection ${started.body.id} is still running; wait for it to finish` }] } });
     let status: any;
     for (let i = 0; i < 100; i++) {
       status = (await api(admin, 'GET', `/gc/${started.body.id}`)).body;

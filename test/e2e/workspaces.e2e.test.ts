@@ -81,14 +81,16 @@ describe('workspaces end to end', () => {
       const rotated = await api(hub.url, 'POST', `/projects/${team.id}/credentials/rotate`);
       expect(rotated.body.password).not.toBe(creds.body.password);
       expect(await grantedActions(rotated.body.username, rotated.body.password, 'e2e-ws')).toEqual(['delete', 'pull', 'push']);
-      // the rotated-away password no longer authenticates: Harbor falls back to an anonymous (empty) grant
+      // the rotated-away password no longer authenticates: Harbor falls back to an anonymous grant, which on this
+      // (now public) workspace is pull only — exactly that, not merely "no push"
       const old = await fetch(`${harbor.url}/service/token?service=harbor-registry&scope=repository:e2e-ws/probe:push`, {
         headers: { Authorization: 'Basic ' + Buffer.from(`robot$${creds.body.username}:${creds.body.password}`).toString('base64') },
       });
       const oldClaims = JSON.parse(Buffer.from(((await old.json()) as { token: string }).token.split('.')[1], 'base64url').toString());
-      expect(oldClaims.access?.[0]?.actions ?? []).not.toContain('push');
+      expect(oldClaims.access).toEqual([{ type: 'repository', name: 'e2e-ws/probe', actions: ['pull'] }]);
       expect((await api(hub.url, 'DELETE', '/workspaces/e2e-ws')).status).toBe(200);
-      expect((await api(hub.url, 'GET', '/workspaces/e2e-ws')).status).toBe(404);
+      const deleted = await api(hub.url, 'GET', '/workspaces/e2e-ws');
+      expect({ status: deleted.status, body: deleted.body }).toEqual({ status: 404, body: { errors: [{ code: 'NOT_FOUND', message: 'workspace "e2e-ws" not found' }] } });
       expect(await harborProject('e2e-ws')).toBeUndefined();
 
       const logs = hub.logs.join('\n');

@@ -141,7 +141,8 @@ describe('workspace permission matrix over HTTP', () => {
     const deleted = await as(alice).del('/api/v1/workspaces/a-temp');
     expect(deleted.status).toBe(200);
     expect(deleted.body.note).toMatch(/garbage collection/);
-    expect((await as(alice).get('/api/v1/workspaces/a-temp')).status).toBe(404);
+    const gone = await as(alice).get('/api/v1/workspaces/a-temp');
+    expect({ status: gone.status, body: gone.body }).toEqual({ status: 404, body: { errors: [{ code: 'NOT_FOUND', message: 'workspace "a-temp" not found' }] } });
   });
 
   it('admin creates in a project it has not joined when it names the department', async () => {
@@ -194,13 +195,15 @@ describe('credentials', () => {
     expect(res.body.troubleshooting.docker_daemon_json).toContain('insecure-registries');
     expect(res.body.troubleshooting.containerd_config_toml).toContain('insecure_skip_verify = true');
     expect(res.body.troubleshooting.containerd_config_toml).toContain('endpoint');
-    expect((await as(bob).get(`/api/v1/projects/${teamA.id}/credentials`)).status).toBe(404);
+    const notBobs = await as(bob).get(`/api/v1/projects/${teamA.id}/credentials`);
+    expect({ status: notBobs.status, body: notBobs.body }).toEqual({ status: 404, body: { errors: [{ code: 'NOT_FOUND', message: `project "${teamA.id}" not found` }] } });
     expect((await as(admin).get(`/api/v1/projects/${teamA.id}/credentials`)).body.password).toBe(res.body.password);
   });
 
   it('rotation gives a new password at once; non-members cannot rotate', async () => {
     const before = (await as(alice).get(`/api/v1/projects/${teamA.id}/credentials`)).body.password;
-    expect((await as(bob).post(`/api/v1/projects/${teamA.id}/credentials/rotate`)).status).toBe(404);
+    const notBobsToRotate = await as(bob).post(`/api/v1/projects/${teamA.id}/credentials/rotate`);
+    expect({ status: notBobsToRotate.status, body: notBobsToRotate.body }).toEqual({ status: 404, body: { errors: [{ code: 'NOT_FOUND', message: `project "${teamA.id}" not found` }] } });
     const rotated = await as(alice).post(`/api/v1/projects/${teamA.id}/credentials/rotate`);
     expect(rotated.status).toBe(200);
     expect(rotated.body.password).not.toBe(before);

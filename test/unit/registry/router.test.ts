@@ -471,7 +471,7 @@ describe('registry router', () => {
       expect(json.status).toBe(400);
       expect(json.body.error).toBe('invalid_request');
       const missing = await request(a).post('/service/token').type('form').send({ grant_type: 'password', username: 'hg-p1' });
-      expect(missing.status).toBe(400);
+      expect({ status: missing.status, body: missing.body }).toEqual({ status: 400, body: { error: 'invalid_request', error_description: 'username and password are required' } });
       const put = await request(a).put('/service/token');
       expect(put.status).toBe(405);
       expect(put.headers.allow).toBe('GET, POST');
