@@ -59,6 +59,7 @@ export function uploadsRoutes(uploads: UploadsService): Router {
       if (!res.writableEnded) handle.abort(new ArchiveError('interrupted', 'the upload was interrupted: the client closed the connection'));
     };
     res.once('close', gone);
+    if (res.closed || req.socket.destroyed) gone(); // gone already while the permission was checked
     try {
       res.setHeader('X-Upload-Id', handle.record.id);
       res.setHeader('Location', `${req.baseUrl}/uploads/${handle.record.id}`);
