@@ -2,7 +2,19 @@
  * test/support/tools.ts: with CI=true a missing tool fails the test file (no silent skip); locally it is a skip
  * that says what is missing and which Debian package brings it.
  */
-import { describeMissing, inCi, requireTools } from '../support/tools';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DEBIAN_PACKAGE, describeMissing, inCi, requireTools } from '../support/tools';
+
+const root = path.resolve(__dirname, '../..');
+
+/** Every .ts file under test/ (the tools the test files ask for are read from their source). */
+function testSources(dir = path.join(root, 'test')): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? testSources(p) : e.name.endsWith('.ts') ? [p] : [];
+  });
+}
 
 const only = (...present: string[]) => (bin: string) => (present.includes(bin) ? `/usr/bin/${bin}` : undefined);
 
@@ -33,5 +45,24 @@ describe('requireTools', () => {
 
   it('every tool the tests run has its Debian package listed (an unknown one says so)', () => {
     expect(describeMissing(['promtool', 'systemd-analyze', 'made-up'])).toBe('promtool (Debian package prometheus), systemd-analyze (Debian package systemd), made-up (Debian package unknown)');
+  });
+
+  it('every tool a test file asks for has its Debian package listed', () => {
+    const quoted = (list: string) => [...list.matchAll(/'([^']+)'/g)].map((m) => m[1]);
+    const asked = new Set<string>();
+    for (const file of testSources()) {
+      const src = fs.readFileSync(file, 'utf8');
+      for (const m of src.matchAll(/clientOrSkip\('([^']+)'\)/g)) asked.add(m[1]);
+      for (const m of src.matchAll(/\[([^\]]*)\]\.map\(clientOrSkip\)/g)) quoted(m[1]).forEach((b) => asked.add(b));
+      for (const m of src.matchAll(/requireTools\([^,]+,\s*\[([^\]]*)\]/g)) quoted(m[1]).forEach((b) => asked.add(b));
+    }
+    expect([...asked].length).toBeGreaterThan(8);
+    expect([...asked].filter((b) => !DEBIAN_PACKAGE[b])).toEqual([]);
+  });
+
+  it('scripts/setup.sh installs every one of those Debian packages', () => {
+    const setup = fs.readFileSync(path.join(root, 'scripts/setup.sh'), 'utf8');
+    const listed = new Set(setup.match(/PACKAGES\+?=\(([^)]*)\)/g)!.flatMap((l) => l.replace(/^PACKAGES\+?=\(|\)$/g, '').split(/\s+/)).filter(Boolean));
+    expect([...new Set(Object.values(DEBIAN_PACKAGE))].filter((p) => !listed.has(p))).toEqual([]);
   });
 });
