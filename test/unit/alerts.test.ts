@@ -49,6 +49,7 @@ describe('alert rules', () => {
     'HubgateHarborDown',
     'HarborComponentUnhealthy',
     'HubgateRedisDown',
+    'HubgateCredentialKeyMismatch',
     'HubgateHigh5xxRatio',
     'HubgateHighLatency',
     'HubgateUploadFailureRatioHigh',
