@@ -199,6 +199,32 @@ describe('a changed credential secret', () => {
     expect(parseMarker(robot().description)).toMatchObject({ gen: 1, key: keyFingerprint(NEW) });
   });
 
+  it('rolling upgrade: an older replica (same secret) that rewrites markers without a key is not fought', async () => {
+    const harbor = new FakeHarbor();
+    const { credentials, heals } = replica(harbor, OLD);
+    await credentials.grantWorkspace(team, 'ws1');
+    const robot = () => [...harbor.robots.values()][0];
+    const dropKey = () => {
+      const m = parseMarker(robot().description)!;
+      delete m.key;
+      robot().description = formatMarker(m);
+    };
+    dropKey(); // written before fingerprints
+    const password = (await credentials.get(team)).password; // adopted once: same secret, same password
+    expect(await heals()).toBe(1);
+    expect(parseMarker(robot().description)?.key).toBe(keyFingerprint(OLD));
+    dropKey(); // an older replica rewrote it
+    harbor.calls.length = 0;
+    for (let i = 0; i < 3; i++) {
+      expect((await credentials.get(team)).password).toBe(password);
+      expect(await credentials.verify('hg-proj-a', password)).not.toBeNull();
+      dropKey();
+    }
+    expect(harbor.calls.filter((c) => c === 'setRobotSecret')).toEqual([]);
+    expect(harbor.secrets.get(robot().id)).toBe(password);
+    expect(credentials.keyStatus().ok).toBe(true);
+  });
+
   it('a login with the new derived password heals the robot; a wrong password changes nothing', async () => {
     const { harbor, before, robot } = await withOldKey();
     const fresh = replica(harbor, NEW, [OLD]);
