@@ -51,6 +51,11 @@ export interface Config {
      * gets its password re-set from `secret` when hubgate reads it. Only their fingerprints are used.
      */
     previous: string[];
+    /**
+     * With Redis: a credential key no replica has announced for this long (Redis answering) counts as retired.
+     * Replicas announce every min(20 s, a third of it), kept three announcement periods.
+     */
+    keyGraceSeconds: number;
     usernamePrefix: string;
   };
   /** Harbor project names a workspace may never take over (pre-existing, not created by hubgate). */
@@ -252,6 +257,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     credentials: {
       secret: credentialSecret,
       previous: previousCredentialSecrets(r.raw('HUBGATE_CREDENTIAL_SECRET_PREVIOUS'), credentialSecret),
+      keyGraceSeconds: r.int('HUBGATE_CREDENTIAL_KEY_GRACE_SECONDS', 90, 3, 86400),
       usernamePrefix,
     },
     reservedWorkspaces: r

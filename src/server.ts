@@ -66,6 +66,10 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     metrics,
     secret: config.credentials.secret,
     previousSecrets: config.credentials.previous,
+    // With Redis, replicas announce their key fingerprint: a key nobody announces any more counts as retired.
+    liveKeys: config.redisUrl ? coordination : undefined,
+    keyGraceMs: config.credentials.keyGraceSeconds * 1000,
+    announceMs: Math.min(20000, (config.credentials.keyGraceSeconds * 1000) / 3),
     usernamePrefix: config.credentials.usernamePrefix,
     robotPrefix: config.harbor.robotPrefix,
     settleMs: 250,
@@ -215,6 +219,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     server.listen(config.port, config.host, () => resolve());
   });
   monitor.start();
+  credentials.start();
   gc.startMonitor(config.harbor.healthPollMs);
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -225,6 +230,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
   const close = () =>
     (closing ??= (async () => {
       monitor.stop();
+      credentials.stop();
       gc.stopMonitor();
       images.close();
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,7 +3,7 @@ import { AppError, conflict, notFound } from './errors';
 import type { PlatformProject } from './principal';
 import { registryUsername } from './names';
 import type { HarborPort, HarborRobot, RobotPermission } from '../ports/harbor';
-import type { Coordination } from '../ports/coordination';
+import type { Cache, Coordination } from '../ports/coordination';
 import type { Logger } from '../observability/logger';
 import { registerSecret } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -23,6 +23,10 @@ import type { Metrics } from '../observability/metrics';
  *   overwritten (that could ping-pong), refused with 503, shown in /readyz and `hubgate_credential_key_mismatch`.
  *   A retired key that comes back on a robot after this replica replaced it is live somewhere: this replica stops
  *   re-setting it (until restart) and reports it the same way.
+ * - With a shared cache (Redis), every replica announces its key (a short-TTL entry, refreshed); a foreign key that
+ *   no replica has announced for a grace period, while Redis answered throughout, belongs to no running replica:
+ *   it is treated as retired, so a secret changed on every replica heals without the list, once the last replica
+ *   with the old one is gone. A key some replica announces is never replaced (no ping-pong).
  * Every robot change is a read-modify-write of the whole robot (Harbor's PUT replaces everything and has no
  * version check), done under a per-robot lock and verified by reading back.
  */
@@ -94,6 +98,15 @@ export interface CredentialsDeps {
   previousSecrets?: readonly string[];
   /** A robot seen with a foreign key counts as a mismatch this long after it was last seen (default 15 min). */
   mismatchTtlMs?: number;
+  /**
+   * The cache shared by the replicas (Redis; leave out without REDIS_URL): key announcements. Without it only
+   * `previousSecrets` are ever replaced.
+   */
+  liveKeys?: Cache;
+  /** Announcements are refreshed this often (default 20 s), live for 3× that, and a key must have been unannounced
+   * (with Redis answering) for `keyGraceMs` (default 90 s) before it counts as retired. */
+  announceMs?: number;
+  keyGraceMs?: number;
   usernamePrefix: string;
   robotPrefix: string;
   /** Wait this long and verify again when locks do not span replicas (Redis down). */
@@ -120,17 +133,71 @@ const MAX_ATTEMPTS = 6;
 export class CredentialsService {
   /** Fingerprint of this replica's credential secret. */
   readonly key: string;
-  private readonly retired: ReadonlySet<string>;
+  /** Retired keys: listed (previousSecrets), or unannounced by every replica for the grace period. */
+  private readonly retired: Set<string>;
   /** Keys this replica replaced, per robot id: one coming back means a replica still runs with it. */
   private readonly replaced = new Map<number, Set<string>>();
   /** Retired keys found still in use: never replaced again by this process (no ping-pong). */
   private readonly contested = new Set<string>();
   /** Robots last seen with a key this replica may not replace, by robot id. */
   private readonly mismatches = new Map<number, { key: string; at: number }>();
+  /** Since when this replica's own announcements have reached the shared cache without a break. */
+  private announcedSince?: number;
+  /** Foreign keys found unannounced (shared cache answering), since when. */
+  private readonly unannouncedSince = new Map<string, number>();
+  private announcer?: NodeJS.Timeout;
 
   constructor(private readonly deps: CredentialsDeps) {
     this.key = keyFingerprint(deps.secret);
-    this.retired = new Set((deps.previousSecrets ?? []).map((s) => (/^[0-9a-f]{16}$/.test(s) ? s : keyFingerprint(s))).filter((k) => k !== this.key));
+    this.retired = new Set<string>((deps.previousSecrets ?? []).map((s) => (/^[0-9a-f]{16}$/.test(s) ? s : keyFingerprint(s))).filter((k) => k !== this.key));
+  }
+
+  /** Starts announcing this replica's key in the shared cache (and re-checking the foreign keys it met). */
+  start(): void {
+    if (!this.deps.liveKeys || this.announcer) return;
+    const tick = () => void this.announce().catch(() => undefined);
+    tick();
+    this.announcer = setInterval(tick, this.deps.announceMs ?? 20000);
+    this.announcer.unref();
+  }
+
+  stop(): void {
+    if (this.announcer) clearInterval(this.announcer);
+    this.announcer = undefined;
+  }
+
+  /** One announcement round: this key is live; every foreign key met recently is looked up again. */
+  async announce(): Promise<void> {
+    const cache = this.deps.liveKeys;
+    if (!cache) return;
+    await cache.set(`credential-key:${this.key}`, 1, Math.max(1, Math.ceil((3 * (this.deps.announceMs ?? 20000)) / 1000)));
+    if (this.deps.coordination.shared()) this.announcedSince ??= Date.now();
+    else this.announcedSince = undefined;
+    for (const key of new Set([...this.mismatches.values()].map((m) => m.key))) await this.unannounced(key);
+  }
+
+  /**
+   * True when `key` has not been announced by any replica for the grace period while the shared cache answered
+   * (and this replica's own announcements got through for as long): no running replica uses it. Then it counts as
+   * retired from now on (a key that comes back after that is contested as usual).
+   */
+  private async unannounced(key: string): Promise<boolean> {
+    const cache = this.deps.liveKeys;
+    if (!cache || key === NO_KEY || key === this.key || this.contested.has(key)) return false;
+    if (this.retired.has(key)) return true;
+    const live = await cache.get<number>(`credential-key:${key}`);
+    const now = Date.now();
+    if (live !== undefined || !this.deps.coordination.shared()) {
+      this.unannouncedSince.delete(key);
+      return false;
+    }
+    const since = this.unannouncedSince.get(key) ?? now;
+    this.unannouncedSince.set(key, since);
+    const grace = this.deps.keyGraceMs ?? 90000;
+    if (this.announcedSince === undefined || now - this.announcedSince < grace || now - since < grace) return false;
+    this.retired.add(key);
+    this.deps.logger.warn('credential key announced by no replica: treated as retired, its robots get this key\'s passwords', { key, own_key: this.key });
+    return true;
   }
 
   /** For /readyz: not ok while robots set by another credential secret were seen recently (a disagreement). */
@@ -281,6 +348,7 @@ export class CredentialsService {
     }
     let marker = parseMarker(robot.description);
     let standing = marker ? this.standing(robot.id, marker) : 'heal';
+    if (standing === 'foreign' && marker?.key && (await this.unannounced(marker.key))) standing = this.standing(robot.id, marker);
     // No marker, an interrupted rotation, or a secret set with a retired key: set this key's password in Harbor.
     if (standing === 'heal' || (standing === 'own' && marker?.pending)) {
       robot = await this.mutate(project, { apply: () => false, holds: () => true });
@@ -311,7 +379,8 @@ export class CredentialsService {
     const marker = robot && parseMarker(robot.description);
     if (!robot || !marker || robot.disable) return null;
     // Another key set the secret and this replica may not replace it: it cannot judge the password (no failure).
-    const standing = this.standing(robot.id, marker);
+    let standing = this.standing(robot.id, marker);
+    if (standing === 'foreign' && marker.key && (await this.unannounced(marker.key))) standing = this.standing(robot.id, marker);
     if (standing === 'foreign') throw this.keyMismatch(marker.project, marker.key);
     const expected = Buffer.from(this.derivePassword(robot, marker.gen));
     const given = Buffer.from(password);

@@ -5,7 +5,8 @@
  * rotation, the password B shows is the one Harbor accepts (skopeo login and push work), and a login with the
  * password B's key derives heals a project nobody has looked at yet. A, still running with the old secret, is
  * the replica that disagrees: it never overwrites B's passwords (B's logins keep working), answers 503 for them,
- * and says so in /readyz (degraded) and hubgate_credential_key_mismatch.
+ * and says so in /readyz (degraded) and hubgate_credential_key_mismatch. With Redis and no list: the new replica
+ * waits while a replica with the old secret still announces its key, and heals once that replica is gone.
  *
  * Against a real Harbor the suite uses its own username prefix (`hgk-`) and random names, cleans only what it
  * made, and does not wipe other suites' data (another engineer may be using that Harbor).
@@ -24,6 +25,7 @@ import { startHarborDouble, type HarborDouble } from '../harbor-double';
 import { buildImage, clientOrSkip, run, tempDir, HARBOR_ADMIN_PASSWORD, HARBOR_ADMIN_USERNAME } from '../support/clients';
 import { REAL_HARBOR, RealHarborAdmin } from '../support/real-harbor';
 import { freePort, startRegistry, type RunningRegistry } from '../support/registry';
+import { startRedis } from '../support/redis';
 import { startJwks, type TestIdp } from '../support/tokens';
 
 const skopeo = clientOrSkip('skopeo');
@@ -83,6 +85,7 @@ d('a changed credential secret heals without a manual rotation; a replica with a
   const project = (n: string) => ({ id: `ck${RUN}-${n}`, ws: `ck${RUN}-${n}-ws` });
   const p1 = project('one');
   const p2 = project('two');
+  const p3 = project('three');
   const tokens = new Map<string, string>();
 
   async function start(secret: string, extra: Record<string, string> = {}): Promise<Instance> {
@@ -268,5 +271,45 @@ d('a changed credential secret heals without a manual rotation; a replica with a
     const rb = await readyz(b);
     expect(rb.body.checks.credential_key).toEqual({ ok: true, detail: `credential key ${keyFingerprint(NEW_SECRET)}` });
     expect(await mismatchGauge(b)).toBe(0);
+  });
+
+  it('with Redis and no list: nothing is replaced while a replica with the old secret announces it; after it stops, the next read heals', async () => {
+    const redis = await startRedis();
+    const grace = { REDIS_URL: redis.url, HUBGATE_CREDENTIAL_KEY_GRACE_SECONDS: '3' };
+    let c: Instance | undefined;
+    let e: Instance | undefined;
+    try {
+      c = await start(OLD_SECRET, grace);
+      expect((await api(c, 'POST', '/workspaces', p3.id, { name: p3.ws, projectId: p3.id, access: 'private' })).status).toBe(201);
+      const old = (await credentials(c, p3.id)).json.password;
+      e = await start(NEW_SECRET, grace);
+      // C is alive and announces the old key: E leaves the robot alone, however long it waits.
+      const deadline = Date.now() + 8000;
+      while (Date.now() < deadline) {
+        expect((await credentials(e, p3.id)).status).toBe(503);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      expect(await tokenStatus(c, p3.id, p3.ws, old)).toBe(200);
+      expect(parseMarker((await robotOf(p3.id))?.description)?.key).not.toBe(keyFingerprint(NEW_SECRET));
+      // C stops: its announcement expires, and after the grace period E's next read sets the new password.
+      await c.server.close();
+      c = undefined;
+      let shown: Awaited<ReturnType<typeof credentials>> | undefined;
+      const healBy = Date.now() + 30000;
+      while (Date.now() < healBy) {
+        shown = await credentials(e, p3.id);
+        if (shown.status !== 503) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(shown?.status).toBe(200);
+      expect(shown!.json.password).not.toBe(old);
+      expect(await tokenStatus(e, p3.id, p3.ws, shown!.json.password)).toBe(200);
+      expect(await tokenStatus(e, p3.id, p3.ws, old)).toBe(401);
+      expect(parseMarker((await robotOf(p3.id))?.description)).toMatchObject({ gen: 1, key: keyFingerprint(NEW_SECRET) });
+    } finally {
+      await c?.server.close();
+      await e?.server.close();
+      await redis.close();
+    }
   });
 });

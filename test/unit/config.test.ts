@@ -30,6 +30,12 @@ describe('configuration', () => {
     );
   });
 
+  it('HUBGATE_CREDENTIAL_KEY_GRACE_SECONDS: 90 by default, 3..86400', () => {
+    expect(loadConfig(base).credentials.keyGraceSeconds).toBe(90);
+    expect(loadConfig({ ...base, HUBGATE_CREDENTIAL_KEY_GRACE_SECONDS: '3' }).credentials.keyGraceSeconds).toBe(3);
+    expect(problem({ ...base, HUBGATE_CREDENTIAL_KEY_GRACE_SECONDS: '2' })).toMatch(/^configuration: HUBGATE_CREDENTIAL_KEY_GRACE_SECONDS must be between 3 and 86400/);
+  });
+
   it('loads with defaults and is frozen', () => {
     const c = loadConfig(base);
     expect(c.port).toBe(8080);

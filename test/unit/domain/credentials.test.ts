@@ -361,3 +361,119 @@ describe('a changed credential secret', () => {
     expect(await loser.gauge()).toBe(1);
   });
 });
+
+describe('a changed credential secret, with Redis: replicas announce their key', () => {
+  const OLD = 'o'.repeat(32);
+  const NEW = 'n'.repeat(32);
+  const STRAY = 'w'.repeat(32);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  function sharedRedis() {
+    const entries = new Map<string, unknown>();
+    const state = { up: true };
+    return {
+      entries,
+      state,
+      cache: {
+        get: async <T,>(key: string) => (state.up ? (entries.get(key) as T | undefined) : undefined),
+        set: async <T,>(key: string, value: T) => {
+          if (state.up) entries.set(key, value);
+        },
+        del: async (...keys: string[]) => keys.forEach((k) => entries.delete(k)),
+      },
+    };
+  }
+
+  function replica(harbor: FakeHarbor, redis: ReturnType<typeof sharedRedis>, secret: string) {
+    const local = createInProcessCoordination();
+    return new CredentialsService({
+      harbor,
+      coordination: { withLock: local.withLock.bind(local), shared: () => redis.state.up },
+      liveKeys: redis.cache,
+      keyGraceMs: 40,
+      logger: silentLogger,
+      secret,
+      usernamePrefix: 'hg-',
+      robotPrefix: 'robot$',
+    });
+  }
+
+  async function fleet() {
+    const harbor = new FakeHarbor();
+    const redis = sharedRedis();
+    const old = replica(harbor, redis, OLD);
+    await old.announce();
+    await old.grantWorkspace(team, 'ws1');
+    const before = await old.get(team);
+    return { harbor, redis, old, before, robot: () => [...harbor.robots.values()][0] };
+  }
+
+  it('a secret changed on every replica heals without the list once no replica has announced the old key for the grace period', async () => {
+    const { harbor, redis, before, robot } = await fleet();
+    const fresh = replica(harbor, redis, NEW);
+    await fresh.announce();
+    // The old replica is still running (its key announced): not replaced, whatever the wait.
+    await expect(fresh.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    await sleep(60);
+    await fresh.announce();
+    await expect(fresh.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    expect(harbor.secrets.get(robot().id)).toBe(before.password);
+    // The last old replica is gone (its announcement expired): after the grace period the robot heals.
+    redis.entries.delete(`credential-key:${keyFingerprint(OLD)}`);
+    await fresh.announce();
+    await expect(fresh.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    await sleep(60);
+    await fresh.announce();
+    const shown = await fresh.get(team);
+    expect(harbor.secrets.get(robot().id)).toBe(shown.password);
+    expect(parseMarker(robot().description)).toMatchObject({ gen: 1, key: keyFingerprint(NEW) });
+    expect(fresh.keyStatus().ok).toBe(true);
+  });
+
+  it('a login with the new derived password heals too, once the old key is unannounced', async () => {
+    const { harbor, redis, before, robot } = await fleet();
+    redis.entries.clear();
+    const fresh = replica(harbor, redis, NEW);
+    await fresh.announce();
+    const password = fresh.derivePassword(robot(), 1);
+    await expect(fresh.verify('hg-proj-a', password)).rejects.toMatchObject({ kind: 'unavailable' });
+    await sleep(60);
+    expect(await fresh.verify('hg-proj-a', before.password)).toBeNull();
+    expect(harbor.secrets.get(robot().id)).toBe(before.password);
+    expect(await fresh.verify('hg-proj-a', password)).not.toBeNull();
+    expect(harbor.secrets.get(robot().id)).toBe(password);
+  });
+
+  it('a stray replica never replaces a key the fleet announces, and nothing is replaced while Redis is down', async () => {
+    const { harbor, redis, old, before, robot } = await fleet();
+    const stray = replica(harbor, redis, STRAY);
+    await stray.announce();
+    for (let i = 0; i < 3; i++) {
+      await sleep(30);
+      await old.announce();
+      await stray.announce();
+      await expect(stray.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+      await expect(stray.verify('hg-proj-a', stray.derivePassword(robot(), 1))).rejects.toMatchObject({ kind: 'unavailable' });
+    }
+    // Redis down: the fleet's announcement cannot be seen, which proves nothing.
+    redis.state.up = false;
+    redis.entries.clear();
+    for (let i = 0; i < 3; i++) {
+      await sleep(30);
+      await stray.announce();
+      await expect(stray.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    }
+    // Back up, the fleet announces again before the grace period is over.
+    redis.state.up = true;
+    await stray.announce();
+    await stray.get(team).catch(() => undefined);
+    await sleep(20);
+    await old.announce();
+    await sleep(30);
+    await stray.announce();
+    await expect(stray.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    expect(harbor.secrets.get(robot().id)).toBe(before.password);
+    expect((await old.get(team)).password).toBe(before.password);
+    expect(stray.keyStatus().ok).toBe(false);
+  });
+});
