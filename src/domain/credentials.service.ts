@@ -135,6 +135,8 @@ export class CredentialsService {
   readonly key: string;
   /** Retired keys: listed (previousSecrets), or unannounced by every replica for the grace period. */
   private readonly retired: Set<string>;
+  /** The retired keys that were unannounced (not listed): retired only while no replica announces them again. */
+  private readonly unannouncedKeys = new Set<string>();
   /** Keys this replica replaced, per robot id: one coming back means a replica still runs with it. */
   private readonly replaced = new Map<number, Set<string>>();
   /** Retired keys found still in use: never replaced again by this process (no ping-pong). */
@@ -174,6 +176,14 @@ export class CredentialsService {
     if (this.deps.coordination.shared()) this.announcedSince ??= Date.now();
     else this.announcedSince = undefined;
     for (const key of new Set([...this.mismatches.values()].map((m) => m.key))) await this.unannounced(key);
+    // A key taken for retired because nobody announced it, announced again: a replica runs with it after all.
+    for (const key of [...this.unannouncedKeys]) {
+      if ((await cache.get<number>(`credential-key:${key}`)) === undefined) continue;
+      this.unannouncedKeys.delete(key);
+      this.retired.delete(key);
+      this.unannouncedSince.delete(key);
+      this.deps.logger.warn('credential key announced again: no longer treated as retired', { key, own_key: this.key });
+    }
   }
 
   /**
@@ -196,6 +206,7 @@ export class CredentialsService {
     const grace = this.deps.keyGraceMs ?? 90000;
     if (this.announcedSince === undefined || now - this.announcedSince < grace || now - since < grace) return false;
     this.retired.add(key);
+    this.unannouncedKeys.add(key);
     this.deps.logger.warn('credential key announced by no replica: treated as retired, its robots get this key\'s passwords', { key, own_key: this.key });
     return true;
   }

@@ -428,6 +428,19 @@ describe('a changed credential secret, with Redis: replicas announce their key',
     expect(harbor.secrets.get(robot().id)).toBe(shown.password);
     expect(parseMarker(robot().description)).toMatchObject({ gen: 1, key: keyFingerprint(NEW) });
     expect(fresh.keyStatus().ok).toBe(true);
+
+    // A replica with the old key comes back and announces it: the key is live again and no longer replaced.
+    const back = replica(harbor, redis, OLD);
+    await back.announce();
+    await fresh.announce();
+    const teamB = { id: 'proj-b', name: 'B', department: 'd' };
+    await back.grantWorkspace(teamB, 'wsb');
+    const bPassword = (await back.get(teamB)).password;
+    harbor.calls.length = 0;
+    await sleep(60);
+    await expect(fresh.get(teamB)).rejects.toMatchObject({ kind: 'unavailable' });
+    expect(harbor.calls.filter((c) => c === 'setRobotSecret')).toEqual([]);
+    expect(await back.verify('hg-proj-b', bPassword)).not.toBeNull();
   });
 
   it('a login with the new derived password heals too, once the old key is unannounced', async () => {
