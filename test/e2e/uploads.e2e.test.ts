@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { HarborDouble } from '../harbor-double';
-import { notChecked, realAdmin, REAL_HARBOR, startTestHarbor } from '../support/real-harbor';
+import { doubleOnly, notChecked, realAdmin, REAL_HARBOR, startTestHarbor } from '../support/real-harbor';
 import { startRegistry, type RunningRegistry } from '../support/registry';
 import { startJwks, type TestIdp } from '../support/tokens';
 import { startRedis, type TestRedis } from '../support/redis';
@@ -413,8 +413,7 @@ d('console uploads end to end', () => {
     expect(ok.status).toBe(201);
   });
 
-  it('a client that disconnects while blobs are pushed: the push stops within about a second, record failed, spool removed, nothing tagged', async () => {
-    if (!harbor?.failNext) return; // needs the double's fault injection
+  doubleOnly("needs the double's fault injection (a blob PUT that never answers)")('a client that disconnects while blobs are pushed: the push stops within about a second, record failed, spool removed, nothing tagged', async () => {
     // the blob PUT hangs (never answered): the upload sits in "pushing" until its client goes away
     harbor.failNext('PUT', /\/blobs\/uploads\/.+/, 'timeout', 5);
     try {

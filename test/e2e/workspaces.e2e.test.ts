@@ -61,7 +61,7 @@ async function burst(instances: string[], prefix: string) {
   const creds = await api(instances[0], 'GET', `/projects/${team.id}/credentials`);
   expect(creds.status).toBe(200);
   expect([...creds.body.workspaces].sort()).toEqual([...names].sort());
-  for (const name of names) expect(await grantedActions(creds.body.username, creds.body.password, name)).toEqual(['delete', 'pull', 'push']);
+  for (const name of names) expect(await grantedActions(creds.body.username, creds.body.password, name)).toEqual(['*', 'delete', 'pull', 'push']);
   return creds.body as { username: string; password: string };
 }
 
@@ -80,7 +80,7 @@ describe('workspaces end to end', () => {
       const creds = await api(hub.url, 'GET', `/projects/${team.id}/credentials`);
       const rotated = await api(hub.url, 'POST', `/projects/${team.id}/credentials/rotate`);
       expect(rotated.body.password).not.toBe(creds.body.password);
-      expect(await grantedActions(rotated.body.username, rotated.body.password, 'e2e-ws')).toEqual(['delete', 'pull', 'push']);
+      expect(await grantedActions(rotated.body.username, rotated.body.password, 'e2e-ws')).toEqual(['*', 'delete', 'pull', 'push']);
       // the rotated-away password no longer authenticates: Harbor falls back to an anonymous grant, which on this
       // (now public) workspace is pull only — exactly that, not merely "no push"
       const old = await fetch(`${harbor.url}/service/token?service=harbor-registry&scope=repository:e2e-ws/probe:push`, {

@@ -53,6 +53,11 @@ export interface HarborDoubleOptions {
   gcDelayMs?: number;
   /** Delay before answering each REST (`/api/v2.0`) call, to simulate a realistic Harbor (benchmarks; default 0). */
   restLatencyMs?: number;
+  /**
+   * Pull counts and pull times are written in batches this often, as Harbor 2.5.5 does
+   * (ARTIFACT_PULL_ASYNC_FLUSH_DURATION, default 10 s): a pull shows in the counts up to this much later. 0: at once.
+   */
+  pullFlushMs?: number;
   /** Extra delay on wrong Basic credentials (Harbor sleeps 1.5 s; default 0). */
   wrongCredentialsDelayMs?: number;
   /** Per-operation latency with jitter and write contention (latency.ts); `'realistic'` = Harbor 2.5.5's measured timings. Default off. */
@@ -122,6 +127,7 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
     registryUrl: () => registryUrl,
     externalUrl: () => externalUrl,
     tokenLifetime: opts.tokenLifetimeSeconds ?? 1800,
+    pullFlushMs: opts.pullFlushMs ?? 10_000,
   });
   const rest = new Rest({
     get state() {
@@ -281,6 +287,7 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
       return latency?.seed;
     },
     close() {
+      front.close();
       return new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

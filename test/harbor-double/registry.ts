@@ -24,6 +24,8 @@ export interface RegistryEnv {
   registryUrl: () => string | undefined;
   externalUrl: () => string;
   tokenLifetime: number;
+  /** Batch interval of pull counts and times (ms); 0 = at once. */
+  pullFlushMs?: number;
 }
 
 /** go-humanize IBytes (what Harbor's quota messages use). */
@@ -126,6 +128,30 @@ export function goJsonError(text: string): string {
 
 export class RegistryFront {
   private tokenCache = new Map<string, { token: string; exp: number }>();
+  /** Pulls not yet counted (Harbor's asynchronous pull-count flush), and the timer that counts them. */
+  private pendingPulls: (() => void)[] = [];
+  private flushTimer?: NodeJS.Timeout;
+
+  /** Counts a pull now, or with the next batch (see RegistryEnv.pullFlushMs). */
+  private countPull(apply: () => void): void {
+    const ms = this.env.pullFlushMs ?? 0;
+    if (ms <= 0) return apply();
+    this.pendingPulls.push(apply);
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      const due = this.pendingPulls;
+      this.pendingPulls = [];
+      for (const f of due) f();
+    }, ms);
+    this.flushTimer.unref();
+  }
+
+  close(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.pendingPulls = [];
+  }
 
   constructor(private env: RegistryEnv) {}
 
@@ -340,9 +366,11 @@ export class RegistryFront {
     const res = await this.forward(ctx, { path: `/v2/${repo}/manifests/${a.digest}`, repo });
     if (ctx.method === 'GET' && res.statusCode === 200) {
       const now = Date.now();
-      r.pullCount += 1;
-      a.pullTime = now;
-      if (t) t.pullTime = now;
+      this.countPull(() => {
+        r.pullCount += 1;
+        a.pullTime = now;
+        if (t) t.pullTime = now;
+      });
       this.s.log(r.projectId, 'pull', `${repo}:${ref}`, 'artifact', ctx.principal.name);
     }
     return this.pipeBack(ctx, res);
