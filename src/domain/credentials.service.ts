@@ -143,6 +143,8 @@ export class CredentialsService {
   private readonly contested = new Set<string>();
   /** Robots last seen with a key this replica may not replace, by robot id. */
   private readonly mismatches = new Map<number, { key: string; at: number }>();
+  /** When each foreign key was last logged. */
+  private readonly warned = new Map<string, number>();
   /** Since when this replica's own announcements have reached the shared cache without a break. */
   private announcedSince?: number;
   /** Foreign keys found unannounced (shared cache answering), since when. */
@@ -255,10 +257,13 @@ export class CredentialsService {
     // a rolling upgrade), they are trusted as before.
     if (key === NO_KEY) return this.contested.has(NO_KEY) ? 'own' : 'heal';
     if (this.retired.has(key) && !this.contested.has(key)) return 'heal';
-    if (!this.mismatches.has(robotId)) {
+    // One warning per foreign key and mismatch period, however many robots carry it.
+    const now = Date.now();
+    if (now - (this.warned.get(key) ?? -Infinity) >= (this.deps.mismatchTtlMs ?? DEFAULT_MISMATCH_TTL_MS)) {
+      this.warned.set(key, now);
       this.deps.logger.warn('project credentials set with another credential secret: not replaced (see /readyz)', { robot_id: robotId, key, own_key: this.key });
     }
-    this.mismatches.set(robotId, { key, at: Date.now() });
+    this.mismatches.set(robotId, { key, at: now });
     this.pruneMismatches();
     return 'foreign';
   }

@@ -3,7 +3,7 @@ import { CredentialsService, formatMarker, keyFingerprint, parseMarker } from '.
 import { createMetrics } from '../../../src/observability/metrics';
 import { HarborMonitor } from '../../../src/observability/harbor-monitor';
 import { registryUsername } from '../../../src/domain/names';
-import { silentLogger } from '../../../src/observability/logger';
+import { createLogger, silentLogger } from '../../../src/observability/logger';
 import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
 import { FakeHarbor } from '../../support/fake-harbor';
 
@@ -314,6 +314,22 @@ describe('a changed credential secret', () => {
     });
     const report = await monitor.readiness();
     expect(report).toMatchObject({ ready: true, degraded: true, checks: { credential_key: { ok: false } } });
+  });
+
+  it('a stray replica warns once per foreign key, not once per project, and counts every project', async () => {
+    const harbor = new FakeHarbor();
+    const old = replica(harbor, OLD);
+    for (const id of ['p1', 'p2', 'p3']) await old.credentials.grantWorkspace({ id, name: id, department: 'd' }, `ws-${id}`);
+    const logs: string[] = [];
+    const metrics = createMetrics({ defaultMetrics: false });
+    const stray = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: createLogger('debug', (l) => logs.push(l)), metrics, secret: STRAY, usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    expect((await stray.ownerRecords()).map((r) => r.project.id).sort()).toEqual(['p1', 'p2', 'p3']);
+    await stray.ownerRecords();
+    const warnings = logs.map((l) => JSON.parse(l) as { level: string; msg: string; key?: string }).filter((l) => l.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ key: keyFingerprint(OLD), own_key: keyFingerprint(STRAY) });
+    expect((await metrics.registry.getSingleMetric('hubgate_credential_key_mismatch')!.get()).values[0]?.value).toBe(3);
+    expect(stray.keyStatus().detail).toMatch(/^3 project credential\(s\) carry a password set with another credential secret/);
   });
 
   it('a mismatch clears once the robot is seen with this key, or after the TTL', async () => {
