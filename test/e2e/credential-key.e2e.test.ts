@@ -247,12 +247,26 @@ d('a changed credential secret heals without a manual rotation; a replica with a
     const c = await credentials(b, p1.id);
     const onA = await credentials(a, p1.id);
     expect(onA.status).toBe(503);
-    expect(onA.body).toContain(`key ${keyFingerprint(NEW_SECRET)}`);
-    expect(onA.body).not.toContain(c.json.password);
+    expect(JSON.parse(onA.body)).toEqual({
+      errors: [
+        {
+          code: 'SERVICE_UNAVAILABLE',
+          message:
+            `the registry password of project "${p1.id}" was set with another credential secret (key ${keyFingerprint(NEW_SECRET)}, this replica's key ${keyFingerprint(OLD_SECRET)}): ` +
+            'this replica can neither show nor check it. The replicas disagree on HUBGATE_CREDENTIAL_SECRET, or the old secret is missing from HUBGATE_CREDENTIAL_SECRET_PREVIOUS',
+        },
+      ],
+    });
     // A login through A cannot be judged there: 502, not a failed login (no 401, nothing counted).
-    expect(await tokenStatus(a, p1.id, p1.ws, c.json.password)).toBe(502);
+    const failuresBefore = (await send(a.url, 'GET', '/metrics')).body.split('\n').filter((l) => l.startsWith('hubgate_login_failures_total'));
+    const login = await send(a.url, 'GET', tokenPath(`repository:${p1.ws}/app:pull,push`), { Authorization: basic(`${PREFIX}${p1.id}`, c.json.password) });
+    expect(login.status).toBe(502);
+    expect(JSON.parse(login.body).errors[0].code).toBe('UPSTREAM_UNAVAILABLE');
+    expect((await send(a.url, 'GET', '/metrics')).body.split('\n').filter((l) => l.startsWith('hubgate_login_failures_total'))).toEqual(failuresBefore);
+    expect(a.logs.some((l) => l.includes('was set with another credential secret'))).toBe(true);
     const rotate = await api(a, 'POST', `/projects/${p1.id}/credentials/rotate`, p1.id);
     expect(rotate.status).toBe(503);
+    expect(JSON.parse(rotate.body).errors[0].code).toBe('SERVICE_UNAVAILABLE');
     // A touched nothing: B's password still works, the key is still B's.
     expect(await tokenStatus(b, p1.id, p1.ws, c.json.password)).toBe(200);
     expect(parseMarker((await robotOf(p1.id))?.description)).toMatchObject({ gen: 1, key: keyFingerprint(NEW_SECRET) });
