@@ -130,6 +130,10 @@ export interface OwnerRecord {
 
 const MAX_ATTEMPTS = 6;
 
+/** How long a registry username with no robot is remembered as absent (see CredentialsService.absent). */
+const ABSENT_TTL_MS = 10_000;
+const ABSENT_MAX = 10_000;
+
 export class CredentialsService {
   /** Fingerprint of this replica's credential secret. */
   readonly key: string;
@@ -150,6 +154,13 @@ export class CredentialsService {
   /** Foreign keys found unannounced (shared cache answering), since when. */
   private readonly unannouncedSince = new Map<string, number>();
   private announcer?: NodeJS.Timeout;
+  /**
+   * Registry usernames that had no robot when a login asked (username → until, ms). Usernames are predictable
+   * (`hg-<anything>`): without this, every login with a made-up one costs a robot search in Harbor. Short-lived, so a
+   * project created on another replica can log in here within ABSENT_TTL_MS; dropped here as soon as this replica
+   * creates the robot. Bounded (oldest first).
+   */
+  private readonly absent = new Map<string, number>();
 
   constructor(private readonly deps: CredentialsDeps) {
     this.key = keyFingerprint(deps.secret);
@@ -391,7 +402,14 @@ export class CredentialsService {
   /** Checks a registry login. Constant-time comparison; returns the owner record on success. */
   async verify(username: string, password: string): Promise<HarborRobot | null> {
     if (!username.startsWith(this.deps.usernamePrefix)) return null;
+    const until = this.absent.get(username);
+    if (until !== undefined && until > Date.now()) return null;
     const robot = await this.findRobot(username);
+    if (!robot) {
+      this.absent.delete(username);
+      this.absent.set(username, Date.now() + ABSENT_TTL_MS);
+      if (this.absent.size > ABSENT_MAX) this.absent.delete(this.absent.keys().next().value as string);
+    } else this.absent.delete(username);
     const marker = robot && parseMarker(robot.description);
     if (!robot || !marker || robot.disable) return null;
     // Another key set the secret and this replica may not replace it: it cannot judge the password (no failure).
@@ -456,6 +474,7 @@ export class CredentialsService {
           if (!robot) {
             if (!change.initial) throw notFound(`credentials of project "${project.id}"`);
             const marker: RobotMarker = { v: 1, project: project.id, name: project.name, department: project.department, gen: 1, pending: true, key: this.key };
+            this.absent.delete(username);
             try {
               await harbor.createRobot({
                 name: username,

@@ -66,6 +66,26 @@ describe('per-project credentials', () => {
     await expect(credentials.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
   });
 
+  it('a made-up registry username costs one robot search per 10 s, and never hides a project created here', async () => {
+    const { harbor, credentials } = setup();
+    const clock = jest.spyOn(Date, 'now');
+    let t = 1_000_000;
+    clock.mockImplementation(() => t);
+    try {
+      for (let i = 0; i < 20; i++) expect(await credentials.verify('hg-proj-a', 'whatever-password')).toBeNull();
+      expect(harbor.calls.filter((c) => c === 'listRobots')).toHaveLength(1);
+      t += 10_001;
+      expect(await credentials.verify('hg-proj-a', 'whatever-password')).toBeNull();
+      expect(harbor.calls.filter((c) => c === 'listRobots')).toHaveLength(2);
+      // The project is created on this replica right after: its login works at once.
+      await credentials.grantWorkspace(team, 'ws1');
+      const c = await credentials.get(team);
+      expect(await credentials.verify(c.username, c.password)).not.toBeNull();
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it('rotation: the new password is set in Harbor, the old one stops verifying', async () => {
     const { harbor, credentials } = setup();
     await credentials.grantWorkspace(team, 'ws1');
