@@ -51,6 +51,7 @@ suites=(
   test/e2e/registry.clients.test.ts
   test/e2e/registry.edges.test.ts
   test/e2e/registry.security.test.ts
+  test/e2e/credential-key.e2e.test.ts
   test/e2e/images.e2e.test.ts
   test/e2e/uploads.e2e.test.ts
 )
