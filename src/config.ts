@@ -43,6 +43,16 @@ export interface Config {
     };
   };
   redisUrl?: string;
+  /**
+   * Ownership changes need the Redis lock (503 while Redis is unreachable). A Redis that restarted less than this
+   * ago may still have lock holders from before its restart writing: required locks wait this out (HUBGATE_LOCK_QUARANTINE_MS).
+   */
+  lockQuarantineMs: number;
+  /**
+   * An existing Harbor project no platform project owns is adopted by a creation of that name only when it is
+   * empty and older than this (a younger one may be another creation in flight or a failed one's leftover).
+   */
+  adoptUnownedAfterSeconds: number;
   credentials: {
     /** HMAC key from which per-project registry passwords are derived. */
     secret: string;
@@ -254,6 +264,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       },
     },
     redisUrl,
+    lockQuarantineMs: r.int('HUBGATE_LOCK_QUARANTINE_MS', 15000, 0, 600000),
+    adoptUnownedAfterSeconds: r.int('HUBGATE_ADOPT_UNOWNED_AFTER_SECONDS', 600, 0, 31 * 86400),
     credentials: {
       secret: credentialSecret,
       previous: previousCredentialSecrets(r.raw('HUBGATE_CREDENTIAL_SECRET_PREVIOUS'), credentialSecret),

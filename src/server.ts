@@ -57,7 +57,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     metrics,
     logger,
   });
-  const coordination = createCoordination({ redisUrl: config.redisUrl, logger });
+  const coordination = createCoordination({ redisUrl: config.redisUrl, logger, lockQuarantineMs: config.lockQuarantineMs });
   const verifier = createOidcVerifier({ ...config.oidc, logger });
   const credentials = new CredentialsService({
     harbor,
@@ -83,6 +83,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     registryHost: config.registryHost,
     reserved: config.reservedWorkspaces,
     catalogTtlSeconds: config.catalogTtlSeconds,
+    adoptUnownedAfterSeconds: config.adoptUnownedAfterSeconds,
   });
   const images = new ImagesService({
     harbor,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import type { Cache, Coordination } from '../../src/ports/coordination';
+import { COORDINATION_RETRY_AFTER_SECONDS, type Cache, type Coordination } from '../../src/ports/coordination';
+import { AppError } from '../../src/domain/errors';
 import { registerSecret, silentLogger, type Logger } from '../../src/observability/logger';
 import { LocalLocks, lockBusy } from './local.locks';
 import { MemoryCache } from './memory.cache';
@@ -17,6 +18,11 @@ import { MemoryCache } from './memory.cache';
  *   a watchdog extends the TTL every ttl/3 so a long fn keeps its lock; a crashed holder's lock expires after
  *   ttl. Release is a Lua compare-and-delete (only our token). If Redis fails, fn runs under the in-process
  *   lock only, and shared() turns false.
+ * - withLock({ required: true }) (ownership changes): never degrades. Redis unreachable → AppError unavailable
+ *   (503, Retry-After). A Redis that restarted less than `lockQuarantineMs` ago (its uptime, read on every
+ *   (re)connection) has lost the locks it held while their holders may still be writing: required locks are
+ *   refused until it is older (a restart-delay quarantine, as the Redlock analysis recommends). fn's `held()`
+ *   turns false when Redis is lost, an extension fails, or the lock is within a third of its TTL of expiring.
  * - Cache: JSON values with TTL; errors are swallowed (get → undefined, set/del → no-op) and turn shared()
  *   false. Deletes that failed during an outage are replayed when Redis is back (bounded: past 1,000 pending
  *   deletes, the whole cache namespace is cleared instead), so an invalidation is not lost, only delayed.
@@ -44,10 +50,14 @@ export interface CoordinationOptions {
   defaultTtlMs?: number;
   /** Default time to wait for a lock, 10 s. */
   defaultWaitMs?: number;
+  /** Required locks are refused while Redis has been up for less than this (default 15 s; see withLock). */
+  lockQuarantineMs?: number;
 }
 
 const DEFAULT_TTL_MS = 30_000;
 const DEFAULT_WAIT_MS = 10_000;
+/** Longer than a Harbor call in flight (HARBOR_TIMEOUT_MS default 10 s) can take to land. */
+export const DEFAULT_LOCK_QUARANTINE_MS = 15_000;
 const MAX_PENDING_INVALIDATIONS = 1_000;
 const SCAN_BUDGET_MS = 5_000;
 
@@ -67,9 +77,10 @@ export function createInProcessCoordination(opts: Pick<CoordinationOptions, 'def
   const cache = new MemoryCache();
   return {
     async withLock(name, fn, lockOpts) {
+      // Without Redis there is one replica by configuration: the process lock is the whole lock, required or not.
       const release = await locks.acquire(name, lockOpts?.waitMs ?? opts.defaultWaitMs ?? DEFAULT_WAIT_MS);
       try {
-        return await fn();
+        return await fn(() => true);
       } finally {
         release();
       }
@@ -90,6 +101,7 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
   const timeoutMs = opts.commandTimeoutMs ?? 500;
   const defaultTtlMs = opts.defaultTtlMs ?? DEFAULT_TTL_MS;
   const defaultWaitMs = opts.defaultWaitMs ?? DEFAULT_WAIT_MS;
+  const quarantineMs = opts.lockQuarantineMs ?? DEFAULT_LOCK_QUARANTINE_MS;
   const lockKey = (name: string) => `${prefix}lock:${name}`;
   const cacheKey = (key: string) => `${prefix}cache:${key}`;
   try {
@@ -114,6 +126,8 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
   let closed = false;
   const pendingDeletes = new Set<string>(); // exact keys, or `prefix*` patterns (full Redis keys)
   let clearAllOnRecovery = false;
+  /** When the Redis server of the current connection started (from INFO uptime); undefined until read. */
+  let redisBornAt: number | undefined;
 
   const markDown = (e: unknown) => {
     if (closed) return;
@@ -136,7 +150,11 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
   client.on('close', () => {
     if (up === true) markDown(new Error('connection closed'));
   });
-  client.on('ready', markUp);
+  client.on('ready', () => {
+    redisBornAt = undefined; // a new connection: possibly a restarted server
+    markUp();
+  });
+  client.on('close', () => (redisBornAt = undefined));
   client.connect().then(
     () => {
       connecting = false;
@@ -212,12 +230,32 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
     }
   }
 
-  function startWatchdog(key: string, token: string, ttlMs: number): () => void {
+  /** Milliseconds the Redis server has been up (read once per connection), or undefined when it does not answer. */
+  async function redisAgeMs(): Promise<number | undefined> {
+    if (redisBornAt === undefined) {
+      const r = await attempt(() => client.info('server'));
+      if (!r.ok) return undefined;
+      const m = /uptime_in_seconds:(\d+)/.exec(r.value);
+      if (!m) return undefined;
+      redisBornAt = Date.now() - Number(m[1]) * 1000;
+    }
+    return Date.now() - redisBornAt;
+  }
+
+  const unavailable = (why: string) =>
+    new AppError('unavailable', `coordination between the hubgate replicas is unavailable (${why}); ownership changes are refused until it is back, try again`, {
+      retryAfterSeconds: COORDINATION_RETRY_AFTER_SECONDS,
+    });
+
+  function startWatchdog(key: string, token: string, ttlMs: number): { stop: () => void; held: () => boolean } {
     let lost = false;
+    let validUntil = Date.now() + ttlMs;
     const timer = setInterval(
       () => {
+        const sent = Date.now();
         void attempt(() => client.eval(EXTEND_LUA, 1, key, token, String(ttlMs))).then((r) => {
-          if (r.ok && Number(r.value) === 0 && !lost) {
+          if (r.ok && Number(r.value) === 1) validUntil = sent + ttlMs;
+          else if (r.ok && !lost) {
             lost = true;
             log.warn('redis lock expired while held; another replica may have taken it', { ttlMs });
           }
@@ -226,7 +264,11 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
       Math.max(Math.floor(ttlMs / 3), 10),
     );
     timer.unref();
-    return () => clearInterval(timer);
+    return {
+      stop: () => clearInterval(timer),
+      held: () =>
+        !lost && up === true && redisBornAt !== undefined && Date.now() - redisBornAt >= quarantineMs && Date.now() < validUntil - ttlMs / 3,
+    };
   }
 
   return {
@@ -234,17 +276,30 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
       const ttlMs = Math.max(lockOpts?.ttlMs ?? defaultTtlMs, 100);
       const waitMs = lockOpts?.waitMs ?? defaultWaitMs;
       const deadline = Date.now() + waitMs;
+      const required = lockOpts?.required === true;
+      if (required && up === false) throw unavailable('redis unreachable');
       const releaseLocal = await locks.acquire(name, waitMs);
       const key = lockKey(name);
       const token = randomUUID();
       let holdsShared = false;
-      let stopWatchdog: (() => void) | undefined;
+      let watchdog: ReturnType<typeof startWatchdog> | undefined;
       try {
+        if (required) {
+          // Quarantine first (a restarted Redis may be handing out locks others still believe they hold).
+          const age = await redisAgeMs();
+          if (age === undefined) throw unavailable('redis unreachable');
+          if (age < quarantineMs) {
+            throw new AppError('unavailable', 'coordination between the hubgate replicas restarted moments ago; ownership changes are refused for a few seconds, try again', {
+              retryAfterSeconds: Math.max(1, Math.ceil((quarantineMs - age) / 1000)),
+            });
+          }
+        }
         holdsShared = await acquireShared(key, token, ttlMs, deadline);
-        if (holdsShared) stopWatchdog = startWatchdog(key, token, ttlMs);
-        return await fn();
+        if (!holdsShared && required) throw unavailable('redis unreachable');
+        if (holdsShared) watchdog = startWatchdog(key, token, ttlMs);
+        return await fn(watchdog ? watchdog.held : () => !required);
       } finally {
-        stopWatchdog?.();
+        watchdog?.stop();
         if (holdsShared) await attempt(() => client.eval(RELEASE_LUA, 1, key, token));
         releaseLocal();
       }

@@ -3,7 +3,7 @@ import { AppError, conflict, notFound } from './errors';
 import type { PlatformProject } from './principal';
 import { registryUsername } from './names';
 import type { HarborPort, HarborRobot, RobotPermission } from '../ports/harbor';
-import type { Cache, Coordination } from '../ports/coordination';
+import { COORDINATION_RETRY_AFTER_SECONDS, type Cache, type Coordination } from '../ports/coordination';
 import type { Logger } from '../observability/logger';
 import { registerSecret } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -28,7 +28,10 @@ import type { Metrics } from '../observability/metrics';
  *   it is treated as retired, so a secret changed on every replica heals without the list, once the last replica
  *   with the old one is gone. A key some replica announces is never replaced (no ping-pong).
  * Every robot change is a read-modify-write of the whole robot (Harbor's PUT replaces everything and has no
- * version check), done under a per-robot lock and verified by reading back.
+ * version check), done under a per-robot lock and verified by reading back. The lock is required to span the
+ * replicas (Coordination.withLock `required`): while Redis is configured but unavailable (or just restarted),
+ * robot changes are refused with 503 + Retry-After rather than risk a lost update, and every write first checks
+ * that the lock is still held.
  */
 export interface RobotMarker {
   v: 1;
@@ -129,6 +132,12 @@ export interface OwnerRecord {
 }
 
 const MAX_ATTEMPTS = 6;
+
+/** The lock stopped being trustworthy in the middle of a change: stop before the next write. */
+export const coordinationLost = (): AppError =>
+  new AppError('unavailable', 'coordination between the hubgate replicas was lost during the change; nothing more was written, try again', {
+    retryAfterSeconds: COORDINATION_RETRY_AFTER_SECONDS,
+  });
 
 /** How long a registry username with no robot is remembered as absent (see CredentialsService.absent). */
 const ABSENT_TTL_MS = 10_000;
@@ -354,16 +363,41 @@ export class CredentialsService {
     });
   }
 
-  /** Removes a workspace from the project's credentials (Harbor also drops it when the project is deleted). */
+  /**
+   * Removes a workspace from the project's credentials, before its Harbor project goes (Harbor may keep a
+   * permission by project name and show it again when a project of that name is created). A robot left with no
+   * workspace is deleted (Harbor refuses an empty list): the project's next first workspace creates a new one.
+   */
   async revokeWorkspace(project: PlatformProject, workspace: string): Promise<void> {
     const username = this.usernameFor(project.id);
-    await this.deps.coordination.withLock(`robot:${username}`, async () => {
-      const robot = await this.findRobot(username);
-      if (!robot) return;
-      const kept = robot.permissions.filter((p) => !(p.kind === 'project' && p.namespace === workspace));
-      if (kept.length === robot.permissions.length || kept.length === 0) return; // Harbor refuses an empty list
-      await this.deps.harbor.updateRobot({ ...robot, permissions: kept });
-    });
+    await this.deps.coordination.withLock(
+      `robot:${username}`,
+      async (held) => {
+        const robot = await this.findRobot(username);
+        if (!robot) return;
+        const kept = robot.permissions.filter((p) => !(p.kind === 'project' && p.namespace === workspace));
+        if (kept.length === robot.permissions.length) return;
+        if (!held()) throw coordinationLost();
+        if (kept.length === 0) await this.deps.harbor.deleteRobot(robot.id);
+        else await this.deps.harbor.updateRobot({ ...robot, permissions: kept });
+      },
+      { ttlMs: 30000, waitMs: 60000, required: true },
+    );
+  }
+
+  /**
+   * A fresh Harbor project (201 to this creator) belongs to `owner` alone: any other project's robot that still
+   * lists the name (a permission left from an earlier project of that name) loses it first.
+   */
+  async releaseFromOthers(workspace: string, owner: PlatformProject): Promise<void> {
+    for (const o of await this.ownerRecords()) {
+      if (o.project.id === owner.id || !o.workspaces.includes(workspace)) continue;
+      this.deps.logger.warn('a new workspace was still listed by another project\'s credentials (left from an earlier workspace of that name); removed', {
+        workspace,
+        project: o.project.id,
+      });
+      await this.revokeWorkspace(o.project, workspace);
+    }
   }
 
   /** The project's credentials; completes an interrupted rotation first. */
@@ -468,7 +502,7 @@ export class CredentialsService {
     const username = this.usernameFor(project.id);
     return coordination.withLock(
       `robot:${username}`,
-      async () => {
+      async (held) => {
         for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
           let robot = await this.findRobot(username);
           if (!robot) {
@@ -476,6 +510,7 @@ export class CredentialsService {
             const marker: RobotMarker = { v: 1, project: project.id, name: project.name, department: project.department, gen: 1, pending: true, key: this.key };
             this.absent.delete(username);
             try {
+              if (!held()) throw coordinationLost();
               await harbor.createRobot({
                 name: username,
                 description: formatMarker(marker),
@@ -510,11 +545,14 @@ export class CredentialsService {
           const changed = change.apply(robot);
           const describe = formatMarker(marker);
           if (changed || describe !== robot.description) {
+            if (!held()) throw coordinationLost();
             await harbor.updateRobot({ ...robot, description: describe, duration: robot.duration, disable: robot.disable });
           }
           if (setsSecret) {
+            if (!held()) throw coordinationLost();
             await harbor.setRobotSecret(robot.id, this.derivePassword(robot, marker.gen));
             delete marker.pending;
+            if (!held()) throw coordinationLost();
             await harbor.updateRobot({ ...robot, description: formatMarker(marker) });
             const old = before?.key ?? NO_KEY;
             if (before && old !== this.key) {
@@ -544,7 +582,7 @@ export class CredentialsService {
         }
         throw new AppError('conflict', 'could not update the project credentials: too many concurrent changes, try again');
       },
-      { ttlMs: 30000, waitMs: 60000 },
+      { ttlMs: 30000, waitMs: 60000, required: true },
     );
   }
 }

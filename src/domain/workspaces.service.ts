@@ -66,7 +66,15 @@ export interface WorkspacesDeps {
   reserved: string[];
   /** How long the workspace catalogue may be served from cache (changes made outside hubgate). */
   catalogTtlSeconds: number;
+  /**
+   * An existing Harbor project nobody owns is adopted by a creation only when it is empty and at least this old
+   * (by its creation_time; default 600): a younger one may be another creation in flight. See create().
+   */
+  adoptUnownedAfterSeconds?: number;
 }
+
+/** Ownership changes (create, delete) hold the workspace lock across replicas, or are refused (503). */
+const WORKSPACE_LOCK = { ttlMs: 30000, waitMs: 60000, required: true } as const;
 
 interface Catalog {
   workspaces: Workspace[];
@@ -186,46 +194,65 @@ export class WorkspacesService {
     if (this.deps.reserved.includes(input.name)) throw conflict(`workspace name "${input.name}" is reserved`);
     const { harbor, credentials, coordination } = this.deps;
 
-    await coordination.withLock(`workspace:${input.name}`, async () => {
-      let created = false;
-      try {
-        await harbor.createProject({ name: input.name, public: input.access === 'public' });
-        created = true;
-      } catch (e) {
-        if (!(e instanceof AppError && e.kind === 'conflict')) throw e;
-        await this.adoptOrRefuse(project, input.name, input.access);
-      }
-      try {
-        await credentials.grantWorkspace(project, input.name);
-      } catch (e) {
-        if (created) {
-          // Roll back: a workspace never exists without its project's credentials reaching it.
-          await harbor.deleteProject(input.name).catch((re) =>
-            this.deps.logger.error('rollback of workspace creation failed; a retry of the creation adopts it', {
-              workspace: input.name,
-              error: re,
-            }),
-          );
+    // Ownership is claimed by Harbor itself: project names are unique there (transactionally), so the one request
+    // that gets the 201 for POST /projects is the only one that grants the workspace to its project. A request that
+    // finds the project existing never takes it over while its creator may still be granting it (adoptOrRefuse).
+    // The lock (required: 503 while Redis is unavailable) orders creations and deletions of one name.
+    await coordination.withLock(
+      `workspace:${input.name}`,
+      async () => {
+        let created = false;
+        try {
+          await harbor.createProject({ name: input.name, public: input.access === 'public' });
+          created = true;
+        } catch (e) {
+          if (!(e instanceof AppError && e.kind === 'conflict')) throw e;
+          await this.adoptOrRefuse(project, input.name, input.access);
         }
-        throw e;
-      }
-    });
+        try {
+          if (created) await credentials.releaseFromOthers(input.name, project);
+          await credentials.grantWorkspace(project, input.name);
+        } catch (e) {
+          if (created) {
+            // Roll back: a workspace never exists without its project's credentials reaching it (and a grant that
+            // landed before the failure is taken back first, so nothing of it survives under that name).
+            await credentials
+              .revokeWorkspace(project, input.name)
+              .catch((re) => this.deps.logger.warn('rollback: could not take the workspace back out of the project credentials', { workspace: input.name, error: re }));
+            await harbor.deleteProject(input.name).catch((re) =>
+              this.deps.logger.error('rollback of workspace creation failed; the empty project is adopted by a creation once it is older than HUBGATE_ADOPT_UNOWNED_AFTER_SECONDS', {
+                workspace: input.name,
+                error: re,
+              }),
+            );
+          }
+          throw e;
+        }
+      },
+      WORKSPACE_LOCK,
+    );
     await this.invalidate();
     return this.get(p, input.name);
   }
 
   /**
-   * The Harbor project exists already. A retry of an interrupted creation (or an empty project no platform
-   * project owns) is adopted; anything else is a name conflict.
+   * The Harbor project exists already (POST /projects answered 409). Ours already: an idempotent retry. Another
+   * project's: a name conflict. Nobody's: it may be another request's creation that has not granted it yet, or
+   * what a failed creation left — adopted only when it is empty and older than adoptUnownedAfterSeconds (no
+   * creation takes that long), so an in-flight creation can never end up owned by two projects.
    */
   private async adoptOrRefuse(project: PlatformProject, name: string, access: AccessLevel): Promise<void> {
-    const owner = (await this.deps.credentials.ownerRecords()).find((o) => o.workspaces.includes(name));
-    if (owner) {
-      if (owner.project.id === project.id) return; // already ours: idempotent retry
+    const owners = (await this.deps.credentials.ownerRecords()).filter((o) => o.workspaces.includes(name));
+    if (owners.length > 0) {
+      if (owners.every((o) => o.project.id === project.id)) return; // already ours: idempotent retry
       throw conflict(`workspace name "${name}" is already taken`);
     }
     const hp = await this.deps.harbor.findProject(name);
     if (!hp) throw conflict(`workspace "${name}" is being created or deleted by another request; try again`);
+    const ageMs = Date.now() - Date.parse(hp.creation_time);
+    if (!(ageMs >= (this.deps.adoptUnownedAfterSeconds ?? 600) * 1000)) {
+      throw conflict(`workspace name "${name}" is taken (it is being created by another request)`);
+    }
     const summary = await this.deps.harbor.projectSummary(name);
     if ((summary.repo_count ?? 0) > 0) throw conflict(`workspace name "${name}" is already taken`);
     this.deps.logger.info('adopting an unowned empty Harbor project as a workspace', { workspace: name, project: project.id });
@@ -242,30 +269,42 @@ export class WorkspacesService {
   /** Deletes every image inside, then the workspace. Safe to retry after a failure midway. */
   async delete(p: Principal, name: string): Promise<{ deletedImages: number }> {
     const ws = await this.resolveForManage(p, name);
-    const { harbor } = this.deps;
+    const { harbor, credentials } = this.deps;
     let deletedImages = 0;
-    await this.deps.coordination.withLock(`workspace:${name}`, async () => {
-      for (let round = 0; round < 3; round++) {
-        const repos = await harbor.listAllRepositories(name);
-        for (const r of repos) {
-          await harbor.deleteRepository(name, r.name.slice(name.length + 1));
-          deletedImages++;
-        }
+    await this.deps.coordination.withLock(
+      `workspace:${name}`,
+      async () => {
+        // The owner's credentials let go first (Harbor may keep a permission by name and hand it to the next
+        // project of that name); if the deletion then fails, they get it back.
+        if (ws.project) await credentials.revokeWorkspace(ws.project, name);
         try {
-          await harbor.deleteProject(name);
-          return;
+          for (let round = 0; round < 3; round++) {
+            const repos = await harbor.listAllRepositories(name);
+            for (const r of repos) {
+              await harbor.deleteRepository(name, r.name.slice(name.length + 1));
+              deletedImages++;
+            }
+            try {
+              await harbor.deleteProject(name);
+              return;
+            } catch (e) {
+              // An image pushed while we were deleting: empty it again.
+              if (e instanceof AppError && e.kind === 'precondition' && round < 2) continue;
+              throw e;
+            }
+          }
         } catch (e) {
-          // An image pushed while we were deleting: empty it again.
-          if (e instanceof AppError && e.kind === 'precondition' && round < 2) continue;
+          if (ws.project) {
+            const owner = ws.project;
+            await credentials
+              .grantWorkspace(owner, name)
+              .catch((ge) => this.deps.logger.error('a failed deletion could not give the workspace back to its project', { workspace: name, project: owner.id, error: ge }));
+          }
           throw e;
         }
-      }
-    });
-    if (ws.project) {
-      await this.deps.credentials.revokeWorkspace(ws.project, name).catch((e) =>
-        this.deps.logger.warn('could not tidy the deleted workspace out of the project credentials (Harbor drops it too)', { error: e }),
-      );
-    }
+      },
+      WORKSPACE_LOCK,
+    );
     await this.invalidate();
     return { deletedImages };
   }

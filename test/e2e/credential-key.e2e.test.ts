@@ -289,7 +289,8 @@ d('a changed credential secret heals without a manual rotation; a replica with a
 
   it('with Redis and no list: nothing is replaced while a replica with the old secret announces it; after it stops, the next read heals', async () => {
     const redis = await startRedis();
-    const grace = { REDIS_URL: redis.url, HUBGATE_CREDENTIAL_KEY_GRACE_SECONDS: '3' };
+    // (no restart quarantine for ownership changes: this redis-server started a moment ago)
+    const grace = { REDIS_URL: redis.url, HUBGATE_CREDENTIAL_KEY_GRACE_SECONDS: '3', HUBGATE_LOCK_QUARANTINE_MS: '0' };
     let c: Instance | undefined;
     let e: Instance | undefined;
     try {

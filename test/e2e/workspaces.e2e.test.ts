@@ -1,7 +1,8 @@
 /**
  * Workspaces and credentials end to end: hubgate (real HTTP server, real adapters) → Harbor double, with a
  * real redis-server. The concurrency invariant: 20 concurrent creations in one project all end usable with
- * the project's credentials — one instance, two instances sharing Redis, and Redis down.
+ * the project's credentials — one instance, two instances sharing Redis; with Redis down they are refused (503).
+ * (Several replicas, Redis flapping, several projects: ownership.faults.e2e.test.ts.)
  */
 import type { HarborDouble } from '../harbor-double';
 import { doubleOnly, realAdmin, startTestHarbor } from '../support/real-harbor';
@@ -146,11 +147,14 @@ describe('workspaces end to end', () => {
     }
   });
 
-  it('20 concurrent creations in one project: Redis down', async () => {
+  it('Redis configured but down: creations are refused with 503 + Retry-After and leave nothing in Harbor (ownership needs the shared lock)', async () => {
     const hub = await startHubgate(testConfig({ harborUrl: harbor.url, idp, redisUrl: redis.url }));
     await redis.stop();
     try {
-      await burst([hub.url], 'noredis');
+      const names = Array.from({ length: 10 }, (_, i) => `noredis-${i}`);
+      const results = await Promise.all(names.map((name) => api(hub.url, 'POST', '/workspaces', { name, projectId: team.id })));
+      expect(results.map((r) => [r.status, r.headers.get('retry-after'), r.body.errors?.[0]?.code])).toEqual(names.map(() => [503, '5', 'SERVICE_UNAVAILABLE']));
+      for (const name of names) expect(await harborProject(name)).toBeUndefined();
       const ready = (await (await fetch(`${hub.url}/readyz`)).json()) as { status: string };
       expect(ready.status).toBe('degraded');
     } finally {

@@ -258,6 +258,8 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
     HUBGATE_PUBLIC_URL: url,
     HARBOR_HEALTH_POLL_MS: '600000',
     LOG_LEVEL: 'debug',
+    // redis-server starts moments before: no restart quarantine for ownership changes (see HUBGATE_LOCK_QUARANTINE_MS)
+    HUBGATE_LOCK_QUARANTINE_MS: '0',
     ...env,
   });
   const logs: string[] = [];

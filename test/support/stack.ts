@@ -26,6 +26,9 @@ export function testConfig(opts: { harborUrl: string; idp: TestIdp; redisUrl?: s
     HUBGATE_CREDENTIAL_SECRET: CREDENTIAL_SECRET,
     HUBGATE_SHUTDOWN_TIMEOUT_MS: '2000',
     LOG_LEVEL: 'debug',
+    // The suites start redis-server moments before hubgate: no restart quarantine for ownership changes (the
+    // ownership fault suite sets its own).
+    HUBGATE_LOCK_QUARANTINE_MS: '0',
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
     ...opts.env,
   });

@@ -129,12 +129,16 @@ describe('workspaces: nothing half-done', () => {
     expect(await kind(workspaces.create(alice, { name: 'half', projectId: teamA.id, access: 'private' }))).toBe('ok');
   });
 
-  it('a retry after a failed rollback adopts the orphaned project instead of failing with 409', async () => {
+  it('what a failed rollback leaves is adopted only once it is older than any creation in flight (never by another project meanwhile)', async () => {
     const { workspaces, harbor, credentials } = setup();
     harbor.failNext('createRobot');
     harbor.failNext('deleteProject');
     expect(await kind(workspaces.create(alice, { name: 'orphan', projectId: teamA.id, access: 'private' }))).toBe('upstream_unavailable');
     expect(harbor.projects.has('orphan')).toBe(true);
+    // young and unowned: it may be another request's creation that has not granted it yet — nobody takes it
+    expect(await kind(workspaces.create(bob, { name: 'orphan', projectId: teamB.id, access: 'private' }))).toBe('conflict');
+    expect(await kind(workspaces.create(alice, { name: 'orphan', projectId: teamA.id, access: 'private' }))).toBe('conflict');
+    harbor.projects.get('orphan')!.creation_time = new Date(Date.now() - 601_000).toISOString();
     await workspaces.create(alice, { name: 'orphan', projectId: teamA.id, access: 'public' });
     expect((await credentials.get(teamA)).workspaces).toEqual(['orphan']);
     expect(harbor.projects.get('orphan')!.metadata.public).toBe('true');
