@@ -56,7 +56,7 @@ export interface CoordinationOptions {
 
 const DEFAULT_TTL_MS = 30_000;
 const DEFAULT_WAIT_MS = 10_000;
-/** Longer than a Harbor call in flight (HARBOR_TIMEOUT_MS default 10 s) can take to land. */
+/** Longer than a Harbor call in flight (HARBOR_TIMEOUT_MS, default 10 s) can take to land. */
 export const DEFAULT_LOCK_QUARANTINE_MS = 15_000;
 const MAX_PENDING_INVALIDATIONS = 1_000;
 const SCAN_BUDGET_MS = 5_000;

@@ -277,4 +277,58 @@ describe('Redis coordination (real redis-server)', () => {
     expect(levels()).toEqual(['warn', 'info']); // one warning for the whole outage, one notice when it ends
     expect(lines.join('\n')).not.toContain('s3cret-pass');
   });
+
+  describe('required locks (ownership changes): never degraded', () => {
+    const openWith = async (lockQuarantineMs: number) => {
+      const c = createCoordination({ redisUrl: redis.url, lockQuarantineMs });
+      opened.push(c);
+      await eventually(() => c.ping(), 5000);
+      return c;
+    };
+
+    it('Redis down: a required lock is refused with 503 + Retry-After and fn never runs; an ordinary one still degrades', async () => {
+      const c = await openWith(0);
+      await redis.stop();
+      await c.ping();
+      let ran = false;
+      const err = await c.withLock('robot:x', async () => void (ran = true), { required: true }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AppError);
+      expect(err).toMatchObject({ kind: 'unavailable', retryAfterSeconds: 5 });
+      expect(ran).toBe(false);
+      await expect(c.withLock('robot:x', async () => 'degraded')).resolves.toBe('degraded');
+    });
+
+    it('a Redis that restarted less than the quarantine ago: refused (its old holders may still write); then held', async () => {
+      const c = await openWith(2000);
+      await redis.restart();
+      await eventually(() => c.ping(), 8000);
+      const err = await c.withLock('robot:x', async () => 'too early', { required: true }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ kind: 'unavailable' });
+      expect((err as AppError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
+      await sleep(2100);
+      await expect(c.withLock('robot:x', async (held) => held(), { required: true })).resolves.toBe(true);
+    });
+
+    it('held() turns false as soon as Redis is lost while the lock is held', async () => {
+      const c = await openWith(0);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const seen: boolean[] = [];
+      const holder = c.withLock(
+        'robot:y',
+        async (held) => {
+          seen.push(held());
+          await gate;
+          seen.push(held());
+        },
+        { required: true },
+      );
+      await eventually(async () => seen.length === 1, 5000);
+      await redis.stop();
+      await eventually(() => !c.shared(), 5000);
+      release();
+      await holder;
+      expect(seen).toEqual([true, false]);
+    });
+  });
 });
