@@ -47,6 +47,7 @@ fi
 # redis.coordination (no Harbor), process (Harbor-independent start-up checks; its drain test injects a hang).
 suites=(
   test/e2e/workspaces.e2e.test.ts
+  test/e2e/ownership.faults.e2e.test.ts
   test/e2e/registry.skopeo.test.ts
   test/e2e/registry.clients.test.ts
   test/e2e/registry.edges.test.ts
