@@ -155,6 +155,39 @@ describe('workspaces: nothing half-done', () => {
     expect(harbor.projects.has('mid')).toBe(false);
   });
 
+  it('two replicas whose locks do not meet: a creation in flight is never adopted by another project creating the same name', async () => {
+    // Two hubgate replicas over one Harbor, each with its own (in-process) locks — what a lost Redis lock amounts to.
+    const { harbor, workspaces: one, credentials } = setup();
+    const twoCoordination = createInProcessCoordination();
+    const twoCredentials = new CredentialsService({ harbor, coordination: twoCoordination, logger: silentLogger, secret: 'x'.repeat(32), usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    const two = new WorkspacesService({
+      harbor,
+      credentials: twoCredentials,
+      coordination: twoCoordination,
+      cache: twoCoordination,
+      logger: silentLogger,
+      registryHost: 'hub.example.test',
+      reserved: [],
+      catalogTtlSeconds: 5,
+    });
+    harbor.latencyMs = 5;
+    const names = Array.from({ length: 8 }, (_, i) => `same-${i}`);
+    const outcomes = await Promise.all(
+      names.flatMap((name) => [
+        kind(one.create(alice, { name, projectId: teamA.id, access: 'private' })).then((k) => ({ name, who: teamA.id, k })),
+        kind(two.create(bob, { name, projectId: teamB.id, access: 'private' })).then((k) => ({ name, who: teamB.id, k })),
+      ]),
+    );
+    const records = await credentials.ownerRecords();
+    for (const name of names) {
+      const winners = outcomes.filter((o) => o.name === name && o.k === 'ok').map((o) => o.who);
+      const losers = outcomes.filter((o) => o.name === name && o.k !== 'ok').map((o) => o.k);
+      const holders = records.filter((r) => r.workspaces.includes(name)).map((r) => r.project.id);
+      expect({ name, winners: winners.length, holders }).toEqual({ name, winners: 1, holders: winners });
+      expect(losers).toEqual(['conflict']);
+    }
+  });
+
   it('20 concurrent creations in one project all end in the project credentials', async () => {
     const { workspaces, harbor, credentials } = setup();
     harbor.latencyMs = 5;
