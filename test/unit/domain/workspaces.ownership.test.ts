@@ -42,6 +42,14 @@ async function refusal(p: Promise<unknown>): Promise<{ kind: string; message: st
   throw new Error('expected a refusal, got success');
 }
 
+/**
+ * A Harbor project that existed before (older than HUBGATE_ADOPT_UNOWNED_AFTER_SECONDS): only such an unowned
+ * project can be adopted — a younger one may be another request's creation in flight (workspaces.test.ts).
+ */
+function preexisting(harbor: FakeHarbor, name: string): void {
+  harbor.projects.get(name)!.creation_time = new Date(Date.now() - 3600_000).toISOString();
+}
+
 /** The workspaces a team's credentials reach (none when the team has no credentials yet). */
 async function reach(credentials: CredentialsService, team: typeof teamA): Promise<string[]> {
   const owners = await credentials.ownerRecords();
@@ -52,6 +60,7 @@ describe('workspace creation: adopting an existing Harbor project', () => {
   it('an unowned Harbor project that holds images is not adopted: 409 "already taken", nothing granted', async () => {
     const { harbor, credentials, workspaces } = setup();
     await harbor.createProject({ name: 'loaded', public: false });
+    preexisting(harbor, 'loaded');
     harbor.addRepository('loaded', 'someone/app');
     expect(await refusal(workspaces.create(alice, { name: 'loaded', projectId: teamA.id, access: 'private' }))).toEqual({
       kind: 'conflict',
@@ -66,6 +75,7 @@ describe('workspace creation: adopting an existing Harbor project', () => {
   it('an unowned empty Harbor project is adopted, its access set to what was asked', async () => {
     const { harbor, credentials, workspaces } = setup();
     await harbor.createProject({ name: 'empty', public: false });
+    preexisting(harbor, 'empty');
     const ws = await workspaces.create(alice, { name: 'empty', projectId: teamA.id, access: 'public' });
     expect(ws).toMatchObject({ name: 'empty', access: 'public', relation: 'manage' });
     expect(harbor.projects.get('empty')!.metadata.public).toBe('true');
@@ -75,12 +85,14 @@ describe('workspace creation: adopting an existing Harbor project', () => {
   it('adopting with the access the project already has does not touch it', async () => {
     const { harbor, workspaces } = setup();
     await harbor.createProject({ name: 'same', public: true });
+    preexisting(harbor, 'same');
     harbor.calls.length = 0;
     await workspaces.create(alice, { name: 'same', projectId: teamA.id, access: 'public' });
     expect(harbor.calls).not.toContain('setProjectPublic');
     expect(harbor.projects.get('same')!.metadata.public).toBe('true');
     // and a private one asked for private stays private
     await harbor.createProject({ name: 'same-private', public: false });
+    preexisting(harbor, 'same-private');
     harbor.calls.length = 0;
     await workspaces.create(alice, { name: 'same-private', projectId: teamA.id, access: 'private' });
     expect(harbor.calls).not.toContain('setProjectPublic');
