@@ -464,6 +464,18 @@ export class CredentialsService {
     return healed;
   }
 
+  /** Adds to `gone` the robot's workspaces whose Harbor project no longer exists; true when it found any. */
+  private async vanished(robot: HarborRobot, gone: Set<string>): Promise<boolean> {
+    let found = false;
+    for (const p of robot.permissions) {
+      if (p.kind !== 'project' || gone.has(p.namespace)) continue;
+      if (await this.deps.harbor.findProject(p.namespace)) continue;
+      gone.add(p.namespace);
+      found = true;
+    }
+    return found;
+  }
+
   /**
    * A locked read-modify-write (see lockedMutate). When the lock does not span replicas (Redis down or not
    * configured), another replica may still PUT a stale snapshot right after our read-back: wait a moment
@@ -500,6 +512,9 @@ export class CredentialsService {
   ): Promise<HarborRobot> {
     const { harbor, coordination } = this.deps;
     const username = this.usernameFor(project.id);
+    // Workspaces found deleted behind this robot's back: Harbor refuses (404 "project … not found") a PUT that
+    // still names one, so they are left out of every write from then on.
+    const gone = new Set<string>();
     return coordination.withLock(
       `robot:${username}`,
       async (held) => {
@@ -542,11 +557,19 @@ export class CredentialsService {
             pending: setsSecret || before?.pending ? true : undefined,
             key: setsSecret ? this.key : before?.key,
           };
-          const changed = change.apply(robot);
+          const listed = robot.permissions.length;
+          robot.permissions = robot.permissions.filter((p) => !(p.kind === 'project' && gone.has(p.namespace)));
+          const changed = change.apply(robot) || robot.permissions.length !== listed;
           const describe = formatMarker(marker);
           if (changed || describe !== robot.description) {
             if (!held()) throw coordinationLost();
-            await harbor.updateRobot({ ...robot, description: describe, duration: robot.duration, disable: robot.disable });
+            try {
+              await harbor.updateRobot({ ...robot, description: describe, duration: robot.duration, disable: robot.disable });
+            } catch (e) {
+              if (!(e instanceof AppError && e.kind === 'not_found' && (await this.vanished(robot, gone)))) throw e;
+              this.deps.logger.warn('project credentials named deleted workspaces; left out', { robot_id: robot.id, workspaces: [...gone] });
+              continue;
+            }
           }
           if (setsSecret) {
             if (!held()) throw coordinationLost();

@@ -26,6 +26,8 @@ export class FakeHarbor implements HarborPort, HarborContentPort, HarborGcPort {
   calls: string[] = [];
   /** Per-call artificial latency (ms), to widen race windows. */
   latencyMs = 0;
+  /** updateRobot answers 404 `project <name> not found` for a permission on an absent project, as Harbor 2.5.5 does. */
+  strictPermissions = false;
   private nextProject = 2;
   private nextRobot = 1;
   private faults: { method: string; remaining: number; error: () => Error }[] = [];
@@ -167,6 +169,9 @@ export class FakeHarbor implements HarborPort, HarborContentPort, HarborGcPort {
     const cur = this.robots.get(robot.id);
     if (!cur) throw new AppError('not_found', `robot ${robot.id} not found`);
     if (robot.permissions.length === 0) throw new AppError('invalid', 'bad request empty permission');
+    // Real Harbor refuses a permission on a project that does not exist (opt-in: unit tests often grant bare names).
+    const missing = this.strictPermissions && robot.permissions.find((p) => p.kind === 'project' && !this.projects.has(p.namespace));
+    if (missing) throw new AppError('not_found', `project ${missing.namespace} not found`);
     // Whole replacement, no version check (recordings 064–067).
     this.robots.set(robot.id, { ...structuredClone(robot), update_time: new Date().toISOString() });
   }

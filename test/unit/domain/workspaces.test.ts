@@ -188,6 +188,16 @@ describe('workspaces: nothing half-done', () => {
     }
   });
 
+  it('a workspace deleted behind hubgate\'s back (its permission still listed) does not block the project\'s next creations', async () => {
+    const { workspaces, harbor, credentials } = setup();
+    harbor.strictPermissions = true; // Harbor 2.5.5: a robot PUT naming a deleted project is a 404
+    await workspaces.create(alice, { name: 'kept', projectId: teamA.id, access: 'private' });
+    await workspaces.create(alice, { name: 'vanishing', projectId: teamA.id, access: 'private' });
+    harbor.projects.delete('vanishing'); // e.g. deleted in Harbor's UI between hubgate's read and write of the robot
+    expect(await kind(workspaces.create(alice, { name: 'next', projectId: teamA.id, access: 'private' }))).toBe('ok');
+    expect((await credentials.get(teamA)).workspaces.sort()).toEqual(['kept', 'next']);
+  });
+
   it('20 concurrent creations in one project all end in the project credentials', async () => {
     const { workspaces, harbor, credentials } = setup();
     harbor.latencyMs = 5;
