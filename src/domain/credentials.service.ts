@@ -562,6 +562,11 @@ export class CredentialsService {
           const changed = change.apply(robot) || robot.permissions.length !== listed;
           const describe = formatMarker(marker);
           if (changed || describe !== robot.description) {
+            // Every workspace it reached is gone (deleted outside hubgate, or a rollback that could not revoke):
+            // Harbor refuses a robot with no permission, and there is nothing to show credentials for.
+            if (robot.permissions.length === 0) {
+              throw conflict(`project "${project.id}" has no workspace any more: its registry credentials come back with its next workspace`);
+            }
             if (!held()) throw coordinationLost();
             try {
               await harbor.updateRobot({ ...robot, description: describe, duration: robot.duration, disable: robot.disable });

@@ -198,6 +198,15 @@ describe('workspaces: nothing half-done', () => {
     expect((await credentials.get(teamA)).workspaces.sort()).toEqual(['kept', 'next']);
   });
 
+  it('a project whose every workspace went away behind hubgate\'s back: rotation is a 409 (no workspace), not Harbor\'s 400 for an empty robot', async () => {
+    const { workspaces, harbor, credentials } = setup();
+    await workspaces.create(alice, { name: 'only', projectId: teamA.id, access: 'private' });
+    await harbor.deleteProject('only'); // Harbor drops (or hides) the robot's permission on it
+    expect(await kind(credentials.rotate(teamA))).toBe('conflict');
+    expect(await kind(workspaces.create(alice, { name: 'again', projectId: teamA.id, access: 'private' }))).toBe('ok');
+    expect((await credentials.get(teamA)).workspaces).toEqual(['again']);
+  });
+
   it('20 concurrent creations in one project all end in the project credentials', async () => {
     const { workspaces, harbor, credentials } = setup();
     harbor.latencyMs = 5;
