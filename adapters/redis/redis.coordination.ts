@@ -277,7 +277,6 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
       const waitMs = lockOpts?.waitMs ?? defaultWaitMs;
       const deadline = Date.now() + waitMs;
       const required = lockOpts?.required === true;
-      if (required && up === false) throw unavailable('redis unreachable');
       const releaseLocal = await locks.acquire(name, waitMs);
       const key = lockKey(name);
       const token = randomUUID();

@@ -309,6 +309,17 @@ describe('Redis coordination (real redis-server)', () => {
       await expect(c.withLock('robot:x', async (held) => held(), { required: true })).resolves.toBe(true);
     });
 
+    it('one timed-out command (a busy moment) does not refuse the next required lock: Redis is asked again', async () => {
+      const c = await openWith(0);
+      await c.withLock('robot:z', async () => undefined, { required: true });
+      await redis.pause();
+      await c.get('anything'); // times out: marked down
+      await redis.resume();
+      expect(c.shared()).toBe(false);
+      await expect(c.withLock('robot:z', async (held) => held(), { required: true })).resolves.toBe(true);
+      expect(c.shared()).toBe(true);
+    });
+
     it('held() turns false as soon as Redis is lost while the lock is held', async () => {
       const c = await openWith(0);
       let release!: () => void;
