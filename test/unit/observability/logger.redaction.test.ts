@@ -108,6 +108,11 @@ describe('log redaction by field name', () => {
     expect(m.redact(deep)).toEqual({ a: { b: { c: { d: { e: { f: { g: '[deep]' } } } } } } });
     expect(m.redact(deep, 6)).toEqual({ a: '[deep]' });
     expect(m.redact('x', 7)).toBe('[deep]');
+    // arrays count as a level too
+    const nest = (n: number): unknown => (n === 0 ? 'leaf' : [nest(n - 1)]);
+    expect(m.redact(nest(6))).toEqual(nest(6));
+    expect(JSON.stringify(m.redact(nest(7)))).toBe('[[[[[[["[deep]"]]]]]]]');
+    expect(JSON.stringify(m.redact(nest(12)))).toBe('[[[[[[["[deep]"]]]]]]]');
     // a log line's fields start at depth 1
     const { log, lines } = capture(m);
     log.info('deep', { a: { b: { c: { d: { e: { f: { g: 1 } } } } } } });
