@@ -41,6 +41,7 @@ import { transpileProject } from './transpile';
 import { freePort, startRegistry } from '../test/support/registry';
 import { signingMaterial } from '../test/harbor-double/keys';
 import { signToken } from '../test/harbor-double/jwt';
+import { harborLocation } from '../test/support/nginx';
 
 const ROOT = path.resolve(__dirname, '..');
 const GIB = 1024 * 1024 * 1024;
@@ -144,16 +145,7 @@ http {
     listen 127.0.0.1:${port};
     client_max_body_size 0;
     chunked_transfer_encoding on;
-    location /v2/ {
-      proxy_pass http://core/v2/;
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Real-IP $remote_addr;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_request_buffering off;
-    }
+    ${harborLocation('/v2/')}
   }
 }
 `,

@@ -16,13 +16,12 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-export async function startHarborNginx(dir: string, coreUrl: string): Promise<RunningNginx> {
-  const port = await freePort();
-  const u = new URL(coreUrl);
-  const prefix = path.join(dir, 'nginx');
-  fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
-  const conf = path.join(prefix, 'nginx.conf');
-  const location = (p: string) => `
+/**
+ * One `location` of Harbor's nginx front, proxied to the `core` upstream with a URI (so nginx normalises the path
+ * first), no buffering either way — as Harbor 2.5.5's nginx.http.conf template routes `/v2/`, `/api/`, `/service/`.
+ */
+export function harborLocation(p: string): string {
+  return `
     location ${p} {
       proxy_pass http://core${p};
       proxy_set_header Host $http_host;
@@ -33,6 +32,15 @@ export async function startHarborNginx(dir: string, coreUrl: string): Promise<Ru
       proxy_buffering off;
       proxy_request_buffering off;
     }`;
+}
+
+export async function startHarborNginx(dir: string, coreUrl: string): Promise<RunningNginx> {
+  const port = await freePort();
+  const u = new URL(coreUrl);
+  const prefix = path.join(dir, 'nginx');
+  fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
+  const conf = path.join(prefix, 'nginx.conf');
+  const location = harborLocation;
   fs.writeFileSync(
     conf,
     `worker_processes 1;
