@@ -20,7 +20,8 @@ export interface TarItem {
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 export const digestOf = (b: Buffer) => `sha256:${sha(b)}`;
 
-function header(name: string, size: number, typeflag: string, linkname = ''): Buffer {
+/** One ustar header block with any type flag (also used by tests that build raw or hostile archives). */
+export function header(name: string, size: number, typeflag: string, linkname = ''): Buffer {
   const h = Buffer.alloc(512);
   h.write(name, 0, 100, 'utf8');
   h.write('0000644\0', 100, 'ascii');
@@ -39,7 +40,8 @@ function header(name: string, size: number, typeflag: string, linkname = ''): Bu
   return h;
 }
 
-const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
+/** Zero padding of a tar entry's data to the next 512-byte block. */
+export const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
 
 function pax(name: string, records: Record<string, string>): Buffer {
   let body = '';

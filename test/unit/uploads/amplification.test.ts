@@ -4,7 +4,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import fs from 'node:fs';
 import type { AppError } from '../../../src/domain/errors';
 import { ERROR_TABLE } from '../../../src/http/errors';
-import { configFor, digestOf, dockerSave, layerTar, ociFiles, tar, type TarItem } from '../../support/archives';
+import { configFor, digestOf, dockerSave, header, layerTar, ociFiles, pad, tar, type TarItem } from '../../support/archives';
 import { kit, pieces, type Kit } from './kit';
 
 /**
@@ -13,26 +13,7 @@ import { kit, pieces, type Kit } from './kit';
  * entries.
  */
 
-/** One raw tar header block with any type flag (the support builder only writes files, dirs and links). */
-function rawHeader(name: string, size: number, flag: string): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, 100, 'utf8');
-  h.write('0000644\0', 100, 'ascii');
-  h.write('0000000\0', 108, 'ascii');
-  h.write('0000000\0', 116, 'ascii');
-  h.write(size.toString(8).padStart(11, '0') + '\0', 124, 'ascii');
-  h.write('00000000000\0', 136, 'ascii');
-  h.write('        ', 148, 'ascii');
-  h.write(flag, 156, 'ascii');
-  h.write('ustar\0', 257, 'ascii');
-  h.write('00', 263, 'ascii');
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
-  return h;
-}
-const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
-const block = (name: string, data: Buffer, flag: string) => Buffer.concat([rawHeader(name, data.length, flag), data, pad(data.length)]);
+const block = (name: string, data: Buffer, flag: string) => Buffer.concat([header(name, data.length, flag), data, pad(data.length)]);
 
 /** A PAX record `len key=value\n` of exactly the right length. */
 function paxRecord(key: string, value: string): string {

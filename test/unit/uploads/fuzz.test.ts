@@ -8,7 +8,7 @@ import request from 'supertest';
 import { ERROR_TABLE, errorHandler } from '../../../src/http/errors';
 import { uploadsRoutes } from '../../../src/http/routes/uploads.routes';
 import { silentLogger } from '../../../src/observability/logger';
-import { configFor, dockerSave, ociFiles, tar, type TarItem } from '../../support/archives';
+import { configFor, dockerSave, header, ociFiles, pad, tar, type TarItem } from '../../support/archives';
 import { kit, member, type Kit } from './kit';
 
 /**
@@ -50,25 +50,6 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 // ------------------------------------------------------------------------------------------- raw tar pieces
 
-function header(name: string, size: number, flag: string, linkname = ''): Buffer {
-  const h = Buffer.alloc(512);
-  h.write(name, 0, 100, 'utf8');
-  h.write('0000644\0', 100, 'ascii');
-  h.write('0000000\0', 108, 'ascii');
-  h.write('0000000\0', 116, 'ascii');
-  h.write(size.toString(8).padStart(11, '0') + '\0', 124, 'ascii');
-  h.write('00000000000\0', 136, 'ascii');
-  h.write('        ', 148, 'ascii');
-  h.write(flag, 156, 'ascii');
-  h.write(linkname, 157, 100, 'utf8');
-  h.write('ustar\0', 257, 'ascii');
-  h.write('00', 263, 'ascii');
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
-  return h;
-}
-const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
 const entry = (name: string, data: Buffer, flag = '0') => Buffer.concat([header(name, data.length, flag), data, pad(data.length)]);
 const END = Buffer.alloc(1024);
 function paxRecord(key: string, value: string): string {
