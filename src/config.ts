@@ -132,6 +132,8 @@ export interface Config {
     headersTimeoutMs: number;
     /** Open connections one peer address may hold (trusted proxies exempt; 0 = no cap). */
     maxConnectionsPerAddress: number;
+    /** What streams registry exchanges: `node` (default, measured leaner) or `http-proxy-middleware` (fallback). */
+    proxyEngine: 'node' | 'http-proxy-middleware';
   };
 }
 
@@ -319,6 +321,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       clientIdleTimeoutMs: r.int('HUBGATE_CLIENT_IDLE_TIMEOUT_MS', 120_000, 1000, 3_600_000),
       headersTimeoutMs: r.int('HUBGATE_HEADERS_TIMEOUT_MS', 20_000, 1000, 300_000),
       maxConnectionsPerAddress: r.int('HUBGATE_MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
+      proxyEngine: proxyEngine(r.str('HUBGATE_REGISTRY_PROXY_ENGINE', 'node')),
     },
   };
   return deepFreeze(config);
@@ -363,6 +366,11 @@ function previousCredentialSecrets(value: string | undefined, current: string): 
     }
   }
   return items;
+}
+
+function proxyEngine(value: string): 'node' | 'http-proxy-middleware' {
+  if (value === 'node' || value === 'http-proxy-middleware') return value;
+  throw new ConfigError('HUBGATE_REGISTRY_PROXY_ENGINE', `must be node or http-proxy-middleware, got "${value}"`);
 }
 
 function trustedProxies(value: string | undefined): string[] {

@@ -162,6 +162,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     trustProxy,
     tokenCertificatePem: config.registryFront.tokenCertificatePem,
     upstreamIdleTimeoutMs: config.network.upstreamIdleTimeoutMs,
+    proxyEngine: config.network.proxyEngine,
     logger,
     metrics,
   });
