@@ -849,6 +849,8 @@ export class Rest {
     const body = await jsonBody(ctx);
     const { level, duration, perms } = this.validateRobot(body);
     if (level !== r.level || body.name !== robotFullName(this.s, r)) throw badRequest('cannot update the level or name of robot');
+    // Harbor rewrites the permissions in the request's transaction: one naming a deleted project fails it (404), nothing changes
+    for (const p of perms) if (p.kind === 'project' && !this.s.projectByName(p.namespace)) throw notFound(`project ${p.namespace} not found`);
     r.description = typeof body.description === 'string' ? body.description : '';
     r.disable = Boolean(body.disable);
     r.duration = duration === 0 ? 30 : duration;
