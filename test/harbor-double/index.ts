@@ -56,6 +56,11 @@ export interface HarborDoubleOptions {
   tokenLifetimeSeconds?: number;
   /** Delay before a submitted GC starts (default 300 ms). */
   gcDelayMs?: number;
+  /**
+   * Harbor's GC time window in hours (GC_TIME_WINDOW_HOURS): what was pushed or touched within it is never collected.
+   * Default 0 (collect at once, as the shared recording's Harbor was set up); stock Harbor 2.5.5 is 2.
+   */
+  gcTimeWindowHours?: number;
   /** Delay before answering each REST (`/api/v2.0`) call, to simulate a realistic Harbor (benchmarks; default 0). */
   restLatencyMs?: number;
   /**
@@ -154,7 +159,7 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
     },
     externalUrl: () => externalUrl,
     deleteManifest: (repo, digest) => front.deleteUpstream(repo, digest),
-    runGc: (exec) => startGc({ state, deleteManifest: (r, d) => front.deleteUpstream(r, d), delayMs: opts.gcDelayMs ?? 300 }, exec),
+    runGc: (exec) => startGc({ state, deleteManifest: (r, d) => front.deleteUpstream(r, d), delayMs: opts.gcDelayMs ?? 300, timeWindowHours: opts.gcTimeWindowHours ?? 0 }, exec),
   });
 
   /** `wrong`: a failed password login under that username (Harbor sleeps and locks it); `locked`: refused by the lock. */

@@ -261,7 +261,7 @@ export class Rest {
       delete_untagged: e.parameters.delete_untagged ?? false,
       dry_run: e.parameters.dry_run ?? false,
       redis_url_reg: 'redis://127.0.0.1:6379/1?idle_timeout_seconds=30',
-      time_window: 0,
+      time_window: e.parameters.time_window ?? 0,
     };
     return {
       creation_time: isoMs(e.creationTime),

@@ -129,6 +129,8 @@ export class State {
   trash: (Artifact & { repoName: string; trashedAt: number; trashId: number })[] = [];
   /** Blob record ids (insertion order) and the digests that are manifests. */
   blobIds = new Map<string, number>();
+  /** When each blob was last pushed or referenced by a push (Harbor's blob.update_time; GC's time window). */
+  blobUpdated = new Map<string, number>();
   manifestSet = new Set<string>();
   robotPrefix = 'robot$';
   adminPassword: string;
@@ -197,6 +199,7 @@ export class State {
   addBlob(digest: string, size: number, isManifest = false): void {
     this.blobs.set(digest, size);
     if (!this.blobIds.has(digest)) this.blobIds.set(digest, this.next('blob'));
+    this.blobUpdated.set(digest, Date.now());
     if (isManifest) this.manifestSet.add(digest);
   }
 
