@@ -1,6 +1,6 @@
 /**
  * Harbor 2.5.5 behaviours the double reproduces so they cannot hide gateway bugs (issue 12): a robot PUT naming a
- * deleted project, ... (no registry needed).
+ * deleted project; ordinary Harbor users and project members (no registry needed).
  */
 import http from 'http';
 import { startHarborDouble, HarborDouble } from '../harbor-double';
@@ -69,5 +69,51 @@ describe('Harbor double: robot PUT naming a deleted project', () => {
     });
     expect(without.status).toBe(200);
     expect(harbor.state.robots.get(id)!.description).toBe('changed');
+  });
+});
+
+describe('Harbor double: ordinary users and project members (from Harbor 2.5.5 sources)', () => {
+  let harbor: HarborDouble;
+  const carol = 'Basic ' + Buffer.from('carol:Carol-pass-1').toString('base64');
+  beforeAll(async () => {
+    harbor = await startHarborDouble();
+  });
+  afterAll(async () => {
+    await harbor.close();
+  });
+
+  it('the admin creates a user and makes it a member; the user logs in with Basic and gets its role, nothing more', async () => {
+    const weak = await call(`${harbor.url}/api/v2.0/users`, { method: 'POST', auth: ADMIN, body: { username: 'carol', password: 'weak', email: 'carol@example.com', realname: 'Carol' } });
+    expect([weak.status, errorOf(weak)]).toEqual([400, { code: 'BAD_REQUEST', message: 'the password or secret must be longer than 8 chars with at least 1 uppercase letter, 1 lowercase letter and 1 number' }]);
+    const anon = await call(`${harbor.url}/api/v2.0/users`, { method: 'POST', body: { username: 'carol', password: 'Carol-pass-1', email: 'carol@example.com', realname: 'Carol' } });
+    expect(anon.status).toBe(401);
+    const created = await call(`${harbor.url}/api/v2.0/users`, { method: 'POST', auth: ADMIN, body: { username: 'carol', password: 'Carol-pass-1', email: 'carol@example.com', realname: 'Carol' } });
+    expect([created.status, created.headers.location]).toEqual([201, '/api/v2.0/users/2']);
+    const me = await call(`${harbor.url}/api/v2.0/users/current`, { auth: carol });
+    expect(me.status).toBe(200);
+    expect(JSON.parse(me.body)).toMatchObject({ user_id: 2, username: 'carol', sysadmin_flag: false });
+
+    for (const name of ['team-a', 'team-b']) {
+      expect((await call(`${harbor.url}/api/v2.0/projects`, { method: 'POST', auth: ADMIN, body: { project_name: name, metadata: { public: 'false' } } })).status).toBe(201);
+    }
+    const member = await call(`${harbor.url}/api/v2.0/projects/team-a/members`, { method: 'POST', auth: ADMIN, body: { role_id: 2, member_user: { username: 'carol' } } });
+    expect([member.status, member.headers.location]).toEqual([201, '/api/v2.0/projects/team-a/members/2']);
+
+    // her projects: the one she is a member of and the public library
+    const projects = await call(`${harbor.url}/api/v2.0/projects`, { auth: carol });
+    expect((JSON.parse(projects.body) as { name: string }[]).map((p) => p.name).sort()).toEqual(['library', 'team-a']);
+    // a developer pulls and pushes, but does not delete; nothing at all in team-b; no system resources
+    const token = async (repo: string) => {
+      const t = await call(`${harbor.url}/service/token?service=harbor-registry&scope=repository:${repo}:pull,push,delete`, { auth: carol });
+      return JSON.parse(t.body).token as string;
+    };
+    const claims = (tok: string) => JSON.parse(Buffer.from(tok.split('.')[1], 'base64url').toString('utf8'));
+    expect(claims(await token('team-a/app'))).toMatchObject({ sub: 'carol', access: [{ type: 'repository', name: 'team-a/app', actions: ['pull', 'push'] }] });
+    expect(claims(await token('team-b/app')).access).toEqual([{ type: 'repository', name: 'team-b/app', actions: [] }]);
+    expect((await call(`${harbor.url}/api/v2.0/robots`, { auth: carol })).status).toBe(403);
+    expect((await call(`${harbor.url}/api/v2.0/users`, { auth: carol })).status).toBe(403);
+
+    // a wrong password is an anonymous caller, as for admin
+    expect((await call(`${harbor.url}/api/v2.0/users/current`, { auth: 'Basic ' + Buffer.from('carol:wrong').toString('base64') })).status).toBe(401);
   });
 });

@@ -21,6 +21,7 @@ import { State } from './state';
 import { Sessions } from './session';
 import { LoginLocks } from './logins';
 import { nginxPage, nginxRoute } from './paths';
+import { findUser } from './users';
 import { Latency, LatencyModel, REALISTIC_LATENCY } from './latency';
 
 export { State } from './state';
@@ -189,6 +190,8 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
       // the password login (after the robot check): a locked name fails at once, without the sleep
       if (logins.locked(user)) return anon(true);
       if (user === 'admin' && pass === state.adminPassword) return { principal: { kind: 'admin', name: 'admin' }, wrong: false };
+      const known = user === 'admin' ? undefined : findUser(state, user, pass);
+      if (known) return { principal: { kind: 'user', name: known.username, user: known }, wrong: false };
       return { ...anon(true), user };
     }
     if (scheme === 'bearer') {

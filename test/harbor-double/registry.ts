@@ -191,7 +191,7 @@ export class RegistryFront {
         access.push({ type, name, actions });
       }
     }
-    const sub = principal.kind === 'admin' || principal.kind === 'robot' ? principal.name : undefined;
+    const sub = principal.kind === 'admin' || principal.kind === 'robot' || principal.kind === 'user' ? principal.name : undefined;
     const { token, claims } = signToken(this.env.key, sub, access, this.env.tokenLifetime);
     const body = JSON.stringify({ token, access_token: '', expires_in: this.env.tokenLifetime, issued_at: isoSec(claims.iat * 1000) });
     send(ctx, 200, body, { 'Content-Type': JSON_UTF8 });
@@ -240,7 +240,7 @@ export class RegistryFront {
     if (core.kind === 'unrecognized') return this.v2Error(ctx, 401, 'UNAUTHORIZED', core.message, { ...DDAV, 'Www-Authenticate': '' });
     const path = core.path;
     const p = ctx.principal;
-    const authed = p.kind === 'admin' || p.kind === 'robot' || p.kind === 'token';
+    const authed = p.kind === 'admin' || p.kind === 'robot' || p.kind === 'user' || p.kind === 'token';
     if (path === '/v2/' || path === '/v2') {
       if (authed) return send(ctx, 200, '{}', { 'Content-Type': JSON_UTF8, ...DDAV });
       if (this.sentAuth(ctx)) {
@@ -258,7 +258,7 @@ export class RegistryFront {
     // the project comes from the decoded path (a `%2F` inside the repository name stays literal for the repository)
     const projectName = decodeURIComponent(repo).split('/')[0];
     const project = this.s.projectByName(projectName);
-    if (!project && (p.kind === 'admin' || p.kind === 'robot')) {
+    if (!project && (p.kind === 'admin' || p.kind === 'robot' || p.kind === 'user')) {
       const msg = `project ${projectName} not found`;
       return this.v2Error(ctx, 401, 'UNAUTHORIZED', `${msg}: ${msg}`, { ...DDAV, 'Www-Authenticate': '' });
     }

@@ -5,6 +5,7 @@ import { Ctx, isoMs, readBody, send, sendEmpty, sendError, sendJson, ZERO_TIME }
 import { acceptProblem, contentTypeProblem, producedText } from './negotiate';
 import { canProject, canSystem, PROJECT_PAIRS, robotFullName, seesProject } from './rbac';
 import { Artifact, GcExecution, Project, Repository, Robot, RobotPermissionItem, State, Tag } from './state';
+import { membersRoute, usersRoute } from './users';
 
 export interface RestEnv {
   state: State;
@@ -357,6 +358,7 @@ export class Rest {
         if (n === 1 && m === 'GET') return this.statistics(ctx);
         return notRouted();
       case 'users':
+        if (await usersRoute(ctx, this.s, segs)) return; // ordinary users (users.ts)
         if (n === 2 && b === 'current' && m === 'GET') return this.currentUser(ctx);
         return notRouted();
       case 'configurations':
@@ -410,6 +412,7 @@ export class Rest {
       if (m === 'DELETE') return this.deleteProject(ctx, b);
       return notRouted();
     }
+    if (n === 3 && c === 'members' && (m === 'GET' || m === 'POST')) return membersRoute(ctx, this.s, this.project(ctx, b));
     if (n === 3 && c === 'summary' && m === 'GET') return this.summary(ctx, b);
     if (n === 3 && c === '_deletable' && m === 'GET') return this.deletable(ctx, b);
     if (n === 3 && c === 'logs' && m === 'GET') {

@@ -104,6 +104,17 @@ export interface GcExecution {
   deleted: boolean;
 }
 
+/** An ordinary Harbor user (db_auth), see users.ts. */
+export interface HarborUser {
+  id: number;
+  username: string;
+  password: string;
+  email: string;
+  realname: string;
+  comment: string;
+  creationTime: number;
+}
+
 export interface GcSchedule {
   type: string;
   cron?: string;
@@ -133,6 +144,9 @@ export class State {
   blobUpdated = new Map<string, number>();
   manifestSet = new Set<string>();
   robotPrefix = 'robot$';
+  /** Ordinary users (admin is not one of them) and project members: project id -> user id -> role id (users.ts). */
+  users = new Map<number, HarborUser>();
+  members = new Map<number, Map<number, number>>();
   adminPassword: string;
   adminCreated: number;
   seq: Record<string, number> = {};
