@@ -5,6 +5,7 @@ import { Ctx, isoMs, readBody, send, sendEmpty, sendError, sendJson, ZERO_TIME }
 import { acceptProblem, contentTypeProblem, producedText } from './negotiate';
 import { canProject, canSystem, PROJECT_PAIRS, robotFullName, seesProject } from './rbac';
 import { Artifact, GcExecution, Project, Repository, Robot, RobotPermissionItem, State, Tag } from './state';
+import { membersRoute, usersRoute } from './users';
 
 export interface RestEnv {
   state: State;
@@ -261,7 +262,7 @@ export class Rest {
       delete_untagged: e.parameters.delete_untagged ?? false,
       dry_run: e.parameters.dry_run ?? false,
       redis_url_reg: 'redis://127.0.0.1:6379/1?idle_timeout_seconds=30',
-      time_window: 0,
+      time_window: e.parameters.time_window ?? 0,
     };
     return {
       creation_time: isoMs(e.creationTime),
@@ -357,6 +358,7 @@ export class Rest {
         if (n === 1 && m === 'GET') return this.statistics(ctx);
         return notRouted();
       case 'users':
+        if (await usersRoute(ctx, this.s, segs)) return; // ordinary users (users.ts)
         if (n === 2 && b === 'current' && m === 'GET') return this.currentUser(ctx);
         return notRouted();
       case 'configurations':
@@ -410,6 +412,7 @@ export class Rest {
       if (m === 'DELETE') return this.deleteProject(ctx, b);
       return notRouted();
     }
+    if (n === 3 && c === 'members' && (m === 'GET' || m === 'POST')) return membersRoute(ctx, this.s, this.project(ctx, b));
     if (n === 3 && c === 'summary' && m === 'GET') return this.summary(ctx, b);
     if (n === 3 && c === '_deletable' && m === 'GET') return this.deletable(ctx, b);
     if (n === 3 && c === 'logs' && m === 'GET') {
@@ -849,6 +852,8 @@ export class Rest {
     const body = await jsonBody(ctx);
     const { level, duration, perms } = this.validateRobot(body);
     if (level !== r.level || body.name !== robotFullName(this.s, r)) throw badRequest('cannot update the level or name of robot');
+    // Harbor rewrites the permissions in the request's transaction: one naming a deleted project fails it (404), nothing changes
+    for (const p of perms) if (p.kind === 'project' && !this.s.projectByName(p.namespace)) throw notFound(`project ${p.namespace} not found`);
     r.description = typeof body.description === 'string' ? body.description : '';
     r.disable = Boolean(body.disable);
     r.duration = duration === 0 ? 30 : duration;
