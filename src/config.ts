@@ -78,6 +78,15 @@ export interface Config {
   images: { cacheTtlSeconds: number; harborConcurrency: number };
   /** Garbage collection: members may start it too; Harbor's GC window (hours) shown when a run does not report it. */
   gc: { allowMembers: boolean; windowHours: number };
+  /**
+   * Audit events (one JSON line on stdout per state-changing API call) and their optional webhook: batched,
+   * retried with backoff, bounded queue (see src/observability/audit.ts).
+   */
+  audit: {
+    webhook?: { url: string; token?: string; batchSize: number; queueMax: number; maxAttempts: number; timeoutMs: number };
+    /** How long console actions are remembered to attribute Harbor's "admin" rows in the activity view. */
+    attributionDays: number;
+  };
   /** Console uploads of image archives (see README "Console uploads"). */
   uploads: {
     maxBytes: number;
@@ -299,6 +308,19 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       diskBudgetBytes: r.int('HUBGATE_UPLOAD_DISK_BUDGET_BYTES', 4 * 1024 ** 3, 1024 ** 2, 2 ** 50),
       minFreeBytes: r.int('HUBGATE_UPLOAD_MIN_FREE_BYTES', 256 * 1024 ** 2, 0, 2 ** 50),
       idleTimeoutMs: r.int('HUBGATE_UPLOAD_IDLE_TIMEOUT_SECONDS', 60, 5, 3600) * 1000,
+    },
+    audit: {
+      webhook: r.raw('HUBGATE_AUDIT_WEBHOOK_URL')
+        ? {
+            url: r.url('HUBGATE_AUDIT_WEBHOOK_URL'),
+            token: r.raw('HUBGATE_AUDIT_WEBHOOK_TOKEN'),
+            batchSize: r.int('HUBGATE_AUDIT_WEBHOOK_BATCH_SIZE', 50, 1, 1000),
+            queueMax: r.int('HUBGATE_AUDIT_WEBHOOK_QUEUE_MAX', 10000, 1, 1_000_000),
+            maxAttempts: r.int('HUBGATE_AUDIT_WEBHOOK_MAX_ATTEMPTS', 5, 1, 100),
+            timeoutMs: r.int('HUBGATE_AUDIT_WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
+          }
+        : undefined,
+      attributionDays: r.int('HUBGATE_ACTIVITY_ATTRIBUTION_DAYS', 30, 1, 3650),
     },
     gc: {
       allowMembers: r.bool('HUBGATE_GC_ALLOW_MEMBERS', false),

@@ -17,6 +17,10 @@ import { createCoordination } from '../adapters/redis/redis.coordination';
 import { createKeepAliveAgent, createRegistryRouter } from './http/registry';
 import { compileTrust } from './http/registry/auth';
 import { capConnectionsPerAddress } from './http/connections';
+import { AuditTrail } from './observability/audit';
+import { ActivityService, consoleActionsOf } from './domain/activity.service';
+import { RetentionService } from './domain/retention.service';
+import { createConsoleActionStore } from '../adapters/redis/console-actions.store';
 
 export const VERSION: string = (() => {
   try {
@@ -137,6 +141,30 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     soft: () => ({ credential_key: credentials.keyStatus() }),
   });
 
+  // Audit events (stdout + optional webhook); console actions remembered per workspace for the activity view.
+  if (config.audit.webhook?.token) registerSecret(config.audit.webhook.token);
+  const consoleActions = createConsoleActionStore({ redisUrl: config.redisUrl, keepDays: config.audit.attributionDays, logger });
+  const audit = new AuditTrail({
+    registry: metrics.registry,
+    logger,
+    webhook: config.audit.webhook && {
+      ...config.audit.webhook,
+      headers: config.audit.webhook.token ? { Authorization: `Bearer ${config.audit.webhook.token}` } : undefined,
+    },
+  });
+  audit.addObserver((e) => {
+    for (const { workspace, action } of consoleActionsOf(e)) void consoleActions.remember(workspace, action);
+  });
+  const activity = new ActivityService({
+    harbor,
+    workspaces,
+    credentials,
+    consoleActions,
+    adminUsername: config.harbor.adminUsername,
+    robotPrefix: config.harbor.robotPrefix,
+  });
+  const retention = new RetentionService({ harbor, workspaces, coordination, logger });
+
   const registryAgent = createKeepAliveAgent(config.harbor.url);
   const trustProxy = compileTrust(config.network.trustedProxies);
   const registryRouter = createRegistryRouter({
@@ -175,6 +203,9 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     images,
     gc,
     uploads,
+    activity,
+    retention,
+    audit,
     readiness: () => monitor.readiness(),
     registryHost: config.registryHost,
     registryInsecure: config.registryInsecure,
@@ -247,6 +278,8 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
       registryAgent.destroy();
       uploads.close();
       registryClient.close();
+      await audit.close();
+      await consoleActions.close();
     })());
   return { url, server, close };
 }
