@@ -44,7 +44,7 @@ export interface RunningServer {
 }
 
 /** Composition root: config → adapters → domain → app → listen. The only place that knows concrete adapters. */
-export async function startServer(config: Readonly<Config>, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+export async function startServer(config: Readonly<Config>, opts: { logger?: Logger; auditSink?: (line: string) => void } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   registerSecret(config.harbor.adminPassword);
   registerSecret(config.credentials.secret);
@@ -145,6 +145,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
   if (config.audit.webhook?.token) registerSecret(config.audit.webhook.token);
   const consoleActions = createConsoleActionStore({ redisUrl: config.redisUrl, keepDays: config.audit.attributionDays, logger });
   const audit = new AuditTrail({
+    sink: opts.auditSink,
     registry: metrics.registry,
     logger,
     webhook: config.audit.webhook && {

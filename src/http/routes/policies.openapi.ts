@@ -16,6 +16,26 @@ const errors = (...codes: number[]) =>
 const count = { type: 'integer', minimum: 0, maximum: 100000 };
 const days = { type: 'integer', minimum: 1, maximum: 36500 };
 
+/** Inlined where a request schema uses it (the edge validator compiles request schemas without $ref). */
+const retentionRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['images'],
+  properties: {
+    images: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 255,
+      pattern: '^[A-Za-z0-9._/*?{},-]+$',
+      description: 'Image names covered (doublestar: `*` one level, `**` any, `{a,b}` alternatives), e.g. `**` or `team/*`.',
+    },
+    keepLatestPushed: { ...count, description: 'Keep the N most recently pushed versions.' },
+    keepLatestPulled: { ...count, description: 'Keep the N most recently pulled versions.' },
+    keepPushedWithinDays: { ...days, description: 'Keep versions pushed within the last D days.' },
+    keepPulledWithinDays: { ...days, description: 'Keep versions pulled within the last D days.' },
+  },
+} as const;
+
 export const policySchemas = {
   ActivityQuery: {
     type: 'object',
@@ -65,30 +85,13 @@ export const policySchemas = {
     type: 'object',
     properties: { items: { type: 'array', items: ref('ActivityEntry') }, total: { type: 'integer' }, page: { type: 'integer' }, pageSize: { type: 'integer' } },
   },
-  RetentionRule: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['images'],
-    properties: {
-      images: {
-        type: 'string',
-        minLength: 1,
-        maxLength: 255,
-        pattern: '^[A-Za-z0-9._/*?{},-]+$',
-        description: 'Image names covered (doublestar: `*` one level, `**` any, `{a,b}` alternatives), e.g. `**` or `team/*`.',
-      },
-      keepLatestPushed: { ...count, description: 'Keep the N most recently pushed versions.' },
-      keepLatestPulled: { ...count, description: 'Keep the N most recently pulled versions.' },
-      keepPushedWithinDays: { ...days, description: 'Keep versions pushed within the last D days.' },
-      keepPulledWithinDays: { ...days, description: 'Keep versions pulled within the last D days.' },
-    },
-  },
+  RetentionRule: retentionRule,
   RetentionPolicy: {
     type: 'object',
     additionalProperties: false,
     required: ['rules'],
     properties: {
-      rules: { type: 'array', maxItems: 15, items: ref('RetentionRule') },
+      rules: { type: 'array', maxItems: 15, items: retentionRule },
       protected: {
         type: 'array',
         maxItems: 20,
