@@ -192,11 +192,20 @@ const runExample = {
   note: `${RETENTION_DRY_RUN_NOTE} ${RETENTION_GC_NOTE}`,
 };
 
+const curl = (method: string, path: string, body?: unknown) => [
+  {
+    lang: 'shell',
+    label: 'curl',
+    source: `curl -s${method === 'GET' ? '' : ` -X ${method}`} -H "Authorization: Bearer $TOKEN"${body === undefined ? '' : ` -H 'Content-Type: application/json' -d '${JSON.stringify(body)}'`} "$HUBGATE/api/v1${path}"`,
+  },
+];
+
 export const policyPaths = {
   '/workspaces/{workspace}/activity': {
     parameters: [wsParam],
     get: {
       operationId: 'activity_list',
+      'x-codeSamples': curl('GET', '/workspaces/team-a-apps/activity?operation=push&page_size=20'),
       summary: "Pushes, pulls and deletes in the workspace, newest first, with who did them (a project's credentials, a console user, a retention run). Members of the owning project and cloud admins.",
       parameters: Object.entries(policySchemas.ActivityQuery.properties).map(([name, schema]) => ({ name, in: 'query', schema })),
       responses: {
@@ -221,17 +230,20 @@ export const policyPaths = {
     parameters: [wsParam],
     get: {
       operationId: 'retention_get',
+      'x-codeSamples': curl('GET', '/workspaces/team-a-apps/retention'),
       summary: "The workspace's retention policy (rules, protected versions, schedule).",
       responses: { 200: { description: 'OK', content: json(ref('RetentionPolicyView'), { ...policyExample, enabled: true }) }, ...errors(401, 403, 404, 502, 504) },
     },
     put: {
       operationId: 'retention_set',
+      'x-codeSamples': curl('PUT', '/workspaces/team-a-apps/retention', policyExample),
       summary: 'Set the retention policy. Start with a dry run (POST …/retention/runs) to see what it would remove.',
       requestBody: { required: true, content: json(ref('RetentionPolicy'), policyExample) },
       responses: { 200: { description: 'Saved', content: json(ref('RetentionPolicyView'), { ...policyExample, enabled: true }) }, ...errors(400, 401, 403, 404, 502, 504) },
     },
     delete: {
       operationId: 'retention_disable',
+      'x-codeSamples': curl('DELETE', '/workspaces/team-a-apps/retention'),
       summary: 'Turn retention off (no rules, no schedule). Run history stays.',
       responses: { 204: { description: 'Disabled' }, ...errors(401, 403, 404, 502, 504) },
     },
@@ -240,6 +252,7 @@ export const policyPaths = {
     parameters: [wsParam],
     post: {
       operationId: 'retention_run',
+      'x-codeSamples': curl('POST', '/workspaces/team-a-apps/retention/runs', { dryRun: true }),
       summary: 'Run the policy now; a dry run (the default) removes nothing. Removed versions free space only after garbage collection.',
       requestBody: { required: false, content: json(ref('RetentionRunStart'), { dryRun: true }) },
       responses: {
@@ -249,6 +262,7 @@ export const policyPaths = {
     },
     get: {
       operationId: 'retention_runs',
+      'x-codeSamples': curl('GET', '/workspaces/team-a-apps/retention/runs'),
       summary: 'Run history, newest first, with counts per run.',
       parameters: Object.entries(policySchemas.RetentionRunsQuery.properties).map(([name, schema]) => ({ name, in: 'query', schema })),
       responses: { 200: { description: 'OK', content: json(ref('RetentionRunPage'), { items: [runExample], total: 1, page: 1, pageSize: 10, note: RETENTION_GC_NOTE }) }, ...errors(400, 401, 403, 404, 502, 504) },
@@ -258,6 +272,7 @@ export const policyPaths = {
     parameters: [wsParam, runParam],
     get: {
       operationId: 'retention_run_get',
+      'x-codeSamples': curl('GET', '/workspaces/team-a-apps/retention/runs/6'),
       summary: 'One run: counts per image and the versions it removed (or, for a dry run, would remove).',
       responses: {
         200: {
