@@ -312,7 +312,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     audit: {
       webhook: r.raw('HUBGATE_AUDIT_WEBHOOK_URL')
         ? {
-            url: r.url('HUBGATE_AUDIT_WEBHOOK_URL'),
+            url: webhookUrl(r.url('HUBGATE_AUDIT_WEBHOOK_URL')),
             token: r.raw('HUBGATE_AUDIT_WEBHOOK_TOKEN'),
             batchSize: r.int('HUBGATE_AUDIT_WEBHOOK_BATCH_SIZE', 50, 1, 1000),
             queueMax: r.int('HUBGATE_AUDIT_WEBHOOK_QUEUE_MAX', 10000, 1, 1_000_000),
@@ -408,4 +408,11 @@ function deepFreeze<T>(o: T): Readonly<T> {
     Object.freeze(o);
   }
   return o;
+}
+
+/** The audit webhook URL may not carry credentials (fetch refuses them, and they would sit in a URL): use the token. */
+function webhookUrl(url: string): string {
+  const u = new URL(url);
+  if (u.username || u.password) throw new ConfigError('HUBGATE_AUDIT_WEBHOOK_URL', 'must not contain credentials: put a bearer token in HUBGATE_AUDIT_WEBHOOK_TOKEN');
+  return url;
 }

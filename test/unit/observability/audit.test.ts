@@ -167,3 +167,30 @@ describe('audit targets', () => {
     expect(consoleActionsOf(event(1, { target: {} }))).toEqual([]);
   });
 });
+
+describe('audit settings', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { loadConfig } = require('../../../src/config') as typeof import('../../../src/config');
+  const base = {
+    HARBOR_URL: 'http://harbor.test',
+    HARBOR_ADMIN_PASSWORD: 'x'.repeat(12),
+    OIDC_ISSUER: 'http://idp.test/realms/r',
+    OIDC_AUDIENCE: 'hubgate',
+    HUBGATE_CREDENTIAL_SECRET: 'c'.repeat(40),
+  };
+  it('no webhook by default; defaults when a URL is given; a URL with credentials is refused', () => {
+    expect(loadConfig(base).audit).toEqual({ webhook: undefined, attributionDays: 30 });
+    expect(loadConfig({ ...base, HUBGATE_AUDIT_WEBHOOK_URL: 'https://siem.test/in', HUBGATE_AUDIT_WEBHOOK_TOKEN: 't0ken-t0ken' }).audit.webhook).toEqual({
+      url: 'https://siem.test/in',
+      token: 't0ken-t0ken',
+      batchSize: 50,
+      queueMax: 10000,
+      maxAttempts: 5,
+      timeoutMs: 5000,
+    });
+    expect(() => loadConfig({ ...base, HUBGATE_AUDIT_WEBHOOK_URL: 'https://u:p@siem.test/in' })).toThrow(
+      'configuration: HUBGATE_AUDIT_WEBHOOK_URL must not contain credentials: put a bearer token in HUBGATE_AUDIT_WEBHOOK_TOKEN',
+    );
+    expect(() => loadConfig({ ...base, HUBGATE_AUDIT_WEBHOOK_URL: 'https://siem.test/in', HUBGATE_AUDIT_WEBHOOK_QUEUE_MAX: '0' })).toThrow(/HUBGATE_AUDIT_WEBHOOK_QUEUE_MAX must be between 1/);
+  });
+});
