@@ -8,7 +8,7 @@ import { ImagesService } from './domain/images.service';
 import { GcService } from './domain/gc.service';
 import { UploadsService } from './domain/uploads.service';
 import { createRegistryClient } from '../adapters/registry/registry.client';
-import { createLogger, registerSecret, type Logger } from './observability/logger';
+import { createLogger, registerSecret, sinkOf, type Logger } from './observability/logger';
 import { createMetrics } from './observability/metrics';
 import { HarborMonitor } from './observability/harbor-monitor';
 import { createHarborAdapter } from '../adapters/harbor/harbor.adapter';
@@ -145,7 +145,8 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
   if (config.audit.webhook?.token) registerSecret(config.audit.webhook.token);
   const consoleActions = createConsoleActionStore({ redisUrl: config.redisUrl, keepDays: config.audit.attributionDays, logger });
   const audit = new AuditTrail({
-    sink: opts.auditSink,
+    // audit lines go where the log lines go: stdout, or the caller's logger's sink (nowhere for a silent logger)
+    sink: opts.auditSink ?? (opts.logger ? (sinkOf(opts.logger) ?? (() => undefined)) : undefined),
     registry: metrics.registry,
     logger,
     webhook: config.audit.webhook && {

@@ -263,7 +263,7 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
     ...env,
   });
   const logs: string[] = [];
-  const hubgate = await startServer(config, { logger: createLogger('debug', (l) => logs.push(l)), auditSink: (l) => logs.push(l) });
+  const hubgate = await startServer(config, { logger: createLogger('debug', (l) => logs.push(l)) });
 
   const request: Stack['request'] = (method, pathAndQuery, headers = {}, body) =>
     new Promise((resolve, reject) => {
