@@ -78,6 +78,15 @@ export interface Config {
   images: { cacheTtlSeconds: number; harborConcurrency: number };
   /** Garbage collection: members may start it too; Harbor's GC window (hours) shown when a run does not report it. */
   gc: { allowMembers: boolean; windowHours: number };
+  /**
+   * Audit events (one JSON line on stdout per state-changing API call) and their optional webhook: batched,
+   * retried with backoff, bounded queue (see src/observability/audit.ts).
+   */
+  audit: {
+    webhook?: { url: string; token?: string; batchSize: number; queueMax: number; maxAttempts: number; timeoutMs: number };
+    /** How long console actions are remembered to attribute Harbor's "admin" rows in the activity view. */
+    attributionDays: number;
+  };
   /** Console uploads of image archives (see README "Console uploads"). */
   uploads: {
     maxBytes: number;
@@ -302,6 +311,19 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       minFreeBytes: r.int('HUBGATE_UPLOAD_MIN_FREE_BYTES', 256 * 1024 ** 2, 0, 2 ** 50),
       idleTimeoutMs: r.int('HUBGATE_UPLOAD_IDLE_TIMEOUT_SECONDS', 60, 5, 3600) * 1000,
     },
+    audit: {
+      webhook: r.raw('HUBGATE_AUDIT_WEBHOOK_URL')
+        ? {
+            url: webhookUrl(r.url('HUBGATE_AUDIT_WEBHOOK_URL')),
+            token: r.raw('HUBGATE_AUDIT_WEBHOOK_TOKEN'),
+            batchSize: r.int('HUBGATE_AUDIT_WEBHOOK_BATCH_SIZE', 50, 1, 1000),
+            queueMax: r.int('HUBGATE_AUDIT_WEBHOOK_QUEUE_MAX', 10000, 1, 1_000_000),
+            maxAttempts: r.int('HUBGATE_AUDIT_WEBHOOK_MAX_ATTEMPTS', 5, 1, 100),
+            timeoutMs: r.int('HUBGATE_AUDIT_WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
+          }
+        : undefined,
+      attributionDays: r.int('HUBGATE_ACTIVITY_ATTRIBUTION_DAYS', 30, 1, 3650),
+    },
     gc: {
       allowMembers: r.bool('HUBGATE_GC_ALLOW_MEMBERS', false),
       windowHours: r.int('HUBGATE_GC_WINDOW_HOURS', 2, 0, 8760),
@@ -394,4 +416,11 @@ function deepFreeze<T>(o: T): Readonly<T> {
     Object.freeze(o);
   }
   return o;
+}
+
+/** The audit webhook URL may not carry credentials (fetch refuses them, and they would sit in a URL): use the token. */
+function webhookUrl(url: string): string {
+  const u = new URL(url);
+  if (u.username || u.password) throw new ConfigError('HUBGATE_AUDIT_WEBHOOK_URL', 'must not contain credentials: put a bearer token in HUBGATE_AUDIT_WEBHOOK_TOKEN');
+  return url;
 }

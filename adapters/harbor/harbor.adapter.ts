@@ -19,6 +19,8 @@ import type {
   RobotCreate,
 } from '../../src/ports/harbor';
 import { AdminIdentity } from './admin-identity';
+import { policiesMethods } from './harbor-policies';
+import type { HarborPoliciesPort } from '../../src/ports/harbor-policies';
 import { createHarborHttp, type HarborCall, type HarborReply } from './harbor-http';
 import { artifactPath, gcPath, idFromLocation, projectIdPath, projectPath, repositoryPath, robotPath, tagPath } from './paths';
 
@@ -46,7 +48,8 @@ export interface HarborAdapterOptions {
 
 export type HarborAdapter = HarborPort &
   HarborGcPort &
-  HarborContentPort & {
+  HarborContentPort &
+  HarborPoliciesPort & {
     /** Closes kept-alive connections to Harbor (graceful shutdown). */
     close(): void;
   };
@@ -154,6 +157,7 @@ export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
 
   const adapter: HarborAdapter = {
     close: () => http.close(),
+    ...policiesMethods({ call, page, absentAsNull }),
 
     async currentUser() {
       try {

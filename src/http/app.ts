@@ -19,6 +19,11 @@ import type { ImagesService } from '../domain/images.service';
 import type { GcService } from '../domain/gc.service';
 import type { UploadsService } from '../domain/uploads.service';
 import { uploadsRoutes } from './routes/uploads.routes';
+import { policiesRoutes } from './routes/policies.routes';
+import { auditCalls } from './middleware/audit';
+import type { AuditTrail } from '../observability/audit';
+import type { ActivityService } from '../domain/activity.service';
+import type { RetentionService } from '../domain/retention.service';
 import { requestPath, type Next, type PlainHandler } from './registry/router';
 import type { TrustProxy } from './registry/auth';
 
@@ -33,6 +38,11 @@ export interface AppDeps {
   gc?: GcService;
   /** Console uploads (mounted when given). */
   uploads?: UploadsService;
+  /** Workspace activity and retention (mounted when given). */
+  activity?: ActivityService;
+  retention?: RetentionService;
+  /** Audit events for every state-changing API call (when given). */
+  audit?: AuditTrail;
   readiness: () => Promise<ReadinessReport>;
   registryHost: string;
   registryInsecure: boolean;
@@ -71,6 +81,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.registryRouter) app.use(deps.registryRouter);
 
   const api = express.Router();
+  if (deps.audit) api.use(auditCalls(deps.audit));
   api.use(authenticate(deps.verifier));
   api.use(express.json({ limit: '256kb' }));
   api.use(workspacesRoutes(deps.workspaces));
@@ -78,6 +89,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.images) api.use(imagesRoutes(deps.images));
   if (deps.gc) api.use(gcRoutes(deps.gc));
   if (deps.uploads) api.use(uploadsRoutes(deps.uploads));
+  if (deps.activity || deps.retention) api.use(policiesRoutes({ activity: deps.activity, retention: deps.retention }));
   app.use(API_PREFIX, api);
 
   app.use((req, _res, next) => next(new AppError('not_found', `path ${req.path} was not found`)));

@@ -6,6 +6,7 @@ import { errorResponses as errorResponsesFor } from './openapi-errors';
 import { imagePaths, imageSchemas } from './routes/images.openapi';
 import { gcPaths, gcSchemas } from './routes/gc.openapi';
 import { uploadPaths, uploadSchemas } from './routes/uploads.openapi';
+import { policyPaths, policySchemas } from './routes/policies.openapi';
 
 const errorResponses = (...codes: number[]) => errorResponsesFor(codes);
 
@@ -134,6 +135,7 @@ export const schemas = {
   ...imageSchemas,
   ...gcSchemas,
   ...uploadSchemas,
+  ...policySchemas,
 } as const;
 
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -218,6 +220,7 @@ export function openApiDocument(opts: { version: string; publicUrl: string }) {
       ...imagePaths,
       ...gcPaths,
       ...uploadPaths,
+      ...policyPaths,
     },
   };
 }

@@ -6,6 +6,7 @@ import { acceptProblem, contentTypeProblem, producedText } from './negotiate';
 import { canProject, canSystem, PROJECT_PAIRS, robotFullName, seesProject } from './rbac';
 import { Artifact, GcExecution, Project, Repository, Robot, RobotPermissionItem, State, Tag } from './state';
 import { membersRoute, usersRoute } from './users';
+import { cronProblem, executionView, policyView, RETENTION_METADATA, startExecution, taskView, type RetentionPolicyDoc } from './retention';
 
 export interface RestEnv {
   state: State;
@@ -13,6 +14,8 @@ export interface RestEnv {
   /** Deletes a manifest in the backing registry (repository, digest); errors are ignored. */
   deleteManifest: (repo: string, digest: string) => Promise<void>;
   runGc: (exec: GcExecution) => void;
+  /** Delay before a retention execution's tasks run (ms). */
+  retentionDelayMs?: number;
 }
 
 const NAME_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
@@ -379,6 +382,8 @@ export class Rest {
           return this.auditList(ctx, this.s.audit);
         }
         return notRouted();
+      case 'retentions':
+        return this.retentionRoutes(ctx, segs.slice(1), notRouted);
       case 'repositories':
         if (n === 1 && m === 'GET') return this.allRepositories(ctx);
         return notRouted();
@@ -1039,6 +1044,89 @@ export class Rest {
   }
 
   // ------------------------------------------------------------------ GC
+
+  // ------------------------------------------------------------------ tag retention (retention.ts)
+
+  private async retentionRoutes(ctx: Ctx, rest: string[], notRouted: () => never): Promise<void> {
+    const m = ctx.method;
+    const store = this.s.retention;
+    requireAuth(ctx);
+    if (rest.length === 1 && rest[0] === 'metadatas' && m === 'GET') return sendJson(ctx, 200, RETENTION_METADATA);
+    const may = (p: Project | undefined, action: string) => {
+      if (!p || !canProject(this.s, ctx.principal, p, 'tag-retention', action)) throw forbidden();
+    };
+    // A schedule is a periodic job of Harbor's task manager: it takes an execution id and a task id (R09, R14)
+    const scheduled = (doc: RetentionPolicyDoc, before: string) => {
+      const cron = doc.trigger?.settings?.cron ?? '';
+      if (cron && cron !== before) {
+        this.s.next('execution');
+        this.s.next('retention-task');
+      }
+    };
+    const checked = (body: any): RetentionPolicyDoc => {
+      const cron = body?.trigger?.settings?.cron;
+      const problem = cronProblem(typeof cron === 'string' ? cron : undefined);
+      if (problem) throw badRequest(problem);
+      return { id: 0, algorithm: body?.algorithm ?? 'or', rules: Array.isArray(body?.rules) ? body.rules : [], trigger: body?.trigger ?? {}, scope: body?.scope ?? {} };
+    };
+    if (rest.length === 0 && m === 'POST') {
+      const body = await jsonBody(ctx);
+      const p = this.s.projects.get(Number(body?.scope?.ref));
+      may(p, 'create');
+      if (p!.metadata.retention_id) throw badRequest(`bad request: project ${p!.id} already has retention policy ${p!.metadata.retention_id}`);
+      // the policy row is written before its schedule is checked: a bad cron still uses up an id (R04, R05)
+      const id = this.s.next('retention');
+      const doc = checked(body);
+      doc.id = id;
+      scheduled(doc, '');
+      store.policies.set(doc.id, doc);
+      p!.metadata.retention_id = String(doc.id);
+      return sendEmpty(ctx, 201, { Location: `/api/v2.0/retentions/${doc.id}` });
+    }
+    const policy = store.policies.get(Number(rest[0]));
+    // Harbor answers an unknown policy id with 500 (recording R12)
+    if (!policy) throw new HttpError(500, 'UNKNOWN', 'internal server error');
+    const project = this.s.projects.get(Number(policy.scope.ref));
+    if (rest.length === 1) {
+      if (m === 'GET') {
+        may(project, 'read');
+        return sendJson(ctx, 200, policyView(policy));
+      }
+      if (m === 'PUT') {
+        const doc = checked(await jsonBody(ctx));
+        may(project, 'update');
+        scheduled(doc, policy.trigger?.settings?.cron ?? '');
+        policy.rules = doc.rules;
+        policy.trigger = doc.trigger;
+        policy.algorithm = doc.algorithm;
+        return sendEmpty(ctx, 200);
+      }
+      return notRouted();
+    }
+    if (rest[1] !== 'executions') return notRouted();
+    if (rest.length === 2 && m === 'POST') {
+      const body = await jsonBody(ctx);
+      may(project, 'operate');
+      const exec = startExecution({ state: this.s, store, deleteManifest: this.env.deleteManifest, delayMs: this.env.retentionDelayMs ?? 50 }, policy, project!, body?.dry_run === true);
+      return sendEmpty(ctx, 201, { Location: `/api/v2.0/retentions/${policy.id}/executions/${exec.id}` });
+    }
+    if (rest.length === 2 && m === 'GET') {
+      may(project, 'list');
+      return sendPage(ctx, store.executions.filter((e) => e.policyId === policy.id).sort((a, b) => b.id - a.id), executionView);
+    }
+    const exec = store.executions.find((e) => e.policyId === policy.id && String(e.id) === rest[2]);
+    if (rest.length === 4 && rest[3] === 'tasks' && m === 'GET') {
+      may(project, 'list');
+      return sendPage(ctx, exec ? [...exec.tasks].sort((a, b) => b.id - a.id) : [], taskView);
+    }
+    if (rest.length === 5 && rest[3] === 'tasks' && m === 'GET') {
+      may(project, 'read');
+      const task = exec?.tasks.find((t) => String(t.id) === rest[4]);
+      if (!task) throw notFound(`task ${rest[4]} not found`);
+      return this.sendText(ctx, task.log);
+    }
+    return notRouted();
+  }
 
   private async gcRoutes(ctx: Ctx, rest: string[], notRouted: () => never): Promise<void> {
     const m = ctx.method;

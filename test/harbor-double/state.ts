@@ -124,6 +124,8 @@ export interface GcSchedule {
   id: number;
 }
 
+import { RetentionStore } from './retention';
+
 export class State {
   projects = new Map<number, Project>();
   robots = new Map<number, Robot>();
@@ -133,6 +135,8 @@ export class State {
   audit: AuditLog[] = [];
   gc: GcExecution[] = [];
   gcSchedule: GcSchedule | null = null;
+  /** Tag retention policies and executions (retention.ts). */
+  retention = new RetentionStore();
   /** blob digest -> size, as Harbor's blob table (project_blob association in projectBlobs). */
   blobs = new Map<string, number>();
   projectBlobs = new Map<number, Set<string>>();
