@@ -19,6 +19,7 @@ import type { ImagesService } from '../domain/images.service';
 import type { GcService } from '../domain/gc.service';
 import type { UploadsService } from '../domain/uploads.service';
 import { uploadsRoutes } from './routes/uploads.routes';
+import { meRoutes } from './routes/me.routes';
 import { requestPath, type Next, type PlainHandler } from './registry/router';
 import type { TrustProxy } from './registry/auth';
 
@@ -42,6 +43,10 @@ export interface AppDeps {
   trustProxy?: TrustProxy;
   /** Mounted before the API (the registry front: /v2 and /service/token); runs on plain node req/res too. */
   registryRouter?: PlainHandler;
+  /** The web console (src/http/console.ts), mounted at /console when given (HUBGATE_CONSOLE_ENABLED). */
+  consoleUi?: express.Router;
+  /** HUBGATE_GC_ALLOW_MEMBERS, for GET /me's mayRunGc. */
+  gcAllowMembers?: boolean;
 }
 
 export const API_PREFIX = '/api/v1';
@@ -69,6 +74,10 @@ export function createApp(deps: AppDeps): Express {
   });
 
   if (deps.registryRouter) app.use(deps.registryRouter);
+  if (deps.consoleUi) {
+    app.use('/console', deps.consoleUi);
+    app.get('/', (_req, res) => res.redirect(302, '/console/'));
+  }
 
   const api = express.Router();
   api.use(authenticate(deps.verifier));
@@ -78,6 +87,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.images) api.use(imagesRoutes(deps.images));
   if (deps.gc) api.use(gcRoutes(deps.gc));
   if (deps.uploads) api.use(uploadsRoutes(deps.uploads));
+  api.use(meRoutes({ gcAllowMembers: deps.gcAllowMembers ?? false }));
   app.use(API_PREFIX, api);
 
   app.use((req, _res, next) => next(new AppError('not_found', `path ${req.path} was not found`)));

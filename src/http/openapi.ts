@@ -6,6 +6,7 @@ import { errorResponses as errorResponsesFor } from './openapi-errors';
 import { imagePaths, imageSchemas } from './routes/images.openapi';
 import { gcPaths, gcSchemas } from './routes/gc.openapi';
 import { uploadPaths, uploadSchemas } from './routes/uploads.openapi';
+import { mePaths, meSchemas } from './routes/me.openapi';
 
 const errorResponses = (...codes: number[]) => errorResponsesFor(codes);
 
@@ -68,6 +69,7 @@ export const schemas = {
       projectId: { type: 'string', maxLength: 128 },
       access: { type: 'string', enum: ['private', 'public'] },
       q: { type: 'string', maxLength: 255 },
+      sort: { type: 'string', enum: ['name', '-name', 'created', '-created'], default: 'name', description: 'Order: by name or creation time; "-" for descending.' },
       page: { type: 'integer', minimum: 1, default: 1 },
       page_size: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
     },
@@ -134,6 +136,7 @@ export const schemas = {
   ...imageSchemas,
   ...gcSchemas,
   ...uploadSchemas,
+  ...meSchemas,
 } as const;
 
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -218,6 +221,7 @@ export function openApiDocument(opts: { version: string; publicUrl: string }) {
       ...imagePaths,
       ...gcPaths,
       ...uploadPaths,
+      ...mePaths,
     },
   };
 }
