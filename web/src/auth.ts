@@ -39,6 +39,7 @@ let access: string | null = null;
 let refreshToken: string | null = null;
 let idToken: string | null = null;
 let expiresAt = 0;
+let lifetimeMs = 0;
 let timer: number | undefined;
 let refreshing: Promise<boolean> | null = null;
 const listeners = new Set<(signedIn: boolean) => void>();
@@ -133,7 +134,8 @@ async function tokenRequest(body: Record<string, string>): Promise<boolean> {
     access = t.access_token;
     refreshToken = t.refresh_token ?? refreshToken;
     idToken = t.id_token ?? idToken;
-    expiresAt = Date.now() + t.expires_in * 1000;
+    lifetimeMs = t.expires_in * 1000;
+    expiresAt = Date.now() + lifetimeMs;
     window.clearTimeout(timer);
     // silent refresh at three quarters of the lifetime
     timer = window.setTimeout(() => void refresh(), Math.max(1000, t.expires_in * 750));
@@ -157,7 +159,7 @@ export function refresh(): Promise<boolean> {
 
 /** The access token for an API call, refreshed first when it is about to expire. */
 export async function accessToken(): Promise<string | null> {
-  if (access && Date.now() > expiresAt - 10_000) await refresh();
+  if (access && Date.now() > expiresAt - Math.min(10_000, lifetimeMs / 4)) await refresh();
   return access;
 }
 

@@ -170,7 +170,7 @@ function CreateWorkspace(props: { me: Me; onClose: () => void; onCreated: (name:
           required
           minLength={1}
           maxLength={255}
-          pattern="[a-z0-9]+(?:[._-][a-z0-9]+)*"
+          pattern="[a-z0-9]+(?:[._\-][a-z0-9]+)*"
           aria-describedby="ws-new-name-hint"
           value={name}
           onInput={(e) => setName(e.currentTarget.value)}
