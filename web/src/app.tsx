@@ -38,6 +38,7 @@ export function App(props: { signInError?: string }) {
   const [error, setError] = useState<unknown>(props.signInError ? new Error(props.signInError) : null);
   const [upload, setUpload] = useState<{ workspace?: string } | null>(null);
   const [creds, setCreds] = useState(false);
+  const [refresh, setRefresh] = useState(0);
   const route = useRoute();
 
   useEffect(() => onAuthChange(setAuthed), []);
@@ -108,11 +109,11 @@ export function App(props: { signInError?: string }) {
           {t('signOut')}
         </button>
       </header>
-      <main id="main" tabIndex={-1}>
+      <main id="main" tabIndex={-1} key={refresh}>
         <ErrorNote error={error} />
         {page}
       </main>
-      {upload ? <UploadDialog workspace={upload.workspace} onClose={() => setUpload(null)} /> : null}
+      {upload ? <UploadDialog workspace={upload.workspace} onClose={() => (setUpload(null), setRefresh(refresh + 1))} /> : null}
       {creds ? <CredentialsDialog me={me} onClose={() => setCreds(false)} /> : null}
     </>
   );

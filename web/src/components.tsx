@@ -30,8 +30,9 @@ export function Modal(props: { title: string; onClose: () => void; children: Com
 }
 
 /** A command (or secret) with a copy button. */
-export function CopyField(props: { label: string; value: string; multiline?: boolean; id?: string }) {
+export function CopyField(props: { label: string; value: string; multiline?: boolean; id?: string; masked?: boolean }) {
   const [copied, setCopied] = useState(false);
+  const shown = props.masked ? '•'.repeat(12) : props.value;
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(props.value);
@@ -48,9 +49,9 @@ export function CopyField(props: { label: string; value: string; multiline?: boo
       <label for={props.id}>{props.label}</label>
       <div class="copy-row">
         {props.multiline ? (
-          <textarea id={props.id} readOnly rows={Math.min(6, props.value.split('\n').length)} value={props.value} />
+          <textarea id={props.id} readOnly rows={Math.min(6, props.value.split('\n').length)} value={shown} />
         ) : (
-          <input id={props.id} readOnly value={props.value} />
+          <input id={props.id} readOnly value={shown} />
         )}
         <button type="button" onClick={copy} aria-label={`${t('copy')}: ${props.label}`} data-copy={props.id}>
           {copied ? t('copied') : t('copy')}

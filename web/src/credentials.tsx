@@ -73,7 +73,7 @@ export function CredentialsDialog(props: { me: Me; onClose: () => void }) {
           <CopyField label={t('registry')} value={creds.registry} id="creds-registry" />
           <CopyField label={t('username')} value={creds.username} id="creds-username" />
           <div class="copy-field">
-            <CopyField label={t('password')} value={show ? creds.password : '•'.repeat(12)} id="creds-password-shown" />
+            <CopyField label={t('password')} value={creds.password} masked={!show} id="creds-password" />
             <label class="inline">
               <input type="checkbox" checked={show} onChange={() => setShow(!show)} /> {t('showPassword')}
             </label>

@@ -5,7 +5,10 @@ import './styles.css';
 
 const root = document.getElementById('app')!;
 initAuth()
-  .then(({ error }) => render(<App signInError={error} />, root))
+  .then(({ error }) => {
+    root.textContent = ''; // the boot message
+    render(<App signInError={error} />, root);
+  })
   .catch((e: unknown) => {
     root.textContent = `The console could not start: ${e instanceof Error ? e.message : String(e)}`;
   });
