@@ -77,6 +77,8 @@ export function createApp(deps: AppDeps): Express {
   if (deps.consoleUi) {
     app.use('/console', deps.consoleUi);
     app.get('/', (_req, res) => res.redirect(302, '/console/'));
+    // browsers ask every page of the origin (/healthz, /openapi.json …) for it
+    app.get('/favicon.ico', (_req, res) => res.redirect(301, '/console/assets/favicon.svg'));
   }
 
   const api = express.Router();

@@ -40,6 +40,8 @@ export function UploadDialog(props: { workspace?: string; onClose: () => void })
   }, []);
 
   const watch = (id: string) => {
+    // The body can sit in socket buffers before hubgate has accepted the upload and created its record (a GET
+    // that early is a 404): the first look comes a moment after the last byte left.
     const tick = async () => {
       try {
         const r = await api<UploadRecord>('GET', `/uploads/${id}`);
@@ -50,7 +52,7 @@ export function UploadDialog(props: { workspace?: string; onClose: () => void })
       }
       poll.current = window.setTimeout(tick, 400);
     };
-    void tick();
+    poll.current = window.setTimeout(tick, 750);
   };
 
   const start = async (e: Event) => {
