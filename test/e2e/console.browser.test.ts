@@ -42,6 +42,7 @@ const CHROMIUM_ARGS = [
   let consoleDir: string;
   let profileDir: string;
   const problems: string[] = [];
+  let cancelledUpload: string | undefined;
   const metrics: Record<string, unknown> = {};
   let shot = 0;
 
@@ -78,7 +79,8 @@ const CHROMIUM_ARGS = [
       if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
     });
     page.on('requestfailed', (r) => {
-      // an upload the test cancels on purpose would be listed here; this walk cancels none
+      // the upload the test cancels on purpose is the only request allowed to fail
+      if (cancelledUpload && r.url().includes(`uploadId=${cancelledUpload}`) && r.failure()?.errorText === 'net::ERR_ABORTED') return;
       problems.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`);
     });
   }, 120_000);
@@ -178,6 +180,8 @@ const CHROMIUM_ARGS = [
       return {
         loadEventEndMs: nav.loadEventEnd,
         domContentLoadedMs: nav.domContentLoadedEventEnd,
+        htmlResponseEndMs: nav.responseEnd,
+        resourceTimings: performance.getEntriesByType('resource').map((r) => ({ name: r.name, startMs: r.startTime, durationMs: r.duration })),
         resources: performance.getEntriesByType('resource').map((r) => r.name),
         scripts: Array.from(document.scripts).map((s) => ({ src: s.src, inline: !s.src })),
       };
@@ -242,6 +246,38 @@ const CHROMIUM_ARGS = [
     const pulls = await page.locator('#up-result input').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value).sort());
     expect(pulls).toEqual([`docker pull ${host}/alice-web/web:1.0`, `docker pull ${host}/alice-web/web:2.0`]);
     await screenshot('upload-done');
+    await page.locator('#upload').getByRole('button', { name: 'Close', exact: true }).first().click();
+  });
+
+  test('alice cancels an upload: it stops, hubgate records it as interrupted and tags nothing', async () => {
+    // a slow link (CDP upload throttling: 512 KiB/s) so that the cancel comes while the body is being sent
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 512 * 1024 });
+    const big = dockerSave([{ layers: [layerTar({ 'big/blob': randomBytes(6 * 1024 * 1024) })], refs: ['cancelled:1.0'] }]);
+    const started = page.waitForRequest((r) => r.method() === 'POST' && r.url().includes('/uploads?'));
+    await page.getByRole('button', { name: 'Upload image' }).click();
+    await page.locator('#up-ws').selectOption('alice-web');
+    await page.locator('#up-file').setInputFiles({ name: 'big.tar', mimeType: 'application/x-tar', buffer: big });
+    await page.locator('#up-start').click();
+    cancelledUpload = new URL((await started).url()).searchParams.get('uploadId')!;
+    await page.waitForFunction(() => ((document.getElementById('up-bytes') as HTMLProgressElement | null)?.value ?? 0) > 0);
+    await page.locator('#up-cancel').click();
+    await page.locator('#up-status[data-phase="cancelled"]').waitFor();
+    await screenshot('upload-cancelled');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await cdp.detach();
+    const alice = stack.flow.users[0];
+    const token = await stack.idp.memberToken({ sub: alice.sub, username: alice.username, projects: alice.projects });
+    let rec: { state: string; error?: { reason: string } } = { state: 'receiving' };
+    for (let i = 0; i < 100 && rec.state !== 'failed'; i++) {
+      const res = await fetch(`${stack.hubUrl}/api/v1/uploads/${cancelledUpload}`, { headers: { Authorization: `Bearer ${token}` } });
+      rec = (await res.json()) as typeof rec;
+      if (rec.state !== 'failed') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(rec).toMatchObject({ state: 'failed', error: { reason: 'interrupted' } });
+    const images = await fetch(`${stack.hubUrl}/api/v1/images?view=own&q=cancelled`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(((await images.json()) as { total: number }).total).toBe(0);
     await page.locator('#upload').getByRole('button', { name: 'Close', exact: true }).first().click();
   });
 
