@@ -13,6 +13,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY adapters ./adapters
+# the console's front end (web/ -> dist/console/, bundled by esbuild: no runtime dependency)
+COPY web ./web
+COPY scripts/build-console.mjs ./scripts/
 RUN npm run build
 
 # ---- production dependencies only -----------------------------------------------------------------------------

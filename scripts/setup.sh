@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what hubgate and its tests need on a fresh Debian machine: the Debian packages the tests and the
 # sandbox run for real (docker-registry, redis-server, skopeo, nginx, prometheus's promtool, openssl, curl,
-# systemd-analyze, and the registry clients the end-to-end tests drive), then the npm dependencies. Safe to run again.
+# systemd-analyze, the registry clients the end-to-end tests drive, chromium for the console's browser test), then
+# the npm dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,8 @@ PACKAGES+=(containerd podman buildah)
 # /usr/local/bin; where none is on PATH, Debian's docker.io brings one. With CI=true the tests fail on any tool
 # missing (test/support/tools.ts lists each tool's package), so everything they run is installed here.
 command -v docker >/dev/null || PACKAGES+=(docker.io)
+# Debian's Chromium for the console's browser test (driven by playwright-core; nothing is downloaded at test time).
+PACKAGES+=(chromium)
 # ApacheBench, the HEAD load generator of `npm run bench` (bench/passthrough.ts); not used by the tests.
 PACKAGES+=(apache2-utils)
 

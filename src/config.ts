@@ -112,6 +112,16 @@ export interface Config {
     /** An upload body silent this long is stopped (408). */
     idleTimeoutMs: number;
   };
+  /** The web console at /console (README "Console"): on/off, where its built files are, how it signs in. */
+  console: {
+    enabled: boolean;
+    /** Folder of the built console (index.html + hashed assets); undefined: the build next to the code. */
+    dir?: string;
+    /** Issuer URL the browser signs in at (default OIDC_ISSUER) and the public client id (default OIDC_AUDIENCE). */
+    oidcIssuer: string;
+    clientId: string;
+    scope: string;
+  };
   /** Registry front (`/v2`, `/service/token`): anonymous access and failed-login throttling. */
   registryFront: {
     /** Anonymous pulls of public workspaces (default false: every registry request needs project credentials). */
@@ -327,6 +337,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     gc: {
       allowMembers: r.bool('HUBGATE_GC_ALLOW_MEMBERS', false),
       windowHours: r.int('HUBGATE_GC_WINDOW_HOURS', 2, 0, 8760),
+    },
+    console: {
+      enabled: r.bool('HUBGATE_CONSOLE_ENABLED', true),
+      dir: r.raw('HUBGATE_CONSOLE_DIR'),
+      oidcIssuer: r.url('HUBGATE_CONSOLE_OIDC_ISSUER', issuer),
+      clientId: r.str('HUBGATE_CONSOLE_OIDC_CLIENT_ID', r.str('OIDC_AUDIENCE')),
+      scope: r.str('HUBGATE_CONSOLE_OIDC_SCOPE', 'openid profile'),
     },
     registryFront: {
       allowAnonymousPull: r.bool('HUBGATE_ALLOW_ANONYMOUS_PULL', false),

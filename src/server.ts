@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config';
 import { createApp, createFront } from './http/app';
+import { consoleRouter } from './http/console';
 import { CredentialsService } from './domain/credentials.service';
 import { WorkspacesService } from './domain/workspaces.service';
 import { ImagesService } from './domain/images.service';
@@ -216,6 +217,10 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     publicUrl: config.publicUrl,
     version: VERSION,
     registryRouter,
+    gcAllowMembers: config.gc.allowMembers,
+    consoleUi: config.console.enabled
+      ? consoleRouter({ dir: config.console.dir, oidcIssuer: config.console.oidcIssuer, clientId: config.console.clientId, scope: config.console.scope, version: VERSION, logger })
+      : undefined,
   });
 
   // Registry requests skip Express's router walk (see createFront); the rest is the Express app.

@@ -32,9 +32,20 @@ export interface ListFilter {
   access?: AccessLevel;
   /** Substring of the name. */
   q?: string;
+  /** Order (default name): by name or by creation time, `-` for descending. */
+  sort?: WorkspaceSort;
   page: number;
   pageSize: number;
 }
+
+export type WorkspaceSort = 'name' | '-name' | 'created' | '-created';
+
+const WORKSPACE_ORDER: Record<WorkspaceSort, (a: Workspace, b: Workspace) => number> = {
+  name: (a, b) => a.name.localeCompare(b.name),
+  '-name': (a, b) => b.name.localeCompare(a.name),
+  created: (a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name),
+  '-created': (a, b) => b.createdAt.localeCompare(a.createdAt) || a.name.localeCompare(b.name),
+};
 
 export interface PageOf<T> {
   items: T[];
@@ -134,7 +145,7 @@ export class WorkspacesService {
       .filter((w) => !f.projectId || w.project?.id === f.projectId)
       .filter((w) => !f.access || w.access === f.access)
       .filter((w) => !q || w.name.includes(q))
-      .sort((a, b) => a.name.localeCompare(b.name));
+      .sort(WORKSPACE_ORDER[f.sort ?? 'name']);
     const start = (f.page - 1) * f.pageSize;
     return { items: rows.slice(start, start + f.pageSize), total: rows.length, page: f.page, pageSize: f.pageSize };
   }

@@ -24,6 +24,7 @@ import { auditCalls } from './middleware/audit';
 import type { AuditTrail } from '../observability/audit';
 import type { ActivityService } from '../domain/activity.service';
 import type { RetentionService } from '../domain/retention.service';
+import { meRoutes } from './routes/me.routes';
 import { requestPath, type Next, type PlainHandler } from './registry/router';
 import type { TrustProxy } from './registry/auth';
 
@@ -52,6 +53,10 @@ export interface AppDeps {
   trustProxy?: TrustProxy;
   /** Mounted before the API (the registry front: /v2 and /service/token); runs on plain node req/res too. */
   registryRouter?: PlainHandler;
+  /** The web console (src/http/console.ts), mounted at /console when given (HUBGATE_CONSOLE_ENABLED). */
+  consoleUi?: express.Router;
+  /** HUBGATE_GC_ALLOW_MEMBERS, for GET /me's mayRunGc. */
+  gcAllowMembers?: boolean;
 }
 
 export const API_PREFIX = '/api/v1';
@@ -79,6 +84,12 @@ export function createApp(deps: AppDeps): Express {
   });
 
   if (deps.registryRouter) app.use(deps.registryRouter);
+  if (deps.consoleUi) {
+    app.use('/console', deps.consoleUi);
+    app.get('/', (_req, res) => res.redirect(302, '/console/'));
+    // browsers ask every page of the origin (/healthz, /openapi.json …) for it
+    app.get('/favicon.ico', (_req, res) => res.redirect(301, '/console/assets/favicon.svg'));
+  }
 
   const api = express.Router();
   if (deps.audit) api.use(auditCalls(deps.audit));
@@ -90,6 +101,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.gc) api.use(gcRoutes(deps.gc));
   if (deps.uploads) api.use(uploadsRoutes(deps.uploads));
   if (deps.activity || deps.retention) api.use(policiesRoutes({ activity: deps.activity, retention: deps.retention }));
+  api.use(meRoutes({ gcAllowMembers: deps.gcAllowMembers ?? false }));
   app.use(API_PREFIX, api);
 
   app.use((req, _res, next) => next(new AppError('not_found', `path ${req.path} was not found`)));

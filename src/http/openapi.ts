@@ -7,6 +7,7 @@ import { imagePaths, imageSchemas } from './routes/images.openapi';
 import { gcPaths, gcSchemas } from './routes/gc.openapi';
 import { uploadPaths, uploadSchemas } from './routes/uploads.openapi';
 import { policyPaths, policySchemas } from './routes/policies.openapi';
+import { mePaths, meSchemas } from './routes/me.openapi';
 
 const errorResponses = (...codes: number[]) => errorResponsesFor(codes);
 
@@ -69,6 +70,7 @@ export const schemas = {
       projectId: { type: 'string', maxLength: 128 },
       access: { type: 'string', enum: ['private', 'public'] },
       q: { type: 'string', maxLength: 255 },
+      sort: { type: 'string', enum: ['name', '-name', 'created', '-created'], default: 'name', description: 'Order: by name or creation time; "-" for descending.' },
       page: { type: 'integer', minimum: 1, default: 1 },
       page_size: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
     },
@@ -136,6 +138,7 @@ export const schemas = {
   ...gcSchemas,
   ...uploadSchemas,
   ...policySchemas,
+  ...meSchemas,
 } as const;
 
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -221,6 +224,7 @@ export function openApiDocument(opts: { version: string; publicUrl: string }) {
       ...gcPaths,
       ...uploadPaths,
       ...policyPaths,
+      ...mePaths,
     },
   };
 }

@@ -10,7 +10,7 @@
  *
  * Everything is loopback-only. Call `close()` in afterAll/afterEach.
  */
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK, type KeyLike } from 'jose';
@@ -96,6 +96,8 @@ export interface TestIdp {
   publicKeyPem(): Promise<string>;
   /** Makes the JWKS endpoint misbehave (or behave again). */
   setMode(mode: JwksMode['mode'], status?: number): void;
+  /** Adds request handling in front of the realm's own (e.g. the code flow of test/support/oidc-login.ts); true = handled. */
+  use(handler: (req: IncomingMessage, res: ServerResponse, path: string) => boolean): void;
   close(): Promise<void>;
 }
 
@@ -123,9 +125,11 @@ export async function startJwks(options: StartJwksOptions = {}): Promise<TestIdp
   let keys: SigningKey[] = [await newKey()]; // keys[0] signs
   let fetches = 0;
   let mode: JwksMode = { mode: 'ok' };
+  const handlers: Array<(req: IncomingMessage, res: ServerResponse, path: string) => boolean> = [];
 
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
+    if (handlers.some((h) => h(req, res, path))) return;
     if (path === `/realms/${realm}/protocol/openid-connect/certs`) {
       fetches += 1;
       return serveJwks(res);
@@ -253,6 +257,9 @@ export async function startJwks(options: StartJwksOptions = {}): Promise<TestIdp
     publicKeyPem: () => exportSPKI(keys[0].publicKey),
     setMode(m, status) {
       mode = { mode: m, status };
+    },
+    use(handler) {
+      handlers.push(handler);
     },
     close: () =>
       new Promise<void>((resolve) => {

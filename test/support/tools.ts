@@ -30,6 +30,8 @@ export const DEBIAN_PACKAGE: Record<string, string> = {
   'systemd-analyze': 'systemd',
   nginx: 'nginx-light',
   openssl: 'openssl',
+  // the console's browser test (test/e2e/console.browser.test.ts), driven by playwright-core: no browser download
+  chromium: 'chromium',
 };
 
 /** True when the tests run in CI (`.ci/run` sets CI=true); missing tools then fail the run. */

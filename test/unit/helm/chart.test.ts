@@ -226,8 +226,12 @@ describe('rendered chart (defaults + required values)', () => {
     expect(ing.spec.tls).toEqual([{ hosts: ['hub.example.com'], secretName: 'hubgate-tls' }]);
     const rule = ing.spec.rules[0];
     expect(rule.host).toBe('hub.example.com');
-    expect(rule.http.paths.map((p: Doc) => p.path)).toEqual(['/v2', '/service/token', '/api/v1']);
+    expect(rule.http.paths.map((p: Doc) => p.path)).toEqual(['/v2', '/service/token', '/api/v1', '/console']);
     expect(rule.http.paths[0].backend.service).toEqual({ name: 'hubgate', port: { name: 'http' } });
+    expect(rule.http.paths[3].backend.service).toEqual({ name: 'hubgate', port: { name: 'http' } });
+    // the console switched off: not routed either
+    const off = find(render({ config: { console: { enabled: false } } }).docs, 'Ingress');
+    expect(off.spec.rules[0].http.paths.map((p: Doc) => p.path)).toEqual(['/v2', '/service/token', '/api/v1']);
   });
 
   it('NetworkPolicy: egress only to DNS, Harbor core/registry, Redis and the OIDC issuer', () => {
