@@ -35,7 +35,10 @@ describe('registry usernames', () => {
 describe('per-project credentials', () => {
   it('are created with the first workspace and set as the robot secret in Harbor', async () => {
     const { harbor, credentials } = setup();
-    await expect(credentials.get(team)).rejects.toMatchObject({ kind: 'conflict' });
+    await expect(credentials.get(team)).rejects.toMatchObject({
+      kind: 'conflict',
+      message: 'project "proj-a" has no workspace yet: its registry credentials are created with its first workspace',
+    });
     await credentials.grantWorkspace(team, 'ws1');
     const c = await credentials.get(team);
     expect(c.username).toBe('hg-proj-a');
