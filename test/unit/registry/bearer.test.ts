@@ -139,6 +139,10 @@ describe('signature mode', () => {
     expect(await tokens.check(sign(claims('robot$hg-p1'), harbor, { typ: 'JWT' }))).toEqual({ ok: false, reason: 'bad_signature' });
   });
 
+  it('a validly signed token whose header asks for an extension jose does not know ("crit") is a bad signature, not a claims failure', async () => {
+    expect(await bySignature().check(sign(claims('robot$hg-p1'), harbor, { alg: 'RS256', crit: ['x-hubgate'], 'x-hubgate': 1 }))).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
   it('a header that is not JSON is malformed', async () => {
     const good = robot().split('.');
     expect(await bySignature().check(`${b64url('not json')}.${good[1]}.${good[2]}`)).toEqual({ ok: false, reason: 'malformed' });
@@ -256,13 +260,16 @@ describe('verdict cache', () => {
     expect(await tokens.check(a)).toEqual({ ok: true, subject: 'robot$hg-a' });
   });
 
-  it('the subjects kept for cached verdicts stay bounded when the verdict cache drops old tokens', async () => {
+  it('the subjects kept for cached verdicts stay bounded: past 2 × the verdict cache + 64, those of dropped tokens go', async () => {
     const tokens = bySignature({ maxEntries: 2 });
-    for (let i = 0; i < 80; i++) expect((await tokens.check(sign(claims(`robot$hg-p${i}`)))).ok).toBe(true);
-    // 2 cached verdicts, so at most 2 * 2 + 64 subjects are kept.
-    expect((tokens as unknown as { subjects: Map<string, string> }).subjects.size).toBeLessThanOrEqual(68);
-    // The latest are still answered from the cache, with their subjects.
-    expect(await tokens.check(sign(claims('robot$hg-p79')))).toEqual({ ok: true, subject: 'robot$hg-p79' });
+    const subjects = () => (tokens as unknown as { subjects: Map<string, string> }).subjects.size;
+    for (let i = 0; i < 68; i++) expect((await tokens.check(sign(claims(`robot$hg-p${i}`)))).ok).toBe(true);
+    // 2 cached verdicts: up to 2 * 2 + 64 = 68 subjects are kept as they are.
+    expect(subjects()).toBe(68);
+    expect((await tokens.check(sign(claims('robot$hg-p68')))).ok).toBe(true);
+    // The 69th: every subject whose token left the verdict cache goes; the two cached ones stay.
+    expect(subjects()).toBe(2);
+    expect(await tokens.check(sign(claims('robot$hg-p68')))).toEqual({ ok: true, subject: 'robot$hg-p68' });
   });
 });
 
