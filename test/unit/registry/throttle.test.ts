@@ -336,7 +336,8 @@ describe('failed-login throttle: edges', () => {
     const th = new LoginThrottle({ settings, now });
     for (let i = 0; i < 3; i++) await th.failure('hg-a', undefined);
     t += 30_000;
-    expect(await th.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 90 });
+    // As many failures as the limit (racing logins that passed the check before the block): still 90 s left.
+    for (let i = 0; i < 3; i++) expect(await th.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 90 });
     expect(await th.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 90 });
   });
 
