@@ -204,10 +204,14 @@ describe('docker save', () => {
     expect(await refusal(plan(clash))).toBe('duplicate_reference: the archive names ws/app:v1 for two different images');
   });
 
-  it('planning checks for an abort before each image and each layer', async () => {
+  it('planning checks for an abort before each image and each layer (and while reading what they name)', async () => {
     const archive = dockerSave([{ layers: [layerTar({ a: '1' }), layerTar({ b: '2' })], refs: ['app:v1'] }]);
-    // 1 image + 2 layers: 3 checks. An abort at any of them stops the planning with the abort reason.
-    for (let k = 1; k <= 3; k++) {
+    let checks = 0;
+    await plan(archive, {}, true, { throwIfAborted: () => void checks++ });
+    // One per image and per layer (3); the spool checks twice more while it reads what they name.
+    expect(checks).toBe(5);
+    // An abort at any of them stops the planning with the abort reason.
+    for (let k = 1; k <= checks; k++) {
       let n = 0;
       const signal = {
         throwIfAborted: () => {
