@@ -187,7 +187,7 @@ describe('token endpoint (createTokenHandler)', () => {
         expect([what, r.status, r.body]).toEqual([what, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'unauthorized: incorrect username or password' }] }]);
         expect(forgotten).toEqual([{ username: 'hg-p1', password: 'pw' }]);
         expect(issued).toStrictEqual([]);
-        expect(logs.join('\n')).toContain('harbor refused registry credentials hubgate accepted');
+        expect(logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => String(l.msg).startsWith('harbor refused registry credentials hubgate accepted'))).toMatchObject({ level: 'warn', operation: 'token' });
       }
     });
 
@@ -220,7 +220,8 @@ describe('token endpoint (createTokenHandler)', () => {
       const { handler } = setup({ harborUrl: `http://127.0.0.1:${port}` });
       const r = await request(handler).get('/service/token').set('Authorization', basic('hg-p1', 'pw'));
       expectRefusal(r, 502, 'UPSTREAM_UNAVAILABLE', 'the registry token service is unavailable');
-      expect(logs.join('\n')).toContain('token service unreachable');
+      const line = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'token service unreachable');
+      expect(line).toMatchObject({ level: 'warn', operation: 'token', error: expect.objectContaining({ code: 'ECONNREFUSED' }) });
     });
 
     it('an answer larger than the limit is not read to the end: 502; one exactly at the limit is relayed', async () => {
