@@ -537,3 +537,38 @@ describe('failed-login throttle: edges', () => {
     expect(await th.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 9 });
   });
 });
+
+/** Stryker survivors of the run on throttle.ts lines 153–206. */
+describe('failed-login throttle: which block is reported, and the block end', () => {
+  let t: number;
+  const now = () => t;
+  beforeEach(() => {
+    t = 1_000_000;
+  });
+
+  it('pair and address blocked at the same moment for the same time: the pair (username scope) is reported', async () => {
+    const th = new LoginThrottle({ settings: { ...settings, maxFailuresPerAddress: 3 }, now });
+    await th.failure('hg-a', '192.0.2.1');
+    await th.failure('hg-a', '192.0.2.1');
+    expect(await th.failure('hg-a', '192.0.2.1')).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+    expect(await th.check('hg-a', '192.0.2.1')).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+  });
+
+  it('a failure of a blocked pair that blocks its address too reports the longer (address) block', async () => {
+    const th = new LoginThrottle({ settings, now });
+    for (let i = 0; i < 3; i++) await th.failure('hg-a', '192.0.2.1');
+    t += 30_000;
+    await th.failure('hg-b', '192.0.2.1');
+    // hg-a's pair has 90 s left; this failure is the address's fifth: 120 s.
+    expect(await th.failure('hg-a', '192.0.2.1')).toEqual({ scope: 'client', retryAfterSeconds: 120 });
+  });
+
+  it('at the very millisecond a block ends: no longer blocked, and failures then count toward a new block at once', async () => {
+    const th = new LoginThrottle({ settings, now });
+    for (let i = 0; i < 3; i++) await th.failure('hg-a', undefined);
+    t += 120_000;
+    expect(await th.failure('hg-a', undefined)).toBeUndefined();
+    expect(await th.failure('hg-a', undefined)).toBeUndefined();
+    expect(await th.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+  });
+});
