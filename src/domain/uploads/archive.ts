@@ -390,6 +390,7 @@ function assign(found: FoundImage[], workspace: string, o: Overrides): ImagePlan
       for (const t of tags) {
         const key = `${repository}:${t}`;
         const other = seen.get(key);
+        // Stryker disable next-line ConditionalExpression: equivalent, merge() left one image per top manifest, so a key seen before is another image's
         if (other !== undefined && other !== top) throw new ArchiveError('duplicate_reference', `the archive names ${key} for two different images`);
         seen.set(key, top);
       }

@@ -220,7 +220,7 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
       if (!creds) {
         req.resume();
         deps.metrics.loginFailures.inc({ reason: 'bad_credentials' });
-        return challenge(res, f.op, 'unauthorized: malformed Basic credentials');
+        return challenge(res, f.op, 'unauthorized: malformed user name and password (HTTP Basic)');
       }
       const result = await login.login(creds, clientAddress(req, trust));
       if (!result.ok) {

@@ -37,6 +37,8 @@ export interface TokenDeps {
   formTimeoutMs?: number;
   /** Largest token-service answer accepted (bytes). */
   maxResponseBytes?: number;
+  /** Time Harbor's token service has to answer (default 30 s). */
+  upstreamTimeoutMs?: number;
 }
 
 interface Upstream {
@@ -89,7 +91,7 @@ export function createTokenHandler(deps: TokenDeps) {
         res.on('error', reject);
       });
       req.on('error', reject);
-      req.setTimeout(30_000, () => req.destroy(new Error('token service timed out')));
+      req.setTimeout(deps.upstreamTimeoutMs ?? 30_000, () => req.destroy(new Error('token service timed out')));
       req.end();
     });
   }
@@ -109,6 +111,7 @@ export function createTokenHandler(deps: TokenDeps) {
     } else {
       if (!deps.allowAnonymousPull) {
         deps.metrics.loginFailures.inc({ reason: 'anonymous' });
+        // Stryker disable next-line Regex: equivalent, NOT_A_HUBGATE_LOGIN holds "unauthorized: " once, at its start
         return { ok: false, status: 401, code: 'UNAUTHORIZED', message: `unauthorized: authentication required; ${NOT_A_HUBGATE_LOGIN.replace(/^unauthorized: /, '')}` };
       }
       const scopes = pullOnlyScopes(params.getAll('scope'));
@@ -161,7 +164,8 @@ export function createTokenHandler(deps: TokenDeps) {
     const creds = parseBasic(header);
     if (!creds && authScheme(header) !== 'none') {
       deps.metrics.loginFailures.inc({ reason: 'bad_credentials' });
-      return refuse(res, { status: 401, code: 'UNAUTHORIZED', message: 'unauthorized: the token service takes Basic credentials' });
+      // Not "Basic <word>": error bodies are redacted, and that reads as an embedded credential ("Basic [redacted]").
+      return refuse(res, { status: 401, code: 'UNAUTHORIZED', message: 'unauthorized: the token service takes a user name and password (HTTP Basic)' });
     }
     const r = await issue(req, creds, params);
     if (!r.ok) return refuse(res, r);
@@ -205,9 +209,11 @@ export function createTokenHandler(deps: TokenDeps) {
     let body: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
     try {
       body = JSON.parse(r.upstream.body.toString('utf8')) as typeof body;
+      // Stryker disable all: unreachable, issue() already refused (401) a 200 whose body does not parse to the robot's token
     } catch {
       return refuse(res, { status: 502, code: 'UPSTREAM_UNAVAILABLE', message: 'the registry token service gave an unreadable answer' });
     }
+    // Stryker restore all
     const token = body.access_token || body.token;
     res.setHeader('Cache-Control', 'no-store');
     sendJsonText(res, 200, JSON.stringify({

@@ -35,7 +35,10 @@ describe('registry usernames', () => {
 describe('per-project credentials', () => {
   it('are created with the first workspace and set as the robot secret in Harbor', async () => {
     const { harbor, credentials } = setup();
-    await expect(credentials.get(team)).rejects.toMatchObject({ kind: 'conflict' });
+    await expect(credentials.get(team)).rejects.toMatchObject({
+      kind: 'conflict',
+      message: 'project "proj-a" has no workspace yet: its registry credentials are created with its first workspace',
+    });
     await credentials.grantWorkspace(team, 'ws1');
     const c = await credentials.get(team);
     expect(c.username).toBe('hg-proj-a');
@@ -524,5 +527,67 @@ describe('a changed credential secret, with Redis: replicas announce their key',
     expect(harbor.secrets.get(robot().id)).toBe(before.password);
     expect((await old.get(team)).password).toBe(before.password);
     expect(stray.keyStatus().ok).toBe(false);
+  });
+});
+
+describe('key announcements (start, stop, announce)', () => {
+  const sets: [string, unknown, number][] = [];
+  const cache = {
+    get: async () => undefined,
+    set: async (k: string, v: unknown, ttl: number) => void sets.push([k, v, ttl]),
+    del: async () => undefined,
+  };
+  const service = (more: Partial<ConstructorParameters<typeof CredentialsService>[0]> = {}) =>
+    new CredentialsService({
+      harbor: new FakeHarbor(),
+      coordination: createInProcessCoordination(),
+      logger: silentLogger,
+      secret: 's'.repeat(32),
+      usernamePrefix: 'hg-',
+      robotPrefix: 'robot$',
+      liveKeys: cache,
+      ...more,
+    });
+  beforeEach(() => {
+    sets.length = 0;
+    jest.useFakeTimers();
+  });
+  afterEach(() => jest.useRealTimers());
+
+  it('announces this key for 3 × the refresh interval (20 s by default: 60 s), at least 1 s', async () => {
+    await service().announce();
+    expect(sets).toEqual([[`credential-key:${keyFingerprint('s'.repeat(32))}`, 1, 60]]);
+    await service({ announceMs: 5_000 }).announce();
+    expect(sets[1][2]).toBe(15);
+    await service({ announceMs: 100 }).announce();
+    expect(sets[2][2]).toBe(1);
+  });
+
+  it('start() announces at once and then every interval, once however often it is called; stop() ends it', async () => {
+    const s = service({ announceMs: 1_000 });
+    s.start();
+    s.start();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(sets).toHaveLength(1);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(sets).toHaveLength(2);
+    await jest.advanceTimersByTimeAsync(2_000);
+    expect(sets).toHaveLength(4);
+    s.stop();
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(sets).toHaveLength(4);
+    // Started again after a stop: announcing again.
+    s.start();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(sets).toHaveLength(5);
+    s.stop();
+  });
+
+  it('without a shared cache there is nothing to announce: start() sets no timer', async () => {
+    const s = service({ liveKeys: undefined });
+    s.start();
+    expect(jest.getTimerCount()).toBe(0);
+    await s.announce();
+    expect(sets).toEqual([]);
   });
 });

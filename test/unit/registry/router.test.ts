@@ -260,6 +260,13 @@ describe.each(PROXY_ENGINES)('registry router (%s engine)', (engine) => {
       expect(verifyCalls).toBe(2);
     });
 
+    it('a Basic header that does not decode: the 401 challenge, its message readable (not mistaken for a credential by redaction)', async () => {
+      const { app: a } = app();
+      const r = await request(a).get('/v2/alpha/app/tags/list').set('Authorization', 'Basic !!!');
+      expectRefusal(r, 401, 'UNAUTHORIZED', 'unauthorized: malformed user name and password (HTTP Basic)');
+      expect(seen).toHaveLength(0);
+    });
+
     it("refuses Harbor's admin and robots without asking anyone", async () => {
       const { app: a, metrics } = app();
       for (const u of ['admin', 'robot$hg-p1', 'hg-p1$x']) {

@@ -300,3 +300,275 @@ describe('failed-login throttle: replicas sharing Redis', () => {
   });
 });
 
+
+/** Edges of the counting rules and of the Redis/local hand-over (Stryker survivors and their neighbours). */
+describe('failed-login throttle: edges', () => {
+  let t: number;
+  const now = () => t;
+  const userKey = (u: string, address = '') => `registry-login:p:${createHash('sha256').update(`${u}\0${address}`).digest('hex').slice(0, 32)}`;
+  beforeEach(() => {
+    t = 1_000_000;
+  });
+
+  it('a failure exactly one window after the first starts a new window', async () => {
+    const th = new LoginThrottle({ settings, now });
+    await th.failure('hg-a', undefined);
+    await th.failure('hg-a', undefined);
+    t += 59_999;
+    expect(await th.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+    const th2 = new LoginThrottle({ settings, now });
+    await th2.failure('hg-b', undefined);
+    await th2.failure('hg-b', undefined);
+    t += 60_000;
+    expect(await th2.failure('hg-b', undefined)).toBeUndefined();
+  });
+
+  it('a block ends to the millisecond; its last second is still answered with Retry-After 1', async () => {
+    const th = new LoginThrottle({ settings, now });
+    for (let i = 0; i < 3; i++) await th.failure('hg-a', undefined);
+    t += 120_000 - 1;
+    expect(await th.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 1 });
+    t += 1;
+    expect(await th.check('hg-a', undefined)).toBeUndefined();
+  });
+
+  it('a failure during a block does not extend it', async () => {
+    const th = new LoginThrottle({ settings, now });
+    for (let i = 0; i < 3; i++) await th.failure('hg-a', undefined);
+    t += 30_000;
+    // As many failures as the limit (racing logins that passed the check before the block): still 90 s left.
+    for (let i = 0; i < 3; i++) expect(await th.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 90 });
+    expect(await th.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 90 });
+  });
+
+  it('when both the pair and the address are blocked, the longer wait is reported', async () => {
+    const th = new LoginThrottle({ settings, now });
+    for (let i = 0; i < 3; i++) await th.failure('hg-a', '192.0.2.1');
+    t += 30_000;
+    await th.failure('hg-b', '192.0.2.1');
+    // The address reaches 5 failures: blocked for 120 s; the pair has 90 s left.
+    expect(await th.failure('hg-c', '192.0.2.1')).toEqual({ scope: 'client', retryAfterSeconds: 120 });
+    expect(await th.check('hg-a', '192.0.2.1')).toEqual({ scope: 'client', retryAfterSeconds: 120 });
+    t += 60_000;
+    expect(await th.check('hg-a', '192.0.2.1')).toEqual({ scope: 'client', retryAfterSeconds: 60 });
+  });
+
+  it('the pair blocked longer than the address: the pair is reported', async () => {
+    const th = new LoginThrottle({ settings: { ...settings, maxFailuresPerAddress: 3, maxFailuresPerUser: 5 }, now });
+    for (let i = 0; i < 3; i++) await th.failure(`hg-${i}`, '192.0.2.1');
+    t += 30_000;
+    for (let i = 0; i < 4; i++) await th.failure('hg-a', '192.0.2.1');
+    expect(await th.failure('hg-a', '192.0.2.1')).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+    expect(await th.check('hg-a', '192.0.2.1')).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+  });
+
+  it('failures without a username count toward the address only', async () => {
+    const th = new LoginThrottle({ settings, now });
+    for (let i = 0; i < 4; i++) expect(await th.failure(undefined, '192.0.2.9')).toBeUndefined();
+    expect(await th.failure(undefined, '192.0.2.9')).toEqual({ scope: 'client', retryAfterSeconds: 120 });
+    expect(await th.check(undefined, undefined)).toBeUndefined();
+  });
+
+  it('the in-process table is bounded: past the bound, the oldest key is forgotten first (a rewritten key is the newest)', async () => {
+    const th = new LoginThrottle({ settings, now, maxLocalEntries: 2 });
+    await th.failure('hg-a', undefined);
+    await th.failure('hg-a', undefined);
+    await th.failure('hg-b', undefined);
+    await th.failure('hg-b', undefined);
+    // hg-a written again (its third failure blocks it): hg-b is now the oldest and goes when hg-c comes.
+    expect(await th.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+    await th.failure('hg-c', undefined);
+    expect(await th.failure('hg-b', undefined)).toBeUndefined();
+    // hg-b's return dropped hg-a (the oldest now): its block is forgotten by this process.
+    expect(await th.check('hg-a', undefined)).toBeUndefined();
+    expect(await th.failure('hg-c', undefined)).toBeUndefined();
+  });
+
+  it('the bound holds exactly: with room for two keys, two are kept', async () => {
+    const th = new LoginThrottle({ settings, now, maxLocalEntries: 2 });
+    await th.failure('hg-a', undefined);
+    await th.failure('hg-a', undefined);
+    await th.failure('hg-b', undefined);
+    expect(await th.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+  });
+
+  it('a Redis SET that fails quietly (shared() turns false) leaves the entry unsynced: carried into Redis when it is back', async () => {
+    const cache = new FakeCache(now);
+    let up = true;
+    const th = new LoginThrottle({ settings, now, cache, coordination: { shared: () => up } });
+    const set = jest.spyOn(cache, 'set').mockImplementationOnce(() => {
+      up = false;
+      return Promise.resolve();
+    });
+    await th.failure('hg-a', undefined);
+    expect(cache.data.size).toBe(0);
+    set.mockRestore();
+    up = true;
+    t += 1_000;
+    await th.check('hg-a', undefined);
+    expect(await cache.get(userKey('hg-a'))).toMatchObject({ n: 1, w: 1_000_000, b: 0 });
+  });
+
+  it('failures counted during an outage whose window has passed are not carried into Redis', async () => {
+    const cache = new FakeCache(now);
+    let up = false;
+    const th = new LoginThrottle({ settings, now, cache, coordination: { shared: () => up } });
+    await th.failure('hg-a', undefined);
+    await th.failure('hg-a', undefined);
+    up = true;
+    t += 60_000;
+    expect(await th.check('hg-a', undefined)).toBeUndefined();
+    expect(cache.data.size).toBe(0);
+  });
+
+  it('a success recorded at the same millisecond as failures counted during the outage overrules them', async () => {
+    const cache = new FakeCache(now);
+    let aUp = false;
+    const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
+    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    await a.failure('hg-a', undefined);
+    await a.failure('hg-a', undefined);
+    await b.success('hg-a');
+    aUp = true;
+    expect(await a.failure('hg-a', undefined)).toBeUndefined();
+    expect(await cache.get(userKey('hg-a'))).toMatchObject({ n: 1, c: 1_000_000 });
+  });
+
+  it('merging an outage count into Redis, same window: the higher count wins, and the block follows', async () => {
+    const cache = new FakeCache(now);
+    let aUp = false;
+    const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
+    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    await a.failure('hg-a', undefined);
+    await a.failure('hg-a', undefined);
+    await b.failure('hg-a', undefined);
+    aUp = true;
+    await a.check('hg-a', undefined);
+    expect(await cache.get(userKey('hg-a'))).toEqual({ n: 2, w: 1_000_000, b: 0 });
+    expect(await b.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+  });
+
+  it('merging, same window, Redis counted more: Redis stays', async () => {
+    const cache = new FakeCache(now);
+    let aUp = false;
+    const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
+    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    await a.failure('hg-a', undefined);
+    await b.failure('hg-a', undefined);
+    await b.failure('hg-a', undefined);
+    aUp = true;
+    await a.check('hg-a', undefined);
+    expect(await cache.get(userKey('hg-a'))).toEqual({ n: 2, w: 1_000_000, b: 0 });
+  });
+
+  it('merging, different windows: the later window wins whichever side holds it; the later block and clear are kept', async () => {
+    const cache = new FakeCache(now);
+    let aUp = false;
+    const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
+    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    // Redis: an older window with a success before it; A (offline): a later window with two failures.
+    await b.success('hg-a');
+    t += 1_000;
+    await b.failure('hg-a', undefined);
+    t += 1_000;
+    await a.failure('hg-a', undefined);
+    await a.failure('hg-a', undefined);
+    aUp = true;
+    await a.check('hg-a', undefined);
+    expect(await cache.get(userKey('hg-a'))).toEqual({ n: 2, w: 1_002_000, b: 0, c: 1_000_000 });
+
+    // The other way round: A's offline window is the older one, Redis's the later.
+    const cache2 = new FakeCache(now);
+    aUp = false;
+    const a2 = new LoginThrottle({ settings, now, cache: cache2, coordination: { shared: () => aUp } });
+    const b2 = new LoginThrottle({ settings, now, cache: cache2, coordination: { shared: () => true } });
+    await a2.failure('hg-a', undefined);
+    await a2.failure('hg-a', undefined);
+    t += 1_000;
+    await b2.failure('hg-a', undefined);
+    aUp = true;
+    await a2.check('hg-a', undefined);
+    expect(await cache2.get(userKey('hg-a'))).toEqual({ n: 1, w: 1_003_000, b: 0 });
+  });
+
+  it('merging keeps the later block of the two', async () => {
+    const cache = new FakeCache(now);
+    let aUp = false;
+    const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
+    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    for (let i = 0; i < 3; i++) await a.failure('hg-a', undefined);
+    t += 1_000;
+    await b.failure('hg-a', undefined);
+    aUp = true;
+    expect(await a.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 119 });
+    expect(await b.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 119 });
+  });
+
+  it('a Redis entry carrying a longer block than this replica blocks for lives in Redis until the block is over', async () => {
+    const cache = new FakeCache(now);
+    const shared = { shared: () => true };
+    const long = new LoginThrottle({ settings: { ...settings, blockSeconds: 600 }, now, cache, coordination: shared });
+    const short = new LoginThrottle({ settings, now, cache, coordination: shared });
+    for (let i = 0; i < 3; i++) await long.failure('hg-a', undefined);
+    await short.failure('hg-a', undefined);
+    // Written by the 120 s replica: kept max(60, 120, 600) + 1 s.
+    expect(cache.data.get(userKey('hg-a'))!.until - t).toBe(601_000);
+    t += 500_000;
+    expect(await short.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 100 });
+  });
+
+  it('keeps the "cleared at" time through later failures, so an older outage count cannot come back', async () => {
+    const cache = new FakeCache(now);
+    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    await b.success('hg-a');
+    t += 1_000;
+    await b.failure('hg-a', undefined);
+    expect(await cache.get(userKey('hg-a'))).toEqual({ n: 1, w: 1_001_000, b: 0, c: 1_000_000 });
+  });
+
+  it('an entry in Redis that is not a throttle entry counts as none', async () => {
+    const cache = new FakeCache(now);
+    const th = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    for (const junk of [null, 'x', 7, { n: 1, w: 1 }, { n: '1', w: 1, b: 0 }, { n: 1, w: '1', b: 0 }, { n: 1, w: 1, b: '0' }, { n: 5, w: t, b: t + 9_000, c: 'x' }]) {
+      await cache.set(userKey('hg-a'), junk, 60);
+      expect([junk, await th.check('hg-a', undefined)]).toEqual([junk, undefined]);
+    }
+    await cache.set(userKey('hg-a'), { n: 0, w: t, b: t + 9_000, c: t }, 60);
+    expect(await th.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 9 });
+  });
+});
+
+/** Stryker survivors of the run on throttle.ts lines 153–206. */
+describe('failed-login throttle: which block is reported, and the block end', () => {
+  let t: number;
+  const now = () => t;
+  beforeEach(() => {
+    t = 1_000_000;
+  });
+
+  it('pair and address blocked at the same moment for the same time: the pair (username scope) is reported', async () => {
+    const th = new LoginThrottle({ settings: { ...settings, maxFailuresPerAddress: 3 }, now });
+    await th.failure('hg-a', '192.0.2.1');
+    await th.failure('hg-a', '192.0.2.1');
+    expect(await th.failure('hg-a', '192.0.2.1')).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+    expect(await th.check('hg-a', '192.0.2.1')).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+  });
+
+  it('a failure of a blocked pair that blocks its address too reports the longer (address) block', async () => {
+    const th = new LoginThrottle({ settings, now });
+    for (let i = 0; i < 3; i++) await th.failure('hg-a', '192.0.2.1');
+    t += 30_000;
+    await th.failure('hg-b', '192.0.2.1');
+    // hg-a's pair has 90 s left; this failure is the address's fifth: 120 s.
+    expect(await th.failure('hg-a', '192.0.2.1')).toEqual({ scope: 'client', retryAfterSeconds: 120 });
+  });
+
+  it('at the very millisecond a block ends: no longer blocked, and failures then count toward a new block at once', async () => {
+    const th = new LoginThrottle({ settings, now });
+    for (let i = 0; i < 3; i++) await th.failure('hg-a', undefined);
+    t += 120_000;
+    expect(await th.failure('hg-a', undefined)).toBeUndefined();
+    expect(await th.failure('hg-a', undefined)).toBeUndefined();
+    expect(await th.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
+  });
+});
