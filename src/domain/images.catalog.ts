@@ -84,6 +84,8 @@ const PAGE = 100;
 const MAX_PAGES = 2_000;
 /** Changed rows merged into the sorted orders in place; more than this and they are sorted again. */
 const PATCH_LIMIT = 5_000;
+/** A delta sync starts in the background once this share of `syncSeconds` has passed since the last one. */
+const REFRESH_AHEAD = 0.5;
 /** After a failed background fill, wait this long before trying again. */
 const FILL_BACKOFF_MS = 5_000;
 
@@ -257,11 +259,28 @@ export class ImageCatalog {
       this.forceDelta = true;
     }
     if (this.dirty.size > 0) await this.applyDirty();
-    if (this.forceDelta || this.now() - this.syncedAt >= this.deps.syncSeconds * 1000) {
+    const age = this.now() - this.syncedAt;
+    const syncMs = this.deps.syncSeconds * 1000;
+    if (this.forceDelta || age >= syncMs) {
       this.forceDelta = false;
       await this.delta();
+    } else if (age >= syncMs * REFRESH_AHEAD) {
+      // Under traffic the delta sync runs ahead of its deadline, in the background: lists do not wait for it.
+      this.deltaAhead();
     }
     if (this.deps.fullSyncSeconds > 0 && this.now() - this.fullAt >= this.deps.fullSyncSeconds * 1000) this.resync();
+  }
+
+  private deltaRunning = false;
+
+  private deltaAhead(): void {
+    if (this.deltaRunning || this.stopped) return;
+    this.deltaRunning = true;
+    void this.delta()
+      .catch((e: unknown) => this.deps.logger.warn('image catalogue delta sync failed; retried by the next list', { error: e }))
+      .finally(() => {
+        this.deltaRunning = false;
+      });
   }
 
   /** Reads every repository again in the background and merges: rows written meanwhile stay, missing ones go. */
@@ -390,6 +409,8 @@ export class ImageCatalog {
   /** Repositories updated since the newest update time seen, and the platform-wide count. */
   private async delta(): Promise<void> {
     const started = this.now();
+    // Rows written after this (per-image changes applied meanwhile) are newer than what this sync reads.
+    const tick = this.rowTick;
     const overlapMs = (this.deps.overlapSeconds ?? 10) * 1000 + this.lastBuildMs;
     const q = `update_time=[${harborQueryTime(Math.max(0, this.watermark - overlapMs))}~]`;
     const [count, first] = await Promise.all([
@@ -408,6 +429,7 @@ export class ImageCatalog {
       const r = toCatalogRepo(h);
       newest = Math.max(newest, Date.parse(r.updateTime) || 0);
       const old = this.repos.get(r.id);
+      if ((this.rowAt.get(r.id) ?? 0) > tick) continue;
       if (old && old.updateTime === r.updateTime && old.artifactCount === r.artifactCount && old.pullCount === r.pullCount) continue;
       this.upsert(r, changed);
     }
@@ -415,7 +437,7 @@ export class ImageCatalog {
     this.patchSorted(changed);
     this.deps.onSync?.('delta', changed.size);
     if (this.repos.size !== count.total) await this.reconcile();
-    this.syncedAt = started;
+    this.syncedAt = Math.max(this.syncedAt, started);
   }
 
   /**
@@ -423,6 +445,7 @@ export class ImageCatalog {
    * lists again only the projects that differ (projects gone from Harbor lose their rows).
    */
   private async reconcile(): Promise<void> {
+    const tick = this.rowTick;
     const projects = await this.deps.harbor.listAllProjects();
     const counts = new Map<number, number>();
     for (const r of this.repos.values()) counts.set(r.projectId, (counts.get(r.projectId) ?? 0) + 1);
@@ -441,15 +464,16 @@ export class ImageCatalog {
         throw e;
       }),
     );
+    const untouched = (id: number) => (this.rowAt.get(id) ?? 0) <= tick;
     differ.forEach((p, i) => {
       const keep = new Set(lists[i].map((r) => r.id));
       for (const r of [...this.repos.values()]) {
-        if (r.projectId === p.project_id && !keep.has(r.id)) {
+        if (r.projectId === p.project_id && !keep.has(r.id) && untouched(r.id)) {
           this.remove(r.id);
           changed.add(r.id);
         }
       }
-      for (const h of lists[i]) this.upsert(toCatalogRepo(h), changed);
+      for (const h of lists[i]) if (untouched(h.id)) this.upsert(toCatalogRepo(h), changed);
     });
     this.patchSorted(changed);
     this.deps.onSync?.('reconcile', differ.length);

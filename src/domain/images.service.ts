@@ -222,7 +222,10 @@ export class ImagesService {
 
   async list(p: Principal, f: ImageListFilter): Promise<PageOf<ImageRow>> {
     const visible = new Map<string, { ws: Workspace; rel: Exclude<Relation, 'none'>; shared: boolean }>();
-    for (const ws of await this.allWorkspaces()) {
+    // The workspace catalogue and the image catalogue are brought up to date side by side (a cold start pays for
+    // the slower of the two, not both).
+    const [workspaces] = await Promise.all([this.allWorkspaces(), this.catalog.refresh()]);
+    for (const ws of workspaces) {
       const rel = relation(p, ws);
       if (rel === 'none') continue;
       const own = !!ws.project && memberOf(p, ws.project.id);
