@@ -398,8 +398,7 @@ export class ImageCatalog {
       }
       const r = got[i];
       if (r) {
-        this.upsert(toCatalogRepo(r), changed);
-        this.invalidateStats(r.id);
+        this.upsert(toCatalogRepo(r), changed); // a new row: its stats are read again
       }
     });
     this.patchSorted(changed);

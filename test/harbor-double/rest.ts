@@ -129,9 +129,9 @@ function matchQ(items: QItem[], get: (key: string) => string | number | undefine
 
 /**
  * `q` over repositories as Harbor 2.5.5 applies it (lib/orm setFilters on RepoRecord): fuzzy `~v` is a
- * case-insensitive substring (`__icontains`); a range `[min~max]` bounds either side, inclusive; times in a
- * range are whole seconds `YYYY-MM-DDTHH:MM:SS` read as UTC (anything else is not a time: the real Harbor then
- * leaves the bound without effect, e.g. fractional seconds or a `Z`); or-lists `{a b}`; unknown keys are ignored.
+ * case-insensitive substring (`__icontains`); a range `[min~max]` bounds either side, inclusive; times are
+ * `YYYY-MM-DDTHH:MM:SS[.fff]` read as UTC (Harbor's parser takes whole seconds; fractions reach Postgres as text,
+ * which compares them as timestamps — test/fixtures/harbor/live/R03–R06); or-lists `{a b}`; unknown keys are ignored.
  */
 function matchRepoQ(items: QItem[], r: { name: string; projectId: number; id: number; pullCount: number; creationTime: number; updateTime: number }): boolean {
   const fields: Record<string, string | number> = {
@@ -146,7 +146,7 @@ function matchRepoQ(items: QItem[], r: { name: string; projectId: number; id: nu
   const bound = (k: string, v: string | undefined): number | undefined => {
     if (v === undefined || v.trim() === '') return undefined;
     const t = v.trim();
-    if (isTime(k)) return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/.test(t) ? Date.parse(`${t}Z`) : undefined;
+    if (isTime(k)) return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$/.test(t) ? Date.parse(`${t}Z`) : undefined;
     return /^-?\d+$/.test(t) ? Number(t) : undefined;
   };
   for (const it of items) {
