@@ -18,7 +18,7 @@ const BENCHES: Record<string, Bench> = {
     load: () => import('./passthrough'),
   },
   list: {
-    description: 'image lists: 10,000 images in 200 workspaces, Harbor at 20 ms per call; p95 warm and cold',
+    description: 'image lists: BENCH_WORKSPACES × BENCH_IMAGES_PER_WORKSPACE images (default 10,000; other scales also run 10,000), Harbor at 20 ms per call; p95 warm, cold, after a write, push visibility, RSS, Harbor calls per minute',
     load: () => import('./list'),
   },
 };

@@ -75,7 +75,7 @@ export interface Config {
   /** On SIGTERM: how long in-flight requests (uploads, pulls) may take to finish before the process exits. */
   shutdownTimeoutMs: number;
   /** Image lists: how long the image catalogue may be served (bounds staleness of changes made outside hubgate). */
-  images: { cacheTtlSeconds: number; harborConcurrency: number };
+  images: { cacheTtlSeconds: number; harborConcurrency: number; statsMaxAgeSeconds: number; statsFillConcurrency: number; fullSyncSeconds: number };
   /** Garbage collection: members may start it too; Harbor's GC window (hours) shown when a run does not report it. */
   gc: { allowMembers: boolean; windowHours: number };
   /**
@@ -303,6 +303,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     images: {
       cacheTtlSeconds: r.int('HUBGATE_IMAGES_CACHE_TTL_SECONDS', 15, 0, 3600),
       harborConcurrency: r.int('HUBGATE_IMAGES_HARBOR_CONCURRENCY', 32, 1, 64),
+      statsMaxAgeSeconds: r.int('HUBGATE_IMAGES_STATS_MAX_AGE_SECONDS', 86400, 0, 30 * 86400),
+      statsFillConcurrency: r.int('HUBGATE_IMAGES_STATS_FILL_CONCURRENCY', 4, 1, 64),
+      fullSyncSeconds: r.int('HUBGATE_IMAGES_FULL_SYNC_SECONDS', 3600, 0, 7 * 86400),
     },
     uploads: {
       maxBytes: r.int('HUBGATE_UPLOAD_MAX_BYTES', 2 * 1024 ** 3, 1024, 2 ** 50),

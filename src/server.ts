@@ -15,6 +15,7 @@ import { HarborMonitor } from './observability/harbor-monitor';
 import { createHarborAdapter } from '../adapters/harbor/harbor.adapter';
 import { createOidcVerifier } from '../adapters/identity/oidc.verifier';
 import { createCoordination } from '../adapters/redis/redis.coordination';
+import { createChangeFeed } from '../adapters/redis/change.feed';
 import { createKeepAliveAgent, createRegistryRouter } from './http/registry';
 import { compileTrust } from './http/registry/auth';
 import { capConnectionsPerAddress } from './http/connections';
@@ -90,14 +91,22 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     catalogTtlSeconds: config.catalogTtlSeconds,
     adoptUnownedAfterSeconds: config.adoptUnownedAfterSeconds,
   });
+  const imageFeed = createChangeFeed({ name: 'images', redisUrl: config.redisUrl, logger });
   const images = new ImagesService({
     harbor,
     workspaces,
-    cache: coordination,
+    feed: imageFeed,
     logger,
     registryHost: config.registryHost,
     cacheTtlSeconds: config.images.cacheTtlSeconds,
     harborConcurrency: config.images.harborConcurrency,
+    statsMaxAgeSeconds: config.images.statsMaxAgeSeconds,
+    statsFillConcurrency: config.images.statsFillConcurrency,
+    fullSyncSeconds: config.images.fullSyncSeconds,
+    onSync: (kind, repositories) => {
+      metrics.imageCatalogSyncs.inc({ kind });
+      metrics.imageCatalogRepositories.inc({ kind }, repositories);
+    },
   });
   const gc = new GcService({
     harbor,
@@ -129,8 +138,9 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     settings: config.uploads,
     sharedConfigured: Boolean(config.redisUrl),
     shared: () => coordination.shared(),
-    invalidate: async () => {
-      await Promise.all([workspaces.invalidate(), images.invalidate()]);
+    // The workspace catalogue holds no per-image data (counts and storage are read live): only images change.
+    invalidate: async (_workspace, repositories) => {
+      await images.invalidate(repositories);
     },
   });
   const monitor = new HarborMonitor({
@@ -186,8 +196,8 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     cache: coordination,
     coordination,
     loginCacheSeconds: config.registryFront.loginCacheSeconds,
-    onManifestChange: async () => {
-      await Promise.all([workspaces.invalidate(), images.invalidate()]);
+    onManifestChange: async (repository) => {
+      await images.invalidate([repository]);
     },
     agent: registryAgent,
     trustProxy,
@@ -282,6 +292,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
       server.closeAllConnections();
       harbor.close();
       await uploadsStopped;
+      await imageFeed.close();
       await coordination.close();
       registryAgent.destroy();
       uploads.close();

@@ -1,25 +1,35 @@
-import { randomUUID } from 'node:crypto';
-import type { Cache } from '../ports/coordination';
+import type { ChangeFeed } from '../ports/changes';
 import type { HarborArtifact, HarborContentPort, HarborPort, HarborRepository } from '../ports/harbor';
 import type { Logger } from '../observability/logger';
 
 /**
- * The image catalogue: every repository of every workspace, kept so that list pages need no Harbor call.
+ * The image catalogue: every repository on the platform, kept in each replica so that list pages need no Harbor
+ * call, and kept current at a cost that grows with what changed, not with what exists.
  *
- * Harbor 2.5.5 caps `page_size` at 100 and has no call that returns sizes or tag counts for many repositories
- * at once, so the catalogue has two levels:
+ * Two levels:
  *
- * 1. **Repositories** (name, project, pull count, artifact count, update time) — the whole platform, built from
- *    `GET /projects/{p}/repositories` pages fetched in parallel (bounded concurrency). Enough to filter, sort and page.
- * 2. **Repository stats** (version count, size, latest push) — one artifact listing per repository, fetched for the
- *    rows of the page being answered when missing, and for every repository in the background after a build.
+ * 1. **Repositories** (id, name, project, pull count, artifact count, update time) — all of them, from Harbor's
+ *    platform-wide `GET /repositories` (100 a page, pages in parallel) once per replica start. After that:
+ *    - **per-image changes seen by hubgate** (every manifest PUT/DELETE through the registry front, console
+ *      uploads, image and version deletes, description edits) are published on a change feed shared by all
+ *      replicas (Redis; src/ports/changes.ts). Every list first reads the feed (one Redis round trip) and re-reads
+ *      just those repositories (`GET /projects/{p}/repositories/{r}`, one call each) — so such a change shows in
+ *      the very next list on every replica;
+ *    - **changes made directly in Harbor** — pushes that bypass hubgate, pulls (pull counts), deletes in Harbor's
+ *      UI — are picked up by a **delta sync** at most every `syncSeconds`: `GET /repositories?q=update_time=[t~]
+ *      &sort=-update_time` for the repositories updated since the newest update time seen (minus an overlap
+ *      for clock steps and late commits), plus the platform's repository count (`page_size=1`). Only when the
+ *      count disagrees with the catalogue (a repository deleted in Harbor) are the projects' `repo_count`s
+ *      compared, and just the projects that differ are listed again.
+ * 2. **Stats** (version count, size, latest push) — one artifact listing per repository. Fetched for the rows of
+ *    the page being answered when missing, and for the others by a background fill with few calls in flight.
+ *    A stat stays valid while the repository's artifact count is unchanged and hubgate saw no change to it, for
+ *    at most `statsMaxAgeSeconds` (so a tag added or removed directly in Harbor on an artifact that was already
+ *    there — which changes neither artifact count nor update time — shows after at most that long).
  *
- * Freshness: a **generation token** lives in the shared cache (Redis). Every write through hubgate (and every
- * manifest PUT/DELETE seen by the registry front) replaces it (`invalidate()`); a replica serves its in-process
- * copy only while that copy carries the current token and is younger than the TTL, so invalidations reach every
- * replica at once and changes made elsewhere show after at most the TTL. When the cache cannot answer (Redis
- * down) there is no token, so nothing is served from memory: every answer is built from Harbor (correct,
- * uncached). Under steady traffic the catalogue is refreshed ahead of its expiry in the background.
+ * Harbor calls: steady state (no changes) ≤ 2 per `syncSeconds` per replica, plus the stats re-verification
+ * (images / statsMaxAgeSeconds per second); a write costs 1 call per replica (the repository) plus the stats of
+ * that image when it is next shown (1 call per 100 artifacts). Never a full walk per write.
  */
 export interface CatalogRepo {
   id: number;
@@ -40,35 +50,44 @@ export interface RepoStats {
   latestPushAt: string | null;
 }
 
-interface CatalogData {
-  token: string;
-  builtAt: number;
-  /** Workspace name → the Harbor project id it had when the catalogue was built (recreated names differ). */
-  projects: Record<string, number>;
-  repos: CatalogRepo[];
-}
+export type SyncKind = 'full' | 'resync' | 'delta' | 'reconcile' | 'image';
 
 export interface CatalogDeps {
   harbor: HarborPort & HarborContentPort;
-  cache: Cache;
+  /** Changed repository names (`workspace/image`), shared by every replica; `*` means everything. */
+  feed: ChangeFeed;
   logger: Logger;
-  /** Longest time an entry is served (bounds staleness of changes made outside hubgate). 0 = no caching. */
-  ttlSeconds: number;
-  /** Harbor calls in flight at once while building. */
+  /** Longest time a list is answered without asking Harbor what changed (bounds staleness of changes made outside hubgate). 0 = ask before every list. */
+  syncSeconds: number;
+  /**
+   * Every this often the whole repository list is read again in the background (0 = never). Harbor 2.5.5 changes
+   * a repository's update time on creation, pulls and description edits only — not when an artifact is pushed to
+   * or deleted from an existing repository — so this bounds how long such a change made directly in Harbor
+   * (bypassing hubgate's registry front) takes to show in artifact counts.
+   */
+  fullSyncSeconds: number;
+  /** Longest time the stats of one image are kept without re-reading them (0 = until a change is seen). */
+  statsMaxAgeSeconds: number;
+  /** Harbor calls in flight at once while building or answering a page. */
   concurrency: number;
-  /** Every workspace (Harbor project) with its id; default: Harbor's project list. */
-  listProjects?: () => Promise<{ name: string; id: number }[]>;
+  /** Harbor calls in flight at once for the background stats fill. */
+  fillConcurrency: number;
+  /** Update times this much older than the newest one seen are asked for again (late commits, clock steps). Default 10. */
+  overlapSeconds?: number;
+  /** Counts syncs and the repositories they touched (metrics). */
+  onSync?: (kind: SyncKind, repositories: number) => void;
   now?: () => number;
 }
 
-const TOKEN_KEY = 'images:gen';
-const CATALOG_KEY = 'images:catalog:v2';
 const PAGE = 100;
 /** 200,000 repositories at 100 per page; a guard against totals that never add up. */
 const MAX_PAGES = 2_000;
-const MAX_STATS_ENTRIES = 50_000;
-/** Refresh in the background once an entry has lived this share of its TTL. */
-const REFRESH_AHEAD = 0.7;
+/** Changed rows merged into the sorted orders in place; more than this and they are sorted again. */
+const PATCH_LIMIT = 5_000;
+/** A delta sync starts in the background once this share of `syncSeconds` has passed since the last one. */
+const REFRESH_AHEAD = 0.5;
+/** After a failed background fill, wait this long before trying again. */
+const FILL_BACKOFF_MS = 5_000;
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; results keep the input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
@@ -112,262 +131,500 @@ export function statsOf(artifacts: HarborArtifact[]): RepoStats {
   return { versionCount, sizeBytes, latestPushAt: latest > 0 ? new Date(latest).toISOString() : null };
 }
 
+/** Harbor's `q` range bound for times: whole seconds, UTC, no zone (what Harbor 2.5.5 parses as a time). */
+export const harborQueryTime = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().slice(0, 19);
+
+type Comparator = (a: CatalogRepo, b: CatalogRepo) => number;
+
+interface StatsEntry {
+  stats: RepoStats;
+  artifactCount: number;
+  expiresAt: number;
+}
+
 export class ImageCatalog {
-  private local?: CatalogData;
-  private building?: { token: string | undefined; promise: Promise<CatalogData> };
-  private readonly stats = new Map<string, { stats: RepoStats; at: number }>();
-  private refreshingStats = false;
+  private readonly repos = new Map<number, CatalogRepo>();
+  private readonly idByName = new Map<string, number>();
+  private loaded = false;
+  /** Newest update time seen by a build or delta sync (Harbor's clock, ms). */
+  private watermark = 0;
+  private lastBuildMs = 0;
+  private syncedAt = -Infinity;
+  private fullAt = -Infinity;
+  private resyncing = false;
+  /** Row clock: when each row was last written (a background re-walk does not overwrite newer rows). */
+  private rowTick = 0;
+  private readonly rowAt = new Map<number, number>();
+  private cursor?: string;
+  private readonly dirty = new Set<string>();
+  private rebuild = false;
+  private forceDelta = false;
+  private readonly sorted = new Map<string, { compare: Comparator; rows: CatalogRepo[] }>();
+
+  private readonly stats = new Map<number, StatsEntry>();
+  /** Repositories whose stats are missing or stale, for the background fill. */
+  private readonly needsStats = new Set<number>();
+  /** Invalidation clock: a stats fetch that started before its repository's last invalidation is not kept. */
+  private clock = 0;
+  /** Bumped by every build: stats fetched before it are not kept. */
+  private generation = 0;
+  private readonly touched = new Map<number, number>();
+  private filling = false;
+  private fillPausedUntil = 0;
+  private nextExpiryScan = 0;
+
+  private running?: Promise<void>;
+  private queued?: Promise<void>;
+  private stopped = false;
   private readonly now: () => number;
 
   constructor(private readonly deps: CatalogDeps) {
     this.now = deps.now ?? Date.now;
   }
 
-  private get ttlMs(): number {
-    return this.deps.ttlSeconds * 1000;
-  }
-
-  /**
-   * Stats are checked against the repository's artifact count and update time (which every push changes) and
-   * dropped on every invalidation, so they may live longer than the catalogue: 20 × its TTL, at least a minute.
-   * Only a change made directly in Harbor that touches neither (e.g. a tag deleted in Harbor's UI) waits this long.
-   */
-  private get statsTtlMs(): number {
-    return Math.max(this.ttlMs * 20, 60_000);
-  }
-
-  private stopped = false;
-
-  /** Stops background work (refresh, stats prefetch); for shutdown. */
+  /** Stops background work (stats fill); for shutdown. */
   stop(): void {
     this.stopped = true;
-    this.local = undefined;
   }
 
-  /** Forgets everything cached, here and (through the shared token) in every replica. */
-  async invalidate(): Promise<void> {
-    this.local = undefined;
-    this.building = undefined;
-    this.stats.clear();
-    if (this.deps.ttlSeconds > 0) await this.deps.cache.set(TOKEN_KEY, randomUUID(), this.deps.ttlSeconds * 4);
-    await this.deps.cache.del(CATALOG_KEY);
+  /** Repositories in the catalogue now (for tests and metrics). */
+  size(): number {
+    return this.repos.size;
   }
 
   /**
-   * The repositories of the given workspaces (name → Harbor project id, as the workspace catalogue knows them
-   * now), plus the token that stats lookups use. A workspace the catalogue does not know under that project id
-   * (created or recreated since it was built) is fetched live and added.
+   * Publishes changed repositories (`workspace/image`) to every replica, this one included (applied at its next
+   * list even when the feed cannot be reached). No names: everything (every replica rebuilds from Harbor).
    */
-  async repositories(
-    workspaces: Map<string, number>,
-    sort: (a: CatalogRepo, b: CatalogRepo) => number,
-    sortKey: string,
-  ): Promise<{ repos: CatalogRepo[]; token: string | undefined }> {
-    const read = this.deps.ttlSeconds > 0 ? await this.deps.cache.get<string>(TOKEN_KEY) : undefined;
-    let data = await this.current(read);
-    // A first build mints the token; it counts once the build was kept as current.
-    const token = read ?? (data.token && this.local === data ? data.token : undefined);
-    const unknown = [...workspaces].filter(([name, id]) => data.projects[name] !== id);
-    if (unknown.length > 0) {
-      const extra = await mapLimit(unknown, this.deps.concurrency, ([name]) => this.fetchWorkspace(name));
-      const projects = { ...data.projects };
-      let repos = data.repos;
-      unknown.forEach(([name, id], i) => {
-        projects[name] = id;
-        repos = repos.filter((r) => r.projectId !== id && !r.name.startsWith(`${name}/`)).concat(extra[i]);
-      });
-      const merged = { ...data, projects, repos };
-      if (token !== undefined && data.token === token && this.local === data) this.local = merged;
-      data = merged;
-    }
-    // Sorted once per catalogue and sort order; filtering keeps the order.
-    let memo = this.sorted.get(data);
-    if (!memo) this.sorted.set(data, (memo = new Map()));
-    let ordered = memo.get(sortKey);
-    if (!ordered) memo.set(sortKey, (ordered = data.repos.slice().sort(sort)));
-    const repos = ordered.filter((r) => workspaces.get(r.name.slice(0, r.name.length - r.image.length - 1)) === r.projectId);
-    return { repos, token };
+  async invalidate(names?: string[]): Promise<void> {
+    const list = names && names.length > 0 ? [...new Set(names)] : ['*'];
+    this.mark(list);
+    await this.deps.feed.publish(list);
   }
 
-  private readonly sorted = new WeakMap<CatalogData, Map<string, CatalogRepo[]>>();
+  private mark(names: string[]): void {
+    for (const n of names) {
+      if (n === '*') this.rebuild = true;
+      else this.dirty.add(n);
+    }
+  }
 
   /**
-   * Stats of the given repositories: remembered ones (same token, artifact count and update time, younger than
-   * the TTL; refreshed in the background once older than 70 % of it) or fetched now.
+   * Brings the catalogue up to date as the staleness bounds require: reads the change feed (always), re-reads the
+   * repositories it names, runs a delta sync when the last one is older than `syncSeconds`, builds when empty.
+   * Concurrent callers share one refresh; a caller arriving during one waits for the next.
    */
-  async statsFor(repos: CatalogRepo[], token: string | undefined, concurrency = this.deps.concurrency): Promise<Map<number, RepoStats>> {
-    const out = new Map<number, RepoStats>();
-    const key = (r: CatalogRepo) => `${token}|${r.id}|${r.artifactCount}|${r.updateTime}`;
-    const missing: CatalogRepo[] = [];
-    const ageing: CatalogRepo[] = [];
-    for (const r of repos) {
-      const hit = token !== undefined ? this.stats.get(key(r)) : undefined;
-      const age = hit ? this.now() - hit.at : Infinity;
-      if (hit && age < this.statsTtlMs) {
-        out.set(r.id, hit.stats);
-        if (age > this.statsTtlMs * REFRESH_AHEAD) ageing.push(r);
-      } else missing.push(r);
-    }
-    const remember = (list: CatalogRepo[], fetched: RepoStats[]) =>
-      list.forEach((r, i) => {
-        if (token === undefined) return;
-        const k = key(r);
-        this.stats.delete(k);
-        if (this.stats.size >= MAX_STATS_ENTRIES) this.stats.delete(this.stats.keys().next().value as string);
-        this.stats.set(k, { stats: fetched[i], at: this.now() });
+  refresh(): Promise<void> {
+    if (!this.running) {
+      const p = this.doRefresh().finally(() => {
+        if (this.running === p) this.running = undefined;
       });
-    const fetched = await mapLimit(missing, concurrency, (r) => this.fetchStats(r));
-    missing.forEach((r, i) => out.set(r.id, fetched[i]));
-    remember(missing, fetched);
-    if (ageing.length > 0 && !this.refreshingStats) {
-      this.refreshingStats = true;
-      void mapLimit(ageing, this.deps.concurrency, (r) => this.fetchStats(r))
-        .then((f) => remember(ageing, f))
-        .catch((e: unknown) => this.deps.logger.warn('image stats refresh failed', { error: e }))
-        .finally(() => {
-          this.refreshingStats = false;
+      this.running = p;
+      return p;
+    }
+    if (!this.queued) {
+      const q = this.running
+        .catch(() => undefined)
+        .then(() => {
+          this.queued = undefined;
+          return this.refresh();
         });
+      this.queued = q;
     }
+    return this.queued;
+  }
+
+  private async doRefresh(): Promise<void> {
+    const read = await this.deps.feed.read(this.cursor);
+    this.mark(read.names);
+    if (!this.loaded || this.rebuild) {
+      // Entries published from here on are applied after the build (re-reading a few is harmless).
+      this.rebuild = false;
+      this.dirty.clear();
+      try {
+        await this.build();
+        this.cursor = read.cursor;
+      } catch (e) {
+        if (this.loaded) this.rebuild = true;
+        throw e;
+      }
+      return;
+    }
+    this.cursor = read.cursor;
+    if (read.reset) {
+      // Per-image invalidations may have been missed (Redis restarted or was flushed): re-verify every stat in
+      // the background and look at Harbor now.
+      for (const id of this.repos.keys()) this.needsStats.add(id);
+      for (const e of this.stats.values()) e.expiresAt = 0;
+      this.forceDelta = true;
+    }
+    if (this.dirty.size > 0) await this.applyDirty();
+    const age = this.now() - this.syncedAt;
+    const syncMs = this.deps.syncSeconds * 1000;
+    if (this.forceDelta || age >= syncMs) {
+      this.forceDelta = false;
+      await this.delta();
+    } else if (age >= syncMs * REFRESH_AHEAD) {
+      // Under traffic the delta sync runs ahead of its deadline, in the background: lists do not wait for it.
+      this.deltaAhead();
+    }
+    if (this.deps.fullSyncSeconds > 0 && this.now() - this.fullAt >= this.deps.fullSyncSeconds * 1000) this.resync();
+  }
+
+  private deltaRunning = false;
+
+  private deltaAhead(): void {
+    if (this.deltaRunning || this.stopped) return;
+    this.deltaRunning = true;
+    void this.delta()
+      .catch((e: unknown) => this.deps.logger.warn('image catalogue delta sync failed; retried by the next list', { error: e }))
+      .finally(() => {
+        this.deltaRunning = false;
+      });
+  }
+
+  /** Reads every repository again in the background and merges: rows written meanwhile stay, missing ones go. */
+  private resync(): void {
+    if (this.resyncing || this.stopped) return;
+    this.resyncing = true;
+    this.fullAt = this.now();
+    const tick = this.rowTick;
+    void this.walk()
+      .then((rows) => {
+        const changed = new Set<number>();
+        for (const r of [...this.repos.values()]) {
+          if (!rows.has(r.id) && (this.rowAt.get(r.id) ?? 0) <= tick) {
+            this.remove(r.id);
+            changed.add(r.id);
+          }
+        }
+        for (const r of rows.values()) {
+          const old = this.repos.get(r.id);
+          if ((this.rowAt.get(r.id) ?? 0) > tick) continue;
+          if (old && old.updateTime === r.updateTime && old.artifactCount === r.artifactCount && old.pullCount === r.pullCount) continue;
+          this.upsert(r, changed);
+        }
+        this.patchSorted(changed);
+        this.deps.onSync?.('resync', changed.size);
+      })
+      .catch((e: unknown) => this.deps.logger.warn('image catalogue re-walk failed; tried again at the next interval', { error: e }))
+      .finally(() => {
+        this.resyncing = false;
+      });
+  }
+
+  /** Every repository from `GET /repositories` (first page, then the rest in parallel). */
+  private async walk(): Promise<Map<number, CatalogRepo>> {
+    const first = await this.deps.harbor.listRepositoriesAll({ page: 1, pageSize: PAGE });
+    const pages = Math.min(MAX_PAGES, Math.ceil(first.total / PAGE));
+    const rest = await mapLimit(
+      Array.from({ length: Math.max(0, pages - 1) }, (_, i) => i + 2),
+      this.deps.concurrency,
+      (page) => this.deps.harbor.listRepositoriesAll({ page, pageSize: PAGE }).then((p) => p.items),
+    );
+    const rows = new Map<number, CatalogRepo>();
+    // Rows shift between pages when something is pushed or deleted meanwhile: keep each once (the delta sync and
+    // the count check that follow catch what shifted past a page boundary).
+    for (const r of [first.items, ...rest].flat()) rows.set(r.id, toCatalogRepo(r));
+    return rows;
+  }
+
+  /**
+   * The repositories of the given Harbor projects, in the order of `compare` (remembered per `sortKey` and kept
+   * sorted as rows change).
+   */
+  async repositories(projectIds: Set<number>, compare: Comparator, sortKey: string): Promise<CatalogRepo[]> {
+    await this.refresh();
+    let memo = this.sorted.get(sortKey);
+    if (!memo) {
+      memo = { compare, rows: [...this.repos.values()].sort(compare) };
+      this.sorted.set(sortKey, memo);
+    }
+    const out: CatalogRepo[] = [];
+    for (const r of memo.rows) if (projectIds.has(r.projectId)) out.push(r);
     return out;
   }
 
-  /**
-   * After a build, fills the stats of every repository in the background (half the concurrency), so that
-   * any page of a warm catalogue needs no Harbor call. Stops when the catalogue is invalidated meanwhile.
-   */
-  private prefetchStats(data: CatalogData): void {
-    if (this.prefetching === data.token) return;
-    this.prefetching = data.token;
-    const token = data.token;
-    const limit = Math.max(1, Math.floor(this.deps.concurrency / 2));
-    void (async () => {
-      for (let i = 0; i < data.repos.length; i += 200) {
-        if (this.stopped || this.local?.token !== token) return;
-        await this.statsFor(data.repos.slice(i, i + 200), token, limit);
-      }
-    })()
-      .catch((e: unknown) => this.deps.logger.warn('image stats prefetch stopped', { error: e }))
-      .finally(() => {
-        if (this.prefetching === token) this.prefetching = undefined;
-      });
+  // ── changes ─────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Replaces the whole catalogue from `GET /repositories`; every stat is read again. */
+  private async build(): Promise<void> {
+    const started = this.now();
+    const rows = await this.walk();
+    this.repos.clear();
+    this.rowAt.clear();
+    this.idByName.clear();
+    this.sorted.clear();
+    // A build means "anything may have changed": every stat is read again (pages on demand, the rest in the background).
+    this.generation++;
+    this.stats.clear();
+    this.touched.clear();
+    this.needsStats.clear();
+    let newest = 0;
+    for (const r of rows.values()) {
+      this.repos.set(r.id, r);
+      this.idByName.set(r.name, r.id);
+      newest = Math.max(newest, Date.parse(r.updateTime) || 0);
+      this.needsStats.add(r.id);
+    }
+    this.watermark = newest;
+    this.lastBuildMs = this.now() - started;
+    this.syncedAt = started;
+    this.fullAt = started;
+    this.loaded = true;
+    this.deps.onSync?.('full', rows.size);
   }
 
-  private prefetching?: string;
+  /** Re-reads the repositories named by the feed (one call each). */
+  private async applyDirty(): Promise<void> {
+    const names = [...this.dirty];
+    this.dirty.clear();
+    let got: (HarborRepository | null)[];
+    try {
+      got = await mapLimit(names, this.deps.concurrency, (n) => {
+        const i = n.indexOf('/');
+        return i > 0 ? this.deps.harbor.getRepository(n.slice(0, i), n.slice(i + 1)) : Promise.resolve(null);
+      });
+    } catch (e) {
+      for (const n of names) this.dirty.add(n);
+      throw e;
+    }
+    const changed = new Set<number>();
+    names.forEach((name, i) => {
+      const old = this.idByName.get(name);
+      if (old !== undefined) {
+        this.remove(old);
+        changed.add(old);
+      }
+      const r = got[i];
+      if (r) {
+        this.upsert(toCatalogRepo(r), changed); // a new row: its stats are read again
+      }
+    });
+    this.patchSorted(changed);
+    this.deps.onSync?.('image', names.length);
+  }
+
+  /** Repositories updated since the newest update time seen, and the platform-wide count. */
+  private async delta(): Promise<void> {
+    const started = this.now();
+    // Rows written after this (per-image changes applied meanwhile) are newer than what this sync reads.
+    const tick = this.rowTick;
+    const overlapMs = (this.deps.overlapSeconds ?? 10) * 1000 + this.lastBuildMs;
+    const q = `update_time=[${harborQueryTime(Math.max(0, this.watermark - overlapMs))}~]`;
+    const [count, first] = await Promise.all([
+      this.deps.harbor.listRepositoriesAll({ page: 1, pageSize: 1 }),
+      this.deps.harbor.listRepositoriesAll({ q, sort: '-update_time', page: 1, pageSize: PAGE }),
+    ]);
+    const pages = Math.min(MAX_PAGES, Math.ceil(first.total / PAGE));
+    const rest = await mapLimit(
+      Array.from({ length: Math.max(0, pages - 1) }, (_, i) => i + 2),
+      this.deps.concurrency,
+      (page) => this.deps.harbor.listRepositoriesAll({ q, sort: '-update_time', page, pageSize: PAGE }).then((p) => p.items),
+    );
+    const changed = new Set<number>();
+    let newest = this.watermark;
+    for (const h of [first.items, ...rest].flat()) {
+      const r = toCatalogRepo(h);
+      newest = Math.max(newest, Date.parse(r.updateTime) || 0);
+      const old = this.repos.get(r.id);
+      if ((this.rowAt.get(r.id) ?? 0) > tick) continue;
+      if (old && old.updateTime === r.updateTime && old.artifactCount === r.artifactCount && old.pullCount === r.pullCount) continue;
+      this.upsert(r, changed);
+    }
+    this.watermark = newest;
+    this.patchSorted(changed);
+    this.deps.onSync?.('delta', changed.size);
+    if (this.repos.size !== count.total) await this.reconcile();
+    this.syncedAt = Math.max(this.syncedAt, started);
+  }
+
+  /**
+   * The catalogue's count differs from Harbor's: compares every project's `repo_count` with the catalogue and
+   * lists again only the projects that differ (projects gone from Harbor lose their rows).
+   */
+  private async reconcile(): Promise<void> {
+    const tick = this.rowTick;
+    const projects = await this.deps.harbor.listAllProjects();
+    const counts = new Map<number, number>();
+    for (const r of this.repos.values()) counts.set(r.projectId, (counts.get(r.projectId) ?? 0) + 1);
+    const known = new Set(projects.map((p) => p.project_id));
+    const changed = new Set<number>();
+    for (const r of [...this.repos.values()]) {
+      if (!known.has(r.projectId)) {
+        this.remove(r.id);
+        changed.add(r.id);
+      }
+    }
+    const differ = projects.filter((p) => (p.repo_count ?? 0) !== (counts.get(p.project_id) ?? 0));
+    const lists = await mapLimit(differ, this.deps.concurrency, (p) =>
+      this.deps.harbor.listAllRepositories(p.name).catch((e: unknown) => {
+        if ((e as { kind?: string }).kind === 'not_found') return [];
+        throw e;
+      }),
+    );
+    const untouched = (id: number) => (this.rowAt.get(id) ?? 0) <= tick;
+    differ.forEach((p, i) => {
+      const keep = new Set(lists[i].map((r) => r.id));
+      for (const r of [...this.repos.values()]) {
+        if (r.projectId === p.project_id && !keep.has(r.id) && untouched(r.id)) {
+          this.remove(r.id);
+          changed.add(r.id);
+        }
+      }
+      for (const h of lists[i]) if (untouched(h.id)) this.upsert(toCatalogRepo(h), changed);
+    });
+    this.patchSorted(changed);
+    this.deps.onSync?.('reconcile', differ.length);
+  }
+
+  private upsert(r: CatalogRepo, changed: Set<number>): void {
+    const old = this.repos.get(r.id);
+    const other = this.idByName.get(r.name);
+    if (other !== undefined && other !== r.id) {
+      this.remove(other);
+      changed.add(other);
+    }
+    this.repos.set(r.id, r);
+    this.idByName.set(r.name, r.id);
+    this.rowAt.set(r.id, ++this.rowTick);
+    changed.add(r.id);
+    if (!old || old.artifactCount !== r.artifactCount) this.invalidateStats(r.id);
+  }
+
+  private remove(id: number): void {
+    const r = this.repos.get(id);
+    if (!r) return;
+    this.repos.delete(id);
+    this.rowAt.set(id, ++this.rowTick);
+    if (this.idByName.get(r.name) === id) this.idByName.delete(r.name);
+    this.dropStats(id);
+  }
+
+  private invalidateStats(id: number): void {
+    this.stats.delete(id);
+    this.touched.set(id, ++this.clock);
+    this.needsStats.add(id);
+  }
+
+  private dropStats(id: number): void {
+    this.stats.delete(id);
+    this.touched.delete(id);
+    this.needsStats.delete(id);
+  }
+
+  /** Keeps every remembered order sorted: changed rows out, their current versions merged back in. */
+  private patchSorted(changed: Set<number>): void {
+    if (changed.size === 0) return;
+    if (changed.size > PATCH_LIMIT) {
+      this.sorted.clear();
+      return;
+    }
+    const fresh = [...changed].map((id) => this.repos.get(id)).filter((r): r is CatalogRepo => !!r);
+    for (const memo of this.sorted.values()) {
+      const add = fresh.slice().sort(memo.compare);
+      const rows: CatalogRepo[] = [];
+      let j = 0;
+      for (const r of memo.rows) {
+        if (changed.has(r.id)) continue;
+        while (j < add.length && memo.compare(add[j], r) < 0) rows.push(add[j++]);
+        rows.push(r);
+      }
+      while (j < add.length) rows.push(add[j++]);
+      memo.rows = rows;
+    }
+  }
+
+  // ── stats ───────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Stats of the given repositories: remembered ones, or fetched now; starts the background fill for the rest. */
+  async statsFor(repos: CatalogRepo[]): Promise<Map<number, RepoStats>> {
+    const out = new Map<number, RepoStats>();
+    const missing: CatalogRepo[] = [];
+    const now = this.now();
+    for (const r of repos) {
+      const e = this.valid(r, now);
+      if (e) out.set(r.id, e.stats);
+      else missing.push(r);
+    }
+    const fetched = await mapLimit(missing, this.deps.concurrency, (r) => this.fetchAndKeep(r));
+    missing.forEach((r, i) => out.set(r.id, fetched[i]));
+    this.kickFill();
+    return out;
+  }
+
+  private valid(r: CatalogRepo, now: number): StatsEntry | undefined {
+    const e = this.stats.get(r.id);
+    return e && e.artifactCount === r.artifactCount && e.expiresAt > now ? e : undefined;
+  }
+
+  private async fetchAndKeep(r: CatalogRepo): Promise<RepoStats> {
+    const startedAt = this.clock;
+    const generation = this.generation;
+    const stats = await this.fetchStats(r);
+    const current = this.repos.get(r.id);
+    // Kept only if nothing invalidated this repository meanwhile and it is still the same.
+    if (current && current.artifactCount === r.artifactCount && generation === this.generation && (this.touched.get(r.id) ?? 0) <= startedAt) {
+      const maxAge = this.deps.statsMaxAgeSeconds * 1000;
+      // Spread re-verification over the last fifth of the age, so that a fill does not come back as one burst.
+      const expiresAt = maxAge > 0 ? this.now() + maxAge * (0.8 + 0.2 * Math.random()) : Infinity;
+      this.stats.set(r.id, { stats, artifactCount: r.artifactCount, expiresAt });
+      this.needsStats.delete(r.id);
+    }
+    return stats;
+  }
 
   private async fetchStats(r: CatalogRepo): Promise<RepoStats> {
-    const [project, ...rest] = r.name.split('/');
-    const repository = rest.join('/');
     if (r.artifactCount === 0) return { versionCount: 0, sizeBytes: 0, latestPushAt: null };
+    const i = r.name.indexOf('/');
+    const [project, repository] = [r.name.slice(0, i), r.name.slice(i + 1)];
     const first = await this.deps.harbor.listArtifacts(project, repository, { page: 1, pageSize: PAGE });
     const pages = Math.min(MAX_PAGES, Math.ceil(first.total / PAGE));
     const more = await mapLimit(
-      Array.from({ length: Math.max(0, pages - 1) }, (_, i) => i + 2),
-      this.deps.concurrency,
+      Array.from({ length: Math.max(0, pages - 1) }, (_, k) => k + 2),
+      this.deps.fillConcurrency,
       (page) => this.deps.harbor.listArtifacts(project, repository, { page, pageSize: PAGE }).then((p) => p.items),
     );
     return statsOf([...first.items, ...more.flat()]);
   }
 
-  private async fetchWorkspace(name: string): Promise<CatalogRepo[]> {
-    try {
-      return (await this.deps.harbor.listAllRepositories(name)).map(toCatalogRepo);
-    } catch (e) {
-      // Deleted between the workspace lookup and now: it has no images.
-      if ((e as { kind?: string }).kind === 'not_found') return [];
-      throw e;
+  /** Fills missing or expired stats in the background, `fillConcurrency` calls at a time. */
+  private kickFill(): void {
+    if (this.filling || this.stopped || this.now() < this.fillPausedUntil) return;
+    const now = this.now();
+    if (this.deps.statsMaxAgeSeconds > 0 && now >= this.nextExpiryScan) {
+      this.nextExpiryScan = now + Math.min(60_000, (this.deps.statsMaxAgeSeconds * 1000) / 20);
+      for (const [id, e] of this.stats) if (e.expiresAt <= now) this.needsStats.add(id);
     }
-  }
-
-  /** The catalogue for `token`: this replica's copy, the shared one, or a new build. */
-  private async current(token: string | undefined): Promise<CatalogData> {
-    const fresh = (d: CatalogData | undefined): d is CatalogData => !!d && token !== undefined && d.token === token && this.now() - d.builtAt < this.ttlMs;
-    if (fresh(this.local)) {
-      if (this.now() - this.local.builtAt > this.ttlMs * REFRESH_AHEAD) this.refreshAhead(token);
-      return this.local;
-    }
-    if (token !== undefined) {
-      const shared = await this.deps.cache.get<CatalogData>(CATALOG_KEY);
-      if (fresh(shared)) {
-        this.local = shared;
-        return shared;
-      }
-    }
-    return this.build(token);
-  }
-
-  private refreshAhead(token: string | undefined): void {
-    if (this.building || this.stopped) return;
+    if (this.needsStats.size === 0) return;
+    this.filling = true;
     void (async () => {
-      const shared = await this.deps.cache.get<CatalogData>(CATALOG_KEY);
-      if (shared && shared.token === token && this.local && shared.builtAt > this.local.builtAt && this.now() - shared.builtAt < this.ttlMs * REFRESH_AHEAD) {
-        this.local = shared;
-        return;
+      while (!this.stopped && this.needsStats.size > 0) {
+        const batch: CatalogRepo[] = [];
+        for (const id of this.needsStats) {
+          const r = this.repos.get(id);
+          if (r) batch.push(r);
+          else this.needsStats.delete(id);
+          if (batch.length >= 200) break;
+        }
+        if (batch.length === 0) break;
+        await mapLimit(batch, this.deps.fillConcurrency, async (r) => {
+          if (this.valid(r, this.now())) this.needsStats.delete(r.id);
+          else await this.fetchAndKeep(r);
+        });
       }
-      await this.build(token);
-    })().catch((e: unknown) => this.deps.logger.warn('image catalogue refresh failed; the current copy stays until it expires', { error: e }));
+    })()
+      .catch((e: unknown) => {
+        this.fillPausedUntil = this.now() + FILL_BACKOFF_MS;
+        this.deps.logger.warn('image stats fill paused after a Harbor error', { error: e });
+      })
+      .finally(() => {
+        this.filling = false;
+      });
   }
 
-  /** One build at a time per token in this process; callers asking meanwhile share it. */
-  private build(token: string | undefined): Promise<CatalogData> {
-    if (this.building && this.building.token === token) return this.building.promise;
-    const started = this.now();
-    const self: { promise?: Promise<CatalogData> } = {};
-    const promise = (async (): Promise<CatalogData> => {
-      let tok = token;
-      if (tok === undefined && this.deps.ttlSeconds > 0) {
-        // First build since start (or since the token expired): mint one. If the cache is down it is not kept,
-        // and the next request builds again — nothing is served from memory without a shared token.
-        tok = randomUUID();
-        await this.deps.cache.set(TOKEN_KEY, tok, this.deps.ttlSeconds * 4);
-      }
-      const projects = this.deps.listProjects ? await this.deps.listProjects() : (await this.deps.harbor.listAllProjects()).map((p) => ({ name: p.name, id: p.project_id }));
-      const repos = await this.fetchAllRepositories(projects.map((p) => p.name));
-      const data: CatalogData = {
-        token: tok ?? '',
-        builtAt: started,
-        projects: Object.fromEntries(projects.map((p) => [p.name, p.id])),
-        repos,
-      };
-      if (tok !== undefined && (await this.deps.cache.get<string>(TOKEN_KEY)) === tok) {
-        // Still current (no invalidation while building): keep it here and share it.
-        if (this.building?.promise === self.promise || !this.local || this.local.builtAt <= started) this.local = data;
-        await this.deps.cache.set(CATALOG_KEY, data, this.deps.ttlSeconds);
-        this.prefetchStats(data);
-      }
-      return data;
-    })();
-    self.promise = promise;
-    this.building = { token, promise };
-    const clear = () => {
-      if (this.building?.promise === promise) this.building = undefined;
-    };
-    promise.then(clear, clear);
-    return promise;
-  }
-
-  /**
-   * Every repository, workspace by workspace (`GET /projects/{p}/repositories`, 100 a page): every first page in
-   * parallel, then any further pages, all through one concurrency limit. Per-project lists are small queries for
-   * Harbor, unlike deep pages of one platform-wide list.
-   */
-  private async fetchAllRepositories(projects: string[]): Promise<CatalogRepo[]> {
-    const firsts = await mapLimit(projects, this.deps.concurrency, (p) =>
-      this.deps.harbor.listRepositories(p, { page: 1, pageSize: PAGE }).catch((e: unknown) => {
-        if ((e as { kind?: string }).kind === 'not_found') return { items: [], total: 0 };
-        throw e;
-      }),
-    );
-    const more: { project: string; page: number }[] = [];
-    projects.forEach((p, i) => {
-      const pages = Math.min(MAX_PAGES, Math.ceil(firsts[i].total / PAGE));
-      for (let page = 2; page <= pages; page++) more.push({ project: p, page });
-    });
-    const rest = await mapLimit(more, this.deps.concurrency, ({ project, page }) =>
-      this.deps.harbor.listRepositories(project, { page, pageSize: PAGE }).then((r) => r.items),
-    );
-    // Rows shift between pages when something is pushed or deleted meanwhile: keep each repository once.
-    const byId = new Map<number, CatalogRepo>();
-    for (const r of [...firsts.flatMap((f) => f.items), ...rest.flat()]) byId.set(r.id, toCatalogRepo(r));
-    return [...byId.values()];
+  /** True while the background fill has work left (for the bench and tests). */
+  filled(): boolean {
+    return this.needsStats.size === 0 && !this.filling;
   }
 }

@@ -2,9 +2,10 @@ import { AppError, forbidden, invalid, notFound } from './errors';
 import { memberOf, type PlatformProject, type Principal } from './principal';
 import { workspaceNameProblem } from './names';
 import { relation, type AccessLevel, type PageOf, type Relation, type Workspace, type WorkspacesService } from './workspaces.service';
-import { ImageCatalog, mapLimit, statsOf, type CatalogRepo } from './images.catalog';
+import { ImageCatalog, mapLimit, statsOf, type CatalogRepo, type SyncKind } from './images.catalog';
 import type { HarborArtifact, HarborContentPort, HarborPort } from '../ports/harbor';
 import type { Cache } from '../ports/coordination';
+import type { ChangeFeed } from '../ports/changes';
 import type { Logger } from '../observability/logger';
 
 /** What users are told wherever something is deleted (SPEC: deleting is soft; Harbor's 2 h GC window). */
@@ -118,13 +119,26 @@ export interface VersionsDeleteResult {
 export interface ImagesDeps {
   harbor: HarborPort & HarborContentPort;
   workspaces: Pick<WorkspacesService, 'list' | 'get'>;
-  cache: Cache;
+  /** Unused by the catalogue since it keeps its own state (kept for callers that pass it). */
+  cache?: Cache;
+  /** Changed images shared by every replica (Redis, or in-process for one replica). */
+  feed: ChangeFeed;
   logger: Logger;
   registryHost: string;
-  /** How long list data may be served from cache (bounds staleness of changes made outside hubgate); 0 = never. */
+  /**
+   * Longest time lists are answered without asking Harbor what changed (bounds staleness of changes made outside
+   * hubgate: pushes that bypass it, pull counts, deletes in Harbor's UI); 0 = ask before every list.
+   */
   cacheTtlSeconds: number;
+  /** Every this often the whole repository list is read again in the background (see ImageCatalog); default 1 hour. */
+  fullSyncSeconds?: number;
+  /** Longest time one image's version count and size are kept without re-reading them (0 = until a change is seen). Default 1 day. */
+  statsMaxAgeSeconds?: number;
   /** Harbor calls in flight at once when building the catalogue or fetching details. */
   harborConcurrency: number;
+  /** Harbor calls in flight at once for the background stats fill (default 4). */
+  statsFillConcurrency?: number;
+  onSync?: (kind: SyncKind, repositories: number) => void;
   now?: () => number;
 }
 
@@ -163,21 +177,30 @@ export class ImagesService {
   constructor(private readonly deps: ImagesDeps) {
     this.catalog = new ImageCatalog({
       harbor: deps.harbor,
-      cache: deps.cache,
+      feed: deps.feed,
       logger: deps.logger,
-      ttlSeconds: deps.cacheTtlSeconds,
+      syncSeconds: deps.cacheTtlSeconds,
+      statsMaxAgeSeconds: deps.statsMaxAgeSeconds ?? 86_400,
+      fullSyncSeconds: deps.fullSyncSeconds ?? 3_600,
       concurrency: deps.harborConcurrency,
+      fillConcurrency: deps.statsFillConcurrency ?? 4,
+      onSync: deps.onSync,
       now: deps.now,
-      listProjects: async () => (await this.allWorkspaces()).map((w) => ({ name: w.name, id: w.harborProjectId })),
     });
   }
 
   /**
-   * Drops every cached view of images, in this replica and (through the shared cache) in all others. Called after
-   * every write through hubgate; the registry front calls it after each manifest PUT/DELETE it passes through.
+   * Marks images (`workspace/image`) as changed, in this replica and (through the change feed) in all others: their
+   * next list re-reads just those. Called after every write through hubgate; the registry front calls it after each
+   * manifest PUT/DELETE it passes through. Without names: everything (every replica rebuilds its catalogue).
    */
-  async invalidate(): Promise<void> {
-    await this.catalog.invalidate();
+  async invalidate(images?: string[]): Promise<void> {
+    await this.catalog.invalidate(images);
+  }
+
+  /** True once every image's stats are in memory (the background fill has nothing left to do). */
+  statsFilled(): boolean {
+    return this.catalog.filled();
   }
 
   /** Stops background catalogue work (shutdown). */
@@ -199,7 +222,10 @@ export class ImagesService {
 
   async list(p: Principal, f: ImageListFilter): Promise<PageOf<ImageRow>> {
     const visible = new Map<string, { ws: Workspace; rel: Exclude<Relation, 'none'>; shared: boolean }>();
-    for (const ws of await this.allWorkspaces()) {
+    // The workspace catalogue and the image catalogue are brought up to date side by side (a cold start pays for
+    // the slower of the two, not both).
+    const [workspaces] = await Promise.all([this.allWorkspaces(), this.catalog.refresh()]);
+    for (const ws of workspaces) {
       const rel = relation(p, ws);
       if (rel === 'none') continue;
       const own = !!ws.project && memberOf(p, ws.project.id);
@@ -211,20 +237,17 @@ export class ImagesService {
       if (f.department && ws.project?.department !== f.department) continue;
       visible.set(ws.name, { ws, rel, shared });
     }
-    const { repos, token } = await this.catalog.repositories(
-      new Map([...visible.values()].map((v) => [v.ws.name, v.ws.harborProjectId])),
-      comparator(f.sort),
-      f.sort,
-    );
+    const byProject = new Map([...visible.values()].map((v) => [v.ws.harborProjectId, v]));
+    const repos = await this.catalog.repositories(new Set(byProject.keys()), comparator(f.sort), f.sort);
     const q = f.q?.toLowerCase();
     const rows = q ? repos.filter((r) => r.image.includes(q)) : repos;
     const start = (f.page - 1) * f.pageSize;
     const pageRows = rows.slice(start, start + f.pageSize);
-    const stats = await this.catalog.statsFor(pageRows, token);
+    const stats = await this.catalog.statsFor(pageRows);
     const items = pageRows.map((r): ImageRow => {
       const image = r.image;
       const workspace = r.name.slice(0, r.name.length - image.length - 1);
-      const v = visible.get(workspace)!;
+      const v = byProject.get(r.projectId)!;
       const s = stats.get(r.id) ?? { versionCount: 0, sizeBytes: 0, latestPushAt: null };
       return {
         workspace,
@@ -365,7 +388,7 @@ export class ImagesService {
       if (e instanceof AppError && e.kind === 'not_found') throw notFound(`image "${workspace}/${image}"`);
       throw e;
     });
-    await this.invalidate();
+    await this.invalidate([`${workspace}/${image}`]);
     return this.get(p, workspace, image);
   }
 
@@ -399,7 +422,7 @@ export class ImagesService {
       if (f) result.failed.push({ workspace: it.workspace, image: it.image, ...f });
       else result.deleted.push({ workspace: it.workspace, image: it.image });
     });
-    if (result.deleted.length > 0 || result.failed.length > 0) await this.invalidate();
+    if (result.deleted.length > 0 || result.failed.length > 0) await this.invalidate(unique.map((it) => `${it.workspace}/${it.image}`));
     return result;
   }
 
@@ -460,7 +483,7 @@ export class ImagesService {
     const order = new Map(wanted.map((t, i) => [t, i]));
     result.deleted.sort((a, b) => order.get(a.tag)! - order.get(b.tag)!);
     result.failed.sort((a, b) => (order.get(a.tag) ?? 0) - (order.get(b.tag) ?? 0));
-    await this.invalidate();
+    await this.invalidate([`${workspace}/${image}`]);
     return result;
   }
 }

@@ -86,7 +86,8 @@ export interface UploadsDeps {
   sharedConfigured: boolean;
   shared: () => boolean;
   /** Drops cached views of the workspace and its images after a successful upload. */
-  invalidate: (workspace: string) => Promise<void>;
+  /** After an upload: the workspace and the repositories (`workspace/image`) it pushed to. */
+  invalidate: (workspace: string, repositories: string[]) => Promise<void>;
   replica?: string;
 }
 
@@ -384,7 +385,7 @@ export class UploadsService {
       this.deps.metrics.uploadsFinished.inc({ result: 'succeeded', reason: '' });
       this.deps.logger.info('upload finished', { upload: rec.id, workspace: rec.workspace, images: rec.images.map((i) => `${i.repository}:${i.tag}`), bytes: rec.bytesReceived, ...timings });
       await this.settle(h, undefined);
-      await this.deps.invalidate(rec.workspace).catch((e) => this.deps.logger.warn('cache invalidation after an upload failed', { error: e }));
+      await this.deps.invalidate(rec.workspace, [...new Set(rec.images.map((i) => i.repository))]).catch((e) => this.deps.logger.warn('cache invalidation after an upload failed', { error: e }));
       return rec;
     } catch (e) {
       // an abort surfaces as whatever broke first (a destroyed stream, a cut-off request): report the abort's reason

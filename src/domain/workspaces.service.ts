@@ -98,28 +98,53 @@ export class WorkspacesService {
 
   constructor(private readonly deps: WorkspacesDeps) {}
 
+  /** Bumped by invalidate(): a rebuild that started before it is not kept. */
+  private generation = 0;
+  private ahead?: Promise<unknown>;
+
   /** Drops every cached view of workspaces (after any write, here or seen by the registry front). */
   async invalidate(): Promise<void> {
+    this.generation++;
     this.local = undefined;
     await this.deps.cache.del(CATALOG_KEY);
   }
 
   private async catalog(): Promise<Catalog> {
     const ttlMs = this.deps.catalogTtlSeconds * 1000;
-    if (this.local && Date.now() - this.local.at < ttlMs) return this.local.catalog;
+    if (this.local && Date.now() - this.local.at < ttlMs) {
+      // Past half its life the catalogue is rebuilt in the background, so that lists under traffic never wait for it.
+      if (Date.now() - this.local.at >= ttlMs / 2 && !this.ahead) {
+        const gen = this.generation;
+        this.ahead = this.build()
+          .then((catalog) => {
+            if (gen === this.generation) this.local = { at: Date.now(), catalog };
+          })
+          .catch((e: unknown) => this.deps.logger.warn('workspace catalogue refresh failed; the current copy stays until it expires', { error: e }))
+          .finally(() => (this.ahead = undefined));
+      }
+      return this.local.catalog;
+    }
     const cached = await this.deps.cache.get<Catalog>(CATALOG_KEY);
     if (cached) {
       this.local = { at: Date.now(), catalog: cached };
       return cached;
     }
+    const gen = this.generation;
+    const catalog = await this.build();
+    if (gen === this.generation) {
+      this.local = { at: Date.now(), catalog };
+      await this.deps.cache.set(CATALOG_KEY, catalog, this.deps.catalogTtlSeconds);
+    }
+    return catalog;
+  }
+
+  private async build(): Promise<Catalog> {
     const [projects, owners] = await Promise.all([this.deps.harbor.listAllProjects(), this.deps.credentials.ownerRecords()]);
     const ownerOf = new Map<string, OwnerRecord>();
     for (const o of owners) for (const w of o.workspaces) ownerOf.set(w, o);
     const catalog: Catalog = {
       workspaces: projects.map((hp) => this.toWorkspace(hp, ownerOf.get(hp.name)?.project ?? null)),
     };
-    this.local = { at: Date.now(), catalog };
-    await this.deps.cache.set(CATALOG_KEY, catalog, this.deps.catalogTtlSeconds);
     return catalog;
   }
 

@@ -43,6 +43,18 @@ export function createMetrics(opts: { version?: string; defaultMetrics?: boolean
       labelNames: ['operation', 'outcome'],
       registers: [registry],
     }),
+    imageCatalogSyncs: new client.Counter({
+      name: 'hubgate_image_catalog_syncs_total',
+      help: 'Image catalogue updates from Harbor, by kind: full (replica start or "everything changed"), delta (repositories updated since the last one), reconcile (count mismatch: projects compared), image (per-image changes from the change feed).',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    imageCatalogRepositories: new client.Counter({
+      name: 'hubgate_image_catalog_repositories_total',
+      help: 'Repositories re-read or changed by image catalogue updates, by kind (see hubgate_image_catalog_syncs_total).',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
     harborDuration: new client.Histogram({
       name: 'hubgate_harbor_request_duration_seconds',
       help: 'Latency of calls to the Harbor REST API, by adapter operation.',

@@ -380,6 +380,8 @@ export class RegistryFront {
       const now = Date.now();
       this.countPull(() => {
         r.pullCount += 1;
+        // Harbor's AddPullCount also sets the repository's update_time (a push of an artifact does not).
+        r.updateTime = Date.now();
         a.pullTime = now;
         if (t) t.pullTime = now;
       });

@@ -74,7 +74,7 @@ function linkFor(ctx: Ctx, page: number, pageSize: number): string {
 }
 
 /** Sends a list page with X-Total-Count and Harbor's Link header. */
-function sendPage<T>(ctx: Ctx, rows: T[], map: (x: T) => unknown): void {
+export function sendPage<T>(ctx: Ctx, rows: T[], map: (x: T) => unknown): void {
   const { page, pageSize } = paging(ctx);
   const total = rows.length;
   const slice = pageSize > 0 ? rows.slice((page - 1) * pageSize, page * pageSize) : rows;
@@ -131,6 +131,45 @@ function matchQ(items: QItem[], get: (key: string) => string | number | undefine
   return true;
 }
 
+/**
+ * `q` over repositories as Harbor 2.5.5 applies it (lib/orm setFilters on RepoRecord): fuzzy `~v` is a
+ * case-insensitive substring (`__icontains`); a range `[min~max]` bounds either side, inclusive; times are
+ * `YYYY-MM-DDTHH:MM:SS[.fff]` read as UTC (Harbor's parser takes whole seconds; fractions reach Postgres as text,
+ * which compares them as timestamps — test/fixtures/harbor/live/R03–R06); or-lists `{a b}`; unknown keys are ignored.
+ */
+function matchRepoQ(items: QItem[], r: { name: string; projectId: number; id: number; pullCount: number; creationTime: number; updateTime: number }): boolean {
+  const fields: Record<string, string | number> = {
+    name: r.name,
+    project_id: r.projectId,
+    repository_id: r.id,
+    pull_count: r.pullCount,
+    creation_time: r.creationTime,
+    update_time: r.updateTime,
+  };
+  const isTime = (k: string) => k === 'creation_time' || k === 'update_time';
+  const bound = (k: string, v: string | undefined): number | undefined => {
+    if (v === undefined || v.trim() === '') return undefined;
+    const t = v.trim();
+    if (isTime(k)) return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$/.test(t) ? Date.parse(`${t}Z`) : undefined;
+    return /^-?\d+$/.test(t) ? Number(t) : undefined;
+  };
+  for (const it of items) {
+    const v = fields[it.key];
+    if (v === undefined) continue;
+    if (it.op === 'fuzzy') {
+      if (!String(v).toLowerCase().includes(it.value.toLowerCase())) return false;
+    } else if (it.op === 'range') {
+      const lo = bound(it.key, it.from);
+      const hi = bound(it.key, it.to);
+      if (lo !== undefined && (v as number) < lo) return false;
+      if (hi !== undefined && (v as number) > hi) return false;
+    } else if (it.op === 'list') {
+      if (!it.values!.includes(String(v))) return false;
+    } else if (isTime(it.key) ? bound(it.key, it.value) !== v : String(v) !== it.value) return false;
+  }
+  return true;
+}
+
 function sortRows<T>(ctx: Ctx, rows: T[], fields: Record<string, (x: T) => string | number>, dflt: (a: T, b: T) => number): T[] {
   const sort = ctx.query.get('sort');
   const keys = (sort ?? '').split(',').filter(Boolean).map((s) => (s.startsWith('-') ? { f: s.slice(1), desc: true } : { f: s, desc: false }))
@@ -177,7 +216,7 @@ export class Rest {
       owner_id: 1,
       owner_name: 'admin',
       project_id: p.id,
-      repo_count: [...this.s.repositories.values()].filter((r) => r.projectId === p.id).length,
+      repo_count: this.s.reposOfProject(p.id).length,
       update_time: isoMs(p.updateTime),
     };
     if (ctx.principal.kind === 'admin') {
@@ -641,7 +680,7 @@ export class Rest {
   }
 
   private reposOf(p: Project): Repository[] {
-    return [...this.s.repositories.values()].filter((r) => r.projectId === p.id);
+    return this.s.reposOfProject(p.id);
   }
 
   private async deleteProject(ctx: Ctx, ref: string): Promise<void> {
@@ -921,13 +960,13 @@ export class Rest {
     const q = parseQ(ctx);
     const visible = new Set([...this.s.projects.values()].filter((p) => seesProject(this.s, ctx.principal, p)).map((p) => p.id));
     let rows = [...this.s.repositories.values()].filter((r) => visible.has(r.projectId));
-    rows = rows.filter((r) => matchQ(q, (k) => (k === 'name' ? r.name : k === 'project_id' ? r.projectId : undefined)));
+    if (q.length > 0) rows = rows.filter((r) => matchRepoQ(q, r));
     rows = this.sortRepos(ctx, rows);
     sendPage(ctx, rows, (r) => this.repoView(r));
   }
 
   private sortRepos(ctx: Ctx, rows: Repository[]): Repository[] {
-    return sortRows(ctx, rows, { name: (r) => r.name, creation_time: (r) => r.creationTime, update_time: (r) => r.updateTime, pull_count: (r) => r.pullCount },
+    return sortRows(ctx, rows, { name: (r) => r.name, creation_time: (r) => r.creationTime, update_time: (r) => r.updateTime, pull_count: (r) => r.pullCount, repository_id: (r) => r.id, project_id: (r) => r.projectId },
       (x, y) => y.creationTime - x.creationTime || y.id - x.id);
   }
 
@@ -935,7 +974,7 @@ export class Rest {
     const p = this.project(ctx, ref);
     this.requireProject(ctx, p, 'repository', 'list');
     const q = parseQ(ctx);
-    let rows = this.reposOf(p).filter((r) => matchQ(q, (k) => (k === 'name' ? r.name : undefined)));
+    let rows = this.reposOf(p).filter((r) => matchRepoQ(q, r));
     rows = this.sortRepos(ctx, rows);
     sendPage(ctx, rows, (r) => this.repoView(r));
   }

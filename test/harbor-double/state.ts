@@ -196,6 +196,10 @@ export class State {
     return undefined;
   }
 
+  reposOfProject(projectId: number): Repository[] {
+    return [...this.repositories.values()].filter((r) => r.projectId === projectId);
+  }
+
   artifactsOf(repoId: number): Artifact[] {
     return [...this.artifacts.values()].filter((a) => a.repositoryId === repoId);
   }

@@ -51,8 +51,8 @@ export interface RegistryRouterDeps {
   upstreamIdleTimeoutMs?: number;
   /** What streams the exchanges (proxy.ts): `node` (default) or `http-proxy-middleware`. */
   proxyEngine?: ProxyEngine;
-  /** A manifest was pushed or deleted through hubgate (invalidate cached image lists). */
-  onManifestChange?: () => Promise<void> | void;
+  /** A manifest of `repository` (`workspace/image`) was pushed or deleted through hubgate (invalidate it in image lists). */
+  onManifestChange?: (repository: string) => Promise<void> | void;
   logger: Logger;
   metrics: Metrics;
   /** Further host[:port] values Harbor may put into absolute Locations (its external URL host). */
@@ -154,7 +154,7 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
         if (status === 401 && f.creds) login.forget(f.creds);
         if (f.op.id === 'v2_manifest' && (req.method === 'PUT' || req.method === 'DELETE') && status >= 200 && status < 300) {
           void Promise.resolve()
-            .then(() => deps.onManifestChange?.())
+            .then(() => (f.op.repository ? deps.onManifestChange?.(f.op.repository) : undefined))
             .catch((e: unknown) => deps.logger.warn('image list invalidation failed', { operation: f.op.id, error: e }));
         }
       },

@@ -182,6 +182,12 @@ export const imagePaths = {
     get: {
       operationId: 'images_list',
       summary: 'Own and shared images, filtered, sorted and paged on the server (served from the image catalogue).',
+      description:
+        'Answered from each replica\'s image catalogue. Pushes and deletes through hubgate\'s registry front, uploads, image and version deletes and ' +
+        'description edits show in the next list on every replica. Changes made directly in Harbor show later: new repositories, pull counts and ' +
+        'deleted repositories after at most HUBGATE_IMAGES_CACHE_TTL_SECONDS (15 s); artifacts pushed to or deleted from an existing repository after ' +
+        'at most HUBGATE_IMAGES_FULL_SYNC_SECONDS (1 h); tags added to or removed from an existing artifact after at most ' +
+        'HUBGATE_IMAGES_STATS_MAX_AGE_SECONDS (1 day).',
       parameters: Object.entries(imageSchemas.ImageListQuery.properties).map(([name, schema]) => ({ name, in: 'query', schema })),
       responses: {
         200: { description: 'A page; the total is also in X-Total-Count.', headers: { 'X-Total-Count': { schema: { type: 'integer' } } }, content: json(ref('ImagePage')) },

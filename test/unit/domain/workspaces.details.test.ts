@@ -122,12 +122,19 @@ describe('workspace catalogue cache (per replica)', () => {
     await workspaces.list(admin, { page: 1, pageSize: 10 });
     expect(reads()).toBe(1);
     await harbor.createProject({ name: 'outside', public: false });
-    now += 4999;
+    now += 2499;
     expect((await workspaces.list(admin, { page: 1, pageSize: 10 })).items.map((w) => w.name)).not.toContain('outside');
     expect(reads()).toBe(1);
-    now += 1; // exactly the TTL: stale
-    expect((await workspaces.list(admin, { page: 1, pageSize: 10 })).items.map((w) => w.name)).toContain('outside');
+    now += 2500; // past half the TTL: served as is, rebuilt in the background for the next request
+    expect((await workspaces.list(admin, { page: 1, pageSize: 10 })).items.map((w) => w.name)).not.toContain('outside');
+    await new Promise((r) => setImmediate(r));
     expect(reads()).toBe(2);
+    expect((await workspaces.list(admin, { page: 1, pageSize: 10 })).items.map((w) => w.name)).toContain('outside');
+    // without traffic in between, exactly the TTL is stale: read before answering
+    await harbor.createProject({ name: 'later', public: false });
+    now += 5000;
+    expect((await workspaces.list(admin, { page: 1, pageSize: 10 })).items.map((w) => w.name)).toContain('later');
+    expect(reads()).toBe(3);
   });
 
   it('a write through the service is visible at once (the cache is dropped)', async () => {

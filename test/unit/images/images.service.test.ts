@@ -72,50 +72,56 @@ describe('image lists: who sees what (SPEC matrix)', () => {
 });
 
 describe('the image catalogue', () => {
-  it('reads more than Harbor\'s 100-per-page cap in parallel pages and answers warm lists without Harbor', async () => {
+  it('reads the platform-wide repository list in parallel pages of 100 and answers warm lists without Harbor', async () => {
     const w = await world();
     for (let i = 0; i < 250; i++) w.harbor.addImage('a-private', `img-${String(i).padStart(3, '0')}`, [{ tags: ['1'] }]);
     w.harbor.calls = [];
     const page = await w.images.list(alice, { ...all, pageSize: 10 });
     expect(page.total).toBe(250);
-    // 4 workspaces + library: one first page each, plus pages 2 and 3 of a-private
-    expect(w.harbor.calls.filter((c) => c === 'listRepositories')).toHaveLength(5 + 2);
+    // one walk of GET /repositories (3 pages), no per-workspace lists; stats of the 10 rows shown
+    expect(w.harbor.calls.filter((c) => c === 'listRepositoriesAll')).toHaveLength(3);
+    expect(w.harbor.calls.filter((c) => c === 'listRepositories')).toEqual([]);
+    expect(w.harbor.calls.filter((c) => c === 'listArtifacts').length).toBeGreaterThanOrEqual(10);
     w.harbor.calls = [];
     const again = await w.images.list(alice, { ...all, pageSize: 10 });
     expect(again.items).toEqual(page.items);
-    await new Promise((r) => setTimeout(r, 50)); // let the background stats prefetch finish
+    expect(w.harbor.calls.filter((c) => c !== 'listArtifacts')).toEqual([]);
+    while (!w.images.statsFilled()) await new Promise((r) => setTimeout(r, 5)); // the background stats fill
     w.harbor.calls = [];
     const third = await w.images.list(alice, { ...all, pageSize: 10, page: 20 });
     expect(third.items).toHaveLength(10);
-    expect(w.harbor.calls.filter((c) => c === 'listRepositories' || c === 'listArtifacts')).toEqual([]);
+    expect(w.harbor.calls).toEqual([]);
   });
 
-  it('invalidate() makes a change made in Harbor visible; without it the cached list stays', async () => {
+  it('invalidate(names) makes a change of those images visible at once; without it the list stays until the next sync', async () => {
     const w = await world();
     seed(w.harbor);
     await w.images.list(alice, all);
     w.harbor.addImage('a-private', 'newcomer', [{ tags: ['1'] }]);
     expect(names((await w.images.list(alice, all)).items)).not.toContain('a-private/newcomer');
-    await w.images.invalidate();
+    w.harbor.calls = [];
+    await w.images.invalidate(['a-private/newcomer']);
     expect(names((await w.images.list(alice, all)).items)).toContain('a-private/newcomer');
+    // one GET of that repository (and its stats), no walk
+    expect(w.harbor.calls.filter((c) => c !== 'listArtifacts')).toEqual(['getRepository']);
   });
 
-  it('with the cache down every answer comes from Harbor (correct, uncached)', async () => {
+  it('the catalogue does not depend on the cache: with it down, lists are served and invalidations still apply here', async () => {
     const w = await world({ cache: downCache });
     seed(w.harbor);
     expect((await w.images.list(alice, all)).total).toBe(4);
     w.harbor.addImage('a-private', 'newcomer', [{ tags: ['1'] }]);
-    w.harbor.calls = [];
+    await w.images.invalidate(['a-private/newcomer']);
     expect(names((await w.images.list(alice, all)).items)).toContain('a-private/newcomer');
-    expect(w.harbor.calls).toContain('listRepositories');
   });
 
-  it('a workspace created after the catalogue was built is read live; a deleted one disappears', async () => {
+  it('a workspace created after the catalogue was built shows its pushed images; a deleted one disappears', async () => {
     const w = await world();
     seed(w.harbor);
     await w.images.list(alice, all);
     await w.workspaces.create(alice, { name: 'a-late', projectId: teamA.id, access: 'private' });
     w.harbor.addImage('a-late', 'fresh', [{ tags: ['1'] }]);
+    await w.images.invalidate(['a-late/fresh']); // what the registry front does after the push
     expect(names((await w.images.list(alice, all)).items)).toContain('a-late/fresh');
     await w.harbor.deleteRepository('a-late', 'fresh');
     await w.workspaces.delete(alice, 'a-late');
@@ -125,7 +131,7 @@ describe('the image catalogue', () => {
   it('a Harbor failure while building is an error, not an empty list', async () => {
     const w = await world();
     seed(w.harbor);
-    w.harbor.failNext('listRepositories');
+    w.harbor.failNext('listRepositoriesAll');
     await expect(w.images.list(alice, all)).rejects.toMatchObject({ kind: 'upstream_unavailable' });
     expect((await w.images.list(alice, all)).total).toBe(4);
   });

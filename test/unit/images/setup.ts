@@ -8,6 +8,8 @@ import { silentLogger } from '../../../src/observability/logger';
 import { createMetrics } from '../../../src/observability/metrics';
 import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
 import { FakeHarbor } from '../../support/fake-harbor';
+import { createInProcessChangeFeed } from '../../../adapters/redis/change.feed';
+import type { ChangeFeed } from '../../../src/ports/changes';
 
 export const teamA = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
 export const teamB = { id: 'proj-b', name: 'Team B', department: 'dept-2' };
@@ -32,7 +34,7 @@ export interface World {
  * Workspaces: a-private (team A, private), a-public (team A, public), b-public (team B, public),
  * b-private (team B, private); plus Harbor's own `library` (no owner).
  */
-export async function world(opts: { cache?: Cache; ttlSeconds?: number; allowMembers?: boolean; concurrency?: number } = {}): Promise<World> {
+export async function world(opts: { cache?: Cache; feed?: ChangeFeed; ttlSeconds?: number; allowMembers?: boolean; concurrency?: number } = {}): Promise<World> {
   const harbor = new FakeHarbor();
   const coordination = createInProcessCoordination();
   const metrics = createMetrics({ defaultMetrics: false });
@@ -55,6 +57,7 @@ export async function world(opts: { cache?: Cache; ttlSeconds?: number; allowMem
     harbor,
     workspaces,
     cache: opts.cache ?? coordination,
+    feed: opts.feed ?? createInProcessChangeFeed(),
     logger: silentLogger,
     registryHost: REGISTRY,
     cacheTtlSeconds: opts.ttlSeconds ?? 60,

@@ -383,6 +383,8 @@ describe.each(PROXY_ENGINES)('registry router (%s engine)', (engine) => {
       await request(a).put('/v2/alpha/app/manifests/v2').set('Authorization', `Bearer ${HARBOR_TOKEN}`).send('{}');
       await new Promise((r) => setImmediate(r));
       expect(onManifestChange).toHaveBeenCalledTimes(1);
+      // with the repository, so that only that image is invalidated
+      expect(onManifestChange).toHaveBeenCalledWith('alpha/app');
     });
 
     it('answers 502 in the Harbor envelope when Harbor is unreachable', async () => {
