@@ -4,7 +4,8 @@
 // immutable tag, delete of an immutable tag/artifact/repository through the REST API and the registry).
 // Same two uses as live-scenario.mjs:
 //
-//   record against a real Harbor (the kit in ../shared/harbor-2.5.5/real; harbor-core directly):
+//   record against a freshly reset real Harbor (the kit in ../shared/harbor-2.5.5/real, `reset.sh`; harbor-core
+//   directly; a Harbor that has seen the scenario's 8 KiB blob before answers P07 from the registry instead):
 //     node test/harbor-double/live-policies.mjs --record test/fixtures/harbor/live-policies --target http://127.0.0.1:8881
 //   replay against a target (the double, or Harbor again) and compare with those files:
 //     node test/harbor-double/live-policies.mjs --target URL [--fixtures test/fixtures/harbor/live-policies]
@@ -211,6 +212,7 @@ let exit = 0;
 try {
   await cleanup();
   const ids = new IdMap();
+  const ruleIds = new IdMap();
   let n = 0;
   if (recordDir) fs.mkdirSync(recordDir, { recursive: true });
   for (const step of scenario()) {
@@ -240,9 +242,11 @@ try {
       continue;
     }
     const rec = JSON.parse(fs.readFileSync(path.join(fixturesDir, file), 'utf8'));
+    // compare.mjs files every id under a /projects/ path as a project id; rule ids get their own map
+    const idMap = r.url.includes('/immutabletagrules') ? ruleIds : ids;
     const diffs = [
       ...checkRequest(rec.request, { method: r.method, url: res.url, authLabel: r.auth?.label, body: sentBody }),
-      ...compareExchange(rec, res, { ids, hostNorm: hostNormFor(rec.request.url) }),
+      ...compareExchange(rec, res, { ids: idMap, hostNorm: hostNormFor(rec.request.url) }),
     ];
     counted += 1;
     if (diffs.length) failed += 1;
