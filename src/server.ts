@@ -4,6 +4,7 @@ import type { Config } from './config';
 import { createApp, createFront } from './http/app';
 import { CredentialsService } from './domain/credentials.service';
 import { WorkspacesService } from './domain/workspaces.service';
+import { WorkspacePoliciesService } from './domain/workspace-policies.service';
 import { ImagesService } from './domain/images.service';
 import { GcService } from './domain/gc.service';
 import { UploadsService } from './domain/uploads.service';
@@ -84,7 +85,9 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     reserved: config.reservedWorkspaces,
     catalogTtlSeconds: config.catalogTtlSeconds,
     adoptUnownedAfterSeconds: config.adoptUnownedAfterSeconds,
+    defaultQuotaBytes: config.policies.defaultQuotaBytes,
   });
+  const policies = new WorkspacePoliciesService({ harbor, workspaces, logger, metrics });
   const images = new ImagesService({
     harbor,
     workspaces,
@@ -127,6 +130,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     invalidate: async () => {
       await Promise.all([workspaces.invalidate(), images.invalidate()]);
     },
+    policies,
   });
   const monitor = new HarborMonitor({
     harbor,
@@ -175,6 +179,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     images,
     gc,
     uploads,
+    policies,
     readiness: () => monitor.readiness(),
     registryHost: config.registryHost,
     registryInsecure: config.registryInsecure,
@@ -222,6 +227,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
   monitor.start();
   credentials.start();
   gc.startMonitor(config.harbor.healthPollMs);
+  policies.startMonitor(config.policies.quotaPollSeconds * 1000);
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host}:${port}`;
@@ -233,6 +239,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
       monitor.stop();
       credentials.stop();
       gc.stopMonitor();
+      policies.stopMonitor();
       images.close();
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

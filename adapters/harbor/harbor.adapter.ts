@@ -18,7 +18,9 @@ import type {
   Page,
   RobotCreate,
 } from '../../src/ports/harbor';
+import type { HarborPoliciesPort } from '../../src/ports/harbor-policies';
 import { AdminIdentity } from './admin-identity';
+import { harborPolicies } from './harbor-policies';
 import { createHarborHttp, type HarborCall, type HarborReply } from './harbor-http';
 import { artifactPath, gcPath, idFromLocation, projectIdPath, projectPath, repositoryPath, robotPath, tagPath } from './paths';
 
@@ -46,7 +48,8 @@ export interface HarborAdapterOptions {
 
 export type HarborAdapter = HarborPort &
   HarborGcPort &
-  HarborContentPort & {
+  HarborContentPort &
+  HarborPoliciesPort & {
     /** Closes kept-alive connections to Harbor (graceful shutdown). */
     close(): void;
   };
@@ -154,6 +157,7 @@ export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
 
   const adapter: HarborAdapter = {
     close: () => http.close(),
+    ...harborPolicies(call),
 
     async currentUser() {
       try {

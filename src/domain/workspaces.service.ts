@@ -24,7 +24,13 @@ export interface WorkspaceDetail extends Workspace {
   imageCount: number;
   storageUsedBytes: number;
   storageLimitBytes: number | null;
+  /** Used as a percentage of the quota (one decimal); null without a quota. */
+  storageUsedPercent: number | null;
 }
+
+/** Used as a percentage of the limit, one decimal; null without a limit. */
+export const usedPercent = (used: number, limit: number | null): number | null =>
+  limit === null || limit <= 0 ? null : Math.round((used / limit) * 1000) / 10;
 
 export interface ListFilter {
   department?: string;
@@ -71,6 +77,8 @@ export interface WorkspacesDeps {
    * (by its creation_time; default 600): a younger one may be another creation in flight. See create().
    */
   adoptUnownedAfterSeconds?: number;
+  /** Storage quota of new workspaces in bytes (HUBGATE_DEFAULT_WORKSPACE_QUOTA); undefined = unlimited. */
+  defaultQuotaBytes?: number;
 }
 
 /** Ownership changes (create, delete) hold the workspace lock across replicas, or are refused (503). */
@@ -139,6 +147,11 @@ export class WorkspacesService {
     return { items: rows.slice(start, start + f.pageSize), total: rows.length, page: f.page, pageSize: f.pageSize };
   }
 
+  /** Resolves a workspace for a caller (for other services, e.g. workspace policies): absent and invisible are 404. */
+  lookup(p: Principal, name: string): Promise<{ ws: Workspace; rel: Relation }> {
+    return this.resolve(p, name);
+  }
+
   /** Resolves a workspace for a caller; absent and invisible look the same (404). */
   private async resolve(p: Principal, name: string): Promise<{ ws: Workspace; rel: Relation }> {
     if (workspaceNameProblem(name)) throw notFound(`workspace "${name}"`);
@@ -161,12 +174,15 @@ export class WorkspacesService {
     const { ws, rel } = await this.resolve(p, name);
     const summary = await this.deps.harbor.projectSummary(name);
     const hard = summary.quota?.hard?.storage;
+    const limit = hard === undefined || hard < 0 ? null : hard;
+    const used = summary.quota?.used?.storage ?? 0;
     return {
       ...ws,
       relation: rel,
       imageCount: summary.repo_count ?? 0,
-      storageUsedBytes: summary.quota?.used?.storage ?? 0,
-      storageLimitBytes: hard === undefined || hard < 0 ? null : hard,
+      storageUsedBytes: used,
+      storageLimitBytes: limit,
+      storageUsedPercent: usedPercent(used, limit),
     };
   }
 
@@ -203,7 +219,7 @@ export class WorkspacesService {
       async () => {
         let created = false;
         try {
-          await harbor.createProject({ name: input.name, public: input.access === 'public' });
+          await harbor.createProject({ name: input.name, public: input.access === 'public', storageLimit: this.deps.defaultQuotaBytes });
           created = true;
         } catch (e) {
           if (!(e instanceof AppError && e.kind === 'conflict')) throw e;

@@ -6,6 +6,7 @@ import { errorResponses as errorResponsesFor } from './openapi-errors';
 import { imagePaths, imageSchemas } from './routes/images.openapi';
 import { gcPaths, gcSchemas } from './routes/gc.openapi';
 import { uploadPaths, uploadSchemas } from './routes/uploads.openapi';
+import { policyPaths, policySchemas } from './routes/policies.openapi';
 
 const errorResponses = (...codes: number[]) => errorResponsesFor(codes);
 
@@ -90,11 +91,12 @@ export const schemas = {
       { $ref: '#/components/schemas/Workspace' },
       {
         type: 'object',
-        required: ['imageCount', 'storageUsedBytes', 'storageLimitBytes'],
+        required: ['imageCount', 'storageUsedBytes', 'storageLimitBytes', 'storageUsedPercent'],
         properties: {
           imageCount: { type: 'integer' },
           storageUsedBytes: { type: 'integer', description: 'As Harbor counts it (project quota usage).' },
-          storageLimitBytes: { type: ['integer', 'null'] },
+          storageLimitBytes: { type: ['integer', 'null'], description: 'Storage quota; null = no limit (see /workspaces/{name}/quota).' },
+          storageUsedPercent: { type: ['number', 'null'], description: 'storageUsedBytes / storageLimitBytes in percent, one decimal; null without a quota.' },
         },
       },
     ],
@@ -134,6 +136,7 @@ export const schemas = {
   ...imageSchemas,
   ...gcSchemas,
   ...uploadSchemas,
+  ...policySchemas,
 } as const;
 
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -218,6 +221,7 @@ export function openApiDocument(opts: { version: string; publicUrl: string }) {
       ...imagePaths,
       ...gcPaths,
       ...uploadPaths,
+      ...policyPaths,
     },
   };
 }
