@@ -96,6 +96,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     registryHost: config.registryHost,
     cacheTtlSeconds: config.images.cacheTtlSeconds,
     harborConcurrency: config.images.harborConcurrency,
+    immutableRule: (ws, image, tag) => policies.ruleFor(ws, image, tag),
   });
   const gc = new GcService({
     harbor,

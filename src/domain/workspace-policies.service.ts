@@ -180,6 +180,12 @@ export class WorkspacePoliciesService {
     return immutableRefusal(workspace, image, tag, rule);
   }
 
+  /** `rule #3 (versions "v*" of images "**")` when a rule protects `image:tag`, else undefined. */
+  async ruleFor(workspace: string, image: string, tag: string): Promise<string | undefined> {
+    const rule = protectingRule(await this.deps.harbor.listImmutableRules(workspace), image, tag);
+    return rule ? describeRule(rule) : undefined;
+  }
+
   private async manageable(p: Principal, workspace: string): Promise<string> {
     const { ws, rel } = await this.deps.workspaces.lookup(p, workspace);
     if ((rel as Relation) !== 'manage') throw forbidden(`only members of the owning project can change the immutable versions of workspace "${workspace}"`);
