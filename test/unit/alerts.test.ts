@@ -58,6 +58,8 @@ describe('alert rules', () => {
     'HubgateGcNotRun',
     'HubgateStorageAlmostFull',
     'HubgateDown',
+    // issue 13: workspaces above 90% of their storage quota
+    'HubgateWorkspacesNearQuota',
   ];
 
   it('defines every alert the issue asks for, once', () => {

@@ -269,7 +269,7 @@ describe('rendered chart (defaults + required values)', () => {
   it('the plain rules file contains the exact text the chart rewrites', () => {
     const plain = fs.readFileSync(path.join(root, 'deploy/prometheus/hubgate-alerts.yml'), 'utf8');
     expect(plain.match(/> 7 \* 86400/g)).toHaveLength(1);
-    expect(plain.match(/runbook_url: docs\//g)!.length).toBe(12);
+    expect(plain.match(/runbook_url: docs\//g)!.length).toBe(13);
   });
 
   it('ServiceMonitor scrapes /metrics on the http port with job="hubgate"', () => {
