@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- an in-memory stand-in for the Harbor port */
 /**
  * Workspace policies, domain level: size units, Harbor's doublestar rule matching (the cases recorded on the real
  * Harbor in test/fixtures/harbor/live-policies P34–P37 and Harbor's matcher rules), the setting, and the refusals
