@@ -396,7 +396,7 @@ export class ImagesService {
         if (!(e instanceof AppError) || e.kind.startsWith('upstream') || e.kind === 'internal') {
           this.deps.logger.warn('image delete failed', { image: `${it.workspace}/${it.image}`, error: e });
         }
-        return describeFailure(e);
+        return this.deleteFailure(e, it.workspace, it.image);
       }
     });
     unique.forEach((it, i) => {
@@ -417,17 +417,16 @@ export class ImagesService {
    * Harbor refuses to delete an immutable version with 412 "the tag v1 configured as immutable, cannot be deleted"
    * (recordings P30–P31): reported as CONFLICT naming the version and the rule; other failures as they are.
    */
-  private async deleteFailure(e: unknown, workspace: string, image: string, tag: string, group: string[]): Promise<BatchFailure> {
+  private async deleteFailure(e: unknown, workspace: string, image: string, tag?: string): Promise<BatchFailure> {
     const m = e instanceof AppError && e.kind === 'precondition' ? /the tag (\S+) configured as immutable/.exec(e.message) : null;
     if (!m) return describeFailure(e);
     const locked = m[1];
-    const rule = await this.deps.immutableRule?.(workspace, image, locked).catch(() => undefined);
+    const rule = `immutable ${(await this.deps.immutableRule?.(workspace, image, locked).catch(() => undefined)) ?? 'rule'}`;
+    if (tag === undefined) {
+      return { code: 'CONFLICT', reason: `image "${image}" of workspace "${workspace}" cannot be deleted: its version "${locked}" is protected by ${rule}` };
+    }
     const because = locked === tag ? '' : ` (it shares its image with the protected version "${locked}")`;
-    void group;
-    return {
-      code: 'CONFLICT',
-      reason: `version "${image}:${tag}" of workspace "${workspace}" cannot be deleted${because}: protected by immutable ${rule ?? 'rule'}`,
-    };
+    return { code: 'CONFLICT', reason: `version "${image}:${tag}" of workspace "${workspace}" cannot be deleted${because}: protected by ${rule}` };
   }
 
   async deleteVersions(p: Principal, workspace: string, image: string, tags: string[]): Promise<VersionsDeleteResult> {
@@ -465,7 +464,7 @@ export class ImagesService {
           await harbor.deleteArtifact(workspace, image, artifact.digest);
           for (const tag of group) result.deleted.push({ tag, digest: artifact.digest, artifactDeleted: true });
         } catch (e) {
-          for (const tag of group) result.failed.push({ tag, ...(await this.deleteFailure(e, workspace, image, tag, group)) });
+          for (const tag of group) result.failed.push({ tag, ...(await this.deleteFailure(e, workspace, image, tag)) });
         }
         return;
       }
@@ -474,7 +473,7 @@ export class ImagesService {
           await harbor.deleteTag(workspace, image, artifact.digest, tag);
           result.deleted.push({ tag, digest: artifact.digest, artifactDeleted: false });
         } catch (e) {
-          result.failed.push({ tag, ...(await this.deleteFailure(e, workspace, image, tag, [tag])) });
+          result.failed.push({ tag, ...(await this.deleteFailure(e, workspace, image, tag)) });
         }
       }
     });
