@@ -86,8 +86,9 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     catalogTtlSeconds: config.catalogTtlSeconds,
     adoptUnownedAfterSeconds: config.adoptUnownedAfterSeconds,
     defaultQuotaBytes: config.policies.defaultQuotaBytes,
+    protectedVersion: (ws): Promise<string | undefined> => policies.protectedVersion(ws),
   });
-  const policies = new WorkspacePoliciesService({ harbor, workspaces, logger, metrics });
+  const policies: WorkspacePoliciesService = new WorkspacePoliciesService({ harbor, workspaces, logger, metrics });
   const images = new ImagesService({
     harbor,
     workspaces,

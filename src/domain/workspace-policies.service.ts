@@ -180,6 +180,30 @@ export class WorkspacePoliciesService {
     return immutableRefusal(workspace, image, tag, rule);
   }
 
+  /**
+   * The first existing version a rule protects, for refusing a workspace deletion up front (Harbor would refuse
+   * only at that image's repository, after deleting the others). One artifact list per image when rules exist.
+   */
+  async protectedVersion(workspace: string): Promise<string | undefined> {
+    const { harbor } = this.deps;
+    const rules = (await harbor.listImmutableRules(workspace)).filter((r) => !r.disabled);
+    if (!rules.length) return undefined;
+    for (const repo of await harbor.listAllRepositories(workspace)) {
+      const image = repo.name.slice(workspace.length + 1);
+      for (let page = 1; page <= 1000; page++) {
+        const { items, total } = await harbor.listArtifacts(workspace, image, { page, pageSize: 100 });
+        for (const a of items) {
+          for (const t of a.tags ?? []) {
+            const rule = protectingRule(rules, image, t.name);
+            if (rule) return `version "${image}:${t.name}" is protected by immutable ${describeRule(rule)}`;
+          }
+        }
+        if (items.length < 100 || page * 100 >= total) break;
+      }
+    }
+    return undefined;
+  }
+
   /** `rule #3 (versions "v*" of images "**")` when a rule protects `image:tag`, else undefined. */
   async ruleFor(workspace: string, image: string, tag: string): Promise<string | undefined> {
     const rule = protectingRule(await this.deps.harbor.listImmutableRules(workspace), image, tag);

@@ -79,6 +79,8 @@ export interface WorkspacesDeps {
   adoptUnownedAfterSeconds?: number;
   /** Storage quota of new workspaces in bytes (HUBGATE_DEFAULT_WORKSPACE_QUOTA); undefined = unlimited. */
   defaultQuotaBytes?: number;
+  /** Names a version an immutable rule protects (workspace policies); a workspace holding one is not deleted. */
+  protectedVersion?: (workspace: string) => Promise<string | undefined>;
 }
 
 /** Ownership changes (create, delete) hold the workspace lock across replicas, or are refused (503). */
@@ -286,6 +288,9 @@ export class WorkspacesService {
   async delete(p: Principal, name: string): Promise<{ deletedImages: number }> {
     const ws = await this.resolveForManage(p, name);
     const { harbor, credentials } = this.deps;
+    // Harbor refuses to delete a protected version only when it reaches that image, after deleting the others
+    const locked = await this.deps.protectedVersion?.(name);
+    if (locked) throw conflict(`workspace "${name}" cannot be deleted: ${locked}; remove the rule first`);
     let deletedImages = 0;
     await this.deps.coordination.withLock(
       `workspace:${name}`,

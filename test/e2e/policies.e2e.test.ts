@@ -223,10 +223,48 @@ d('workspace policies through hubgate: storage quota and immutable versions', ()
     ]);
     expect(await tagsOf('pol-own', 'rel/app')).toEqual(['dev', 'v1']);
 
+    // the workspace itself is not deleted while it holds a protected version (nothing of it is deleted)
+    refused(
+      await api(alice, 'DELETE', '/workspaces/pol-own'),
+      409,
+      'CONFLICT',
+      `workspace "pol-own" cannot be deleted: version "rel/app:v1" is protected by immutable rule #${id} (versions "v*" of images "rel/**"); remove the rule first`,
+    );
+    expect(await tagsOf('pol-own', 'other')).toEqual(['v1']);
+
     // rule removed: overwrite and delete work again
     expect((await api(alice, 'DELETE', `/workspaces/pol-own/immutable-rules/${id}`)).status).toBe(200);
     expect((await push(a, two.dir, 'pol-own/rel/app:v1')).code).toBe(0);
     const del2 = await api(alice, 'DELETE', '/workspaces/pol-own/images/rel/app/versions', { tags: ['v1'] });
     expect(del2.body.deleted.map((x: any) => x.tag)).toEqual(['v1']);
+  });
+});
+
+d('HUBGATE_DEFAULT_WORKSPACE_QUOTA: the quota of new workspaces', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({ HUBGATE_DEFAULT_WORKSPACE_QUOTA: '5MiB' });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('a workspace created through hubgate starts with the default limit; a cloud admin can change it', async () => {
+    const admin = await stack.idp.adminToken({ sub: 'root', username: 'root' });
+    const call = async (method: string, p: string, body?: unknown) => {
+      const res = await fetch(`${stack.url}/api/v1${p}`, {
+        method,
+        headers: { Authorization: `Bearer ${admin}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const created = await call('POST', '/workspaces', { name: 'pol-dflt', projectId: 'pol-d', department: 'dep' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ storageLimitBytes: 5 * 1024 * 1024, storageUsedBytes: 0, storageUsedPercent: 0 });
+    expect((await call('GET', '/workspaces/pol-dflt/quota')).body).toEqual({ workspace: 'pol-dflt', limitBytes: 5242880, usedBytes: 0, usedPercent: 0, limit: '5.0 MiB', used: '0 B' });
+    expect((await call('PUT', '/workspaces/pol-dflt/quota', { limit: '1GB' })).body).toMatchObject({ limitBytes: 1e9, limit: '953.7 MiB' });
+    expect((await call('DELETE', '/workspaces/pol-dflt')).status).toBe(200);
   });
 });
