@@ -55,7 +55,7 @@ d('workspace policies through hubgate: storage quota and immutable versions', ()
   };
 
   beforeAll(async () => {
-    stack = await startStack();
+    stack = await startStack({ HUBGATE_QUOTA_POLL_SECONDS: '5' });
     work = tempDir('policies-e2e');
     a = await stack.project('pol-a', [
       { name: 'pol-own', access: 'private' },
@@ -153,6 +153,25 @@ d('workspace policies through hubgate: storage quota and immutable versions', ()
     expect(ws).toMatchObject({ storageLimitBytes: limit, storageUsedBytes: used, storageUsedPercent: quota.usedPercent });
     const img = (await api(alice, 'GET', '/workspaces/pol-own/images/app')).body;
     expect(img.workspaceQuota).toEqual({ limitBytes: limit, usedBytes: used, usedPercent: quota.usedPercent });
+
+    // the gauges (polled every 5 s here): a workspace with a quota, none above 90 % yet; then one at 100 %
+    const gauges = async () => {
+      const text = await (await fetch(`${stack.url}/metrics`)).text();
+      const v = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+      return { withQuota: v('hubgate_workspaces_with_quota'), nearlyFull: v('hubgate_workspaces_over_quota_threshold') };
+    };
+    const waitFor = async (want: { withQuota: number; nearlyFull: number }) => {
+      const deadline = Date.now() + 30_000;
+      let seen = await gauges();
+      while ((seen.withQuota !== want.withQuota || seen.nearlyFull !== want.nearlyFull) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        seen = await gauges();
+      }
+      expect(seen).toEqual(want);
+    };
+    await waitFor({ withQuota: 1, nearlyFull: 0 });
+    expect((await api(admin, 'PUT', '/workspaces/pol-own/quota', { limit: used })).body.usedPercent).toBe(100);
+    await waitFor({ withQuota: 1, nearlyFull: 1 });
 
     // cleared: the same push goes through
     expect((await api(admin, 'DELETE', '/workspaces/pol-own/quota')).status).toBe(200);
