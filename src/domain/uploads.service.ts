@@ -560,7 +560,12 @@ export class UploadsService {
     if (e.upstreamStatus === 412 && /immutable/.test(e.message)) {
       const m = /'([^']+):([^':]+)' configured as immutable/.exec(e.message);
       const plan = m ? plans.find((x) => x.repository === `${ws}/${m[1]}`) : undefined;
-      return plan && m ? policies.immutableRefusalFor(ws, plan.repository, m[2]) : e;
+      if (!plan || !m) return e;
+      const err = await policies.immutableRefusalFor(ws, plan.repository, m[2]);
+      // a rule added while this upload was tagging: say which tags were already moved
+      const done = h.record.images.map((i) => `${i.repository.slice(ws.length + 1)}:${i.tag}`);
+      if (done.length) err.message = err.message.replace('; nothing was tagged', `; tagged before the refusal: ${done.join(', ')}`);
+      return err;
     }
     return e;
   }
