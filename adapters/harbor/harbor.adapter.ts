@@ -18,9 +18,9 @@ import type {
   Page,
   RobotCreate,
 } from '../../src/ports/harbor';
-import type { HarborPoliciesPort } from '../../src/ports/harbor-policies';
+import type { HarborLimitsPort } from '../../src/ports/harbor-limits';
 import { AdminIdentity } from './admin-identity';
-import { harborPolicies } from './harbor-policies';
+import { harborLimits } from './harbor-limits';
 import { createHarborHttp, type HarborCall, type HarborReply } from './harbor-http';
 import { artifactPath, gcPath, idFromLocation, projectIdPath, projectPath, repositoryPath, robotPath, tagPath } from './paths';
 
@@ -49,7 +49,7 @@ export interface HarborAdapterOptions {
 export type HarborAdapter = HarborPort &
   HarborGcPort &
   HarborContentPort &
-  HarborPoliciesPort & {
+  HarborLimitsPort & {
     /** Closes kept-alive connections to Harbor (graceful shutdown). */
     close(): void;
   };
@@ -157,7 +157,7 @@ export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
 
   const adapter: HarborAdapter = {
     close: () => http.close(),
-    ...harborPolicies(call),
+    ...harborLimits(call),
 
     async currentUser() {
       try {

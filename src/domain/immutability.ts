@@ -1,5 +1,5 @@
 import picomatch from 'picomatch';
-import type { HarborImmutableRule } from '../ports/harbor-policies';
+import type { HarborImmutableRule } from '../ports/harbor-limits';
 
 /**
  * Which immutable rule protects a version, decided the way Harbor 2.5.5 does (`src/pkg/immutable/match/rule/

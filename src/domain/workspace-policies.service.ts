@@ -5,7 +5,7 @@ import { usedPercent } from './workspaces.service';
 import { describeRule, globMatch, protectingRule } from './immutability';
 import { formatSize, parseSize } from './storage-units';
 import { ArchiveError } from './uploads/archive-error';
-import type { HarborImmutableRule, HarborPoliciesPort } from '../ports/harbor-policies';
+import type { HarborImmutableRule, HarborLimitsPort } from '../ports/harbor-limits';
 import type { HarborContentPort, HarborPort } from '../ports/harbor';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -41,7 +41,7 @@ export interface ImmutableRuleView {
 }
 
 export interface PoliciesDeps {
-  harbor: HarborPort & HarborContentPort & HarborPoliciesPort;
+  harbor: HarborPort & HarborContentPort & HarborLimitsPort;
   workspaces: WorkspacesService;
   logger: Logger;
   metrics: Metrics;

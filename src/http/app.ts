@@ -19,7 +19,7 @@ import type { ImagesService } from '../domain/images.service';
 import type { GcService } from '../domain/gc.service';
 import type { UploadsService } from '../domain/uploads.service';
 import { uploadsRoutes } from './routes/uploads.routes';
-import { policiesRoutes } from './routes/policies.routes';
+import { limitsRoutes } from './routes/limits.routes';
 import type { WorkspacePoliciesService } from '../domain/workspace-policies.service';
 import { requestPath, type Next, type PlainHandler } from './registry/router';
 import type { TrustProxy } from './registry/auth';
@@ -82,7 +82,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.images) api.use(imagesRoutes(deps.images));
   if (deps.gc) api.use(gcRoutes(deps.gc));
   if (deps.uploads) api.use(uploadsRoutes(deps.uploads));
-  if (deps.policies) api.use(policiesRoutes(deps.policies));
+  if (deps.policies) api.use(limitsRoutes(deps.policies));
   app.use(API_PREFIX, api);
 
   app.use((req, _res, next) => next(new AppError('not_found', `path ${req.path} was not found`)));

@@ -6,7 +6,7 @@ import { errorResponses as errorResponsesFor } from './openapi-errors';
 import { imagePaths, imageSchemas } from './routes/images.openapi';
 import { gcPaths, gcSchemas } from './routes/gc.openapi';
 import { uploadPaths, uploadSchemas } from './routes/uploads.openapi';
-import { policyPaths, policySchemas } from './routes/policies.openapi';
+import { limitPaths, limitSchemas } from './routes/limits.openapi';
 
 const errorResponses = (...codes: number[]) => errorResponsesFor(codes);
 
@@ -136,7 +136,7 @@ export const schemas = {
   ...imageSchemas,
   ...gcSchemas,
   ...uploadSchemas,
-  ...policySchemas,
+  ...limitSchemas,
 } as const;
 
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -221,7 +221,7 @@ export function openApiDocument(opts: { version: string; publicUrl: string }) {
       ...imagePaths,
       ...gcPaths,
       ...uploadPaths,
-      ...policyPaths,
+      ...limitPaths,
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { HarborImmutableRule, HarborPoliciesPort, HarborQuota } from '../../src/ports/harbor-policies';
+import type { HarborImmutableRule, HarborLimitsPort, HarborQuota } from '../../src/ports/harbor-limits';
 import type { HarborCall, HarborReply } from './harbor-http';
 import { idFromLocation, projectPath } from './paths';
 
@@ -23,8 +23,8 @@ const rulePath = (project: string, id: number) => {
  * idempotent calls). A rule is created exactly as Harbor's own UI does: action `immutable`, template
  * `immutable_template`, one `doublestar` tag selector (`matches`) and one repository selector (`repoMatches`).
  */
-export function harborPolicies(call: Call): HarborPoliciesPort {
-  const port: HarborPoliciesPort = {
+export function harborLimits(call: Call): HarborLimitsPort {
+  const port: HarborLimitsPort = {
     async getProjectQuota(projectId) {
       const { data } = await call<QuotaRow[]>({
         operation: 'listQuotas',

@@ -11,7 +11,7 @@ import { WorkspacePoliciesService } from '../../../src/domain/workspace-policies
 import { ArchiveError } from '../../../src/domain/uploads/archive-error';
 import { createMetrics } from '../../../src/observability/metrics';
 import { silentLogger } from '../../../src/observability/logger';
-import type { HarborImmutableRule } from '../../../src/ports/harbor-policies';
+import type { HarborImmutableRule } from '../../../src/ports/harbor-limits';
 
 const rule = (id: number, tags: string, images = '**', extra: Partial<HarborImmutableRule> = {}): HarborImmutableRule => ({
   id,

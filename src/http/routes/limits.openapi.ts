@@ -15,7 +15,7 @@ const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'integ
 const quotaExample = { workspace: 'team-a-apps', limitBytes: 10737418240, usedBytes: 9878424780, usedPercent: 92, limit: '10.0 GiB', used: '9.2 GiB' };
 const ruleExample = { id: 3, tags: 'v*', images: '**', enabled: true };
 
-export const policySchemas = {
+export const limitSchemas = {
   WorkspaceQuota: {
     type: 'object',
     required: ['workspace', 'limitBytes', 'usedBytes', 'usedPercent', 'limit', 'used'],
@@ -69,7 +69,7 @@ export const policySchemas = {
   },
 } as const;
 
-export const policyPaths = {
+export const limitPaths = {
   '/workspaces/{name}/quota': {
     parameters: [nameParam],
     get: {

@@ -34,7 +34,7 @@ export interface ImmutableRuleInput {
   repositoryPattern: string;
 }
 
-export interface HarborPoliciesPort {
+export interface HarborLimitsPort {
   /** `GET /quotas?reference=project&reference_id=`; null when Harbor has no quota for the project. */
   getProjectQuota(projectId: number): Promise<HarborQuota | null>;
   /** `GET /quotas`, every page: one row per project (`ref.id` = project id). */

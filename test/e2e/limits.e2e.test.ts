@@ -2,7 +2,7 @@
 /**
  * Workspace policies end to end (issue 13): the storage quota and immutable versions through hubgate's API, real
  * skopeo pushes through hubgate's registry front, and console uploads — against the Harbor double in front of a real
- * docker-registry, or a real Harbor 2.5.5 (`npm run test:harbor -- test/e2e/policies.e2e.test.ts`). Also the
+ * docker-registry, or a real Harbor 2.5.5 (`npm run test:harbor -- test/e2e/limits.e2e.test.ts`). Also the
  * permission matrix of every new endpoint for a cloud admin, a member of the owning project, and a member of
  * another project (public and private workspace).
  */

@@ -6,7 +6,7 @@ import { principalOf } from '../middleware/authn';
 import { validate } from '../validate';
 
 /** Workspace policies: storage quota (cloud admins set it) and immutable versions (the owning project manages them). */
-export function policiesRoutes(policies: WorkspacePoliciesService): Router {
+export function limitsRoutes(policies: WorkspacePoliciesService): Router {
   const r = Router();
   const ws = (raw: unknown) => String(raw);
   const ruleId = (raw: unknown): number => {
