@@ -51,6 +51,8 @@ const HEAD_CONCURRENCY = 100;
 const PARALLEL_PULLS = 10;
 const SEQUENTIAL_HEADS = 1_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/** `head`: only the manifest HEAD CPU comparison (see run()). */
+const ONLY = process.env.BENCH_ONLY;
 const DEADLINE_MS = 9 * 60 * 1000;
 /** A token as Harbor's token service issues them for a hubgate robot, and the certificate hubgate checks it with. */
 const SIGNING = signingMaterial();
@@ -157,9 +159,9 @@ http {
 }
 
 
-export async function startHubgate(dir: string, upstream: string): Promise<{ url: string; pid: number }> {
+export async function startHubgate(dir: string, upstream: string, extraEnv: Record<string, string> = {}): Promise<{ url: string; pid: number }> {
   const out = path.join(dir, 'hubgate');
-  transpileProject(out);
+  if (!fs.existsSync(out)) transpileProject(out);
   const port = await freePort();
   const certFile = path.join(dir, 'harbor-token.crt');
   fs.writeFileSync(certFile, SIGNING.certPem);
@@ -190,6 +192,7 @@ process.on('SIGTERM', () => process.exit(0));
       HARBOR_HEALTH_POLL_MS: '3600000',
       HARBOR_TOKEN_CERT_FILE: certFile,
       LOG_LEVEL: 'info',
+      ...extraEnv,
       NODE_ENV: 'production',
     },
     'hubgate',
@@ -362,13 +365,14 @@ function pinTo(pid: number, cpu: number): void {
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 /** CPU seconds (user + system) the given processes have used so far; a process that is gone counts 0. */
-function cpuSeconds(pids: readonly number[]): number {
+function cpuSeconds(pids: readonly number[], which: 'all' | 'user' | 'system' = 'all'): number {
   let ticks = 0;
   for (const pid of pids) {
     try {
       const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      if (which !== 'system') ticks += Number(fields[11]);
+      if (which !== 'user') ticks += Number(fields[12]);
     } catch {
       /* exited */
     }
@@ -491,6 +495,38 @@ export async function run(): Promise<void> {
     // Warm-up (page cache for the blob, JIT, keep-alive pools).
     for (const t of targets) await concurrentHeads(t, 1000, 50);
     await getBlob(registry, 'bench/big', digest, BLOB_BYTES);
+
+    if (ONLY === 'head') {
+      // Quick mode for work on the per-request path: manifest HEADs only, RUNS rounds alternating the order of the
+      // targets (a busy machine then skews every target alike); nothing is written to bench/results.
+      const cpu: Partial<Record<Target, number>> = {};
+      const user: Partial<Record<Target, number>> = {};
+      // The same hubgate on the fallback engine (HUBGATE_REGISTRY_PROXY_ENGINE=http-proxy-middleware), measured
+      // in the same rounds: the comparison behind the default (docs/registry.md).
+      const hpm = AB ? await startHubgate(dir, registry, { HUBGATE_REGISTRY_PROXY_ENGINE: 'http-proxy-middleware' }) : undefined;
+      if (hpm) await abHeads(hpm.url, manifestPath, 1000, 50, csv);
+      let hpmCpu = 0;
+      for (let r = 0; r < RUNS; r++) {
+        if (hpm) {
+          const c0 = cpuSeconds([hpm.pid]);
+          await abHeads(hpm.url, manifestPath, HEADS, HEAD_CONCURRENCY, csv);
+          hpmCpu += cpuSeconds([hpm.pid]) - c0;
+        }
+        for (const t of r % 2 ? [...targets].reverse() : targets) {
+          const c0 = cpuSeconds(pids[t] ?? []);
+          const u0 = cpuSeconds(pids[t] ?? [], 'user');
+          await concurrentHeads(t, HEADS, HEAD_CONCURRENCY);
+          cpu[t] = (cpu[t] ?? 0) + cpuSeconds(pids[t] ?? []) - c0;
+          user[t] = (user[t] ?? 0) + cpuSeconds(pids[t] ?? [], 'user') - u0;
+        }
+      }
+      const perHead = (t: Target, of = cpu) => ((of[t] ?? 0) / (HEADS * RUNS)) * 1e6;
+      console.log(`  hubgate on http-proxy-middleware ${((hpmCpu / (HEADS * RUNS)) * 1e6).toFixed(1)} µs CPU per manifest HEAD`);
+      for (const t of targets) console.log(`  ${t.padEnd(10)} ${perHead(t).toFixed(1)} µs CPU per manifest HEAD (user ${perHead(t, user).toFixed(1)}, system ${(perHead(t) - perHead(t, user)).toFixed(1)})`);
+      if (hpm) console.log(`  hubgate on http-proxy-middleware: ${((hpmCpu / (HEADS * RUNS)) * 1e6).toFixed(1)} µs CPU per manifest HEAD (ratio vs node pipe ${((hpmCpu / (HEADS * RUNS)) * 1e6 / perHead('node_pipe')).toFixed(3)})`);
+      console.log(`head_cpu_ratio_vs_node_pipe ${(perHead('hubgate') / perHead('node_pipe')).toFixed(3)} (target <= 1.0; BENCH_ONLY=head: not recorded)`);
+      return;
+    }
 
     const getMBs: Partial<Record<Target, number>> = {};
     const putMBs: Partial<Record<Target, number>> = {};
@@ -629,7 +665,10 @@ export async function run(): Promise<void> {
     console.log(`\nwritten: bench/results/passthrough.json (${results.bench_seconds} s)`);
   } finally {
     clearTimeout(guard);
+    // Profiled children write their .cpuprofile on SIGTERM: wait for them before this process exits.
+    const exited = process.env.BENCH_CPU_PROF_DIR ? children.filter((c) => c.exitCode === null).map((c) => new Promise((r) => c.once('exit', r))) : [];
     stopAll();
+    await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 10_000))]);
   }
 }
 

@@ -81,6 +81,15 @@ export interface Config {
   gc: { allowMembers: boolean; windowHours: number };
   /** Workspace policies: storage quota of new workspaces (bytes; undefined = unlimited); quota gauges' poll interval. */
   policies: { defaultQuotaBytes?: number; quotaPollSeconds: number };
+  /**
+   * Audit events (one JSON line on stdout per state-changing API call) and their optional webhook: batched,
+   * retried with backoff, bounded queue (see src/observability/audit.ts).
+   */
+  audit: {
+    webhook?: { url: string; token?: string; batchSize: number; queueMax: number; maxAttempts: number; timeoutMs: number };
+    /** How long console actions are remembered to attribute Harbor's "admin" rows in the activity view. */
+    attributionDays: number;
+  };
   /** Console uploads of image archives (see README "Console uploads"). */
   uploads: {
     maxBytes: number;
@@ -135,6 +144,8 @@ export interface Config {
     headersTimeoutMs: number;
     /** Open connections one peer address may hold (trusted proxies exempt; 0 = no cap). */
     maxConnectionsPerAddress: number;
+    /** What streams registry exchanges: `node` (default, measured leaner) or `http-proxy-middleware` (fallback). */
+    proxyEngine: 'node' | 'http-proxy-middleware';
   };
 }
 
@@ -303,6 +314,19 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       minFreeBytes: r.int('HUBGATE_UPLOAD_MIN_FREE_BYTES', 256 * 1024 ** 2, 0, 2 ** 50),
       idleTimeoutMs: r.int('HUBGATE_UPLOAD_IDLE_TIMEOUT_SECONDS', 60, 5, 3600) * 1000,
     },
+    audit: {
+      webhook: r.raw('HUBGATE_AUDIT_WEBHOOK_URL')
+        ? {
+            url: webhookUrl(r.url('HUBGATE_AUDIT_WEBHOOK_URL')),
+            token: r.raw('HUBGATE_AUDIT_WEBHOOK_TOKEN'),
+            batchSize: r.int('HUBGATE_AUDIT_WEBHOOK_BATCH_SIZE', 50, 1, 1000),
+            queueMax: r.int('HUBGATE_AUDIT_WEBHOOK_QUEUE_MAX', 10000, 1, 1_000_000),
+            maxAttempts: r.int('HUBGATE_AUDIT_WEBHOOK_MAX_ATTEMPTS', 5, 1, 100),
+            timeoutMs: r.int('HUBGATE_AUDIT_WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
+          }
+        : undefined,
+      attributionDays: r.int('HUBGATE_ACTIVITY_ATTRIBUTION_DAYS', 30, 1, 3650),
+    },
     gc: {
       allowMembers: r.bool('HUBGATE_GC_ALLOW_MEMBERS', false),
       windowHours: r.int('HUBGATE_GC_WINDOW_HOURS', 2, 0, 8760),
@@ -326,6 +350,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       clientIdleTimeoutMs: r.int('HUBGATE_CLIENT_IDLE_TIMEOUT_MS', 120_000, 1000, 3_600_000),
       headersTimeoutMs: r.int('HUBGATE_HEADERS_TIMEOUT_MS', 20_000, 1000, 300_000),
       maxConnectionsPerAddress: r.int('HUBGATE_MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
+      proxyEngine: proxyEngine(r.str('HUBGATE_REGISTRY_PROXY_ENGINE', 'node')),
     },
   };
   return deepFreeze(config);
@@ -372,6 +397,11 @@ function previousCredentialSecrets(value: string | undefined, current: string): 
   return items;
 }
 
+function proxyEngine(value: string): 'node' | 'http-proxy-middleware' {
+  if (value === 'node' || value === 'http-proxy-middleware') return value;
+  throw new ConfigError('HUBGATE_REGISTRY_PROXY_ENGINE', `must be node or http-proxy-middleware, got "${value}"`);
+}
+
 function trustedProxies(value: string | undefined): string[] {
   if (!value) return [];
   const out: string[] = [];
@@ -403,4 +433,11 @@ function defaultQuota(raw: string | undefined): number | undefined {
   } catch (e) {
     throw new ConfigError('HUBGATE_DEFAULT_WORKSPACE_QUOTA', (e as Error).message);
   }
+}
+
+/** The audit webhook URL may not carry credentials (fetch refuses them, and they would sit in a URL): use the token. */
+function webhookUrl(url: string): string {
+  const u = new URL(url);
+  if (u.username || u.password) throw new ConfigError('HUBGATE_AUDIT_WEBHOOK_URL', 'must not contain credentials: put a bearer token in HUBGATE_AUDIT_WEBHOOK_TOKEN');
+  return url;
 }

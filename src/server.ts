@@ -9,7 +9,7 @@ import { ImagesService } from './domain/images.service';
 import { GcService } from './domain/gc.service';
 import { UploadsService } from './domain/uploads.service';
 import { createRegistryClient } from '../adapters/registry/registry.client';
-import { createLogger, registerSecret, type Logger } from './observability/logger';
+import { createLogger, registerSecret, sinkOf, type Logger } from './observability/logger';
 import { createMetrics } from './observability/metrics';
 import { HarborMonitor } from './observability/harbor-monitor';
 import { createHarborAdapter } from '../adapters/harbor/harbor.adapter';
@@ -18,6 +18,10 @@ import { createCoordination } from '../adapters/redis/redis.coordination';
 import { createKeepAliveAgent, createRegistryRouter } from './http/registry';
 import { compileTrust } from './http/registry/auth';
 import { capConnectionsPerAddress } from './http/connections';
+import { AuditTrail } from './observability/audit';
+import { ActivityService, consoleActionsOf } from './domain/activity.service';
+import { RetentionService } from './domain/retention.service';
+import { createConsoleActionStore } from '../adapters/redis/console-actions.store';
 
 export const VERSION: string = (() => {
   try {
@@ -41,7 +45,7 @@ export interface RunningServer {
 }
 
 /** Composition root: config → adapters → domain → app → listen. The only place that knows concrete adapters. */
-export async function startServer(config: Readonly<Config>, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+export async function startServer(config: Readonly<Config>, opts: { logger?: Logger; auditSink?: (line: string) => void } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   registerSecret(config.harbor.adminPassword);
   registerSecret(config.credentials.secret);
@@ -143,6 +147,32 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     soft: () => ({ credential_key: credentials.keyStatus() }),
   });
 
+  // Audit events (stdout + optional webhook); console actions remembered per workspace for the activity view.
+  if (config.audit.webhook?.token) registerSecret(config.audit.webhook.token);
+  const consoleActions = createConsoleActionStore({ redisUrl: config.redisUrl, keepDays: config.audit.attributionDays, logger });
+  const audit = new AuditTrail({
+    // audit lines go where the log lines go: stdout, or the caller's logger's sink (nowhere for a silent logger)
+    sink: opts.auditSink ?? (opts.logger ? (sinkOf(opts.logger) ?? (() => undefined)) : undefined),
+    registry: metrics.registry,
+    logger,
+    webhook: config.audit.webhook && {
+      ...config.audit.webhook,
+      headers: config.audit.webhook.token ? { Authorization: `Bearer ${config.audit.webhook.token}` } : undefined,
+    },
+  });
+  audit.addObserver((e) => {
+    for (const { workspace, action } of consoleActionsOf(e)) void consoleActions.remember(workspace, action);
+  });
+  const activity = new ActivityService({
+    harbor,
+    workspaces,
+    credentials,
+    consoleActions,
+    adminUsername: config.harbor.adminUsername,
+    robotPrefix: config.harbor.robotPrefix,
+  });
+  const retention = new RetentionService({ harbor, workspaces, coordination, logger });
+
   const registryAgent = createKeepAliveAgent(config.harbor.url);
   const trustProxy = compileTrust(config.network.trustedProxies);
   const registryRouter = createRegistryRouter({
@@ -168,6 +198,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     trustProxy,
     tokenCertificatePem: config.registryFront.tokenCertificatePem,
     upstreamIdleTimeoutMs: config.network.upstreamIdleTimeoutMs,
+    proxyEngine: config.network.proxyEngine,
     logger,
     metrics,
   });
@@ -182,6 +213,9 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     gc,
     uploads,
     policies,
+    activity,
+    retention,
+    audit,
     readiness: () => monitor.readiness(),
     registryHost: config.registryHost,
     registryInsecure: config.registryInsecure,
@@ -256,6 +290,8 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
       registryAgent.destroy();
       uploads.close();
       registryClient.close();
+      await audit.close();
+      await consoleActions.close();
     })());
   return { url, server, close };
 }

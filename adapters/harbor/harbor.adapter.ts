@@ -21,6 +21,8 @@ import type {
 import type { HarborLimitsPort } from '../../src/ports/harbor-limits';
 import { AdminIdentity } from './admin-identity';
 import { harborLimits } from './harbor-limits';
+import { policiesMethods } from './harbor-policies';
+import type { HarborPoliciesPort } from '../../src/ports/harbor-policies';
 import { createHarborHttp, type HarborCall, type HarborReply } from './harbor-http';
 import { artifactPath, gcPath, idFromLocation, projectIdPath, projectPath, repositoryPath, robotPath, tagPath } from './paths';
 
@@ -49,7 +51,8 @@ export interface HarborAdapterOptions {
 export type HarborAdapter = HarborPort &
   HarborGcPort &
   HarborContentPort &
-  HarborLimitsPort & {
+  HarborLimitsPort &
+  HarborPoliciesPort & {
     /** Closes kept-alive connections to Harbor (graceful shutdown). */
     close(): void;
   };
@@ -158,6 +161,7 @@ export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
   const adapter: HarborAdapter = {
     close: () => http.close(),
     ...harborLimits(call),
+    ...policiesMethods({ call, page, absentAsNull }),
 
     async currentUser() {
       try {

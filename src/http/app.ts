@@ -21,6 +21,11 @@ import type { UploadsService } from '../domain/uploads.service';
 import { uploadsRoutes } from './routes/uploads.routes';
 import { limitsRoutes } from './routes/limits.routes';
 import type { WorkspacePoliciesService } from '../domain/workspace-policies.service';
+import { policiesRoutes } from './routes/policies.routes';
+import { auditCalls } from './middleware/audit';
+import type { AuditTrail } from '../observability/audit';
+import type { ActivityService } from '../domain/activity.service';
+import type { RetentionService } from '../domain/retention.service';
 import { requestPath, type Next, type PlainHandler } from './registry/router';
 import type { TrustProxy } from './registry/auth';
 
@@ -35,8 +40,13 @@ export interface AppDeps {
   gc?: GcService;
   /** Console uploads (mounted when given). */
   uploads?: UploadsService;
-  /** Workspace policies: quota and immutable versions (mounted when given). */
+  /** Storage quota and immutable versions (routes/limits.routes.ts; mounted when given). */
   policies?: WorkspacePoliciesService;
+  /** Workspace activity and retention (routes/policies.routes.ts; mounted when given). */
+  activity?: ActivityService;
+  retention?: RetentionService;
+  /** Audit events for every state-changing API call (when given). */
+  audit?: AuditTrail;
   readiness: () => Promise<ReadinessReport>;
   registryHost: string;
   registryInsecure: boolean;
@@ -75,6 +85,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.registryRouter) app.use(deps.registryRouter);
 
   const api = express.Router();
+  if (deps.audit) api.use(auditCalls(deps.audit));
   api.use(authenticate(deps.verifier));
   api.use(express.json({ limit: '256kb' }));
   api.use(workspacesRoutes(deps.workspaces));
@@ -83,6 +94,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.gc) api.use(gcRoutes(deps.gc));
   if (deps.uploads) api.use(uploadsRoutes(deps.uploads));
   if (deps.policies) api.use(limitsRoutes(deps.policies));
+  if (deps.activity || deps.retention) api.use(policiesRoutes({ activity: deps.activity, retention: deps.retention }));
   app.use(API_PREFIX, api);
 
   app.use((req, _res, next) => next(new AppError('not_found', `path ${req.path} was not found`)));

@@ -32,6 +32,7 @@ export function sendError(res: http.ServerResponse, status: number, code: string
     return;
   }
   if (extra) for (const [k, v] of Object.entries(extra)) res.setHeader(k, v);
+  (res as { errorCode?: string }).errorCode = code; // read by the audit trail (middleware/audit.ts)
   sendJsonText(res, status, JSON.stringify({ errors: [{ code, message: redactText(message) }] }) + '\n');
 }
 

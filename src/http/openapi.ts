@@ -7,6 +7,7 @@ import { imagePaths, imageSchemas } from './routes/images.openapi';
 import { gcPaths, gcSchemas } from './routes/gc.openapi';
 import { uploadPaths, uploadSchemas } from './routes/uploads.openapi';
 import { limitPaths, limitSchemas } from './routes/limits.openapi';
+import { policyPaths, policySchemas } from './routes/policies.openapi';
 
 const errorResponses = (...codes: number[]) => errorResponsesFor(codes);
 
@@ -137,6 +138,7 @@ export const schemas = {
   ...gcSchemas,
   ...uploadSchemas,
   ...limitSchemas,
+  ...policySchemas,
 } as const;
 
 const json = (schema: object) => ({ 'application/json': { schema } });
@@ -222,6 +224,7 @@ export function openApiDocument(opts: { version: string; publicUrl: string }) {
       ...gcPaths,
       ...uploadPaths,
       ...limitPaths,
+      ...policyPaths,
     },
   };
 }

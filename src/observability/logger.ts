@@ -92,6 +92,10 @@ export interface Logger {
 
 export type LogSink = (line: string) => void;
 
+/** Where each logger writes (audit lines go to the same place: stdout in production, the capture in tests). */
+const sinks = new WeakMap<Logger, LogSink>();
+export const sinkOf = (logger: Logger): LogSink | undefined => sinks.get(logger);
+
 export function createLogger(level: Level = 'info', sink: LogSink = (l) => process.stdout.write(l + '\n')): Logger {
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (order[lvl] < order[level]) return;
@@ -106,12 +110,14 @@ export function createLogger(level: Level = 'info', sink: LogSink = (l) => proce
     }
     sink(JSON.stringify(entry));
   };
-  return {
+  const logger: Logger = {
     debug: (m, f) => emit('debug', m, f),
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
   };
+  sinks.set(logger, sink);
+  return logger;
 }
 
 /** A logger that writes nothing (tests that do not look at logs). */

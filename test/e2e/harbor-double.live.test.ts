@@ -55,4 +55,18 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
     expect(lines[lines.length - 1]).toBe('live exchanges: 16/16 match');
     expect(code).toBe(0);
   }, 70000);
+
+  it('matches all of them, the nginx ones included, with the double playing Harbor nginx and core (nginx: true)', async () => {
+    const both = await startHarborDouble({ registryUrl: registry.url, gcDelayMs: 0, nginx: true });
+    try {
+      const { code, stdout, stderr } = await run(['--target', both.nginxUrl!, '--core', both.url]);
+      const lines = stdout.trim().split('\n');
+      if (code !== 0) console.error(`live scenario exit ${code}\n${stdout}\n${stderr}`);
+      expect(lines.filter((l) => /MISMATCH|not applicable/.test(l))).toEqual([]);
+      expect(lines[lines.length - 1]).toBe('live exchanges: 18/18 match');
+      expect(code).toBe(0);
+    } finally {
+      await both.close();
+    }
+  }, 70000);
 });

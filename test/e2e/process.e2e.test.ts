@@ -57,11 +57,14 @@ it('drains in-flight requests on SIGTERM, then exits 0; logs are JSON with reque
   const port = await freePort();
   const proc = run({ ...baseEnv(), HUBGATE_PORT: String(port), HARBOR_TIMEOUT_MS: '1500', HARBOR_RETRIES: '0', HUBGATE_SHUTDOWN_TIMEOUT_MS: '10000' });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
+  // ts-node compiles the whole server first: seconds when idle, far more on a loaded machine. Wait (up to 90 s) for
+  // it to listen, and say so if it never does, rather than fail later on a refused connection.
+  let up = false;
+  for (let i = 0; i < 900 && !up; i++) {
+    up = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    if (!up) await new Promise((r) => setTimeout(r, 100));
   }
+  expect(up).toBe(true);
   const token = await idp.memberToken({ sub: 'u-1', projects: [{ id: 'p1', name: 'P1', department: 'd' }] });
   // Harbor hangs on the next project listing: the request stays in flight for ~1.5 s (hubgate's Harbor timeout).
   harbor.failNext('GET', /^\/api\/v2\.0\/projects/, 'timeout');
@@ -79,4 +82,4 @@ it('drains in-flight requests on SIGTERM, then exits 0; logs are JSON with reque
   expect(parsed.some((l) => l.msg === 'request' && l.request_id === 'drain-test-1' && l.operation === 'workspaces_list')).toBe(true);
   expect(parsed.some((l) => String(l.msg).startsWith('shutting down'))).toBe(true);
   for (const secret of [ADMIN_PASSWORD, CREDENTIAL_SECRET, token]) expect(proc.out()).not.toContain(secret);
-});
+}, 150_000);

@@ -98,7 +98,10 @@ d('registry pass-through with ctr, podman, buildah and docker', () => {
       const mark = stack.logs.length;
       const src = `${stack.host}/cli-alpha/base:1`;
       const pulled = await ctrRun(['image', 'pull', '--plain-http', '--snapshotter', 'native', '-u', `${a.username}:${a.password}`, src]);
-      expect(pulled.stderr).not.toMatch(/error|unauthorized/i);
+      // ctr sometimes logs its own cancelled-context cleanup after a successful pull
+      // ("failed to get content info ... context canceled"); anything else on stderr is a failure.
+      const pullNoise = pulled.stderr.split('\n').filter((l) => !/context canceled/.test(l)).join('\n');
+      expect(pullNoise).not.toMatch(/error|unauthorized/i);
       expect(pulled.code).toBe(0);
       // containerd asked the token endpoint with its OAuth2 form and was answered (no fallback needed).
       const tokenPosts = stack.logs.slice(mark).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.operation === 'token' && l.method === 'POST');

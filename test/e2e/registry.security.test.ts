@@ -8,8 +8,8 @@
  *    reads a token it cannot verify as anonymous, like Harbor, so a token passed on unchecked is a public pull;
  * 2. no path outside the distribution API and the token service reaches Harbor: a table of request targets (dot
  *    segments raw and encoded, encoded slashes, `//`, backslashes, path parameters, …) sent byte for byte with valid
- *    project credentials, against a core-like upstream (the double) and an nginx-like one (nginx in front of the
- *    double, which resolves `..%2f` the way Harbor's nginx does);
+ *    project credentials, against a core-like upstream (the double) and two nginx-like ones (Debian nginx in front
+ *    of the double, and the double's own nginx listener, both resolving `..%2f` the way Harbor's nginx does);
  * 3. a client that goes away releases the upstream socket within a second, an upstream that stalls gets a 504, a
  *    client that trickles its headers is cut, and one address cannot hold more than its share of connections.
  */
@@ -128,9 +128,11 @@ d('registry front security: tokens and paths', () => {
   /** hubgate instances: record mode (the stack), signature mode, and one whose Harbor is nginx. */
   let signed: Instance | undefined;
   let viaNginx: Instance | undefined;
+  /** hubgate whose Harbor is the double's own nginx listener (`nginx: true`: paths normalised as Harbor's nginx does). */
+  let viaDoubleNginx: Instance | undefined;
 
   beforeAll(async () => {
-    stack = await startStack();
+    stack = await startStack({}, { nginx: true });
     work = tempDir('security');
     certFile = path.join(work, 'token.crt');
     fs.writeFileSync(certFile, REAL_HARBOR ? (REAL_TOKEN_CERT ? fs.readFileSync(REAL_TOKEN_CERT, 'utf8') : '') : signingMaterial().certPem);
@@ -138,6 +140,7 @@ d('registry front security: tokens and paths', () => {
     const nginxUrl = REAL_HARBOR ? REAL_NGINX_URL : nginx?.url;
     if (modes.includes('signature')) signed = await hubgateFor(stack, stack.harbor.url, { HARBOR_TOKEN_CERT_FILE: certFile });
     if (nginxUrl) viaNginx = await hubgateFor(stack, nginxUrl);
+    if (!REAL_HARBOR) viaDoubleNginx = await hubgateFor(stack, stack.harbor.nginxUrl!);
     a = await stack.project('sec-a', [
       { name: 'sec-pub', access: 'public' },
       { name: 'sec-priv', access: 'private' },
@@ -153,6 +156,7 @@ d('registry front security: tokens and paths', () => {
   afterAll(async () => {
     await signed?.close();
     await viaNginx?.close();
+    await viaDoubleNginx?.close();
     await nginx?.stop();
     await stack?.close();
     if (work) fs.rmSync(work, { recursive: true, force: true });
@@ -262,7 +266,7 @@ d('registry front security: tokens and paths', () => {
   it(`${VARIANTS.length} hostile path variants get a 4xx from hubgate and never reach Harbor outside /v2 (core-like and nginx-like upstream)`, async () => {
     expect(VARIANTS.length).toBeGreaterThanOrEqual(30);
     // One good login first, so hubgate's own (admin) look-up for it is done before the table runs.
-    const bases = [stack.url, ...(viaNginx ? [viaNginx.url] : [])];
+    const bases = [stack.url, ...[viaNginx, viaDoubleNginx].flatMap((i) => (i ? [i.url] : []))];
     for (const inst of bases) expect((await rawRequest(inst, 'GET', '/v2/', { Authorization: basic(a) })).status).toBe(200);
     if (!REAL_HARBOR) stack.harbor.clearCalls();
     const answers: Record<string, number>[] = [];
@@ -283,14 +287,14 @@ d('registry front security: tokens and paths', () => {
     if (REAL_HARBOR) notChecked("Harbor's call log is empty", 'the call log is a Harbor-double hook; the refusal messages above are hubgate\'s own');
     else expect(stack.harbor.calls.filter((c) => c.principal !== 'admin').map((c) => `${c.method} ${c.url}`)).toEqual([]);
     // Both upstream shapes answered the same: hubgate decides, not the upstream.
-    if (answers.length > 1) expect(answers[1]).toEqual(answers[0]);
+    for (const other of answers.slice(1)) expect(other).toEqual(answers[0]);
   });
 
   it('a digest with an encoded ":" reaches Harbor as the digest, through core and nginx alike', async () => {
     const m = await run('skopeo', ['inspect', '--raw', '--tls-verify=false', '--creds', `${a.username}:${a.password}`, `docker://${stack.host}/sec-priv/app:1`]);
     expect(m.code).toBe(0);
     const digest = `sha256:${(await import('node:crypto')).createHash('sha256').update(m.stdout).digest('hex')}`;
-    for (const base of [stack.url, ...(viaNginx ? [viaNginx.url] : [])]) {
+    for (const base of [stack.url, ...[viaNginx, viaDoubleNginx].flatMap((i) => (i ? [i.url] : []))]) {
       if (!REAL_HARBOR) stack.harbor.clearCalls();
       const r = await rawRequest(base, 'HEAD', `/v2/sec-priv/app/manifests/${digest.replace(':', '%3A')}`, { Authorization: basic(a), Accept: 'application/vnd.oci.image.manifest.v1+json' });
       // Harbor core answers a literal `sha256%3A…` reference with 404: a 200 with the digest means it got `sha256:`.

@@ -7,10 +7,17 @@ export interface GcEnv {
   state: State;
   deleteManifest: (repo: string, digest: string) => Promise<void>;
   delayMs: number;
+  /**
+   * Harbor's GC time window (GC_TIME_WINDOW_HOURS; stock 2): blobs pushed or touched within it are never collected,
+   * so a GC right after a delete frees nothing. 0 collects at once (how the shared recording was made).
+   */
+  timeWindowHours: number;
 }
 
 export function startGc(env: GcEnv, exec: GcExecution): void {
   const s = env.state;
+  // Harbor's API handler adds the configured window to the job's parameters (shown in job_parameters)
+  exec.parameters = { ...exec.parameters, time_window: env.timeWindowHours };
   // one GC at a time, as the jobservice runs them (max concurrency 1)
   const previous = s.gc.filter((e) => e.id < exec.id && e.status === 'Running');
   const waitPrev = () => (previous.every((e) => e.status !== 'Running') ? Promise.resolve() : new Promise<void>((r) => setTimeout(() => r(waitPrev()), 50)));
@@ -34,7 +41,8 @@ async function runGc(env: GcEnv, exec: GcExecution): Promise<void> {
   const dry = exec.parameters.dry_run === true;
   const untagged = exec.parameters.delete_untagged === true;
   const log = (level: string, src: number, msg: string) => exec.log.push(line(level, src, msg));
-  log('INFO', 145, `Garbage Collection parameters: [delete_untagged: ${untagged}, dry_run: ${dry}, time_window: 0]`);
+  const windowHours = env.timeWindowHours;
+  log('INFO', 145, `Garbage Collection parameters: [delete_untagged: ${untagged}, dry_run: ${dry}, time_window: ${windowHours}]`);
   log('INFO', 155, 'start to run gc in job.');
   if (untagged) {
     log('INFO', 420, 'start to delete untagged artifact (no actually deletion for dry-run mode)');
@@ -66,7 +74,10 @@ async function runGc(env: GcEnv, exec: GcExecution): Promise<void> {
     referenced.add(a.digest);
     for (const b of a.blobs) referenced.add(b.digest);
   }
-  const candidates = [...s.blobs.keys()].filter((d) => !referenced.has(d)).sort((x, y) => s.blobOrder(x) - s.blobOrder(y));
+  // the time window: only blobs untouched for windowHours are candidates (blob.update_time <= now - window)
+  const cutoff = Date.now() - windowHours * 3_600_000;
+  const inWindow = (d: string) => windowHours > 0 && (s.blobUpdated.get(d) ?? 0) > cutoff;
+  const candidates = [...s.blobs.keys()].filter((d) => !referenced.has(d) && !inWindow(d)).sort((x, y) => s.blobOrder(x) - s.blobOrder(y));
   const manifests = new Set(s.manifestDigests());
   let bytes = 0;
   for (const d of candidates) {
@@ -92,7 +103,8 @@ async function runGc(env: GcEnv, exec: GcExecution): Promise<void> {
       log('INFO', 337, `${n} delete blob record from database: ${s.blobOrder(d)}, ${d}`);
       s.blobs.delete(d);
     });
-    s.trash = s.trash.filter((t) => !trash.includes(t));
+    // a trashed artifact whose manifest is still inside the window stays in the trash for a later run
+    s.trash = s.trash.filter((t) => !trash.includes(t) || inWindow(t.digest));
     log('INFO', 356, `${nBlobs} blobs and ${nManifests} manifests are actually deleted`);
     log('INFO', 357, `The GC job actual frees up ${mb} MB space.`);
   }

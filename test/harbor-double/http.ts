@@ -1,10 +1,11 @@
 /** Response helpers reproducing Harbor's (core behind nginx) wire format. */
 import http from 'http';
-import { Robot } from './state';
+import { HarborUser, Robot } from './state';
 
 export type Principal =
   | { kind: 'admin'; name: string }
   | { kind: 'robot'; name: string; robot: Robot }
+  | { kind: 'user'; name: string; user: HarborUser }
   | { kind: 'anonymous'; name: ''; wrongCredentials: boolean; sentCredentials: boolean }
   | { kind: 'token'; name: string; access: { type: string; name: string; actions: string[] }[] | null };
 

@@ -18,6 +18,10 @@ import { Rest } from './rest';
 import { RegistryFront } from './registry';
 import { startGc } from './gc';
 import { State } from './state';
+import { Sessions } from './session';
+import { LoginLocks } from './logins';
+import { nginxPage, nginxRoute } from './paths';
+import { findUser } from './users';
 import { Latency, LatencyModel, REALISTIC_LATENCY } from './latency';
 
 export { State } from './state';
@@ -36,6 +40,8 @@ export interface CallRecord {
   principal: string;
   at: number;
   fault?: FaultOutcome;
+  /** The request's `Cookie` header, when it sent one (a gateway should never). */
+  cookie?: string;
 }
 
 export interface HarborDoubleOptions {
@@ -51,6 +57,11 @@ export interface HarborDoubleOptions {
   tokenLifetimeSeconds?: number;
   /** Delay before a submitted GC starts (default 300 ms). */
   gcDelayMs?: number;
+  /**
+   * Harbor's GC time window in hours (GC_TIME_WINDOW_HOURS): what was pushed or touched within it is never collected.
+   * Default 0 (collect at once, as the shared recording's Harbor was set up); stock Harbor 2.5.5 is 2.
+   */
+  gcTimeWindowHours?: number;
   /** Delay before answering each REST (`/api/v2.0`) call, to simulate a realistic Harbor (benchmarks; default 0). */
   restLatencyMs?: number;
   /**
@@ -58,19 +69,30 @@ export interface HarborDoubleOptions {
    * (ARTIFACT_PULL_ASYNC_FLUSH_DURATION, default 10 s): a pull shows in the counts up to this much later. 0: at once.
    */
   pullFlushMs?: number;
-  /** Extra delay on wrong Basic credentials (Harbor sleeps 1.5 s; default 0). */
+  /**
+   * Harbor sleeps 1.5 s on a failed password login and locks that username for as long (logins.ts); default 0 (off).
+   * `1500` is Harbor 2.5.5.
+   */
   wrongCredentialsDelayMs?: number;
   /** Per-operation latency with jitter and write contention (latency.ts); `'realistic'` = Harbor 2.5.5's measured timings. Default off. */
   latency?: LatencyModel | 'realistic';
   /** Key used to sign tokens (default: the per-process key whose certificate startRegistry installs). */
   signing?: SigningMaterial;
+  /**
+   * Also listen as Harbor's nginx (`nginxUrl`): paths are normalised the way Harbor's nginx does before the same
+   * Harbor sees them (`%2F`/`%3A` decoded, `//` merged, dot segments resolved; paths.ts). `url` stays harbor-core.
+   */
+  nginx?: boolean;
   /** Called by reset() (and POST /__double/reset) after the state was cleared, e.g. to restart the registry with empty storage; may return a new registry URL. */
   onReset?: () => Promise<{ registryUrl?: string } | void>;
 }
 
 export interface HarborDouble {
+  /** harbor-core's own listener (paths taken as sent). */
   url: string;
   port: number;
+  /** With `nginx: true`: the same Harbor behind its nginx (paths normalised first). */
+  nginxUrl?: string;
   state: State;
   /** Every request seen (oldest first). */
   calls: CallRecord[];
@@ -118,6 +140,8 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
   const sockets = new Set<net.Socket>();
   const makeLatency = (m: LatencyModel | 'realistic' | null | undefined) => (m ? new Latency(m === 'realistic' ? REALISTIC_LATENCY : m) : undefined);
   let latency = makeLatency(opts.latency);
+  const sessions = new Sessions();
+  const logins = new LoginLocks(() => opts.wrongCredentialsDelayMs ?? 0);
 
   const front = new RegistryFront({
     get state() {
@@ -126,6 +150,7 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
     key,
     registryUrl: () => registryUrl,
     externalUrl: () => externalUrl,
+    coreUrl: () => url,
     tokenLifetime: opts.tokenLifetimeSeconds ?? 1800,
     pullFlushMs: opts.pullFlushMs ?? 10_000,
   });
@@ -135,10 +160,11 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
     },
     externalUrl: () => externalUrl,
     deleteManifest: (repo, digest) => front.deleteUpstream(repo, digest),
-    runGc: (exec) => startGc({ state, deleteManifest: (r, d) => front.deleteUpstream(r, d), delayMs: opts.gcDelayMs ?? 300 }, exec),
+    runGc: (exec) => startGc({ state, deleteManifest: (r, d) => front.deleteUpstream(r, d), delayMs: opts.gcDelayMs ?? 300, timeWindowHours: opts.gcTimeWindowHours ?? 0 }, exec),
   });
 
-  const resolvePrincipal = (req: http.IncomingMessage): { principal: Principal; wrong: boolean } => {
+  /** `wrong`: a failed password login under that username (Harbor sleeps and locks it); `locked`: refused by the lock. */
+  const resolvePrincipal = (req: http.IncomingMessage): { principal: Principal; wrong: boolean; user?: string } => {
     const h = req.headers.authorization;
     if (!h) return { principal: { kind: 'anonymous', name: '', wrongCredentials: false, sentCredentials: false }, wrong: false };
     const anon = (wrong: boolean): { principal: Principal; wrong: boolean } => ({
@@ -152,7 +178,6 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
       if (i < 0) return anon(true);
       const user = dec.slice(0, i);
       const pass = dec.slice(i + 1);
-      if (user === 'admin' && pass === state.adminPassword) return { principal: { kind: 'admin', name: 'admin' }, wrong: false };
       if (user.startsWith(state.robotPrefix)) {
         const stored = user.slice(state.robotPrefix.length);
         const now = Date.now();
@@ -162,7 +187,12 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
           return { principal: { kind: 'robot', name: user, robot: r }, wrong: false };
         }
       }
-      return anon(true);
+      // the password login (after the robot check): a locked name fails at once, without the sleep
+      if (logins.locked(user)) return anon(true);
+      if (user === 'admin' && pass === state.adminPassword) return { principal: { kind: 'admin', name: 'admin' }, wrong: false };
+      const known = user === 'admin' ? undefined : findUser(state, user, pass);
+      if (known) return { principal: { kind: 'user', name: known.username, user: known }, wrong: false };
+      return { ...anon(true), user };
     }
     if (scheme === 'bearer') {
       const claims = verifyToken(key, value);
@@ -181,7 +211,10 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
     const incomingId = req.headers['x-request-id'];
     const requestId = typeof incomingId === 'string' && incomingId ? incomingId : randomUUID();
     const record: CallRecord = { method, url: rawUrl, status: 0, principal: '', at: Date.now() };
+    if (req.headers.cookie !== undefined) record.cookie = req.headers.cookie;
     calls.push(record);
+    // beego's session cookie on every answer, gorilla/csrf for requests that carry one (session.ts)
+    const session = rawPath === '/__double/reset' ? undefined : sessions.apply(req, res, method, rawPath);
     res.on('finish', () => {
       record.status = res.statusCode;
     });
@@ -201,9 +234,14 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
       return sendError(ctx0, fault.outcome, STATUS_CODES[fault.outcome] ?? 'UNKNOWN', 'injected fault');
     }
 
-    const { principal, wrong } = resolvePrincipal(req);
+    if (session?.csrfRefused) {
+      const ctx0 = { req, res, method, rawPath, query: new URLSearchParams(rawQuery), rawQuery, requestId, principal: { kind: 'anonymous', name: '', wrongCredentials: false, sentCredentials: false } } as Ctx;
+      req.resume();
+      return sendError(ctx0, 403, 'FORBIDDEN', 'CSRF token invalid');
+    }
+    const { principal, wrong, user } = resolvePrincipal(req);
     record.principal = principal.name;
-    if (wrong && opts.wrongCredentialsDelayMs) await new Promise((r) => setTimeout(r, opts.wrongCredentialsDelayMs));
+    if (wrong && user !== undefined) await logins.failed(user);
     if (latency && rawPath !== '/__double/reset') {
       const l = latency.begin(method, rawPath, new URLSearchParams(rawQuery));
       res.on('close', l.done);
@@ -241,22 +279,49 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
       } else res.destroy(e as Error);
     });
   });
-  server.keepAliveTimeout = 5000;
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
+  const servers = [server];
+  if (opts.nginx) {
+    servers.push(
+      http.createServer((req, res) => {
+        const raw = req.url ?? '/';
+        const qi = raw.indexOf('?');
+        const verdict = nginxRoute(qi < 0 ? raw : raw.slice(0, qi));
+        if (verdict.kind !== 'core') {
+          req.resume();
+          const page = nginxPage(verdict.kind === 'bad-request' ? 400 : 404);
+          res.writeHead(verdict.kind === 'bad-request' ? 400 : 404, { Server: 'nginx', 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(page) });
+          res.end(page);
+          return;
+        }
+        req.url = verdict.path + (qi < 0 ? '' : raw.slice(qi));
+        server.emit('request', req, res);
+      }),
+    );
+  }
+  for (const srv of servers) {
+    srv.keepAliveTimeout = 5000;
+    srv.on('connection', (s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+  }
+  const listen = (srv: http.Server, p: number) =>
+    new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(p, '127.0.0.1', () => resolve());
+    });
+  await listen(server, opts.port ?? 0);
+  if (servers[1]) await listen(servers[1], 0);
   const port = (server.address() as net.AddressInfo).port;
+  const nginxUrl = servers[1] ? `http://127.0.0.1:${(servers[1].address() as net.AddressInfo).port}` : undefined;
   const url = `http://127.0.0.1:${port}`;
-  if (!externalUrl) externalUrl = url;
+  // Harbor's external endpoint is its nginx when there is one
+  if (!externalUrl) externalUrl = nginxUrl ?? url;
 
   const api: HarborDouble = {
     url,
     port,
+    nginxUrl,
     get state() {
       return state;
     },
@@ -272,6 +337,8 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
     },
     async reset() {
       state = new State(adminPassword);
+      sessions.clear();
+      logins.clear();
       faults = [];
       calls.length = 0;
       if (opts.onReset) {
@@ -288,10 +355,9 @@ export async function startHarborDouble(opts: HarborDoubleOptions = {}): Promise
     },
     close() {
       front.close();
-      return new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      const closed = Promise.all(servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+      for (const s of sockets) s.destroy();
+      return closed.then(() => undefined);
     },
   };
   return api;

@@ -1,6 +1,7 @@
 /** Harbor 2.5.5 permission outcomes as observed in the recording (findings b, c, f). */
 import { Principal } from './http';
 import { Project, Robot, State } from './state';
+import { roleOf, userCan } from './users';
 
 /** Project-scope resource/action pairs known to 2.5.5 (union of the project-role policies). */
 export const PROJECT_PAIRS: Record<string, string[]> = {
@@ -50,10 +51,11 @@ export function robotFullName(state: State, robot: Robot): string {
 }
 
 /** Can `principal` do resource:action in `project`? */
-export function canProject(_state: State, principal: Principal, project: Project, resource: string, action: string): boolean {
+export function canProject(state: State, principal: Principal, project: Project, resource: string, action: string): boolean {
   if (principal.kind === 'admin') return true;
   const isPublic = project.metadata.public === 'true';
   const publicOk = isPublic && (PUBLIC_READ[resource] ?? []).includes(action);
+  if (principal.kind === 'user') return publicOk || userCan(state, principal.user, project, resource, action);
   if (principal.kind === 'robot') {
     const robot = principal.robot;
     if (robotHasSystemPerm(robot)) return false;
@@ -78,9 +80,10 @@ export function canSystem(principal: Principal, resource: string, action: string
 }
 
 /** Whether the principal is "a member" of the project for listings (any permission, or public). */
-export function seesProject(_state: State, principal: Principal, project: Project): boolean {
+export function seesProject(state: State, principal: Principal, project: Project): boolean {
   if (principal.kind === 'admin') return true;
   if (project.metadata.public === 'true') return true;
+  if (principal.kind === 'user') return roleOf(state, principal.user, project) !== undefined;
   if (principal.kind === 'robot') {
     const r = principal.robot;
     if (robotHasSystemPerm(r)) return false;
@@ -96,7 +99,7 @@ export function registryActions(state: State, principal: Principal, project: Pro
   if (principal.kind === 'admin') return ['pull', 'push', 'delete', '*'];
   const out: string[] = [];
   for (const a of ['pull', 'push', 'delete']) {
-    if (principal.kind === 'robot' || principal.kind === 'anonymous') {
+    if (principal.kind === 'robot' || principal.kind === 'anonymous' || principal.kind === 'user') {
       if (canProject(state, principal, project, 'repository', a)) out.push(a);
     }
   }

@@ -10,6 +10,7 @@ import { signToken, AccessEntry } from './jwt';
 import { SigningMaterial } from './keys';
 import { Ctx, errorBody, isoSec, send } from './http';
 import { canProject, registryActions } from './rbac';
+import { coreV2Path } from './paths';
 import { Artifact, Repository, State, Tag } from './state';
 import { deleteRefusal, isImmutable, pushRefusal } from './immutable';
 
@@ -25,6 +26,8 @@ export interface RegistryEnv {
   key: SigningMaterial;
   registryUrl: () => string | undefined;
   externalUrl: () => string;
+  /** harbor-core's own URL: a request addressed to it (Host) gets it as token realm, any other the external URL. */
+  coreUrl?: () => string;
   tokenLifetime: number;
   /** Batch interval of pull counts and times (ms); 0 = at once. */
   pullFlushMs?: number;
@@ -190,7 +193,7 @@ export class RegistryFront {
         access.push({ type, name, actions });
       }
     }
-    const sub = principal.kind === 'admin' || principal.kind === 'robot' ? principal.name : undefined;
+    const sub = principal.kind === 'admin' || principal.kind === 'robot' || principal.kind === 'user' ? principal.name : undefined;
     const { token, claims } = signToken(this.env.key, sub, access, this.env.tokenLifetime);
     const body = JSON.stringify({ token, access_token: '', expires_in: this.env.tokenLifetime, issued_at: isoSec(claims.iat * 1000) });
     send(ctx, 200, body, { 'Content-Type': JSON_UTF8 });
@@ -198,8 +201,11 @@ export class RegistryFront {
 
   // ------------------------------------------------------------------ /v2
 
-  private challenge(scope?: string): string {
-    return `Bearer realm="${this.env.externalUrl()}/service/token",service="harbor-registry"${scope ? `,scope="${scope}"` : ''}`;
+  private challenge(ctx: Ctx, scope?: string): string {
+    // core's tokenSvcEndpoint: its internal URL when the request's Host is core's, else the external endpoint
+    const core = this.env.coreUrl ? new URL(this.env.coreUrl()) : undefined;
+    const base = core && ctx.req.headers.host === core.host ? core.origin : this.env.externalUrl();
+    return `Bearer realm="${base}/service/token",service="harbor-registry"${scope ? `,scope="${scope}"` : ''}`;
   }
 
   private v2Error(ctx: Ctx, status: number, code: string, message: string, extra: Record<string, string> = {}): void {
@@ -212,7 +218,7 @@ export class RegistryFront {
 
   private has(ctx: Ctx, repo: string, action: string): boolean {
     const p = ctx.principal;
-    const project = this.s.projectByName(repo.split('/')[0]);
+    const project = this.s.projectByName(decodeURIComponent(repo).split('/')[0]);
     if (!project) return false;
     if (p.kind === 'token') {
       return (p.access ?? []).some((a) => a.type === 'repository' && a.name === repo && (a.actions.includes(action) || a.actions.includes('*')));
@@ -225,21 +231,24 @@ export class RegistryFront {
     if (!this.sentAuth(ctx)) {
       const msg = 'authorize header needed to send HEAD to repository';
       const scope = `repository:${repo}:${action === 'push' ? 'pull,push' : action}`;
-      return this.v2Error(ctx, 401, 'UNAUTHORIZED', `${msg}: ${msg}`, { ...DDAV, 'Www-Authenticate': this.challenge(scope) });
+      return this.v2Error(ctx, 401, 'UNAUTHORIZED', `${msg}: ${msg}`, { ...DDAV, 'Www-Authenticate': this.challenge(ctx, scope) });
     }
     this.v2Error(ctx, 401, 'UNAUTHORIZED', `${m}: ${m}`, { ...DDAV, 'Www-Authenticate': 'Basic realm="harbor"' });
   }
 
   async handleV2(ctx: Ctx): Promise<void> {
-    const path = ctx.rawPath;
+    // harbor-core merges `//` and refuses dot segments (paths.ts); Harbor's nginx, when in front, decoded the path first
+    const core = coreV2Path(ctx.method, ctx.rawPath);
+    if (core.kind === 'unrecognized') return this.v2Error(ctx, 401, 'UNAUTHORIZED', core.message, { ...DDAV, 'Www-Authenticate': '' });
+    const path = core.path;
     const p = ctx.principal;
-    const authed = p.kind === 'admin' || p.kind === 'robot' || p.kind === 'token';
+    const authed = p.kind === 'admin' || p.kind === 'robot' || p.kind === 'user' || p.kind === 'token';
     if (path === '/v2/' || path === '/v2') {
       if (authed) return send(ctx, 200, '{}', { 'Content-Type': JSON_UTF8, ...DDAV });
       if (this.sentAuth(ctx)) {
         return this.v2Error(ctx, 401, 'UNAUTHORIZED', 'unauthorized: unauthorized', { ...DDAV, 'Www-Authenticate': 'Basic realm="harbor"' });
       }
-      return this.v2Error(ctx, 401, 'UNAUTHORIZED', 'unauthorized: unauthorized', { ...DDAV, 'Www-Authenticate': this.challenge() });
+      return this.v2Error(ctx, 401, 'UNAUTHORIZED', 'unauthorized: unauthorized', { ...DDAV, 'Www-Authenticate': this.challenge(ctx) });
     }
     if (path === '/v2/_catalog') return this.catalog(ctx);
     const m = /^\/v2\/(.+?)\/(manifests\/[^/]+|blobs\/uploads\/?[^/]*|blobs\/[^/]+|tags\/list)$/.exec(path);
@@ -248,9 +257,10 @@ export class RegistryFront {
     const what = m[2];
     const method = ctx.method;
     const action = method === 'GET' || method === 'HEAD' ? 'pull' : method === 'DELETE' ? 'delete' : 'push';
-    const projectName = repo.split('/')[0];
+    // the project comes from the decoded path (a `%2F` inside the repository name stays literal for the repository)
+    const projectName = decodeURIComponent(repo).split('/')[0];
     const project = this.s.projectByName(projectName);
-    if (!project && (p.kind === 'admin' || p.kind === 'robot')) {
+    if (!project && (p.kind === 'admin' || p.kind === 'robot' || p.kind === 'user')) {
       const msg = `project ${projectName} not found`;
       return this.v2Error(ctx, 401, 'UNAUTHORIZED', `${msg}: ${msg}`, { ...DDAV, 'Www-Authenticate': '' });
     }
@@ -263,7 +273,7 @@ export class RegistryFront {
     if (what === 'tags/list') return this.tagsList(ctx, repo);
     if (what.startsWith('manifests/')) {
       const ref = decodeURIComponent(what.slice('manifests/'.length));
-      if (method === 'GET' || method === 'HEAD') return this.getManifest(ctx, repo, ref);
+      if (method === 'GET' || method === 'HEAD') return this.getManifest(ctx, repo, ref, what.slice('manifests/'.length));
       // Harbor core takes the PUT reference literally: `sha256%3A<hex>` stores the manifest (distribution decodes
       // it) and creates a TAG named `sha256%3A<hex>` (finding m). Only Harbor's nginx would decode it first.
       if (method === 'PUT') return this.putManifest(ctx, repo, what.slice('manifests/'.length));
@@ -271,7 +281,7 @@ export class RegistryFront {
     }
     if (what.startsWith('blobs/') && !what.startsWith('blobs/uploads') && method === 'HEAD') {
       const digest = what.slice('blobs/'.length);
-      const res = await this.forward(ctx, { path: ctx.rawPath + (ctx.rawQuery ? `?${ctx.rawQuery}` : ''), repo });
+      const res = await this.forward(ctx, { path: path + (ctx.rawQuery ? `?${ctx.rawQuery}` : ''), repo });
       // Harbor also checks that the blob belongs to the project (project_blob)
       if (res.statusCode === 404 || (res.statusCode === 200 && !this.s.projectBlobs.get(project!.id)?.has(digest))) {
         res.resume();
@@ -289,7 +299,7 @@ export class RegistryFront {
       const q = this.checkQuota(project!, this.s.blobs.get(mount)!);
       if (q) return this.v2Error(ctx, 403, 'DENIED', q);
     }
-    const res = await this.forward(ctx, { path: ctx.rawPath + (ctx.rawQuery ? `?${ctx.rawQuery}` : ''), repo, from: from ?? undefined, body: 'stream' });
+    const res = await this.forward(ctx, { path: path + (ctx.rawQuery ? `?${ctx.rawQuery}` : ''), repo, from: from ?? undefined, body: 'stream' });
     if (what.startsWith('blobs/uploads') && method === 'PUT' && res.statusCode === 201) {
       const dg = String(res.headers['docker-content-digest'] ?? '');
       const size = this.uploadSize(ctx);
@@ -343,7 +353,7 @@ export class RegistryFront {
     const ok = p.kind === 'admin' || (p.kind === 'token' && (p.access ?? []).some((a) => a.type === 'registry' && a.name === 'catalog' && a.actions.includes('*')));
     if (!ok) {
       const m = 'unauthorized to list catalog';
-      if (!this.sentAuth(ctx)) return this.v2Error(ctx, 401, 'UNAUTHORIZED', `${m}: ${m}`, { ...DDAV, 'Www-Authenticate': this.challenge('registry:catalog:*') });
+      if (!this.sentAuth(ctx)) return this.v2Error(ctx, 401, 'UNAUTHORIZED', `${m}: ${m}`, { ...DDAV, 'Www-Authenticate': this.challenge(ctx, 'registry:catalog:*') });
       return this.v2Error(ctx, 401, 'UNAUTHORIZED', `${m}: ${m}`, { ...DDAV, 'Www-Authenticate': 'Basic realm="harbor"' });
     }
     let names = [...this.s.repositories.values()].map((r) => r.name).sort();
@@ -360,7 +370,8 @@ export class RegistryFront {
 
   private tagsList(ctx: Ctx, repo: string): void {
     const r = this.s.repoByName(repo);
-    if (!r) return this.v2Error(ctx, 404, 'NAME_UNKNOWN', `repository name not known to registry`, DDAV);
+    // Harbor answers for an unknown repository itself (seen on the real Harbor, issue12 R-exchanges)
+    if (!r) return this.v2Error(ctx, 404, 'NOT_FOUND', `repository ${repo} not found`);
     const tags = [...this.s.tags.values()].filter((t) => t.repositoryId === r.id).map((t) => t.name).sort();
     send(ctx, 200, JSON.stringify({ name: repo, tags }) + '\n', { 'Content-Type': JSON_UTF8 });
   }
@@ -373,11 +384,12 @@ export class RegistryFront {
     return { r, t, a: t ? this.s.artifacts.get(t.artifactId) : undefined };
   }
 
-  private async getManifest(ctx: Ctx, repo: string, ref: string): Promise<void> {
+  private async getManifest(ctx: Ctx, repo: string, ref: string, rawRef = ref): Promise<void> {
     const { r, a, t } = this.resolve(repo, ref);
-    // Harbor 2.5.5 (seen on the real one): an unknown repository is named as such, a known one's missing reference as the artifact.
-    if (!r) return this.v2Error(ctx, 404, 'NOT_FOUND', `repository ${repo} not found`);
-    if (!a) return this.v2Error(ctx, 404, 'NOT_FOUND', `artifact ${repo}${DIGEST_RE.test(ref) ? '@' : ':'}${ref} not found`);
+    // Harbor 2.5.5 (seen on the real one): an unknown repository is named as such for a tag, a missing reference as the
+    // artifact (a digest is looked up without the repository first)
+    if (!r && !DIGEST_RE.test(rawRef)) return this.v2Error(ctx, 404, 'NOT_FOUND', `repository ${repo} not found`);
+    if (!r || !a) return this.v2Error(ctx, 404, 'NOT_FOUND', `artifact ${repo}${DIGEST_RE.test(ref) ? '@' : ':'}${ref} not found`);
     const project = this.s.projects.get(r.projectId)!;
     if (project.metadata.enable_content_trust_cosign === 'true') {
       return this.v2Error(ctx, 412, 'PROJECTPOLICYVIOLATION', 'The image is not signed in Cosign.');

@@ -6,6 +6,8 @@ import { acceptProblem, contentTypeProblem, producedText } from './negotiate';
 import { canProject, canSystem, PROJECT_PAIRS, robotFullName, seesProject } from './rbac';
 import { Artifact, GcExecution, Project, Repository, Robot, RobotPermissionItem, State, Tag } from './state';
 import { deleteRefusal, isImmutable, parseRule, ruleKey, ruleView, rulesOf } from './immutable';
+import { membersRoute, usersRoute } from './users';
+import { cronProblem, executionView, policyView, RETENTION_METADATA, startExecution, taskView, type RetentionPolicyDoc } from './retention';
 
 export interface RestEnv {
   state: State;
@@ -13,6 +15,8 @@ export interface RestEnv {
   /** Deletes a manifest in the backing registry (repository, digest); errors are ignored. */
   deleteManifest: (repo: string, digest: string) => Promise<void>;
   runGc: (exec: GcExecution) => void;
+  /** Delay before a retention execution's tasks run (ms). */
+  retentionDelayMs?: number;
 }
 
 const NAME_RE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
@@ -264,7 +268,7 @@ export class Rest {
       delete_untagged: e.parameters.delete_untagged ?? false,
       dry_run: e.parameters.dry_run ?? false,
       redis_url_reg: 'redis://127.0.0.1:6379/1?idle_timeout_seconds=30',
-      time_window: 0,
+      time_window: e.parameters.time_window ?? 0,
     };
     return {
       creation_time: isoMs(e.creationTime),
@@ -360,6 +364,7 @@ export class Rest {
         if (n === 1 && m === 'GET') return this.statistics(ctx);
         return notRouted();
       case 'users':
+        if (await usersRoute(ctx, this.s, segs)) return; // ordinary users (users.ts)
         if (n === 2 && b === 'current' && m === 'GET') return this.currentUser(ctx);
         return notRouted();
       case 'configurations':
@@ -380,6 +385,8 @@ export class Rest {
           return this.auditList(ctx, this.s.audit);
         }
         return notRouted();
+      case 'retentions':
+        return this.retentionRoutes(ctx, segs.slice(1), notRouted);
       case 'repositories':
         if (n === 1 && m === 'GET') return this.allRepositories(ctx);
         return notRouted();
@@ -413,6 +420,7 @@ export class Rest {
       if (m === 'DELETE') return this.deleteProject(ctx, b);
       return notRouted();
     }
+    if (n === 3 && c === 'members' && (m === 'GET' || m === 'POST')) return membersRoute(ctx, this.s, this.project(ctx, b));
     if (n === 3 && c === 'summary' && m === 'GET') return this.summary(ctx, b);
     if (n === 3 && c === '_deletable' && m === 'GET') return this.deletable(ctx, b);
     if (n === 3 && c === 'logs' && m === 'GET') {
@@ -856,6 +864,8 @@ export class Rest {
     const body = await jsonBody(ctx);
     const { level, duration, perms } = this.validateRobot(body);
     if (level !== r.level || body.name !== robotFullName(this.s, r)) throw badRequest('cannot update the level or name of robot');
+    // Harbor rewrites the permissions in the request's transaction: one naming a deleted project fails it (404), nothing changes
+    for (const p of perms) if (p.kind === 'project' && !this.s.projectByName(p.namespace)) throw notFound(`project ${p.namespace} not found`);
     r.description = typeof body.description === 'string' ? body.description : '';
     r.disable = Boolean(body.disable);
     r.duration = duration === 0 ? 30 : duration;
@@ -1085,6 +1095,89 @@ export class Rest {
   }
 
   // ------------------------------------------------------------------ GC
+
+  // ------------------------------------------------------------------ tag retention (retention.ts)
+
+  private async retentionRoutes(ctx: Ctx, rest: string[], notRouted: () => never): Promise<void> {
+    const m = ctx.method;
+    const store = this.s.retention;
+    requireAuth(ctx);
+    if (rest.length === 1 && rest[0] === 'metadatas' && m === 'GET') return sendJson(ctx, 200, RETENTION_METADATA);
+    const may = (p: Project | undefined, action: string) => {
+      if (!p || !canProject(this.s, ctx.principal, p, 'tag-retention', action)) throw forbidden();
+    };
+    // A schedule is a periodic job of Harbor's task manager: it takes an execution id and a task id (R09, R14)
+    const scheduled = (doc: RetentionPolicyDoc, before: string) => {
+      const cron = doc.trigger?.settings?.cron ?? '';
+      if (cron && cron !== before) {
+        this.s.next('execution');
+        this.s.next('retention-task');
+      }
+    };
+    const checked = (body: any): RetentionPolicyDoc => {
+      const cron = body?.trigger?.settings?.cron;
+      const problem = cronProblem(typeof cron === 'string' ? cron : undefined);
+      if (problem) throw badRequest(problem);
+      return { id: 0, algorithm: body?.algorithm ?? 'or', rules: Array.isArray(body?.rules) ? body.rules : [], trigger: body?.trigger ?? {}, scope: body?.scope ?? {} };
+    };
+    if (rest.length === 0 && m === 'POST') {
+      const body = await jsonBody(ctx);
+      const p = this.s.projects.get(Number(body?.scope?.ref));
+      may(p, 'create');
+      if (p!.metadata.retention_id) throw badRequest(`bad request: project ${p!.id} already has retention policy ${p!.metadata.retention_id}`);
+      // the policy row is written before its schedule is checked: a bad cron still uses up an id (R04, R05)
+      const id = this.s.next('retention');
+      const doc = checked(body);
+      doc.id = id;
+      scheduled(doc, '');
+      store.policies.set(doc.id, doc);
+      p!.metadata.retention_id = String(doc.id);
+      return sendEmpty(ctx, 201, { Location: `/api/v2.0/retentions/${doc.id}` });
+    }
+    const policy = store.policies.get(Number(rest[0]));
+    // Harbor answers an unknown policy id with 500 (recording R12)
+    if (!policy) throw new HttpError(500, 'UNKNOWN', 'internal server error');
+    const project = this.s.projects.get(Number(policy.scope.ref));
+    if (rest.length === 1) {
+      if (m === 'GET') {
+        may(project, 'read');
+        return sendJson(ctx, 200, policyView(policy));
+      }
+      if (m === 'PUT') {
+        const doc = checked(await jsonBody(ctx));
+        may(project, 'update');
+        scheduled(doc, policy.trigger?.settings?.cron ?? '');
+        policy.rules = doc.rules;
+        policy.trigger = doc.trigger;
+        policy.algorithm = doc.algorithm;
+        return sendEmpty(ctx, 200);
+      }
+      return notRouted();
+    }
+    if (rest[1] !== 'executions') return notRouted();
+    if (rest.length === 2 && m === 'POST') {
+      const body = await jsonBody(ctx);
+      may(project, 'operate');
+      const exec = startExecution({ state: this.s, store, deleteManifest: this.env.deleteManifest, delayMs: this.env.retentionDelayMs ?? 50 }, policy, project!, body?.dry_run === true);
+      return sendEmpty(ctx, 201, { Location: `/api/v2.0/retentions/${policy.id}/executions/${exec.id}` });
+    }
+    if (rest.length === 2 && m === 'GET') {
+      may(project, 'list');
+      return sendPage(ctx, store.executions.filter((e) => e.policyId === policy.id).sort((a, b) => b.id - a.id), executionView);
+    }
+    const exec = store.executions.find((e) => e.policyId === policy.id && String(e.id) === rest[2]);
+    if (rest.length === 4 && rest[3] === 'tasks' && m === 'GET') {
+      may(project, 'list');
+      return sendPage(ctx, exec ? [...exec.tasks].sort((a, b) => b.id - a.id) : [], taskView);
+    }
+    if (rest.length === 5 && rest[3] === 'tasks' && m === 'GET') {
+      may(project, 'read');
+      const task = exec?.tasks.find((t) => String(t.id) === rest[4]);
+      if (!task) throw notFound(`task ${rest[4]} not found`);
+      return this.sendText(ctx, task.log);
+    }
+    return notRouted();
+  }
 
   private async gcRoutes(ctx: Ctx, rest: string[], notRouted: () => never): Promise<void> {
     const m = ctx.method;

@@ -105,6 +105,17 @@ export interface GcExecution {
   deleted: boolean;
 }
 
+/** An ordinary Harbor user (db_auth), see users.ts. */
+export interface HarborUser {
+  id: number;
+  username: string;
+  password: string;
+  email: string;
+  realname: string;
+  comment: string;
+  creationTime: number;
+}
+
 export interface GcSchedule {
   type: string;
   cron?: string;
@@ -113,6 +124,8 @@ export interface GcSchedule {
   updateTime: number;
   id: number;
 }
+
+import { RetentionStore } from './retention';
 
 export class State {
   projects = new Map<number, Project>();
@@ -123,6 +136,8 @@ export class State {
   audit: AuditLog[] = [];
   gc: GcExecution[] = [];
   gcSchedule: GcSchedule | null = null;
+  /** Tag retention policies and executions (retention.ts). */
+  retention = new RetentionStore();
   /** blob digest -> size, as Harbor's blob table (project_blob association in projectBlobs). */
   blobs = new Map<string, number>();
   projectBlobs = new Map<number, Set<string>>();
@@ -133,8 +148,13 @@ export class State {
   trash: (Artifact & { repoName: string; trashedAt: number; trashId: number })[] = [];
   /** Blob record ids (insertion order) and the digests that are manifests. */
   blobIds = new Map<string, number>();
+  /** When each blob was last pushed or referenced by a push (Harbor's blob.update_time; GC's time window). */
+  blobUpdated = new Map<string, number>();
   manifestSet = new Set<string>();
   robotPrefix = 'robot$';
+  /** Ordinary users (admin is not one of them) and project members: project id -> user id -> role id (users.ts). */
+  users = new Map<number, HarborUser>();
+  members = new Map<number, Map<number, number>>();
   adminPassword: string;
   adminCreated: number;
   seq: Record<string, number> = {};
@@ -202,6 +222,7 @@ export class State {
   addBlob(digest: string, size: number, isManifest = false): void {
     this.blobs.set(digest, size);
     if (!this.blobIds.has(digest)) this.blobIds.set(digest, this.next('blob'));
+    this.blobUpdated.set(digest, Date.now());
     if (isManifest) this.manifestSet.add(digest);
   }
 

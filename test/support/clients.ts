@@ -22,7 +22,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startServer, type RunningServer } from '../../src/server';
-import { startHarborDouble, type HarborDouble } from '../harbor-double';
+import { startHarborDouble, type HarborDouble, type HarborDoubleOptions } from '../harbor-double';
 import { connectRealHarbor, REAL_HARBOR } from './real-harbor';
 import { freePort, startRegistry, type RunningRegistry } from './registry';
 import { startJwks, type TestIdp } from './tokens';
@@ -240,9 +240,10 @@ export const CREDENTIAL_SECRET = 'e2e-credential-secret-0123456789abcdef';
 export const HARBOR_ADMIN_PASSWORD = REAL_HARBOR?.adminPassword ?? 'Harbor12345';
 export const HARBOR_ADMIN_USERNAME = REAL_HARBOR?.adminUsername ?? 'admin';
 
-export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
+/** `double`: settings of the Harbor double (ignored against a real Harbor), e.g. `{ gcTimeWindowHours: 2 }`. */
+export async function startStack(env: Record<string, string> = {}, double: Partial<HarborDoubleOptions> = {}): Promise<Stack> {
   const registry = REAL_HARBOR ? undefined : await startRegistry();
-  const harbor = registry ? await startHarborDouble({ registryUrl: registry.url, adminPassword: HARBOR_ADMIN_PASSWORD }) : await connectRealHarbor();
+  const harbor = registry ? await startHarborDouble({ ...double, registryUrl: registry.url, adminPassword: HARBOR_ADMIN_PASSWORD }) : await connectRealHarbor();
   const idp = await startJwks();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as yaml from 'js-yaml';
 import { createMetrics } from '../../src/observability/metrics';
+import { AuditTrail } from '../../src/observability/audit';
 import { requireTools } from '../support/tools';
 
 const root = path.resolve(__dirname, '../..');
@@ -60,6 +61,7 @@ describe('alert rules', () => {
     'HubgateDown',
     // issue 13: workspaces above 90% of their storage quota
     'HubgateWorkspacesNearQuota',
+    'HubgateAuditEventsDropped',
   ];
 
   it('defines every alert the issue asks for, once', () => {
@@ -115,12 +117,14 @@ describe('alert rules', () => {
   it('docs/operations.md lists every metric hubgate exports in its metrics table', async () => {
     const doc = fs.readFileSync(opsPath, 'utf8');
     const m = createMetrics({ defaultMetrics: false });
+    new AuditTrail({ registry: m.registry, sink: () => undefined });
     const names = ((await m.registry.getMetricsAsJSON()) as unknown as { name: string }[]).map((x) => x.name);
     expect(names.filter((n) => !doc.includes(`| \`${n}\` |`))).toEqual([]);
   });
 
   it('uses only metrics hubgate exports (plus Prometheus `up`)', async () => {
     const m = createMetrics({ defaultMetrics: false });
+    new AuditTrail({ registry: m.registry, sink: () => undefined }); // the audit webhook's metrics
     const exported = new Set<string>();
     for (const metric of (await m.registry.getMetricsAsJSON()) as unknown as { name: string; type: string }[]) {
       exported.add(metric.name);

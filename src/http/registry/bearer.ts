@@ -157,11 +157,21 @@ export class RegistryTokens {
   /** Subjects of accepted tokens, by token hash (same keys and lifetime as `accepted`). */
   private readonly subjects = new Map<string, string>();
 
+  /**
+   * The common case without a promise: the same token on every request of a pull costs one hash and a map look-up.
+   * `undefined` when the token is not (or no longer) among the accepted ones: ask `check`.
+   */
+  checkAccepted(token: string): BearerVerdict | undefined {
+    const key = tokenHash(token);
+    if (this.accepted.get(key, this.now()) === undefined) return undefined;
+    const subject = this.subjects.get(key);
+    return subject === undefined ? undefined : { ok: true, subject };
+  }
+
   /** Whether a bearer token may be passed on to Harbor. */
   async check(token: string): Promise<BearerVerdict> {
     const now = this.now();
     const key = tokenHash(token);
-    // The common case — the same token on every request of a pull — costs one hash and a map look-up.
     if (this.accepted.get(key, now) !== undefined) {
       const subject = this.subjects.get(key);
       if (subject !== undefined) return { ok: true, subject };

@@ -6,7 +6,8 @@ import { sendError } from '../errors';
 import { rewriteResponseHeaders } from './headers';
 
 /**
- * The streaming pass-through to Harbor (http-proxy-middleware over node-http-proxy):
+ * The streaming pass-through to Harbor (node:http with a keep-alive agent; see docs/registry.md for why not
+ * http-proxy-middleware here):
  * - bodies are piped both ways (`req → proxyReq`, `proxyRes → res`), so backpressure holds and nothing is
  *   buffered: a 10 GB layer costs a few socket buffers;
  * - an *idle* timeout only (`idleTimeoutMs`: no bytes either way on the upstream socket): a stalled Harbor frees
@@ -17,8 +18,10 @@ import { rewriteResponseHeaders } from './headers';
  *   `Transfer-Encoding: chunked`, `Docker-*` headers pass unchanged; only `WWW-Authenticate` realms and
  *   Harbor-absolute `Location`s are rewritten and Harbor's session cookie is dropped;
  * - a client that goes away at any point — before Harbor answered, mid-upload, mid-download — aborts the upstream
- *   exchange at once (http-proxy only listens for the request's `aborted` event, which Node no longer emits once
- *   the request body is complete: a client gone while Harbor works would leave the upstream request open).
+ *   exchange at once (the response's `close` before it finished; http-proxy only listened for the request's
+ *   `aborted`, which Node no longer emits once the request body is complete);
+ * - hop-by-hop response headers (`Connection`, `Keep-Alive`, `Transfer-Encoding`, …) stay on Harbor's side: Node
+ *   frames the response for the client's own connection.
  */
 export interface ProxyEvents {
   /** Called synchronously before the upstream request is sent; `req` is flowing after it. */
@@ -38,9 +41,6 @@ export interface PassThroughOptions {
   /** No bytes either way on the upstream socket for this long: the exchange is cut (default 120 s). */
   idleTimeoutMs?: number;
 }
-
-/** Marks an upstream request cut for idleness (the error handler then answers 504, not 502). */
-const idleCut = new WeakSet<http.IncomingMessage>();
 
 export function createKeepAliveAgent(harborUrl: string, opts: { maxSockets?: number; idleSocketMs?: number } = {}): http.Agent {
   const options: http.AgentOptions = {
@@ -68,7 +68,114 @@ export function upstreamHostsOf(harborUrl: string, extra: string[] = []): string
   return [...hosts];
 }
 
-export function createPassThrough(opts: PassThroughOptions): (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => Promise<void> {
+/** Hop-by-hop response headers: they describe Harbor's connection to hubgate, not hubgate's to the client. */
+const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'trailer'];
+
+export type PassThrough = (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => void;
+
+/** Which implementation streams registry exchanges (HUBGATE_REGISTRY_PROXY_ENGINE). */
+export type ProxyEngine = 'node' | 'http-proxy-middleware';
+export const PROXY_ENGINES: readonly ProxyEngine[] = ['node', 'http-proxy-middleware'];
+
+export function createPassThrough(opts: PassThroughOptions & { engine?: ProxyEngine }): PassThrough {
+  return opts.engine === 'http-proxy-middleware' ? createHttpProxyPassThrough(opts) : createNodePassThrough(opts);
+}
+
+/**
+ * The default engine: node:http with the keep-alive agent, nothing between the request and the socket. Bodiless
+ * exchanges (a manifest HEAD) skip the pipes' set-up altogether.
+ */
+function createNodePassThrough(opts: PassThroughOptions): PassThrough {
+  const hosts = upstreamHostsOf(opts.harborUrl, opts.upstreamHosts);
+  const events = opts.events ?? {};
+  const idleTimeoutMs = opts.idleTimeoutMs ?? 120_000;
+  const target = new URL(opts.harborUrl);
+  const send = target.protocol === 'https:' ? https.request : http.request;
+  const hostname = target.hostname.replace(/^\[|\]$/g, '');
+  const port = target.port || (target.protocol === 'https:' ? 443 : 80);
+  // A Harbor URL with a path prefix (behind a path-routing ingress) keeps it.
+  const prefix = target.pathname.replace(/\/+$/, '');
+
+  const fail = (req: http.IncomingMessage, res: http.ServerResponse, err: Error, idle: boolean): void => {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (res.headersSent) {
+      // Mid-body failure: the only honest signal left is to cut the connection.
+      if (!res.writableFinished) {
+        opts.logger.warn('registry pass-through failed mid-response', { error_code: code });
+        res.destroy();
+      }
+      return;
+    }
+    req.resume();
+    if (idle) {
+      opts.logger.warn('registry backend timed out', { error_code: code, idle_timeout_ms: idleTimeoutMs });
+      sendError(res, 504, 'UPSTREAM_TIMEOUT', 'the registry backend did not answer in time, try again later');
+      return;
+    }
+    if (res.destroyed) return;
+    opts.logger.warn('registry backend unreachable', { error_code: code });
+    sendError(res, 502, 'UPSTREAM_UNAVAILABLE', 'the registry backend is unavailable, try again later');
+  };
+
+  return (req, res) => {
+    const headers: http.OutgoingHttpHeaders = { ...req.headers, host: target.host, connection: 'keep-alive' };
+    const method = req.method ?? 'GET';
+    // A DELETE or OPTIONS without a body says so (Go's server would otherwise wait for one on a kept-alive socket).
+    if ((method === 'DELETE' || method === 'OPTIONS') && headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) headers['content-length'] = '0';
+    let idle = false;
+    let upstream: http.IncomingMessage | undefined;
+    const proxyReq = send({ hostname, port, method, path: prefix + (req.url ?? '/'), headers, agent: opts.agent });
+    // The client went away before the exchange finished: abort the upstream exchange at once (frees the socket).
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      if (!proxyReq.destroyed) proxyReq.destroy();
+      upstream?.destroy();
+    });
+    proxyReq.setTimeout(idleTimeoutMs, () => {
+      idle = true;
+      proxyReq.destroy(Object.assign(new Error('upstream idle timeout'), { code: 'ETIMEDOUT' }));
+    });
+    proxyReq.on('error', (err) => fail(req, res, err, idle && upstream === undefined));
+    proxyReq.on('response', (up) => {
+      upstream = up;
+      const h = up.headers;
+      for (const name of HOP_BY_HOP_RESPONSE) delete h[name];
+      rewriteResponseHeaders(h, opts.publicUrl, hosts);
+      events.onResponse?.(req, res, up);
+      up.on('error', (err) => fail(req, res, err, false));
+      up.on('aborted', () => {
+        if (!res.writableFinished) res.destroy();
+      });
+      const status = up.statusCode ?? 502;
+      res.writeHead(status, up.statusMessage, h);
+      if (method === 'HEAD' || status === 204 || status === 304 || h['content-length'] === '0') {
+        // No body to stream (a manifest HEAD, the common case): end now, skip the pipe's set-up.
+        up.resume();
+        res.end();
+      } else {
+        up.pipe(res);
+      }
+    });
+    events.onStart?.(req);
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+      // No request body (GET, HEAD, DELETE): nothing to pipe.
+      req.resume();
+      proxyReq.end();
+    } else {
+      req.pipe(proxyReq);
+    }
+  };
+}
+
+/** Marks an upstream request cut for idleness (the error handler then answers 504, not 502). */
+const idleCut = new WeakSet<http.IncomingMessage>();
+
+/**
+ * The same pass-through on http-proxy-middleware (node-http-proxy underneath), kept as the fallback engine
+ * (`HUBGATE_REGISTRY_PROXY_ENGINE=http-proxy-middleware`) and as the bench's same-run comparison; see
+ * docs/registry.md for why `node` is the default.
+ */
+function createHttpProxyPassThrough(opts: PassThroughOptions): PassThrough {
   const hosts = upstreamHostsOf(opts.harborUrl, opts.upstreamHosts);
   const events = opts.events ?? {};
   const idleTimeoutMs = opts.idleTimeoutMs ?? 120_000;
@@ -131,5 +238,8 @@ export function createPassThrough(opts: PassThroughOptions): (req: http.Incoming
       },
     ],
   });
-  return proxy as unknown as (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => Promise<void>;
+  const handler = proxy as unknown as (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => Promise<void>;
+  return (req, res, next) => {
+    void handler(req, res, next);
+  };
 }

@@ -9,7 +9,7 @@ import { authScheme, basicHeader, clientAddress, parseBasic, TRUST_NONE, Verifie
 import { bearerChallenge, sanitizeRequestHeaders, tokenRealm } from './headers';
 import { RegistryLogin } from './login';
 import { canonicalRegistryPath, challengeScope, classify, isRegistryPath, type RegistryOperation } from './operations';
-import { createKeepAliveAgent, createPassThrough } from './proxy';
+import { createKeepAliveAgent, createPassThrough, type ProxyEngine } from './proxy';
 import { LoginThrottle, type ThrottleSettings } from './throttle';
 import { createTokenHandler } from './token';
 import { bearerToken, RegistryTokens } from './bearer';
@@ -49,6 +49,8 @@ export interface RegistryRouterDeps {
   tokenCertificatePem?: string;
   /** Upstream exchanges idle (no bytes either way) this long are cut: 504 before a response, else the connection. */
   upstreamIdleTimeoutMs?: number;
+  /** What streams the exchanges (proxy.ts): `node` (default) or `http-proxy-middleware`. */
+  proxyEngine?: ProxyEngine;
   /** A manifest was pushed or deleted through hubgate (invalidate cached image lists). */
   onManifestChange?: () => Promise<void> | void;
   logger: Logger;
@@ -130,6 +132,7 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
     upstreamHosts: deps.upstreamHosts,
     agent,
     idleTimeoutMs: deps.upstreamIdleTimeoutMs,
+    engine: deps.proxyEngine,
     logger: deps.logger,
     events: {
       onStart(req) {
@@ -175,7 +178,31 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
     sendError(res, 401, 'UNAUTHORIZED', message, { 'WWW-Authenticate': bearerChallenge(realm, challengeScope(op)) });
   };
 
-  async function v2(req: http.IncomingMessage, res: http.ServerResponse, next: Next, f: Flight): Promise<void> {
+  /** Header hygiene, then the pass-through (the credentials were checked). */
+  function forward(req: http.IncomingMessage, res: http.ServerResponse, next: Next): void {
+    sanitizeRequestHeaders(req.headers);
+    const rid = currentRequestId();
+    if (rid) req.headers['x-request-id'] = rid;
+    return passThrough(req, res, next);
+  }
+
+  /**
+   * A `/v2` request. The common case — a bearer token this replica already accepted — goes on synchronously (no
+   * promise on the per-request path); logins and first sightings of a token take `v2Checked`.
+   */
+  function v2(req: http.IncomingMessage, res: http.ServerResponse, next: Next, f: Flight): Promise<void> | undefined {
+    const header = req.headers.authorization;
+    if (f.op.id !== 'v2_other' && authScheme(header) === 'bearer') {
+      const t = bearerToken(header);
+      if (t && tokens.checkAccepted(t)?.ok) {
+        forward(req, res, next);
+        return undefined;
+      }
+    }
+    return v2Checked(req, res, next, f);
+  }
+
+  async function v2Checked(req: http.IncomingMessage, res: http.ServerResponse, next: Next, f: Flight): Promise<void> {
     if (f.op.id === 'v2_other') {
       // Only the distribution API's routes pass: nothing else under /v2 is Harbor's to answer through hubgate.
       req.resume();
@@ -215,10 +242,7 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
         return challenge(res, f.op, 'unauthorized: invalid or expired registry token; authenticate again');
       }
     }
-    sanitizeRequestHeaders(req.headers);
-    const rid = currentRequestId();
-    if (rid) req.headers['x-request-id'] = rid;
-    await passThrough(req, res, next);
+    forward(req, res, next);
   }
 
   return (req, res, next) => {
@@ -245,7 +269,7 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
     flights.set(req, f);
     track(req, res, f);
     const run = op.id === 'token' ? token(req, res) : v2(req, res, next, f);
-    run.catch((e: unknown) => {
+    run?.catch((e: unknown) => {
       deps.logger.error('registry request failed', { operation: op.id, error: e });
       if (!res.headersSent) sendError(res, 500, 'UNKNOWN', 'internal server error');
       else res.destroy();

@@ -2,6 +2,7 @@
  * The registry router against a scripted upstream (a local HTTP server standing in for Harbor): authentication
  * decisions, token form handling, anonymous refusal, throttling, header rewrites, invalidation, upstream failure.
  */
+import { PROXY_ENGINES } from '../../../src/http/registry/proxy';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
@@ -30,7 +31,8 @@ const PASSWORD = 'Correct-Horse-Battery-9';
 /** A token Harbor's token service (the double's signing key) issued for the project's robot. */
 const HARBOR_TOKEN = signToken(signingMaterial(), 'robot$hg-p1', [{ type: 'repository', name: 'alpha/app', actions: ['pull', 'push'] }], 3600).token;
 
-describe('registry router', () => {
+// Every case runs on both pass-through engines (proxy.ts): the default and the http-proxy-middleware fallback.
+describe.each(PROXY_ENGINES)('registry router (%s engine)', (engine) => {
   let upstream: http.Server;
   let upstreamUrl: string;
   let seen: Seen[];
@@ -70,6 +72,7 @@ describe('registry router', () => {
     const metrics = createMetrics({ defaultMetrics: false });
     const onManifestChange = jest.fn();
     const deps: RegistryRouterDeps = {
+      proxyEngine: engine,
       harborUrl: upstreamUrl,
       publicUrl: 'https://hub.example',
       verify: async (u, p) => {

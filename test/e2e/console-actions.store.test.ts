@@ -1,0 +1,83 @@
+/**
+ * The console-action store behind activity attribution (adapters/redis/console-actions.store.ts) against a real
+ * redis-server: shared by replicas, bounded per workspace, and kept in the process when Redis is not there.
+ */
+import { createConsoleActionStore } from '../../adapters/redis/console-actions.store';
+import type { ConsoleAction, ConsoleActionStore } from '../../src/ports/console-actions';
+import { startRedis, type TestRedis } from '../support/redis';
+import { requireTools } from '../support/tools';
+
+const ready = requireTools('console-action store', ['redis-server']).available;
+const action = (n: number, user = 'alice'): ConsoleAction => ({ start: 1_000 * n, end: 1_000 * n + 500, userId: `u-${user}`, username: user, action: 'image_versions_delete', requestId: `r${n}`, image: 'app' });
+const NOW = 1_000_000;
+
+async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  let v = await fn();
+  for (let i = 0; i < 100 && !ok(v); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    v = await fn();
+  }
+  return v;
+}
+
+(ready ? describe : describe.skip)('console-action store', () => {
+  let redis: TestRedis;
+  const stores: ConsoleActionStore[] = [];
+  const store = (o: Partial<Parameters<typeof createConsoleActionStore>[0]> = {}) => {
+    const s = createConsoleActionStore({ redisUrl: redis.url, keepDays: 30, now: () => NOW, ...o });
+    stores.push(s);
+    return s;
+  };
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    for (const s of stores) await s.close();
+    await redis?.close();
+  });
+
+  it('one replica sees what another remembered, newest first, bounded per workspace, filtered by time', async () => {
+    const a = store({ maxPerWorkspace: 3 });
+    const b = store({ maxPerWorkspace: 3 });
+    // wait until a's connection is up: an action remembered before that stays in a's memory only
+    await eventually(async () => {
+      await a.remember('probe', action(0));
+      return b.recent('probe', 0);
+    }, (v) => v.length > 0);
+    for (let n = 1; n <= 5; n++) await a.remember('ws1', action(n));
+    const seen = await b.recent('ws1', 0);
+    expect(seen.map((x) => x.requestId)).toEqual(['r5', 'r4', 'r3']);
+    expect((await b.recent('ws1', 4_400)).map((x) => x.requestId)).toEqual(['r5', 'r4']);
+    expect(await b.recent('other-ws', 0)).toEqual([]);
+    expect(Number((await redis.command('LLEN', 'hubgate:console-actions:ws1')).replace(/^:/, ''))).toBe(3);
+    const ttl = Number((await redis.command('PTTL', 'hubgate:console-actions:ws1')).replace(/^:/, ''));
+    expect(ttl).toBeGreaterThan(29 * 86_400_000);
+  });
+
+  it('without Redis: this process only, bounded in workspaces too', async () => {
+    const local = createConsoleActionStore({ keepDays: 30, maxWorkspaces: 2, maxPerWorkspace: 2, now: () => NOW });
+    for (const ws of ['w1', 'w2', 'w3']) for (let n = 1; n <= 3; n++) await local.remember(ws, action(n));
+    expect(await local.recent('w1', 0)).toEqual([]); // the oldest workspace went first
+    expect((await local.recent('w3', 0)).map((x) => x.requestId)).toEqual(['r3', 'r2']);
+    await local.close();
+  });
+
+  it('older than HUBGATE_ACTIVITY_ATTRIBUTION_DAYS: forgotten', async () => {
+    const local = createConsoleActionStore({ keepDays: 1, now: () => 3 * 86_400_000 });
+    await local.remember('w', action(1));
+    await local.remember('w', { ...action(2), end: 3 * 86_400_000 - 1000 });
+    expect((await local.recent('w', 0)).map((x) => x.requestId)).toEqual(['r2']);
+  });
+
+  it('Redis gone: remembered and answered from memory, no error', async () => {
+    const a = store();
+    await eventually(async () => {
+      await a.remember('probe2', action(0));
+      return store().recent('probe2', 0);
+    }, (v) => v.length > 0);
+    await redis.stop();
+    await a.remember('ws2', action(7));
+    const got = await eventually(() => a.recent('ws2', 0), (v) => v.length > 0);
+    expect(got.map((x) => x.requestId)).toEqual(['r7']);
+  });
+});

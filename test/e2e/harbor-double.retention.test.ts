@@ -1,0 +1,58 @@
+/**
+ * Replays test/fixtures/harbor/retention (tag retention and project logs, recorded on a real Harbor 2.5.5 with
+ * test/harbor-double/retention-scenario.mjs) against the Harbor double in front of a real docker-registry and
+ * requires every exchange to match: policies, dry run and run, executions, tasks with their counts, the task log
+ * table, what a run deletes and how the project log names it (`harbor-jobservice`). Skipped (with a message) when
+ * ../shared/harbor-2.5.5/conformance or docker-registry is missing.
+ */
+import { spawn } from 'child_process';
+import fs from 'fs';
+import path from 'path';
+import { startHarborDouble, HarborDouble } from '../harbor-double';
+import { startRegistry, RunningRegistry } from '../support/registry';
+import { requireTools } from '../support/tools';
+
+const SCRIPT = path.resolve(__dirname, '../harbor-double/retention-scenario.mjs');
+const KIT = path.resolve(__dirname, '../../../shared/harbor-2.5.5/conformance/compare.mjs');
+const ready = requireTools('harbor-double retention exchanges', ['docker-registry']).available && fs.existsSync(KIT);
+if (!ready) console.warn('harbor-double retention exchanges: skipped, needs ../shared/harbor-2.5.5/conformance and /usr/bin/docker-registry');
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    // async spawn: the double answers from this very process while the script runs
+    const child = spawn(process.execPath, [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => child.kill('SIGKILL'), 90000);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+(ready ? describe : describe.skip)('Harbor double vs. tag retention and project logs recorded on Harbor 2.5.5', () => {
+  let registry: RunningRegistry;
+  let harbor: HarborDouble;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    // pull times written at once (Harbor's ~10 s flush is what --pull-wait-ms waits out on the real one)
+    harbor = await startHarborDouble({ registryUrl: registry.url, pullFlushMs: 0 });
+  }, 30000);
+  afterAll(async () => {
+    await harbor?.close();
+    await registry?.stop();
+  });
+
+  it('matches all 27 exchanges', async () => {
+    const { code, stdout, stderr } = await run(['--target', harbor.url, '--pull-wait-ms', '0']);
+    const lines = stdout.trim().split('\n');
+    if (code !== 0) console.error(`retention scenario exit ${code}\n${stdout}\n${stderr}`);
+    expect(lines.filter((l) => /MISMATCH/.test(l))).toEqual([]);
+    expect(lines[lines.length - 1]).toBe('retention exchanges: 27/27 match');
+    expect(code).toBe(0);
+  }, 100000);
+});

@@ -1,0 +1,94 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import nock from './nock';
+import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, rejection } from './harbor.kit';
+
+/** Project logs and tag retention in the Harbor adapter, replayed from test/fixtures/harbor/retention (R01–R27). */
+
+const DIR = path.resolve(__dirname, '../../fixtures/harbor/retention');
+const REPLAYED = new Set(['content-type', 'location', 'x-total-count', 'link']);
+function rec(n: number) {
+  const name = fs.readdirSync(DIR).find((f) => f.startsWith(`R${String(n).padStart(2, '0')}-`))!;
+  const raw = JSON.parse(fs.readFileSync(path.join(DIR, name), 'utf8'));
+  const url = new URL(raw.request.url);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw.response.headers as Record<string, string>)) if (REPLAYED.has(k.toLowerCase())) headers[k] = v;
+  const b = raw.response.body;
+  const text = b === '' || b == null ? '' : typeof b === 'string' ? b : JSON.stringify(b) + '\n';
+  return { path: url.pathname.slice('/api/v2.0'.length), query: Object.fromEntries(url.searchParams), body: raw.request.body, reply: [raw.response.status, text, headers] as [number, string, Record<string, string>], response: b };
+}
+
+beforeAll(() => nock.disableNetConnect());
+afterEach(() => {
+  nock.cleanAll();
+  closeAdapters();
+});
+afterAll(() => nock.enableNetConnect());
+
+function setup() {
+  const ctx = makeAdapter();
+  const scope = harborScope();
+  adminAccepted(scope);
+  return { ...ctx, scope };
+}
+
+test('projectLogs: Harbor q and paging passed on, total from X-Total-Count (R25)', async () => {
+  const { harbor, scope } = setup();
+  const r = rec(25);
+  scope.get(`${API}${r.path}`).query(r.query).matchHeader('x-is-resource-name', 'true').reply(...r.reply);
+  const page = await harbor.projectLogs('issue13-ret', { page: 1, pageSize: 10, q: 'resource=~issue13-ret/web,resource_type=artifact' });
+  expect(page).toEqual({ items: r.response, total: 2 });
+  expect(scope.isDone()).toBe(true);
+});
+
+test('createRetention: the policy as sent, the id from Location (R05)', async () => {
+  const { harbor, scope } = setup();
+  const r = rec(5);
+  scope.post(`${API}/retentions`, r.body).reply(...r.reply);
+  await expect(harbor.createRetention(r.body)).resolves.toBe(3);
+});
+
+test('createRetention: a second policy → invalid with Harbor\'s message (R08)', async () => {
+  const { harbor, scope } = setup();
+  const r = rec(8);
+  scope.post(`${API}/retentions`).reply(...r.reply);
+  const e = await rejection(harbor.createRetention(r.body));
+  expect(e).toMatchObject({ kind: 'invalid', message: expect.stringContaining('already has retention policy') });
+});
+
+test('getRetention and updateRetention (R10, R09); a bad cron → invalid (R11)', async () => {
+  const { harbor, scope } = setup();
+  scope.get(`${API}/retentions/3`).reply(...rec(10).reply);
+  await expect(harbor.getRetention(3)).resolves.toEqual(rec(10).response);
+  scope.put(`${API}/retentions/3`, rec(9).body).reply(...rec(9).reply);
+  await expect(harbor.updateRetention(3, rec(9).body)).resolves.toBeUndefined();
+  scope.put(`${API}/retentions/3`).reply(...rec(11).reply);
+  expect(await rejection(harbor.updateRetention(3, rec(11).body))).toMatchObject({ kind: 'invalid', message: expect.stringContaining('invalid cron every day') });
+});
+
+test('startRetention: POST {dry_run} with a text Accept, never retried, id from Location (R14)', async () => {
+  const { harbor, scope } = setup();
+  scope.post(`${API}/retentions/3/executions`, { dry_run: true }).matchHeader('accept', /text\/plain/).reply(...rec(14).reply);
+  await expect(harbor.startRetention(3, true)).resolves.toBe(2);
+  scope.post(`${API}/retentions/3/executions`).reply(502, 'bad gateway');
+  expect(await rejection(harbor.startRetention(3, false))).toMatchObject({ kind: 'upstream_unavailable' });
+  expect(scope.isDone()).toBe(true);
+});
+
+test('executions, tasks and a task log (R15, R16, R17); an unknown task log → null', async () => {
+  const { harbor, scope } = setup();
+  scope.get(`${API}/retentions/3/executions`).query({ page: '1', page_size: '100' }).reply(...rec(15).reply);
+  await expect(harbor.listRetentionExecutions(3, 1, 100)).resolves.toEqual({ items: rec(15).response, total: 1 });
+  scope.get(`${API}/retentions/3/executions/2/tasks`).query({ page: '1', page_size: '100' }).reply(...rec(16).reply);
+  await expect(harbor.listRetentionTasks(3, 2, 1, 100)).resolves.toEqual({ items: rec(16).response, total: 2 });
+  scope.get(`${API}/retentions/3/executions/2/tasks/2`).reply(...rec(17).reply);
+  await expect(harbor.retentionTaskLog(3, 2, 2)).resolves.toBe(rec(17).response);
+  scope.get(`${API}/retentions/3/executions/2/tasks/99`).reply(404, { errors: [{ code: 'NOT_FOUND', message: 'task 99 not found' }] });
+  await expect(harbor.retentionTaskLog(3, 2, 99)).resolves.toBeNull();
+});
+
+test('ids are checked before any call', async () => {
+  const { harbor } = makeAdapter();
+  expect(await rejection(harbor.getRetention(-1))).toMatchObject({ kind: 'invalid' });
+  expect(await rejection(harbor.retentionTaskLog(1, 1.5, 1))).toMatchObject({ kind: 'invalid' });
+});

@@ -1,0 +1,196 @@
+import * as client from 'prom-client';
+import { AuditTrail, type AuditEvent } from '../../../src/observability/audit';
+import { auditTarget } from '../../../src/http/middleware/audit';
+import { registerSecret } from '../../../src/observability/logger';
+import { consoleActionsOf } from '../../../src/domain/activity.service';
+
+const event = (n: number, extra: Partial<AuditEvent> = {}): AuditEvent => ({
+  type: 'audit',
+  time: new Date(1_700_000_000_000 + n).toISOString(),
+  requestId: `req-${n}`,
+  clientAddress: '127.0.0.1',
+  actor: { userId: 'u1', username: 'alice', cloudAdmin: false, projects: ['p1'] },
+  action: 'image_versions_delete',
+  method: 'DELETE',
+  path: '/api/v1/workspaces/ws/images/app/versions',
+  target: { workspace: 'ws', image: 'app', tags: [`v${n}`] },
+  outcome: 'success',
+  status: 200,
+  durationMs: 5,
+  ...extra,
+});
+
+const metric = async (registry: client.Registry, name: string, labels = ''): Promise<number> => {
+  const text = await registry.metrics();
+  const m = new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+};
+
+const okResponse = () => new Response('', { status: 200 });
+
+describe('audit trail: stdout lines', () => {
+  it('writes one JSON line per event and tells observers', () => {
+    const lines: string[] = [];
+    const seen: AuditEvent[] = [];
+    const trail = new AuditTrail({ sink: (l) => lines.push(l), observers: [(e) => seen.push(e)] });
+    trail.record(event(1));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ type: 'audit', requestId: 'req-1', target: { tags: ['v1'] } });
+    expect(seen.map((e) => e.requestId)).toEqual(['req-1']);
+  });
+
+  it('never a secret: registered values and secret-named fields are masked in the line', () => {
+    registerSecret('Sup3rSecretRobotPassw0rd');
+    const lines: string[] = [];
+    const trail = new AuditTrail({ sink: (l) => lines.push(l) });
+    trail.record(event(2, { target: { workspace: 'ws', note: 'Sup3rSecretRobotPassw0rd', password: 'hunter2-hunter2' } as never }));
+    expect(lines[0]).not.toContain('Sup3rSecretRobotPassw0rd');
+    expect(lines[0]).not.toContain('hunter2-hunter2');
+    expect(JSON.parse(lines[0]).target).toEqual({ workspace: 'ws', note: '[redacted]', password: '[redacted]' });
+  });
+
+  it('a throwing sink or observer never fails the call', () => {
+    const trail = new AuditTrail({
+      sink: () => {
+        throw new Error('EPIPE');
+      },
+      observers: [
+        () => {
+          throw new Error('boom');
+        },
+      ],
+    });
+    expect(() => trail.record(event(3))).not.toThrow();
+  });
+});
+
+describe('audit trail: the webhook', () => {
+  it('sends batches of at most batchSize as {"events":[…]}, in order', async () => {
+    const bodies: AuditEvent[][] = [];
+    const fetchImpl = (async (_url: string, init: RequestInit) => {
+      bodies.push(JSON.parse(String(init.body)).events);
+      return okResponse();
+    }) as unknown as typeof fetch;
+    const registry = new client.Registry();
+    const trail = new AuditTrail({ sink: () => undefined, registry, fetchImpl, webhook: { url: 'http://collector.test/a', batchSize: 3, queueMax: 100, maxAttempts: 1, timeoutMs: 1000 } });
+    for (let i = 0; i < 7; i++) trail.record(event(i));
+    await trail.idle();
+    expect(bodies.map((b) => b.length)).toEqual([3, 3, 1]);
+    expect(bodies.flat().map((e) => e.requestId)).toEqual([0, 1, 2, 3, 4, 5, 6].map((i) => `req-${i}`));
+    expect(await metric(registry, 'hubgate_audit_webhook_sent_total')).toBe(7);
+    expect(trail.queueLength()).toBe(0);
+  });
+
+  it('retries a failed batch with growing delays, then delivers it', async () => {
+    let calls = 0;
+    const fetchImpl = (async () => {
+      calls += 1;
+      if (calls === 1) throw new TypeError('fetch failed');
+      if (calls === 2) return new Response('', { status: 503 });
+      return okResponse();
+    }) as unknown as typeof fetch;
+    const registry = new client.Registry();
+    const delays: number[] = [];
+    const realSetTimeout = global.setTimeout;
+    const spy = jest.spyOn(global, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      if (ms && ms > 0) delays.push(ms);
+      return realSetTimeout(fn, 0);
+    }) as typeof setTimeout);
+    try {
+      const trail = new AuditTrail({ sink: () => undefined, registry, fetchImpl, webhook: { url: 'http://collector.test/a', batchSize: 10, queueMax: 100, maxAttempts: 5, timeoutMs: 1000, backoffMs: 100 } });
+      trail.record(event(1));
+      await trail.idle();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(calls).toBe(3);
+    expect(delays).toEqual([100, 200]);
+    expect(await metric(registry, 'hubgate_audit_webhook_sent_total')).toBe(1);
+    expect(await metric(registry, 'hubgate_audit_webhook_dropped_total', '{reason="retries_exhausted"}')).toBe(0);
+  });
+
+  it('drops a batch after maxAttempts and counts it', async () => {
+    let calls = 0;
+    const fetchImpl = (async () => {
+      calls += 1;
+      return new Response('', { status: 500 });
+    }) as unknown as typeof fetch;
+    const registry = new client.Registry();
+    const trail = new AuditTrail({ sink: () => undefined, registry, fetchImpl, webhook: { url: 'http://collector.test/a', batchSize: 10, queueMax: 100, maxAttempts: 2, timeoutMs: 1000, backoffMs: 1 } });
+    trail.record(event(1));
+    trail.record(event(2));
+    await trail.idle();
+    expect(calls).toBe(2);
+    expect(await metric(registry, 'hubgate_audit_webhook_dropped_total', '{reason="retries_exhausted"}')).toBe(2);
+    expect(await metric(registry, 'hubgate_audit_webhook_sent_total')).toBe(0);
+  });
+
+  it('never blocks: with the collector hanging, record() returns at once, the queue stays bounded and drops are counted', async () => {
+    const fetchImpl = (() => new Promise<Response>(() => undefined)) as unknown as typeof fetch;
+    const registry = new client.Registry();
+    const lines: string[] = [];
+    const trail = new AuditTrail({ sink: (l) => lines.push(l), registry, fetchImpl, webhook: { url: 'http://collector.test/a', batchSize: 5, queueMax: 10, maxAttempts: 3, timeoutMs: 60_000 } });
+    for (let i = 0; i < 100; i++) trail.record(event(i));
+    // let the sender start its (hanging) first batch
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    for (let i = 100; i < 110; i++) trail.record(event(i));
+    expect(lines).toHaveLength(110); // stdout always gets every event
+    expect(trail.queueLength()).toBe(10);
+    expect(await metric(registry, 'hubgate_audit_webhook_dropped_total', '{reason="queue_full"}')).toBe(100);
+    expect(await metric(registry, 'hubgate_audit_webhook_queue_length')).toBe(10);
+    await trail.close(0);
+  });
+});
+
+describe('audit targets', () => {
+  it('take names, ids, tags and flags only — never other body fields', () => {
+    expect(auditTarget('/workspaces/ws/images/team/app/versions', { tags: ['v1'], description: 'x', password: 'p' })).toEqual({ workspace: 'ws', image: 'team/app', tags: ['v1'] });
+    expect(auditTarget('/workspaces', { name: 'new-ws', projectId: 'p1', access: 'private' })).toEqual({ workspace: 'new-ws', projectId: 'p1', access: 'private' });
+    expect(auditTarget('/projects/p%201/credentials/rotate', undefined)).toEqual({ projectId: 'p 1' });
+    expect(auditTarget('/images', { items: [{ workspace: 'a', image: 'b', secret: 's' }] })).toEqual({ items: [{ workspace: 'a', image: 'b' }] });
+    expect(auditTarget('/workspaces/ws/retention/runs', { dryRun: true })).toEqual({ workspace: 'ws', dryRun: true });
+    expect(auditTarget('/gc', { dryRun: false, deleteUntagged: true })).toEqual({ dryRun: false, deleteUntagged: true });
+  });
+
+  it('console actions for attribution: successful calls with a workspace only, one per batch item', () => {
+    expect(consoleActionsOf(event(1))).toEqual([
+      { workspace: 'ws', action: { start: 1_700_000_000_001, end: 1_700_000_000_006, userId: 'u1', username: 'alice', action: 'image_versions_delete', requestId: 'req-1', image: 'app' } },
+    ]);
+    expect(consoleActionsOf(event(1, { outcome: 'denied' }))).toEqual([]);
+    expect(consoleActionsOf(event(1, { actor: null }))).toEqual([]);
+    expect(consoleActionsOf(event(1, { target: { items: [{ workspace: 'a', image: 'x' }, { workspace: 'b', image: 'y' }] } })).map((x) => [x.workspace, x.action.image])).toEqual([
+      ['a', 'x'],
+      ['b', 'y'],
+    ]);
+    expect(consoleActionsOf(event(1, { target: { workspace: 'ws' } }))[0].action.image).toBeUndefined();
+    expect(consoleActionsOf(event(1, { target: {} }))).toEqual([]);
+  });
+});
+
+describe('audit settings', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { loadConfig } = require('../../../src/config') as typeof import('../../../src/config');
+  const base = {
+    HARBOR_URL: 'http://harbor.test',
+    HARBOR_ADMIN_PASSWORD: 'x'.repeat(12),
+    OIDC_ISSUER: 'http://idp.test/realms/r',
+    OIDC_AUDIENCE: 'hubgate',
+    HUBGATE_CREDENTIAL_SECRET: 'c'.repeat(40),
+  };
+  it('no webhook by default; defaults when a URL is given; a URL with credentials is refused', () => {
+    expect(loadConfig(base).audit).toEqual({ webhook: undefined, attributionDays: 30 });
+    expect(loadConfig({ ...base, HUBGATE_AUDIT_WEBHOOK_URL: 'https://siem.test/in', HUBGATE_AUDIT_WEBHOOK_TOKEN: 't0ken-t0ken' }).audit.webhook).toEqual({
+      url: 'https://siem.test/in',
+      token: 't0ken-t0ken',
+      batchSize: 50,
+      queueMax: 10000,
+      maxAttempts: 5,
+      timeoutMs: 5000,
+    });
+    expect(() => loadConfig({ ...base, HUBGATE_AUDIT_WEBHOOK_URL: 'https://u:p@siem.test/in' })).toThrow(
+      'configuration: HUBGATE_AUDIT_WEBHOOK_URL must not contain credentials: put a bearer token in HUBGATE_AUDIT_WEBHOOK_TOKEN',
+    );
+    expect(() => loadConfig({ ...base, HUBGATE_AUDIT_WEBHOOK_URL: 'https://siem.test/in', HUBGATE_AUDIT_WEBHOOK_QUEUE_MAX: '0' })).toThrow(/HUBGATE_AUDIT_WEBHOOK_QUEUE_MAX must be between 1/);
+  });
+});
