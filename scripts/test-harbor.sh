@@ -55,6 +55,7 @@ suites=(
   test/e2e/credential-key.e2e.test.ts
   test/e2e/images.e2e.test.ts
   test/e2e/uploads.e2e.test.ts
+  test/e2e/limits.e2e.test.ts
   test/e2e/policies.e2e.test.ts
 )
 # Arguments: test files replace that list; options (-t …) go to jest as they are.

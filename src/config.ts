@@ -2,6 +2,7 @@
  * The only reader of process.env. Validated at start: a bad or missing value stops the process with a
  * message naming the variable. Secrets have no defaults. Every setting is documented in .env.example.
  */
+import { parseSize } from './domain/storage-units';
 import { tmpdir } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
@@ -78,6 +79,8 @@ export interface Config {
   images: { cacheTtlSeconds: number; harborConcurrency: number; statsMaxAgeSeconds: number; statsFillConcurrency: number; fullSyncSeconds: number };
   /** Garbage collection: members may start it too; Harbor's GC window (hours) shown when a run does not report it. */
   gc: { allowMembers: boolean; windowHours: number };
+  /** Workspace policies: storage quota of new workspaces (bytes; undefined = unlimited); quota gauges' poll interval. */
+  policies: { defaultQuotaBytes?: number; quotaPollSeconds: number };
   /**
    * Audit events (one JSON line on stdout per state-changing API call) and their optional webhook: batched,
    * retried with backoff, bounded queue (see src/observability/audit.ts).
@@ -348,6 +351,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       clientId: r.str('HUBGATE_CONSOLE_OIDC_CLIENT_ID', r.str('OIDC_AUDIENCE')),
       scope: r.str('HUBGATE_CONSOLE_OIDC_SCOPE', 'openid profile'),
     },
+    policies: {
+      defaultQuotaBytes: defaultQuota(r.raw('HUBGATE_DEFAULT_WORKSPACE_QUOTA')),
+      quotaPollSeconds: r.int('HUBGATE_QUOTA_POLL_SECONDS', 60, 5, 86400),
+    },
     registryFront: {
       allowAnonymousPull: r.bool('HUBGATE_ALLOW_ANONYMOUS_PULL', false),
       loginMaxFailures: r.int('HUBGATE_LOGIN_MAX_FAILURES', 10, 1, 1000000),
@@ -436,6 +443,16 @@ function deepFreeze<T>(o: T): Readonly<T> {
     Object.freeze(o);
   }
   return o;
+}
+
+/** HUBGATE_DEFAULT_WORKSPACE_QUOTA: empty = unlimited; else bytes or a size with a unit (src/domain/storage-units.ts). */
+function defaultQuota(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  try {
+    return parseSize(raw, 'value');
+  } catch (e) {
+    throw new ConfigError('HUBGATE_DEFAULT_WORKSPACE_QUOTA', (e as Error).message);
+  }
 }
 
 /** The audit webhook URL may not carry credentials (fetch refuses them, and they would sit in a URL): use the token. */

@@ -5,6 +5,7 @@ import { createApp, createFront } from './http/app';
 import { consoleRouter } from './http/console';
 import { CredentialsService } from './domain/credentials.service';
 import { WorkspacesService } from './domain/workspaces.service';
+import { WorkspacePoliciesService } from './domain/workspace-policies.service';
 import { ImagesService } from './domain/images.service';
 import { GcService } from './domain/gc.service';
 import { UploadsService } from './domain/uploads.service';
@@ -90,8 +91,11 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     reserved: config.reservedWorkspaces,
     catalogTtlSeconds: config.catalogTtlSeconds,
     adoptUnownedAfterSeconds: config.adoptUnownedAfterSeconds,
+    defaultQuotaBytes: config.policies.defaultQuotaBytes,
+    protectedVersion: (ws): Promise<string | undefined> => policies.protectedVersion(ws),
   });
   const imageFeed = createChangeFeed({ name: 'images', redisUrl: config.redisUrl, logger });
+  const policies: WorkspacePoliciesService = new WorkspacePoliciesService({ harbor, workspaces, logger, metrics });
   const images = new ImagesService({
     harbor,
     workspaces,
@@ -107,6 +111,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
       metrics.imageCatalogSyncs.inc({ kind });
       metrics.imageCatalogRepositories.inc({ kind }, repositories);
     },
+    immutableRule: (ws, image, tag) => policies.ruleFor(ws, image, tag),
   });
   const gc = new GcService({
     harbor,
@@ -142,6 +147,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     invalidate: async (_workspace, repositories) => {
       await images.invalidate(repositories);
     },
+    policies,
   });
   const monitor = new HarborMonitor({
     harbor,
@@ -217,6 +223,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     images,
     gc,
     uploads,
+    policies,
     activity,
     retention,
     audit,
@@ -271,6 +278,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
   monitor.start();
   credentials.start();
   gc.startMonitor(config.harbor.healthPollMs);
+  policies.startMonitor(config.policies.quotaPollSeconds * 1000);
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host}:${port}`;
@@ -282,6 +290,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
       monitor.stop();
       credentials.stop();
       gc.stopMonitor();
+      policies.stopMonitor();
       images.close();
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

@@ -18,7 +18,9 @@ import type {
   Page,
   RobotCreate,
 } from '../../src/ports/harbor';
+import type { HarborLimitsPort } from '../../src/ports/harbor-limits';
 import { AdminIdentity } from './admin-identity';
+import { harborLimits } from './harbor-limits';
 import { policiesMethods } from './harbor-policies';
 import type { HarborPoliciesPort } from '../../src/ports/harbor-policies';
 import { createHarborHttp, type HarborCall, type HarborReply } from './harbor-http';
@@ -49,6 +51,7 @@ export interface HarborAdapterOptions {
 export type HarborAdapter = HarborPort &
   HarborGcPort &
   HarborContentPort &
+  HarborLimitsPort &
   HarborPoliciesPort & {
     /** Closes kept-alive connections to Harbor (graceful shutdown). */
     close(): void;
@@ -157,6 +160,7 @@ export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
 
   const adapter: HarborAdapter = {
     close: () => http.close(),
+    ...harborLimits(call),
     ...policiesMethods({ call, page, absentAsNull }),
 
     async currentUser() {

@@ -167,6 +167,9 @@ export class ActivityService {
   }
 }
 
+/** Calls that never leave a row in Harbor's project log (quota, immutable rules): never candidates for attribution. */
+const NO_HARBOR_ROWS = new Set(['workspace_quota_set', 'workspace_quota_clear', 'immutable_rules_create', 'immutable_rules_delete']);
+
 /** Console actions an audit event implies, per workspace (what the activity view attributes "admin" rows to). */
 export function consoleActionsOf(e: {
   outcome: string;
@@ -177,7 +180,7 @@ export function consoleActionsOf(e: {
   actor: { userId: string; username: string } | null;
   target: { workspace?: string; image?: string; items?: { workspace: string; image: string }[] };
 }): { workspace: string; action: ConsoleAction }[] {
-  if (e.outcome !== 'success' || !e.actor) return [];
+  if (e.outcome !== 'success' || !e.actor || NO_HARBOR_ROWS.has(e.action)) return [];
   const start = Date.parse(e.time);
   const base = { start, end: start + e.durationMs, userId: e.actor.userId, username: e.actor.username, action: e.action, requestId: e.requestId };
   if (e.target.items?.length) return e.target.items.map((it) => ({ workspace: it.workspace, action: { ...base, image: it.image } }));

@@ -95,6 +95,8 @@ export interface ImageDetail extends Omit<ImageRow, 'updatedAt'> {
   /** Artifacts without a tag (e.g. the previous image of an overwritten version); GC with untagged deletion removes them. */
   untagged: { digest: string; sizeBytes: number; pushedAt: string | null }[];
   pullCountNote: string;
+  /** The storage quota of the image's workspace (null values: no quota). */
+  workspaceQuota: { limitBytes: number | null; usedBytes: number; usedPercent: number | null };
 }
 
 export interface BatchFailure {
@@ -140,6 +142,8 @@ export interface ImagesDeps {
   statsFillConcurrency?: number;
   onSync?: (kind: SyncKind, repositories: number) => void;
   now?: () => number;
+  /** Names the immutable rule protecting `image:tag` (workspace policies), for refusals of deletes. */
+  immutableRule?: (workspace: string, image: string, tag: string) => Promise<string | undefined>;
 }
 
 /** The principal the catalogue is read as: sees every workspace. Never leaves this module. */
@@ -346,6 +350,7 @@ export class ImagesService {
       pullCount: repo.pull_count ?? 0,
       sizeBytes: stats.sizeBytes,
       storageUsedBytes: stats.sizeBytes,
+      workspaceQuota: { limitBytes: ws.storageLimitBytes ?? null, usedBytes: ws.storageUsedBytes ?? 0, usedPercent: ws.storageUsedPercent ?? null },
       access: ws.access,
       project: ws.project,
       relation: ws.relation === 'manage' ? 'manage' : 'view',
@@ -414,7 +419,7 @@ export class ImagesService {
         if (!(e instanceof AppError) || e.kind.startsWith('upstream') || e.kind === 'internal') {
           this.deps.logger.warn('image delete failed', { image: `${it.workspace}/${it.image}`, error: e });
         }
-        return describeFailure(e);
+        return this.deleteFailure(e, it.workspace, it.image);
       }
     });
     unique.forEach((it, i) => {
@@ -431,6 +436,22 @@ export class ImagesService {
    * left afterwards, the artifact is deleted too (so GC can reclaim its blobs). An artifact that keeps another
    * tag stays.
    */
+  /**
+   * Harbor refuses to delete an immutable version with 412 "the tag v1 configured as immutable, cannot be deleted"
+   * (recordings P30–P31): reported as CONFLICT naming the version and the rule; other failures as they are.
+   */
+  private async deleteFailure(e: unknown, workspace: string, image: string, tag?: string): Promise<BatchFailure> {
+    const m = e instanceof AppError && e.kind === 'precondition' ? /the tag (\S+) configured as immutable/.exec(e.message) : null;
+    if (!m) return describeFailure(e);
+    const locked = m[1];
+    const rule = `immutable ${(await this.deps.immutableRule?.(workspace, image, locked).catch(() => undefined)) ?? 'rule'}`;
+    if (tag === undefined) {
+      return { code: 'CONFLICT', reason: `image "${image}" of workspace "${workspace}" cannot be deleted: its version "${locked}" is protected by ${rule}` };
+    }
+    const because = locked === tag ? '' : ` (it shares its image with the protected version "${locked}")`;
+    return { code: 'CONFLICT', reason: `version "${image}:${tag}" of workspace "${workspace}" cannot be deleted${because}: protected by ${rule}` };
+  }
+
   async deleteVersions(p: Principal, workspace: string, image: string, tags: string[]): Promise<VersionsDeleteResult> {
     if (tags.length === 0 || tags.length > BATCH_MAX) throw invalid(`give 1 to ${BATCH_MAX} versions to delete`);
     await this.workspaceFor(p, workspace, image, true);
@@ -466,8 +487,7 @@ export class ImagesService {
           await harbor.deleteArtifact(workspace, image, artifact.digest);
           for (const tag of group) result.deleted.push({ tag, digest: artifact.digest, artifactDeleted: true });
         } catch (e) {
-          const f = describeFailure(e);
-          for (const tag of group) result.failed.push({ tag, ...f });
+          for (const tag of group) result.failed.push({ tag, ...(await this.deleteFailure(e, workspace, image, tag)) });
         }
         return;
       }
@@ -476,7 +496,7 @@ export class ImagesService {
           await harbor.deleteTag(workspace, image, artifact.digest, tag);
           result.deleted.push({ tag, digest: artifact.digest, artifactDeleted: false });
         } catch (e) {
-          result.failed.push({ tag, ...describeFailure(e) });
+          result.failed.push({ tag, ...(await this.deleteFailure(e, workspace, image, tag)) });
         }
       }
     });

@@ -88,7 +88,17 @@ export interface UploadsDeps {
   /** Drops cached views of the workspace and its images after a successful upload. */
   /** After an upload: the workspace and the repositories (`workspace/image`) it pushed to. */
   invalidate: (workspace: string, repositories: string[]) => Promise<void>;
+  /** Workspace policies (quota, immutable versions), checked before anything is pushed; none when absent. */
+  policies?: UploadPolicies;
   replica?: string;
+}
+
+/** What an upload asks of WorkspacePoliciesService (src/domain/workspace-policies.service.ts). */
+export interface UploadPolicies {
+  checkImmutable(workspace: string, targets: readonly { repository: string; tag: string }[]): Promise<void>;
+  checkQuota(workspace: string, harborProjectId: number, addBytes: () => Promise<number>): Promise<void>;
+  quotaRefusal(workspace: string, harborProjectId: number, harborMessage: string): Promise<AppError>;
+  immutableRefusalFor(workspace: string, repository: string, tag: string): Promise<AppError>;
 }
 
 /**
@@ -480,9 +490,7 @@ export class UploadsService {
   }
 
   private async push(plans: ImagePlan[], h: Running, spool: Spool): Promise<void> {
-    const { registry } = this.deps;
     const rec = h.record;
-    const signal = h.signal;
     // one progress row per blob and repository (a layer shared by two images of the archive is pushed once per repository)
     const rows = new Map<string, { row: LayerProgress; plan: ImagePlan; blob: ImagePlan['blobs'][number] }>();
     for (const plan of plans) {
@@ -495,6 +503,78 @@ export class UploadsService {
     }
     rec.layers = [...rows.values()].map((r) => r.row);
     await this.progress.save(rec, true);
+    await this.checkPolicies(plans, h, rows);
+    try {
+      await this.pushContent(plans, h, spool, rows);
+    } catch (e) {
+      throw await this.translateRefusal(e, h, plans);
+    }
+  }
+
+  /**
+   * Immutable versions and the storage quota, before a byte is pushed: a version a rule protects that exists
+   * already → 409 naming the rule; more new bytes (blobs the workspace lacks + manifests) than the quota leaves →
+   * 413 naming the workspace, the limit and the usage. Harbor enforces both again at every blob, manifest and tag.
+   */
+  private async checkPolicies(plans: ImagePlan[], h: Running, rows: Map<string, { plan: ImagePlan; blob: ImagePlan['blobs'][number] }>): Promise<void> {
+    const policies = this.deps.policies;
+    if (!policies) return;
+    const ws = h.record.workspace;
+    await policies.checkImmutable(ws, plans.flatMap((plan) => plan.tags.map((tag) => ({ repository: plan.repository, tag }))));
+    const pid = await this.projectIdOf(h);
+    if (pid === undefined) return;
+    await policies.checkQuota(ws, pid, () => this.newBytes(plans, rows));
+  }
+
+  /** Bytes the push adds to the workspace: distinct blobs it does not hold yet (streamed ones already count) + manifests. */
+  private async newBytes(plans: ImagePlan[], rows: Map<string, { plan: ImagePlan; blob: ImagePlan['blobs'][number] }>): Promise<number> {
+    const seen = new Set<string>();
+    let bytes = 0;
+    for (const { plan, blob } of rows.values()) {
+      if (seen.has(blob.digest) || blob.file.staged?.digest === blob.digest) continue;
+      seen.add(blob.digest);
+      if (!(await this.deps.registry.blobExists(plan.repository, blob.digest))) bytes += blob.size;
+    }
+    for (const plan of plans) {
+      for (const m of plan.manifests) {
+        if (seen.has(m.digest)) continue;
+        seen.add(m.digest);
+        bytes += m.body.length;
+      }
+    }
+    return bytes;
+  }
+
+  private async projectIdOf(h: Running): Promise<number | undefined> {
+    return h.harborProjectId ?? (await this.deps.harbor.findProject(h.record.workspace))?.project_id;
+  }
+
+  /** Harbor's own refusals mid-push (a concurrent push filled the quota, a rule was added) in the upload's words. */
+  private async translateRefusal(e: unknown, h: Running, plans: ImagePlan[]): Promise<unknown> {
+    const policies = this.deps.policies;
+    if (!policies || !(e instanceof AppError)) return e;
+    const ws = h.record.workspace;
+    if (e.upstreamStatus === 403 && /upper limit/.test(e.message)) {
+      const pid = await this.projectIdOf(h).catch(() => undefined);
+      return pid === undefined ? e : policies.quotaRefusal(ws, pid, e.message);
+    }
+    if (e.upstreamStatus === 412 && /immutable/.test(e.message)) {
+      const m = /'([^']+):([^':]+)' configured as immutable/.exec(e.message);
+      const plan = m ? plans.find((x) => x.repository === `${ws}/${m[1]}`) : undefined;
+      if (!plan || !m) return e;
+      const err = await policies.immutableRefusalFor(ws, plan.repository, m[2]);
+      // a rule added while this upload was tagging: say which tags were already moved
+      const done = h.record.images.map((i) => `${i.repository.slice(ws.length + 1)}:${i.tag}`);
+      if (done.length) err.message = err.message.replace('; nothing was tagged', `; tagged before the refusal: ${done.join(', ')}`);
+      return err;
+    }
+    return e;
+  }
+
+  private async pushContent(plans: ImagePlan[], h: Running, spool: Spool, rows: Map<string, { row: LayerProgress; plan: ImagePlan; blob: ImagePlan['blobs'][number] }>): Promise<void> {
+    const { registry } = this.deps;
+    const rec = h.record;
+    const signal = h.signal;
 
     const queue = [...rows.values()];
     const worker = async () => {

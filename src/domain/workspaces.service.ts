@@ -24,7 +24,13 @@ export interface WorkspaceDetail extends Workspace {
   imageCount: number;
   storageUsedBytes: number;
   storageLimitBytes: number | null;
+  /** Used as a percentage of the quota (one decimal); null without a quota. */
+  storageUsedPercent: number | null;
 }
+
+/** Used as a percentage of the limit, one decimal; null without a limit. */
+export const usedPercent = (used: number, limit: number | null): number | null =>
+  limit === null || limit <= 0 ? null : Math.round((used / limit) * 1000) / 10;
 
 export interface ListFilter {
   department?: string;
@@ -82,6 +88,10 @@ export interface WorkspacesDeps {
    * (by its creation_time; default 600): a younger one may be another creation in flight. See create().
    */
   adoptUnownedAfterSeconds?: number;
+  /** Storage quota of new workspaces in bytes (HUBGATE_DEFAULT_WORKSPACE_QUOTA); undefined = unlimited. */
+  defaultQuotaBytes?: number;
+  /** Names a version an immutable rule protects (workspace policies); a workspace holding one is not deleted. */
+  protectedVersion?: (workspace: string) => Promise<string | undefined>;
 }
 
 /** Ownership changes (create, delete) hold the workspace lock across replicas, or are refused (503). */
@@ -175,6 +185,11 @@ export class WorkspacesService {
     return { items: rows.slice(start, start + f.pageSize), total: rows.length, page: f.page, pageSize: f.pageSize };
   }
 
+  /** Resolves a workspace for a caller (for other services, e.g. workspace policies): absent and invisible are 404. */
+  lookup(p: Principal, name: string): Promise<{ ws: Workspace; rel: Relation }> {
+    return this.resolve(p, name);
+  }
+
   /** Resolves a workspace for a caller; absent and invisible look the same (404). */
   private async resolve(p: Principal, name: string): Promise<{ ws: Workspace; rel: Relation }> {
     if (workspaceNameProblem(name)) throw notFound(`workspace "${name}"`);
@@ -197,12 +212,15 @@ export class WorkspacesService {
     const { ws, rel } = await this.resolve(p, name);
     const summary = await this.deps.harbor.projectSummary(name);
     const hard = summary.quota?.hard?.storage;
+    const limit = hard === undefined || hard < 0 ? null : hard;
+    const used = summary.quota?.used?.storage ?? 0;
     return {
       ...ws,
       relation: rel,
       imageCount: summary.repo_count ?? 0,
-      storageUsedBytes: summary.quota?.used?.storage ?? 0,
-      storageLimitBytes: hard === undefined || hard < 0 ? null : hard,
+      storageUsedBytes: used,
+      storageLimitBytes: limit,
+      storageUsedPercent: usedPercent(used, limit),
     };
   }
 
@@ -239,7 +257,7 @@ export class WorkspacesService {
       async () => {
         let created = false;
         try {
-          await harbor.createProject({ name: input.name, public: input.access === 'public' });
+          await harbor.createProject({ name: input.name, public: input.access === 'public', storageLimit: this.deps.defaultQuotaBytes });
           created = true;
         } catch (e) {
           if (!(e instanceof AppError && e.kind === 'conflict')) throw e;
@@ -306,6 +324,9 @@ export class WorkspacesService {
   async delete(p: Principal, name: string): Promise<{ deletedImages: number }> {
     const ws = await this.resolveForManage(p, name);
     const { harbor, credentials } = this.deps;
+    // Harbor refuses to delete a protected version only when it reaches that image, after deleting the others
+    const locked = await this.deps.protectedVersion?.(name);
+    if (locked) throw conflict(`workspace "${name}" cannot be deleted: ${locked}; remove the rule first`);
     let deletedImages = 0;
     await this.deps.coordination.withLock(
       `workspace:${name}`,

@@ -19,6 +19,8 @@ import type { ImagesService } from '../domain/images.service';
 import type { GcService } from '../domain/gc.service';
 import type { UploadsService } from '../domain/uploads.service';
 import { uploadsRoutes } from './routes/uploads.routes';
+import { limitsRoutes } from './routes/limits.routes';
+import type { WorkspacePoliciesService } from '../domain/workspace-policies.service';
 import { policiesRoutes } from './routes/policies.routes';
 import { auditCalls } from './middleware/audit';
 import type { AuditTrail } from '../observability/audit';
@@ -39,7 +41,9 @@ export interface AppDeps {
   gc?: GcService;
   /** Console uploads (mounted when given). */
   uploads?: UploadsService;
-  /** Workspace activity and retention (mounted when given). */
+  /** Storage quota and immutable versions (routes/limits.routes.ts; mounted when given). */
+  policies?: WorkspacePoliciesService;
+  /** Workspace activity and retention (routes/policies.routes.ts; mounted when given). */
   activity?: ActivityService;
   retention?: RetentionService;
   /** Audit events for every state-changing API call (when given). */
@@ -100,6 +104,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.images) api.use(imagesRoutes(deps.images));
   if (deps.gc) api.use(gcRoutes(deps.gc));
   if (deps.uploads) api.use(uploadsRoutes(deps.uploads));
+  if (deps.policies) api.use(limitsRoutes(deps.policies));
   if (deps.activity || deps.retention) api.use(policiesRoutes({ activity: deps.activity, retention: deps.retention }));
   api.use(meRoutes({ gcAllowMembers: deps.gcAllowMembers ?? false }));
   app.use(API_PREFIX, api);

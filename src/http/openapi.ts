@@ -6,6 +6,7 @@ import { errorResponses as errorResponsesFor } from './openapi-errors';
 import { imagePaths, imageSchemas } from './routes/images.openapi';
 import { gcPaths, gcSchemas } from './routes/gc.openapi';
 import { uploadPaths, uploadSchemas } from './routes/uploads.openapi';
+import { limitPaths, limitSchemas } from './routes/limits.openapi';
 import { policyPaths, policySchemas } from './routes/policies.openapi';
 import { mePaths, meSchemas } from './routes/me.openapi';
 
@@ -93,11 +94,12 @@ export const schemas = {
       { $ref: '#/components/schemas/Workspace' },
       {
         type: 'object',
-        required: ['imageCount', 'storageUsedBytes', 'storageLimitBytes'],
+        required: ['imageCount', 'storageUsedBytes', 'storageLimitBytes', 'storageUsedPercent'],
         properties: {
           imageCount: { type: 'integer' },
           storageUsedBytes: { type: 'integer', description: 'As Harbor counts it (project quota usage).' },
-          storageLimitBytes: { type: ['integer', 'null'] },
+          storageLimitBytes: { type: ['integer', 'null'], description: 'Storage quota; null = no limit (see /workspaces/{name}/quota).' },
+          storageUsedPercent: { type: ['number', 'null'], description: 'storageUsedBytes / storageLimitBytes in percent, one decimal; null without a quota.' },
         },
       },
     ],
@@ -137,6 +139,7 @@ export const schemas = {
   ...imageSchemas,
   ...gcSchemas,
   ...uploadSchemas,
+  ...limitSchemas,
   ...policySchemas,
   ...meSchemas,
 } as const;
@@ -223,6 +226,7 @@ export function openApiDocument(opts: { version: string; publicUrl: string }) {
       ...imagePaths,
       ...gcPaths,
       ...uploadPaths,
+      ...limitPaths,
       ...policyPaths,
       ...mePaths,
     },

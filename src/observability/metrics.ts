@@ -78,6 +78,16 @@ export function createMetrics(opts: { version?: string; defaultMetrics?: boolean
       help: 'Registry storage size as reported by /api/v2.0/systeminfo/volumes.',
       registers: [registry],
     }),
+    workspacesWithQuota: new client.Gauge({
+      name: 'hubgate_workspaces_with_quota',
+      help: 'Workspaces (Harbor projects) with a storage quota.',
+      registers: [registry],
+    }),
+    workspacesNearQuota: new client.Gauge({
+      name: 'hubgate_workspaces_over_quota_threshold',
+      help: 'Workspaces using more than 90% of their storage quota (a count; names are in the console and Harbor).',
+      registers: [registry],
+    }),
     storageFreeBytes: new client.Gauge({
       name: 'hubgate_harbor_storage_free_bytes',
       help: 'Registry storage free as reported by /api/v2.0/systeminfo/volumes.',

@@ -4,6 +4,7 @@
  * an internal token; manifest PUT/DELETE/GET are watched to keep repositories, artifacts, tags, pull counts and
  * audit logs in step.
  */
+import { createHash } from 'crypto';
 import http from 'http';
 import { signToken, AccessEntry } from './jwt';
 import { SigningMaterial } from './keys';
@@ -11,6 +12,7 @@ import { Ctx, errorBody, isoSec, send } from './http';
 import { canProject, registryActions } from './rbac';
 import { coreV2Path } from './paths';
 import { Artifact, Repository, State, Tag } from './state';
+import { deleteRefusal, isImmutable, pushRefusal } from './immutable';
 
 const DDAV = { 'Docker-Distribution-Api-Version': 'registry/2.0' };
 const JSON_UTF8 = 'application/json; charset=utf-8';
@@ -288,7 +290,13 @@ export class RegistryFront {
       return this.pipeBack(ctx, res);
     }
     if (what.startsWith('blobs/uploads') && method === 'PUT') {
-      const q = this.checkQuota(ctx, project!);
+      const q = this.checkQuota(project!, this.uploadSize(ctx) ?? 0);
+      if (q) return this.v2Error(ctx, 403, 'DENIED', q);
+    }
+    const mount = what.startsWith('blobs/uploads') && method === 'POST' ? ctx.query.get('mount') : null;
+    if (mount && from && this.s.blobs.has(mount) && !this.inProject(project!.id, mount)) {
+      // a cross-repository mount is counted like an upload (recording P09)
+      const q = this.checkQuota(project!, this.s.blobs.get(mount)!);
       if (q) return this.v2Error(ctx, 403, 'DENIED', q);
     }
     const res = await this.forward(ctx, { path: path + (ctx.rawQuery ? `?${ctx.rawQuery}` : ''), repo, from: from ?? undefined, body: 'stream' });
@@ -296,10 +304,12 @@ export class RegistryFront {
       const dg = String(res.headers['docker-content-digest'] ?? '');
       const size = this.uploadSize(ctx);
       if (dg && size !== undefined) this.s.addBlob(dg, size);
+      if (dg && !this.inProject(project!.id, dg)) this.s.pendingBlobs.get(project!.id)?.add(dg);
       this.s.projectBlobs.get(project!.id)?.add(dg);
     }
-    if (what.startsWith('blobs/uploads') && method === 'POST' && res.statusCode === 201 && ctx.query.get('mount')) {
-      this.s.projectBlobs.get(project!.id)?.add(ctx.query.get('mount')!);
+    if (mount && res.statusCode === 201) {
+      if (!this.inProject(project!.id, mount)) this.s.pendingBlobs.get(project!.id)?.add(mount);
+      this.s.projectBlobs.get(project!.id)?.add(mount);
     }
     return this.pipeBack(ctx, res);
   }
@@ -321,9 +331,18 @@ export class RegistryFront {
     return offset + (Number.isFinite(cl) ? cl : 0);
   }
 
-  private checkQuota(ctx: Ctx, project: { id: number; storageLimit: number }): string | null {
+  /** Is the blob already counted in the project's usage (referenced by one of its artifacts, or pending)? */
+  private inProject(projectId: number, digest: string): boolean {
+    if (this.s.pendingBlobs.get(projectId)?.has(digest)) return true;
+    for (const a of this.s.artifacts.values()) {
+      if (a.projectId === projectId && (a.digest === digest || a.blobs.some((b) => b.digest === digest))) return true;
+    }
+    return false;
+  }
+
+  /** Harbor's quota middleware: 403 DENIED with go-humanize sizes when `size` more bytes exceed the hard limit. */
+  private checkQuota(project: { id: number; storageLimit: number }, size: number): string | null {
     if (project.storageLimit < 0) return null;
-    const size = this.uploadSize(ctx) ?? 0;
     const used = this.s.projectUsage(project.id);
     if (used + size <= project.storageLimit) return null;
     return `adding ${ibytes(size)} of storage resource, which when updated to current usage of ${ibytes(used)} will exceed the configured upper limit of ${ibytes(project.storageLimit)}.`;
@@ -406,6 +425,20 @@ export class RegistryFront {
     const err = goJsonError(text);
     if (err) return this.v2Error(ctx, 400, 'MANIFEST_INVALID', `unmarshal manifest failed: ${err}`);
     const manifest = JSON.parse(text);
+    // Harbor's chain on manifest PUT: immutable, then quota (src/server/registry/route.go); recordings P25, P10
+    const project = this.s.projectByName(repo.split('/')[0])!;
+    const tag = decodeURIComponent(ref);
+    if (!DIGEST_RE.test(tag)) {
+      const r = this.s.repoByName(repo);
+      if (r && this.s.tagByName(r.id, tag) && isImmutable(this.s, project.id, repo, tag)) {
+        return this.v2Error(ctx, 412, 'PRECONDITION', pushRefusal(repo.slice(repo.indexOf('/') + 1), tag));
+      }
+    }
+    const manifestDigest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    if (!this.inProject(project.id, manifestDigest)) {
+      const q = this.checkQuota(project, body.length);
+      if (q) return this.v2Error(ctx, 403, 'DENIED', q);
+    }
     // `ref` is the path segment as sent (see handleV2): forwarded unchanged, as core's reverse proxy does
     const res = await this.forward(ctx, { path: `/v2/${repo}/manifests/${ref}`, repo, body });
     if (res.statusCode === 201) {
@@ -466,6 +499,9 @@ export class RegistryFront {
         type: 'IMAGE',
       };
       this.s.artifacts.set(a.id, a);
+      const pending = this.s.pendingBlobs.get(project.id);
+      for (const b of blobs) pending?.delete(b.digest);
+      pending?.delete(digest);
       this.s.addBlob(digest, size, true);
       for (const b of blobs) this.s.addBlob(b.digest, b.size);
       const pb = this.s.projectBlobs.get(project.id);
@@ -489,6 +525,9 @@ export class RegistryFront {
     if (!DIGEST_RE.test(ref)) {
       return this.v2Error(ctx, 400, 'UNSUPPORTED', `unsupported digest ${ref}: invalid checksum digest format`);
     }
+    const target = this.resolve(repo, ref);
+    const locked = target.a ? this.s.tagsOf(target.a.id).find((t) => isImmutable(this.s, target.r!.projectId, repo, t.name)) : undefined;
+    if (locked) return this.v2Error(ctx, 412, 'PRECONDITION', deleteRefusal(locked.name));
     const res = await this.forward(ctx, { path: `/v2/${repo}/manifests/${ref}`, repo });
     if (res.statusCode === 202) {
       res.resume();

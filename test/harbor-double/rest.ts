@@ -5,6 +5,7 @@ import { Ctx, isoMs, readBody, send, sendEmpty, sendError, sendJson, ZERO_TIME }
 import { acceptProblem, contentTypeProblem, producedText } from './negotiate';
 import { canProject, canSystem, PROJECT_PAIRS, robotFullName, seesProject } from './rbac';
 import { Artifact, GcExecution, Project, Repository, Robot, RobotPermissionItem, State, Tag } from './state';
+import { deleteRefusal, isImmutable, parseRule, ruleKey, ruleView, rulesOf } from './immutable';
 import { membersRoute, usersRoute } from './users';
 import { cronProblem, executionView, policyView, RETENTION_METADATA, startExecution, taskView, type RetentionPolicyDoc } from './retention';
 
@@ -259,11 +260,13 @@ export class Rest {
     return v;
   }
 
-  tagView(t: Tag): Record<string, unknown> {
+  /** `immutable` is computed only when the caller asked for `with_immutable_status=true` (false otherwise, as Harbor). */
+  tagView(t: Tag, withImmutable = false): Record<string, unknown> {
+    const r = withImmutable ? this.s.repositories.get(t.repositoryId) : undefined;
     return {
       artifact_id: t.artifactId,
       id: t.id,
-      immutable: false,
+      immutable: r ? isImmutable(this.s, r.projectId, r.name, t.name) : false,
       name: t.name,
       pull_time: t.pullTime ? isoMs(t.pullTime) : ZERO_TIME,
       push_time: isoMs(t.pushTime),
@@ -272,7 +275,7 @@ export class Rest {
     };
   }
 
-  artifactView(a: Artifact, repo: Repository, withTag: boolean): Record<string, unknown> {
+  artifactView(a: Artifact, repo: Repository, withTag: boolean, withImmutable = false): Record<string, unknown> {
     const [project, ...rest] = repo.name.split('/');
     const repoPath = encodeURIComponent(rest.join('/')).replace(/%/g, '%25');
     const tags = this.s.tagsOf(a.id).sort((x, y) => y.id - x.id);
@@ -294,7 +297,7 @@ export class Rest {
       references: null,
       repository_id: a.repositoryId,
       size: a.size,
-      tags: withTag ? (tags.length ? tags.map((t) => this.tagView(t)) : null) : null,
+      tags: withTag ? (tags.length ? tags.map((t) => this.tagView(t, withImmutable)) : null) : null,
       type: a.type,
     };
   }
@@ -465,6 +468,7 @@ export class Rest {
       return this.auditList(ctx, this.s.audit.filter((x) => x.projectId === p.id));
     }
     if (n === 3 && c === 'robots' && m === 'POST') return this.createRobotV1(ctx, b);
+    if ((n === 3 || n === 4) && c === 'immutabletagrules') return this.immutableRoutes(ctx, b, d, n, notRouted);
     if (c === 'repositories') {
       if (n === 3 && m === 'GET') return this.listRepositories(ctx, b);
       if (n === 4) {
@@ -660,6 +664,7 @@ export class Rest {
     if (!name || name.length > 255 || !NAME_RE.test(name)) throw badRequest('project name is not in lower case or contains illegal characters');
     if (this.s.projectByName(name)) throw new HttpError(409, 'CONFLICT', `The project named ${name} already exists`);
     const limit = typeof body.storage_limit === 'number' && body.storage_limit !== 0 ? body.storage_limit : -1;
+    if (!Number.isInteger(limit) || (limit < 0 && limit !== -1)) throw badRequest('bad request: invalid value for resource storage');
     if (meta.public !== undefined && meta.public !== 'true') meta.public = 'false';
     const p = this.s.newProject(name, meta, limit);
     this.s.log(p.id, 'create', name, 'project', ctx.principal.name);
@@ -748,8 +753,10 @@ export class Rest {
     requireSystem(ctx, 'quota', 'update');
     const p = this.quotaProject(id);
     const body = await jsonBody(ctx);
-    const st = body?.hard?.storage;
-    if (typeof st !== 'number' || !Number.isInteger(st) || (st < 0 && st !== -1) || st === 0 && false) throw badRequest('invalid value for resource storage');
+    // go-swagger: an absent or empty `hard` map is "hard required in body" (P14); Harbor: 0 or < -1 is invalid (P12, 205)
+    if (!body?.hard || typeof body.hard !== 'object' || !Object.keys(body.hard).length) throw badRequest('hard required in body');
+    const st = body.hard.storage;
+    if (typeof st !== 'number' || !Number.isInteger(st) || st === 0 || (st < 0 && st !== -1)) throw badRequest('invalid value for resource storage');
     p.storageLimit = st;
     p.quotaUpdateTime = Date.now();
     sendEmpty(ctx, 200);
@@ -1003,6 +1010,7 @@ export class Rest {
 
   private async deleteRepository(ctx: Ctx, ref: string, name: string): Promise<void> {
     const { p, r } = this.repo(ctx, ref, name, 'repository', 'delete');
+    for (const a of this.s.artifactsOf(r.id)) this.refuseImmutable(r, a);
     for (const a of this.s.artifactsOf(r.id)) {
       await this.env.deleteManifest(r.name, a.digest);
       this.s.log(p.id, 'delete', `${r.name}:${a.digest}`, 'artifact', ctx.principal.name);
@@ -1028,18 +1036,20 @@ export class Rest {
     const { r } = this.repo(ctx, ref, name, 'artifact', 'list');
     const withTag = ctx.query.get('with_tag') !== 'false';
     const rows = this.s.artifactsOf(r.id).sort((x, y) => y.pushTime - x.pushTime || y.id - x.id);
-    sendPage(ctx, rows, (a) => this.artifactView(a, r, withTag));
+    const withImmutable = ctx.query.get('with_immutable_status') === 'true';
+    sendPage(ctx, rows, (a) => this.artifactView(a, r, withTag, withImmutable));
   }
 
   private getArtifact(ctx: Ctx, ref: string, name: string, reference: string): void {
     const { r } = this.repo(ctx, ref, name, 'artifact', 'read');
     const a = this.artifact(r, reference);
-    sendJson(ctx, 200, this.artifactView(a, r, ctx.query.get('with_tag') !== 'false'));
+    sendJson(ctx, 200, this.artifactView(a, r, ctx.query.get('with_tag') !== 'false', ctx.query.get('with_immutable_status') === 'true'));
   }
 
   private async deleteArtifact(ctx: Ctx, ref: string, name: string, reference: string): Promise<void> {
     const { p, r } = this.repo(ctx, ref, name, 'artifact', 'delete');
     const a = this.artifact(r, reference);
+    this.refuseImmutable(r, a);
     await this.env.deleteManifest(r.name, a.digest);
     this.s.deleteArtifact(a);
     this.s.log(p.id, 'delete', `${r.name}:${a.digest}`, 'artifact', ctx.principal.name);
@@ -1049,7 +1059,8 @@ export class Rest {
   private listTags(ctx: Ctx, ref: string, name: string, reference: string): void {
     const { r } = this.repo(ctx, ref, name, 'tag', 'list');
     const a = this.artifact(r, reference);
-    sendPage(ctx, this.s.tagsOf(a.id).sort((x, y) => y.id - x.id), (t) => this.tagView(t));
+    const withImmutable = ctx.query.get('with_immutable_status') === 'true';
+    sendPage(ctx, this.s.tagsOf(a.id).sort((x, y) => y.id - x.id), (t) => this.tagView(t, withImmutable));
   }
 
   private async createTag(ctx: Ctx, ref: string, name: string, reference: string): Promise<void> {
@@ -1070,9 +1081,49 @@ export class Rest {
     const a = this.artifact(r, reference);
     const t = this.s.tagsOf(a.id).find((x) => x.name === tagName);
     if (!t) throw notFound(`tag ${tagName} not found`);
+    if (isImmutable(this.s, r.projectId, r.name, t.name)) throw new HttpError(412, 'PRECONDITION', deleteRefusal(t.name));
     this.s.tags.delete(t.id);
     this.s.log(p.id, 'delete', `${r.name}:${tagName}`, 'tag', ctx.principal.name);
     sendEmpty(ctx, 200);
+  }
+
+  /** Harbor refuses to delete an artifact (or the repository holding it) while one of its tags is immutable (P31, P33). */
+  private refuseImmutable(r: Repository, a: Artifact): void {
+    const t = this.s.tagsOf(a.id).find((x) => isImmutable(this.s, r.projectId, r.name, x.name));
+    if (t) throw new HttpError(412, 'PRECONDITION', deleteRefusal(t.name));
+  }
+
+  // ------------------------------------------------------------------ immutable tag rules (live-policies P16–P41)
+
+  private async immutableRoutes(ctx: Ctx, ref: string, id: string | undefined, n: number, notRouted: () => never): Promise<void> {
+    const m = ctx.method;
+    const p = this.project(ctx, ref);
+    if (n === 3 && m === 'GET') {
+      this.requireProject(ctx, p, 'immutable-tag', 'list');
+      return sendPage(ctx, rulesOf(this.s, p), ruleView);
+    }
+    if (n === 3 && m === 'POST') {
+      this.requireProject(ctx, p, 'immutable-tag', 'create');
+      const rule = parseRule(await jsonBody(ctx), p.id);
+      // the id is taken before the unique index (project_id, tag_filter) refuses a duplicate, as PostgreSQL's sequence does
+      const newId = this.s.next('immutableRule');
+      if ([...this.s.immutableRules.values()].some((x) => ruleKey(x) === ruleKey(rule))) throw new HttpError(409, 'CONFLICT', 'immutable rule already exists');
+      this.s.immutableRules.set(newId, { ...rule, id: newId });
+      return sendEmpty(ctx, 201, { Location: `/api/v2.0/projects/${ref}/immutabletagrules/${newId}` });
+    }
+    if (n === 4 && (m === 'PUT' || m === 'DELETE')) {
+      this.requireProject(ctx, p, 'immutable-tag', m === 'PUT' ? 'update' : 'delete');
+      const existing = this.s.immutableRules.get(Number(id));
+      if (!existing || existing.projectId !== p.id || !/^\d+$/.test(String(id))) throw notFound(`immutable rule ${id} not found`);
+      if (m === 'DELETE') {
+        this.s.immutableRules.delete(existing.id);
+        return sendEmpty(ctx, 200);
+      }
+      const rule = parseRule(await jsonBody(ctx), p.id);
+      this.s.immutableRules.set(existing.id, { ...rule, id: existing.id });
+      return sendEmpty(ctx, 200);
+    }
+    return notRouted();
   }
 
   private addition(ctx: Ctx, ref: string, name: string, reference: string, addition: string): void {

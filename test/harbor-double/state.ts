@@ -1,4 +1,5 @@
 /** In-memory state of the Harbor double (what Harbor keeps in PostgreSQL). */
+import type { ImmutableRule } from './immutable';
 
 export interface RobotAccessItem {
   resource: string;
@@ -140,6 +141,9 @@ export class State {
   /** blob digest -> size, as Harbor's blob table (project_blob association in projectBlobs). */
   blobs = new Map<string, number>();
   projectBlobs = new Map<number, Set<string>>();
+  /** Blobs uploaded or mounted into a project that no artifact references yet: Harbor counts them in the quota at once. */
+  pendingBlobs = new Map<number, Set<string>>();
+  immutableRules = new Map<number, ImmutableRule>();
   /** Deleted artifacts waiting for GC (Harbor's artifact_trash). */
   trash: (Artifact & { repoName: string; trashedAt: number; trashId: number })[] = [];
   /** Blob record ids (insertion order) and the digests that are manifests. */
@@ -183,6 +187,7 @@ export class State {
     if (p.metadata.public === undefined) p.metadata.public = 'false';
     this.projects.set(p.id, p);
     this.projectBlobs.set(p.id, new Set());
+    this.pendingBlobs.set(p.id, new Set());
     return p;
   }
 
@@ -245,7 +250,7 @@ export class State {
     this.repositories.delete(r.id);
   }
 
-  /** Bytes used by a project: sum of the distinct blobs (and manifests) its artifacts reference. */
+  /** Bytes used by a project: the distinct blobs (and manifests) its artifacts reference, plus blobs pushed but not yet referenced. */
   projectUsage(projectId: number): number {
     const seen = new Map<string, number>();
     for (const a of this.artifacts.values()) {
@@ -253,6 +258,7 @@ export class State {
       seen.set(a.digest, a.manifestSize);
       for (const b of a.blobs) seen.set(b.digest, b.size);
     }
+    for (const d of this.pendingBlobs.get(projectId) ?? []) if (!seen.has(d)) seen.set(d, this.blobs.get(d) ?? 0);
     let sum = 0;
     for (const v of seen.values()) sum += v;
     return sum;

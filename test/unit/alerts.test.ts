@@ -59,6 +59,8 @@ describe('alert rules', () => {
     'HubgateGcNotRun',
     'HubgateStorageAlmostFull',
     'HubgateDown',
+    // issue 13: workspaces above 90% of their storage quota
+    'HubgateWorkspacesNearQuota',
     'HubgateAuditEventsDropped',
   ];
 

@@ -31,7 +31,9 @@ export type ArchiveReason =
   | 'idle_timeout'
   | 'shutdown'
   | 'no_space'
-  | 'workspace_changed';
+  | 'workspace_changed'
+  | 'quota_exceeded'
+  | 'immutable_version';
 
 export class ArchiveError extends AppError {
   constructor(

@@ -4,7 +4,7 @@ import type { AuditTarget, AuditTrail } from '../../observability/audit';
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Request-body fields an audit event may carry: names, ids, flags. Never descriptions, never anything else. */
-const BODY_FIELDS = ['name', 'projectId', 'department', 'access', 'dryRun', 'deleteUntagged', 'tags', 'items', 'schedule', 'enabled'] as const;
+const BODY_FIELDS = ['name', 'projectId', 'department', 'access', 'dryRun', 'deleteUntagged', 'tags', 'items', 'schedule', 'enabled', 'limit', 'images'] as const;
 const MAX_LIST = 100;
 const MAX_TEXT = 256;
 
@@ -21,7 +21,7 @@ function decode(s: string): string {
 /** What the call acted on, from its path and a fixed list of body fields. */
 export function auditTarget(path: string, body: unknown): AuditTarget {
   const t: AuditTarget = {};
-  const ws = /^\/workspaces\/([^/]+)(?:\/(images|uploads|retention|activity)(?:\/(.+?))?)?\/?$/.exec(path);
+  const ws = /^\/workspaces\/([^/]+)(?:\/(images|uploads|retention|activity|quota|immutable-rules)(?:\/(.+?))?)?\/?$/.exec(path);
   if (ws) {
     t.workspace = decode(ws[1]);
     if (ws[2] === 'images' && ws[3]) t.image = decode(ws[3].replace(/\/versions$/, ''));

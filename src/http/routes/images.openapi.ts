@@ -127,6 +127,12 @@ export const imageSchemas = {
           versions: { type: 'array', items: ref('ImageVersion') },
           untagged: { type: 'array', items: { type: 'object', properties: { digest: { type: 'string' }, sizeBytes: { type: 'integer' }, pushedAt: { type: ['string', 'null'] } } } },
           pullCountNote: { type: 'string' },
+          workspaceQuota: {
+            type: 'object',
+            description: "Storage quota of the image's workspace (see /workspaces/{name}/quota); null values: no quota.",
+            properties: { limitBytes: { type: ['integer', 'null'] }, usedBytes: { type: 'integer' }, usedPercent: { type: ['number', 'null'] } },
+            example: { limitBytes: 10737418240, usedBytes: 9878424780, usedPercent: 92 },
+          },
         },
       },
     ],

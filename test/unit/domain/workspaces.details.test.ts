@@ -53,9 +53,9 @@ describe('workspace details', () => {
     await workspaces.create(alice, { name: 'sized', projectId: teamA.id, access: 'private' });
     const summary = jest.spyOn(harbor, 'projectSummary');
     summary.mockResolvedValueOnce({ repo_count: 3, quota: { hard: { storage: 1000 }, used: { storage: 7 } } });
-    expect(await workspaces.get(alice, 'sized')).toMatchObject({ imageCount: 3, storageUsedBytes: 7, storageLimitBytes: 1000 });
+    expect(await workspaces.get(alice, 'sized')).toMatchObject({ imageCount: 3, storageUsedBytes: 7, storageLimitBytes: 1000, storageUsedPercent: 0.7 });
     summary.mockResolvedValueOnce({ repo_count: 0, quota: { hard: { storage: 0 }, used: { storage: 0 } } });
-    expect(await workspaces.get(alice, 'sized')).toMatchObject({ imageCount: 0, storageLimitBytes: 0 });
+    expect(await workspaces.get(alice, 'sized')).toMatchObject({ imageCount: 0, storageLimitBytes: 0, storageUsedPercent: null });
     summary.mockResolvedValueOnce({ repo_count: 1, quota: { hard: { storage: -1 }, used: { storage: 5 } } });
     expect(await workspaces.get(alice, 'sized')).toMatchObject({ imageCount: 1, storageUsedBytes: 5, storageLimitBytes: null });
     summary.mockResolvedValueOnce({} as never);
@@ -78,6 +78,7 @@ describe('workspace details', () => {
       imageCount: 0,
       storageUsedBytes: 0,
       storageLimitBytes: null,
+      storageUsedPercent: null,
     });
   });
 

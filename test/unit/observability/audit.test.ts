@@ -151,6 +151,10 @@ describe('audit targets', () => {
     expect(auditTarget('/images', { items: [{ workspace: 'a', image: 'b', secret: 's' }] })).toEqual({ items: [{ workspace: 'a', image: 'b' }] });
     expect(auditTarget('/workspaces/ws/retention/runs', { dryRun: true })).toEqual({ workspace: 'ws', dryRun: true });
     expect(auditTarget('/gc', { dryRun: false, deleteUntagged: true })).toEqual({ dryRun: false, deleteUntagged: true });
+    expect(auditTarget('/workspaces/ws/quota', { limit: '10GiB' })).toEqual({ workspace: 'ws', limit: '10GiB' });
+    expect(auditTarget('/workspaces/ws/quota', { limit: 1024 })).toEqual({ workspace: 'ws', limit: 1024 });
+    expect(auditTarget('/workspaces/ws/immutable-rules', { tags: 'v*', images: 'team/**' })).toEqual({ workspace: 'ws', tags: 'v*', images: 'team/**' });
+    expect(auditTarget('/workspaces/ws/immutable-rules/3', undefined)).toEqual({ workspace: 'ws' });
   });
 
   it('console actions for attribution: successful calls with a workspace only, one per batch item', () => {
@@ -159,6 +163,9 @@ describe('audit targets', () => {
     ]);
     expect(consoleActionsOf(event(1, { outcome: 'denied' }))).toEqual([]);
     expect(consoleActionsOf(event(1, { actor: null }))).toEqual([]);
+    // quota and immutable-rule calls leave no row in Harbor's project log: never attributed
+    for (const action of ['workspace_quota_set', 'workspace_quota_clear', 'immutable_rules_create', 'immutable_rules_delete'])
+      expect(consoleActionsOf(event(1, { action, path: '/api/v1/workspaces/ws/quota', target: { workspace: 'ws' } }))).toEqual([]);
     expect(consoleActionsOf(event(1, { target: { items: [{ workspace: 'a', image: 'x' }, { workspace: 'b', image: 'y' }] } })).map((x) => [x.workspace, x.action.image])).toEqual([
       ['a', 'x'],
       ['b', 'y'],

@@ -1,0 +1,59 @@
+/**
+ * Replays test/fixtures/harbor/live-policies (quota and immutable tag rule exchanges recorded on a real Harbor
+ * 2.5.5 with test/harbor-double/live-policies.mjs) against the Harbor double and requires every one to match, with
+ * the shared conformance tool's comparison. Skipped (with a message) when ../shared/harbor-2.5.5/conformance or
+ * docker-registry is missing.
+ */
+import { spawn } from 'child_process';
+import fs from 'fs';
+import path from 'path';
+import { startHarborDouble, HarborDouble } from '../harbor-double';
+import { startRegistry, RunningRegistry } from '../support/registry';
+import { requireTools } from '../support/tools';
+
+const SCRIPT = path.resolve(__dirname, '../harbor-double/live-policies.mjs');
+const KIT = path.resolve(__dirname, '../../../shared/harbor-2.5.5/conformance/compare.mjs');
+const FIXTURES = path.resolve(__dirname, '../fixtures/harbor/live-policies');
+const ready = requireTools('harbor-double policy exchanges', ['docker-registry']).available && fs.existsSync(KIT);
+if (!ready) console.warn('harbor-double policy exchanges: skipped, needs ../shared/harbor-2.5.5/conformance and /usr/bin/docker-registry');
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    // async spawn: the double answers from this very process while the script runs
+    const child = spawn(process.execPath, [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => child.kill('SIGKILL'), 60000);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+(ready ? describe : describe.skip)('Harbor double vs. quota and immutable-rule exchanges recorded on Harbor 2.5.5', () => {
+  let registry: RunningRegistry;
+  let harbor: HarborDouble;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    harbor = await startHarborDouble({ registryUrl: registry.url, gcDelayMs: 0 });
+  }, 30000);
+  afterAll(async () => {
+    await harbor?.close();
+    await registry?.stop();
+  });
+
+  it('matches every recorded exchange', async () => {
+    const recorded = fs.readdirSync(FIXTURES).filter((f) => /^P\d+-.*\.json$/.test(f)).length;
+    const { code, stdout, stderr } = await run(['--target', harbor.url]);
+    const lines = stdout.trim().split('\n');
+    if (code !== 0) console.error(`policy scenario exit ${code}\n${stdout}\n${stderr}`);
+    expect(lines.filter((l) => /MISMATCH/.test(l))).toEqual([]);
+    expect(recorded).toBeGreaterThanOrEqual(41);
+    expect(lines[lines.length - 1]).toBe(`policy exchanges: ${recorded}/${recorded} match`);
+    expect(code).toBe(0);
+  }, 70000);
+});
