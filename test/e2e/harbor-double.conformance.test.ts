@@ -3,12 +3,12 @@
  * front of a real docker-registry and requires every exchange to match. Skipped (with a message) when the
  * conformance tool or docker-registry is not available on this machine.
  */
-import { spawn } from 'child_process';
 import fs from 'fs';
 import path from 'path';
 import { startHarborDouble, HarborDouble } from '../harbor-double';
 import { startRegistry, RunningRegistry } from '../support/registry';
 import { requireTools } from '../support/tools';
+import { runChild } from '../support/child';
 
 const RUN_MJS = path.resolve(__dirname, '../../../shared/harbor-2.5.5/conformance/run.mjs');
 const REGISTRY_BIN = '/usr/bin/docker-registry';
@@ -27,21 +27,7 @@ else if (!hasSkopeo) console.warn('harbor-double conformance: skopeo not found, 
 
 const describeIf = hasTool && hasRegistry ? describe : describe.skip;
 
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    // async spawn: the double answers from this very process while the tool runs
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = runChild;
 
 describeIf('Harbor double conformance (recorded Harbor 2.5.5 exchanges)', () => {
   let registry: RunningRegistry | undefined;

@@ -4,33 +4,19 @@
  * Harbor double and requires every applicable one to match, with the shared conformance tool's comparison.
  * Skipped (with a message) when ../shared/harbor-2.5.5/conformance or docker-registry is missing.
  */
-import { spawn } from 'child_process';
 import fs from 'fs';
 import path from 'path';
 import { startHarborDouble, HarborDouble } from '../harbor-double';
 import { startRegistry, RunningRegistry } from '../support/registry';
 import { requireTools } from '../support/tools';
+import { runChild } from '../support/child';
 
 const SCRIPT = path.resolve(__dirname, '../harbor-double/live-scenario.mjs');
 const KIT = path.resolve(__dirname, '../../../shared/harbor-2.5.5/conformance/compare.mjs');
 const ready = requireTools('harbor-double live exchanges', ['docker-registry']).available && fs.existsSync(KIT);
 if (!ready) console.warn('harbor-double live exchanges: skipped, needs ../shared/harbor-2.5.5/conformance and /usr/bin/docker-registry');
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    // async spawn: the double answers from this very process while the script runs
-    const child = spawn(process.execPath, [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[]) => runChild(process.execPath, [SCRIPT, ...args], 60_000);
 
 (ready ? describe : describe.skip)('Harbor double vs. exchanges recorded live on Harbor 2.5.5 (negotiation, digest references)', () => {
   let registry: RunningRegistry;

@@ -5,33 +5,19 @@
  * table, what a run deletes and how the project log names it (`harbor-jobservice`). Skipped (with a message) when
  * ../shared/harbor-2.5.5/conformance or docker-registry is missing.
  */
-import { spawn } from 'child_process';
 import fs from 'fs';
 import path from 'path';
 import { startHarborDouble, HarborDouble } from '../harbor-double';
 import { startRegistry, RunningRegistry } from '../support/registry';
 import { requireTools } from '../support/tools';
+import { runChild } from '../support/child';
 
 const SCRIPT = path.resolve(__dirname, '../harbor-double/retention-scenario.mjs');
 const KIT = path.resolve(__dirname, '../../../shared/harbor-2.5.5/conformance/compare.mjs');
 const ready = requireTools('harbor-double retention exchanges', ['docker-registry']).available && fs.existsSync(KIT);
 if (!ready) console.warn('harbor-double retention exchanges: skipped, needs ../shared/harbor-2.5.5/conformance and /usr/bin/docker-registry');
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    // async spawn: the double answers from this very process while the script runs
-    const child = spawn(process.execPath, [SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => child.kill('SIGKILL'), 90000);
-    child.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[]) => runChild(process.execPath, [SCRIPT, ...args], 90_000);
 
 (ready ? describe : describe.skip)('Harbor double vs. tag retention and project logs recorded on Harbor 2.5.5', () => {
   let registry: RunningRegistry;
