@@ -521,7 +521,6 @@ export async function run(): Promise<void> {
         }
       }
       const perHead = (t: Target, of = cpu) => ((of[t] ?? 0) / (HEADS * RUNS)) * 1e6;
-      console.log(`  hubgate on http-proxy-middleware ${((hpmCpu / (HEADS * RUNS)) * 1e6).toFixed(1)} µs CPU per manifest HEAD`);
       for (const t of targets) console.log(`  ${t.padEnd(10)} ${perHead(t).toFixed(1)} µs CPU per manifest HEAD (user ${perHead(t, user).toFixed(1)}, system ${(perHead(t) - perHead(t, user)).toFixed(1)})`);
       if (hpm) console.log(`  hubgate on http-proxy-middleware: ${((hpmCpu / (HEADS * RUNS)) * 1e6).toFixed(1)} µs CPU per manifest HEAD (ratio vs node pipe ${((hpmCpu / (HEADS * RUNS)) * 1e6 / perHead('node_pipe')).toFixed(3)})`);
       console.log(`head_cpu_ratio_vs_node_pipe ${(perHead('hubgate') / perHead('node_pipe')).toFixed(3)} (target <= 1.0; BENCH_ONLY=head: not recorded)`);
