@@ -19,7 +19,7 @@ import { createCoordination } from '../adapters/redis/redis.coordination';
 import { createChangeFeed } from '../adapters/redis/change.feed';
 import { createKeepAliveAgent, createRegistryRouter } from './http/registry';
 import { compileTrust } from './http/registry/auth';
-import { capConnectionsPerAddress } from './http/connections';
+import { answerMalformedRequests, capConnectionsPerAddress } from './http/connections';
 import { AuditTrail } from './observability/audit';
 import { ActivityService, consoleActionsOf } from './domain/activity.service';
 import { RetentionService } from './domain/retention.service';
@@ -266,6 +266,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
   server.headersTimeout = config.network.headersTimeoutMs;
   server.timeout = config.network.clientIdleTimeoutMs;
   server.keepAliveTimeout = Math.min(65000, config.network.clientIdleTimeoutMs);
+  answerMalformedRequests(server);
   capConnectionsPerAddress(server, {
     max: config.network.maxConnectionsPerAddress,
     trust: trustProxy,

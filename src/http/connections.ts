@@ -33,3 +33,32 @@ export function capConnectionsPerAddress(
   });
   return (address) => open.get(address) ?? 0;
 }
+
+/** What hubgate answers for a request Node's HTTP parser refused (no request object exists to answer on). */
+function clientErrorAnswer(code: string | undefined): { status: number; code: string; message: string } {
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, code: 'BAD_REQUEST', message: 'request headers too large' };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, code: 'REQUEST_TIMEOUT', message: 'the request did not arrive in time' };
+  return { status: 400, code: 'BAD_REQUEST', message: 'malformed HTTP request' };
+}
+
+/**
+ * A request Node's parser refuses — both `Content-Length` and `Transfer-Encoding` (request smuggling), a bad
+ * header name or value, a broken chunk, headers over the size limit, headers that never finished — gets Harbor's
+ * error envelope with `Connection: close` instead of Node's bare status line with an empty body, then the
+ * connection is closed. Nothing of the request is echoed. A socket that is already gone or mid-response is only
+ * destroyed.
+ */
+export function answerMalformedRequests(server: http.Server, onRefused?: (status: number) => void): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
+    const pending = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const a = clientErrorAnswer(err.code);
+    onRefused?.(a.status);
+    const body = JSON.stringify({ errors: [{ code: a.code, message: a.message }] }) + '\n';
+    const reason = a.status === 431 ? 'Request Header Fields Too Large' : a.status === 408 ? 'Request Timeout' : 'Bad Request';
+    socket.end(`HTTP/1.1 ${a.status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
+}

@@ -6,6 +6,7 @@
  * hubgate with a 1 s client idle timeout.
  */
 import http from 'node:http';
+import net from 'node:net';
 import { startStack, type Stack } from '../support/clients';
 import { requireTools } from '../support/tools';
 import { dockerSave, layerTar } from '../support/archives';
@@ -67,5 +68,20 @@ d('connections: idle timeouts never cut a request that is waiting on hubgate', (
     const after = await socketClosed;
     expect(after).toBeLessThan(10_000);
     agent.destroy();
+  });
+
+  it('a request Node cannot parse (Content-Length and Transfer-Encoding together) gets the error envelope, and the replica keeps serving', async () => {
+    const u = new URL(stack.url);
+    const answer = await new Promise<string>((resolve) => {
+      const socket = net.connect(Number(u.port), u.hostname);
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString()));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(text));
+      socket.write('DELETE /api/v1/workspaces/conn-ws/images/app/versions HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n');
+    });
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toEqual({ errors: [{ code: 'BAD_REQUEST', message: 'malformed HTTP request' }] });
+    expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
   });
 });
