@@ -19,6 +19,7 @@
 // Last line: `issue12 exchanges: N/M match`; exit 0 only when all applicable ones match.
 import fs from 'node:fs';
 import http from 'node:http';
+import { option, hostNormFor } from './scenario-kit.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,11 +28,7 @@ const KIT = path.resolve(HERE, '../../../shared/harbor-2.5.5/conformance');
 const { describeBody } = await import(path.join(KIT, 'lib.mjs'));
 const { compareExchange, checkRequest, IdMap, headerOf } = await import(path.join(KIT, 'compare.mjs'));
 
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
+const opt = option;
 const frontUrl = opt('target');
 const coreUrl = opt('core');
 const recordDir = opt('record');
@@ -185,11 +182,6 @@ function scenario(sid) {
 
 // ------------------------------------------------------------------ run
 const pad = (n) => `R${String(n).padStart(2, '0')}`;
-function hostNormFor(recUrl, c) {
-  const rec = new URL(recUrl);
-  const tgt = new URL(c.base);
-  return (s) => (typeof s === 'string' ? s.split(`${tgt.protocol}//${tgt.host}`).join(rec.origin).split(tgt.host).join(rec.host) : s);
-}
 
 let failed = 0;
 let counted = 0;

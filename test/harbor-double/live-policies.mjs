@@ -12,6 +12,7 @@
 //
 // Compared with the shared conformance tool's compare.mjs. Last line: `policy exchanges: N/M match`.
 import fs from 'node:fs';
+import { option, must, hostNormFor as sharedHostNormFor } from './scenario-kit.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,11 +21,7 @@ const KIT = path.resolve(HERE, '../../../shared/harbor-2.5.5/conformance');
 const { basic, createClient, describeBody, buildImage, json, header, pseudoRandom } = await import(path.join(KIT, 'lib.mjs'));
 const { compareExchange, checkRequest, IdMap, headerOf } = await import(path.join(KIT, 'compare.mjs'));
 
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
+const opt = option;
 const target = opt('target');
 const recordDir = opt('record');
 const fixturesDir = opt('fixtures', path.resolve(HERE, '../fixtures/harbor/live-policies'));
@@ -47,10 +44,6 @@ const { sha256 } = await import(path.join(KIT, 'lib.mjs'));
 const bigDigest = sha256(big);
 
 // ------------------------------------------------------------------ unrecorded steps
-async function must(res, what, ...ok) {
-  if (!ok.includes(res.status)) throw new Error(`${what}: status ${res.status} ${res.buf.toString('utf8').slice(0, 200)}`);
-  return res;
-}
 const res2json = (res) => (res.status === 200 ? json(res) : undefined);
 async function cleanupProject(p) {
   const rules = res2json(await client.request({ url: `/api/v2.0/projects/${p}/immutabletagrules`, auth: admin })) ?? [];
@@ -200,11 +193,7 @@ function scenario() {
 
 // ------------------------------------------------------------------ run
 const pad = (n) => `P${String(n).padStart(2, '0')}`;
-function hostNormFor(recUrl) {
-  const rec = new URL(recUrl);
-  const tgt = new URL(client.base);
-  return (s) => (typeof s === 'string' ? s.split(`${tgt.protocol}//${tgt.host}`).join(rec.origin).split(tgt.host).join(rec.host) : s);
-}
+const hostNormFor = (recUrl) => sharedHostNormFor(recUrl, client);
 
 let failed = 0;
 let counted = 0;

@@ -14,6 +14,7 @@
 // nginx decodes `%3A` first) are not applicable then. Requests go to loopback addresses only (lib.mjs refuses others).
 // Last line: `live exchanges: N/M match`; exit 0 only when all applicable exchanges match.
 import fs from 'node:fs';
+import { option, must, hostNormFor } from './scenario-kit.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,11 +23,7 @@ const KIT = path.resolve(HERE, '../../../shared/harbor-2.5.5/conformance');
 const { basic, createClient, describeBody, buildImage, json, header } = await import(path.join(KIT, 'lib.mjs'));
 const { compareExchange, checkRequest, IdMap, headerOf } = await import(path.join(KIT, 'compare.mjs'));
 
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
+const opt = option;
 const target = opt('target');
 const coreUrl = opt('core');
 const recordDir = opt('record');
@@ -45,10 +42,6 @@ const img = buildImage({ kind: 'docker', files: [{ name: 'issue12.txt', content:
 const encoded = img.manifestDigest.replace(':', '%3A');
 
 // ------------------------------------------------------------------ unrecorded steps
-async function must(res, what, ...ok) {
-  if (!ok.includes(res.status)) throw new Error(`${what}: status ${res.status} ${res.buf.toString('utf8').slice(0, 200)}`);
-  return res;
-}
 async function cleanup() {
   const repos = await front.request({ url: `/api/v2.0/projects/${PROJECT}/repositories?page_size=100`, auth: admin });
   for (const r of res2json(repos) ?? []) {
@@ -126,11 +119,6 @@ function scenario(gc) {
 
 // ------------------------------------------------------------------ run
 const pad = (n) => `L${String(n).padStart(2, '0')}`;
-function hostNormFor(recUrl, client) {
-  const rec = new URL(recUrl);
-  const tgt = new URL(client.base);
-  return (s) => (typeof s === 'string' ? s.split(`${tgt.protocol}//${tgt.host}`).join(rec.origin).split(tgt.host).join(rec.host) : s);
-}
 
 let failed = 0;
 let counted = 0;

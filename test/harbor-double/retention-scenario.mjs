@@ -17,6 +17,7 @@
 // five versions as admin, runs retention, and finally deletes the project. Polls between steps are not recorded.
 // Last line: `retention exchanges: N/M match`; exit 0 only when all match.
 import fs from 'node:fs';
+import { option, must, hostNormFor } from './scenario-kit.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,11 +26,7 @@ const KIT = path.resolve(HERE, '../../../shared/harbor-2.5.5/conformance');
 const { basic, createClient, describeBody, buildImage, json, header } = await import(path.join(KIT, 'lib.mjs'));
 const { compareExchange, checkRequest, IdMap, headerOf } = await import(path.join(KIT, 'compare.mjs'));
 
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
+const opt = option;
 const target = opt('target');
 const recordDir = opt('record');
 const fixturesDir = opt('fixtures', path.resolve(HERE, '../fixtures/harbor/retention'));
@@ -46,10 +43,6 @@ const image = (n) => buildImage({ kind: 'docker', files: [{ name: `v${n}.txt`, c
 // pushed in this order, one second apart: app:old, app:v1, app:v2, app:latest, app:dev, web:1.0
 const PUSHES = [['app', 'old', image(0)], ['app', 'v1', image(1)], ['app', 'v2', image(2)], ['app', 'latest', image(3)], ['app', 'dev', image(4)], ['web', '1.0', image(5)]];
 
-async function must(res, what, ...ok) {
-  if (!ok.includes(res.status)) throw new Error(`${what}: status ${res.status} ${res.buf.toString('utf8').slice(0, 200)}`);
-  return res;
-}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function cleanup() {
   const repos = await front.request({ url: `/api/v2.0/projects/${PROJECT}/repositories?page_size=100`, auth: admin });
@@ -195,11 +188,6 @@ function jobIdsAsRecorded(rec, res) {
 
 // ------------------------------------------------------------------ run
 const pad = (n) => `R${String(n).padStart(2, '0')}`;
-function hostNormFor(recUrl, client) {
-  const rec = new URL(recUrl);
-  const tgt = new URL(client.base);
-  return (s) => (typeof s === 'string' ? s.split(`${tgt.protocol}//${tgt.host}`).join(rec.origin).split(tgt.host).join(rec.host) : s);
-}
 
 let failed = 0;
 let counted = 0;
