@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildImage, buildIndex, clientOrSkip, leakedSecrets, run, startStack, tempDir, type ProjectCredentials, type Stack } from '../support/clients';
+import { buildImage, buildIndex, clientOrSkip, leakedSecrets, run, startStack, tempDir, type ProjectCredentials, type Stack, apiCall } from '../support/clients';
 
 jest.setTimeout(180_000);
 
@@ -22,22 +22,7 @@ d('images and garbage collection through hubgate', () => {
   let bobby: string;
   let admin: string;
 
-  const api = async (token: string, method: string, p: string, body?: unknown) => {
-    const res = await fetch(`${stack.url}/api/v1${p}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const r = { status: res.status, headers: Object.fromEntries(res.headers) as Record<string, string> };
-    const text = await res.text();
-    let json: any;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: r.status, body: json, text, headers: r.headers };
-  };
+  const api = (token: string, method: string, p: string, body?: unknown) => apiCall(stack.url, token, method, p, body);
   const push = async (creds: ProjectCredentials, layout: string, dest: string, all = false) => {
     const r = await run('skopeo', ['copy', ...(all ? ['--all'] : []), '--dest-tls-verify=false', '--dest-creds', `${creds.username}:${creds.password}`, `oci:${layout}:latest`, `docker://${stack.host}/${dest}`]);
     expect(r.code).toBe(0);

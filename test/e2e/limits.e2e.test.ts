@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { buildImage, clientOrSkip, run, startStack, tempDir, type ProjectCredentials, type Stack } from '../support/clients';
+import { buildImage, clientOrSkip, run, startStack, tempDir, type ProjectCredentials, type Stack, apiCall } from '../support/clients';
 import { dockerSave, layerTar } from '../support/archives';
 import { expectAnswered, expectRefused } from '../support/refusals';
 
@@ -27,21 +27,7 @@ d('workspace policies through hubgate: storage quota and immutable versions', ()
   let bobby: string;
   let admin: string;
 
-  const api = async (token: string, method: string, p: string, body?: unknown, raw?: { type: string; data: Buffer }) => {
-    const res = await fetch(`${stack.url}/api/v1${p}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(raw ? { 'Content-Type': raw.type } : body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: raw ? new Uint8Array(raw.data) : body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, body: json, headers: Object.fromEntries(res.headers) as Record<string, string> };
-  };
+  const api = (token: string, method: string, p: string, body?: unknown, raw?: { type: string; data: Buffer }) => apiCall(stack.url, token, method, p, body, raw);
   const refused = (r: { status: number; body: any }, status: number, code: string, message: string | RegExp) => {
     expect({ status: r.status, code: r.body?.errors?.[0]?.code }).toEqual({ status, code });
     if (typeof message === 'string') expect(r.body.errors[0].message).toBe(message);

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { buildImage, clientOrSkip, CREDENTIAL_SECRET, HARBOR_ADMIN_PASSWORD, leakedSecrets, run, startStack, tempDir, type ProjectCredentials, type Stack } from '../support/clients';
+import { buildImage, clientOrSkip, CREDENTIAL_SECRET, HARBOR_ADMIN_PASSWORD, leakedSecrets, run, startStack, tempDir, type ProjectCredentials, type Stack, apiCall } from '../support/clients';
 
 jest.setTimeout(240_000);
 
@@ -30,21 +30,7 @@ d('activity, retention and audit events through hubgate', () => {
   const batches: any[] = [];
   let hookFailuresLeft = 1;
 
-  const api = async (token: string, method: string, p: string, body?: unknown) => {
-    const res = await fetch(`${stack.url}/api/v1${p}`, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, body: json, text, headers: Object.fromEntries(res.headers) as Record<string, string> };
-  };
+  const api = (token: string, method: string, p: string, body?: unknown) => apiCall(stack.url, token, method, p, body);
   const skopeo = async (args: string[]) => {
     const r = await run('skopeo', args);
     if (r.code !== 0) throw new Error(`skopeo ${args.join(' ')}: ${r.stderr}`);

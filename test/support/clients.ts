@@ -338,3 +338,31 @@ export function clientOrSkip(bin: string): { available: boolean; reason: string 
   const t = requireTools(bin, [bin], { warn: () => undefined });
   return { available: t.available, reason: t.available ? '' : `${t.reason} — skipping its tests locally (CI installs it)` };
 }
+
+export interface ApiAnswer {
+  status: number;
+  /** The parsed JSON body; undefined when empty or not JSON (then see `text`). */
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  text: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * One call of hubgate's `/api/v1` as a platform user: a JSON body when `body` is given, or `raw` bytes with their
+ * content type (archives).
+ */
+export async function apiCall(baseUrl: string, token: string, method: string, p: string, body?: unknown, raw?: { type: string; data: Buffer }): Promise<ApiAnswer> {
+  const res = await fetch(`${baseUrl}/api/v1${p}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(raw ? { 'Content-Type': raw.type } : body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: raw ? new Uint8Array(raw.data) : body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, body: json, text, headers: Object.fromEntries(res.headers) as Record<string, string> };
+}
