@@ -51,7 +51,7 @@ const HEAD_CONCURRENCY = 100;
 const PARALLEL_PULLS = 10;
 const SEQUENTIAL_HEADS = 1_000;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-/** `head`: only the manifest HEAD CPU comparison (see run()). */
+/** `head`: only the manifest HEAD CPU comparison; `get`: only blob GETs, node pipe and hubgate (see run()). */
 const ONLY = process.env.BENCH_ONLY;
 const DEADLINE_MS = 9 * 60 * 1000;
 /** A token as Harbor's token service issues them for a hubgate robot, and the certificate hubgate checks it with. */
@@ -524,6 +524,25 @@ export async function run(): Promise<void> {
       for (const t of targets) console.log(`  ${t.padEnd(10)} ${perHead(t).toFixed(1)} µs CPU per manifest HEAD (user ${perHead(t, user).toFixed(1)}, system ${(perHead(t) - perHead(t, user)).toFixed(1)})`);
       if (hpm) console.log(`  hubgate on http-proxy-middleware: ${((hpmCpu / (HEADS * RUNS)) * 1e6).toFixed(1)} µs CPU per manifest HEAD (ratio vs node pipe ${((hpmCpu / (HEADS * RUNS)) * 1e6 / perHead('node_pipe')).toFixed(3)})`);
       console.log(`head_cpu_ratio_vs_node_pipe ${(perHead('hubgate') / perHead('node_pipe')).toFixed(3)} (target <= 1.0; BENCH_ONLY=head: not recorded)`);
+      return;
+    }
+
+    if (ONLY === 'get') {
+      // Quick mode for work on the streaming path: blob GETs only, CPU per GiB of the node pipe and hubgate.
+      const cpu: Partial<Record<Target, number>> = {};
+      const best: Partial<Record<Target, number>> = {};
+      const pair: Target[] = ['node_pipe', 'hubgate'];
+      for (let r = 0; r < RUNS; r++) {
+        for (const t of r % 2 ? [...pair].reverse() : pair) {
+          const c0 = cpuSeconds(pids[t] ?? []);
+          const seconds = await getBlob(urls[t]!, 'bench/big', digest, BLOB_BYTES);
+          cpu[t] = (cpu[t] ?? 0) + cpuSeconds(pids[t] ?? []) - c0;
+          best[t] = Math.max(best[t] ?? 0, BLOB_BYTES / (1024 * 1024) / seconds);
+        }
+      }
+      const perGib = (t: Target) => (cpu[t] ?? 0) / ((RUNS * BLOB_BYTES) / GIB);
+      for (const t of pair) console.log(`  ${t.padEnd(10)} ${perGib(t).toFixed(2)} CPU s per GiB GET, best ${best[t]?.toFixed(0)} MB/s`);
+      console.log(`get_cpu_ratio_vs_node_pipe ${(perGib('hubgate') / perGib('node_pipe')).toFixed(3)}, get_ratio_vs_node_pipe ${((best.hubgate ?? 0) / (best.node_pipe ?? 1)).toFixed(3)} (BENCH_ONLY=get: not recorded)`);
       return;
     }
 

@@ -156,6 +156,8 @@ export interface Config {
     maxConnectionsPerAddress: number;
     /** What streams registry exchanges: `node` (default, measured leaner) or `http-proxy-middleware` (fallback). */
     proxyEngine: 'node' | 'http-proxy-middleware';
+    /** Bodiless HEADs on hubgate's own kept-alive socket pool (node engine, http Harbor URL); docs/registry.md. */
+    headPool: boolean;
   };
 }
 
@@ -371,6 +373,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       headersTimeoutMs: r.int('HUBGATE_HEADERS_TIMEOUT_MS', 20_000, 1000, 300_000),
       maxConnectionsPerAddress: r.int('HUBGATE_MAX_CONNECTIONS_PER_ADDRESS', 256, 0, 1_000_000),
       proxyEngine: proxyEngine(r.str('HUBGATE_REGISTRY_PROXY_ENGINE', 'node')),
+      headPool: r.bool('HUBGATE_REGISTRY_HEAD_POOL', true),
     },
   };
   return deepFreeze(config);

@@ -210,6 +210,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     tokenCertificatePem: config.registryFront.tokenCertificatePem,
     upstreamIdleTimeoutMs: config.network.upstreamIdleTimeoutMs,
     proxyEngine: config.network.proxyEngine,
+    headPool: config.network.headPool,
     logger,
     metrics,
   });

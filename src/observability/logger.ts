@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { currentContext } from './context';
 
 /**
@@ -96,7 +97,46 @@ export type LogSink = (line: string) => void;
 const sinks = new WeakMap<Logger, LogSink>();
 export const sinkOf = (logger: Logger): LogSink | undefined => sinks.get(logger);
 
-export function createLogger(level: Level = 'info', sink: LogSink = (l) => process.stdout.write(l + '\n')): Logger {
+/**
+ * Standard output, one write per event-loop turn instead of one per line: stdout is a pipe in a container and
+ * pipe writes are synchronous in Node on Linux, so a line per request cost a system call per request on the
+ * registry front's hot path. Lines are kept in order and flushed on the next turn (setImmediate), at 256 KiB, and
+ * synchronously when the process exits (`process.exit` included), so a crash does not lose the lines before it.
+ */
+export function bufferedWriter(fd = 1, maxBytes = 256 * 1024): LogSink & { flush(): void } {
+  let pending: string[] = [];
+  let bytes = 0;
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (!pending.length) return;
+    const text = pending.join('');
+    pending = [];
+    bytes = 0;
+    try {
+      fs.writeSync(fd, text);
+    } catch {
+      /* stdout gone (EPIPE): nothing left to tell */
+    }
+  };
+  const write = (line: string): void => {
+    pending.push(line + '\n');
+    bytes += line.length + 1;
+    if (bytes >= maxBytes) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+  process.on('exit', flush);
+  return Object.assign(write, { flush });
+}
+
+let stdoutWriter: (LogSink & { flush(): void }) | undefined;
+/** The process-wide buffered stdout sink (one per process, so lines of several loggers stay in order). */
+export const stdoutSink = (): LogSink => (stdoutWriter ??= bufferedWriter(1));
+
+export function createLogger(level: Level = 'info', sink: LogSink = stdoutSink()): Logger {
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (order[lvl] < order[level]) return;
     const ctx = currentContext();

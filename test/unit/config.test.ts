@@ -36,6 +36,12 @@ describe('configuration', () => {
     expect(problem({ ...base, HUBGATE_CREDENTIAL_KEY_GRACE_SECONDS: '2' })).toMatch(/^configuration: HUBGATE_CREDENTIAL_KEY_GRACE_SECONDS must be between 3 and 86400/);
   });
 
+  it('HUBGATE_REGISTRY_HEAD_POOL: on by default, false turns it off, anything else is refused', () => {
+    expect(loadConfig(base).network.headPool).toBe(true);
+    expect(loadConfig({ ...base, HUBGATE_REGISTRY_HEAD_POOL: 'false' }).network.headPool).toBe(false);
+    expect(problem({ ...base, HUBGATE_REGISTRY_HEAD_POOL: 'maybe' })).toMatch(/^configuration: HUBGATE_REGISTRY_HEAD_POOL /);
+  });
+
   it('loads with defaults and is frozen', () => {
     const c = loadConfig(base);
     expect(c.port).toBe(8080);

@@ -4,8 +4,10 @@ import type { RequestHandler } from 'express';
 import { currentContext, runWithContext } from '../../observability/context';
 import type { Logger } from '../../observability/logger';
 import { statusClass, type Metrics } from '../../observability/metrics';
+import { OPERATION_IDS } from '../registry/operations';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const REGISTRY_OPERATIONS: ReadonlySet<string> = new Set(OPERATION_IDS);
 
 /**
  * Request id (the client's X-Request-Id when sane, else a new UUID; echoed back and forwarded to Harbor),
@@ -22,7 +24,10 @@ export function observe(logger: Logger, metrics: Metrics): (req: http.IncomingMe
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const operation = ctx.operation ?? 'unmatched';
-      if (operation !== 'metrics' && operation !== 'healthz' && operation !== 'readyz') {
+      // Registry exchanges (/v2, the token endpoint) have their own metrics (hubgate_registry_*, recorded by the
+      // registry router): a 10 GB layer pull is not an API request, and counting it here too would put minute-long
+      // pulls into the API latency alert and count every registry request twice in the 5xx ratio.
+      if (operation !== 'metrics' && operation !== 'healthz' && operation !== 'readyz' && !REGISTRY_OPERATIONS.has(operation)) {
         metrics.httpRequests.inc({ operation, method: req.method, status_class: statusClass(res.statusCode) });
         metrics.httpDuration.observe({ operation, method: req.method }, seconds);
       }

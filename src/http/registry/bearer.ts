@@ -1,4 +1,5 @@
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, errors as joseErrors } from 'jose';
 import type { Cache, Coordination } from '../../ports/coordination';
 
@@ -49,7 +50,9 @@ export interface RegistryTokensDeps {
 }
 
 const KEY_PREFIX = 'registry-token:';
-const tokenHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
+/** One-shot `crypto.hash` (Node ≥ 20.12) where there is one: no Hash object per request on the registry front. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
+const tokenHash = (token: string): string => (oneShot ? oneShot('sha256', token, 'base64url') : createHash('sha256').update(token).digest('base64url'));
 
 /** Public keys of every certificate in a PEM bundle. */
 export function certificateKeys(pem: string): KeyObject[] {

@@ -3,7 +3,8 @@ import https from 'node:https';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Logger } from '../../observability/logger';
 import { sendError } from '../errors';
-import { rewriteResponseHeaders } from './headers';
+import { HeadPool, type HeadAnswer } from './head-pool';
+import { rewriteChallenge, rewriteLocation, rewriteResponseHeaders, tokenRealm } from './headers';
 
 /**
  * The streaming pass-through to Harbor (node:http with a keep-alive agent; see docs/registry.md for why not
@@ -26,8 +27,8 @@ import { rewriteResponseHeaders } from './headers';
 export interface ProxyEvents {
   /** Called synchronously before the upstream request is sent; `req` is flowing after it. */
   onStart?(req: http.IncomingMessage): void;
-  /** Response headers from Harbor arrived (already rewritten); the body follows. */
-  onResponse?(req: http.IncomingMessage, res: http.ServerResponse, upstream: http.IncomingMessage): void;
+  /** Harbor's answer arrived (headers already rewritten); `body` follows (none for a HEAD on the fast path). */
+  onResponse?(req: http.IncomingMessage, res: http.ServerResponse, status: number, body?: NodeJS.ReadableStream): void;
 }
 
 export interface PassThroughOptions {
@@ -40,6 +41,10 @@ export interface PassThroughOptions {
   events?: ProxyEvents;
   /** No bytes either way on the upstream socket for this long: the exchange is cut (default 120 s). */
   idleTimeoutMs?: number;
+  /** Idle kept-alive sockets of the HEAD pool are closed after this long (default 30 s, as the agent's). */
+  idleSocketMs?: number;
+  /** Bodiless HEADs on their own socket pool (head-pool.ts; node engine, http Harbor URL). Default on. */
+  headFastPath?: boolean;
 }
 
 export function createKeepAliveAgent(harborUrl: string, opts: { maxSockets?: number; idleSocketMs?: number } = {}): http.Agent {
@@ -117,9 +122,52 @@ function createNodePassThrough(opts: PassThroughOptions): PassThrough {
     sendError(res, 502, 'UPSTREAM_UNAVAILABLE', 'the registry backend is unavailable, try again later');
   };
 
+  const realm = tokenRealm(opts.publicUrl);
+  const headPool =
+    target.protocol === 'http:' && opts.headFastPath !== false
+      ? new HeadPool({ host: hostname, port: Number(port), hostHeader: target.host, maxSockets: opts.agent.maxSockets, idleSocketMs: opts.idleSocketMs ?? 30_000 })
+      : undefined;
+
+  /**
+   * A bodiless HEAD on the HEAD pool (head-pool.ts). False when it cannot take it (pool full, a header value
+   * node:http would refuse): the general path below does.
+   */
+  const headFast = (req: http.IncomingMessage, res: http.ServerResponse): boolean => {
+    let lines = '';
+    const h = req.headers;
+    for (const name in h) {
+      if (name === 'host' || name === 'connection') continue;
+      const v = h[name];
+      if (v === undefined) continue;
+      for (const value of Array.isArray(v) ? v : [v]) {
+        if (UNSENDABLE.test(value)) return false;
+        lines += `${name}: ${value}\r\n`;
+      }
+    }
+    let finished = false;
+    const exchange = headPool!.head(prefix + (req.url ?? '/'), lines, idleTimeoutMs, (err, answer) => {
+      finished = true;
+      if (err || !answer) {
+        fail(req, res, err ?? new Error('no answer'), err?.timedOut === true);
+        return;
+      }
+      writeHeadAnswer(res, answer, realm, opts.publicUrl, hosts);
+      events.onResponse?.(req, res, answer.status);
+      res.end();
+    });
+    if (!exchange) return false;
+    res.once('close', () => {
+      if (!finished) exchange.abort();
+    });
+    events.onStart?.(req);
+    req.resume();
+    return true;
+  };
+
   return (req, res) => {
-    const headers: http.OutgoingHttpHeaders = { ...req.headers, host: target.host, connection: 'keep-alive' };
     const method = req.method ?? 'GET';
+    if (headPool && method === 'HEAD' && req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined && headFast(req, res)) return;
+    const headers: http.OutgoingHttpHeaders = { ...req.headers, host: target.host, connection: 'keep-alive' };
     // A DELETE or OPTIONS without a body says so (Go's server would otherwise wait for one on a kept-alive socket).
     if ((method === 'DELETE' || method === 'OPTIONS') && headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) headers['content-length'] = '0';
     let idle = false;
@@ -141,7 +189,7 @@ function createNodePassThrough(opts: PassThroughOptions): PassThrough {
       const h = up.headers;
       for (const name of HOP_BY_HOP_RESPONSE) delete h[name];
       rewriteResponseHeaders(h, opts.publicUrl, hosts);
-      events.onResponse?.(req, res, up);
+      events.onResponse?.(req, res, up.statusCode ?? 0, up);
       up.on('error', (err) => fail(req, res, err, false));
       up.on('aborted', () => {
         if (!res.writableFinished) res.destroy();
@@ -165,6 +213,37 @@ function createNodePassThrough(opts: PassThroughOptions): PassThrough {
       req.pipe(proxyReq);
     }
   };
+}
+
+/** Header values node:http would refuse to send (it throws ERR_INVALID_CHAR): such a request takes its path. */
+ 
+const UNSENDABLE = /[\r\n\0]/;
+
+/**
+ * Harbor's answer to a HEAD, on to the client: hop-by-hop headers and Harbor's session cookie dropped, challenge
+ * realms and Harbor-absolute Locations rewritten (the same as rewriteResponseHeaders), repeated headers kept as
+ * repeated lines, names as Harbor spelled them.
+ */
+function writeHeadAnswer(res: http.ServerResponse, answer: HeadAnswer, realm: string, publicUrl: string, hosts: readonly string[]): void {
+  const raw = answer.rawHeaders;
+  const seen = new Map<string, string[]>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP_RESPONSE.includes(lower) || lower === 'set-cookie') continue;
+    let value = raw[i + 1];
+    if (lower === 'www-authenticate') value = rewriteChallenge(value, realm);
+    else if (lower === 'location') value = rewriteLocation(value, publicUrl, hosts);
+    const values = seen.get(lower);
+    if (values) {
+      values.push(value);
+      res.setHeader(name, values);
+    } else {
+      seen.set(lower, [value]);
+      res.setHeader(name, value);
+    }
+  }
+  res.writeHead(answer.status, answer.statusMessage);
 }
 
 /** Marks an upstream request cut for idleness (the error handler then answers 504, not 502). */
@@ -208,7 +287,7 @@ function createHttpProxyPassThrough(opts: PassThroughOptions): PassThrough {
           res.once('close', () => {
             if (!res.writableFinished) upstream.destroy();
           });
-          events.onResponse?.(req, res, upstream);
+          events.onResponse?.(req, res, upstream.statusCode ?? 0, upstream);
         });
         server.on('econnreset', () => {
           /* client went away; http-proxy aborted the upstream request */

@@ -51,6 +51,8 @@ export interface RegistryRouterDeps {
   upstreamIdleTimeoutMs?: number;
   /** What streams the exchanges (proxy.ts): `node` (default) or `http-proxy-middleware`. */
   proxyEngine?: ProxyEngine;
+  /** Bodiless HEADs on their own socket pool (node engine; default on). */
+  headPool?: boolean;
   /** A manifest of `repository` (`workspace/image`) was pushed or deleted through hubgate (invalidate it in image lists). */
   onManifestChange?: (repository: string) => Promise<void> | void;
   logger: Logger;
@@ -133,24 +135,25 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
     agent,
     idleTimeoutMs: deps.upstreamIdleTimeoutMs,
     engine: deps.proxyEngine,
+    headFastPath: deps.headPool,
     logger: deps.logger,
     events: {
       onStart(req) {
         const f = flights.get(req);
-        if (!f) return;
+        // A request without a body (a manifest HEAD, a GET) has no bytes to count.
+        if (!f || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) return;
         // Attached synchronously right before http-proxy pipes the body: counts bytes without buffering them
         // (pause/resume by the pipe's backpressure applies to this listener too).
         req.on('data', (c: Buffer) => {
           f.bytesIn += c.length;
         });
       },
-      onResponse(req, _res, upstream) {
+      onResponse(req, _res, status, body) {
         const f = flights.get(req);
         if (!f) return;
-        upstream.on('data', (c: Buffer) => {
+        body?.on('data', (c: Buffer) => {
           f.bytesOut += c.length;
         });
-        const status = upstream.statusCode ?? 0;
         if (status === 401 && f.creds) login.forget(f.creds);
         if (f.op.id === 'v2_manifest' && (req.method === 'PUT' || req.method === 'DELETE') && status >= 200 && status < 300) {
           void Promise.resolve()

@@ -242,20 +242,71 @@ describe('log lines', () => {
     expect(errOnly.lines.map((l) => l.level)).toEqual(['error']);
   });
 
-  it('the default level is info and the default sink is stdout, one line each', () => {
+  it('the default level is info and the default sink is stdout: lines in order, one write per event-loop turn', async () => {
     const m = freshLogger();
-    const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const fs = require('node:fs') as typeof import('node:fs'); // eslint-disable-line @typescript-eslint/no-require-imports
+    const write = jest.spyOn(fs, 'writeSync').mockImplementation(() => 0);
     try {
       const log = m.createLogger();
       log.debug('not shown');
       log.info('shown', { token: 'abc' });
+      log.info('second');
+      expect(write).not.toHaveBeenCalled();
+      await new Promise((r) => setImmediate(r));
       expect(write).toHaveBeenCalledTimes(1);
-      const out = String(write.mock.calls[0][0]);
-      expect(out.endsWith('}\n')).toBe(true);
-      expect(JSON.parse(out)).toMatchObject({ level: 'info', msg: 'shown', token: '[redacted]' });
+      expect(write.mock.calls[0][0]).toBe(1);
+      const lines = String(write.mock.calls[0][1]).split('\n');
+      expect(lines).toHaveLength(3);
+      expect(lines[2]).toBe('');
+      expect(JSON.parse(lines[0])).toMatchObject({ level: 'info', msg: 'shown', token: '[redacted]' });
+      expect(JSON.parse(lines[1])).toMatchObject({ level: 'info', msg: 'second' });
     } finally {
       write.mockRestore();
     }
+  });
+
+  it('the buffered writer flushes at its size bound at once, and on the next turn otherwise', async () => {
+    const m = freshLogger();
+    const fs = require('node:fs') as typeof import('node:fs'); // eslint-disable-line @typescript-eslint/no-require-imports
+    const os = require('node:os') as typeof import('node:os'); // eslint-disable-line @typescript-eslint/no-require-imports
+    const path = require('node:path') as typeof import('node:path'); // eslint-disable-line @typescript-eslint/no-require-imports
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hubgate-log-')), 'out.log');
+    const fd = fs.openSync(file, 'w');
+    try {
+      const w = m.bufferedWriter(fd, 20);
+      w('0123456789');
+      expect(fs.readFileSync(file, 'utf8')).toBe('');
+      w('abcdefghij');
+      // 22 bytes pending ≥ 20: written before the call returns.
+      expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\n');
+      w('tail');
+      expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\n');
+      await new Promise((r) => setImmediate(r));
+      expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\ntail\n');
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('lines logged right before process.exit() are written (flushed on exit)', () => {
+    const { execFileSync } = require('node:child_process') as typeof import('node:child_process'); // eslint-disable-line @typescript-eslint/no-require-imports
+    const script = `require('ts-node').register({ transpileOnly: true });
+const { createLogger } = require(${JSON.stringify(require.resolve('../../../src/observability/logger'))});
+const log = createLogger('info');
+log.info('first');
+log.error('last words', { code: 7 });
+process.exit(3);`;
+    let out = '';
+    try {
+      execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: process.cwd() });
+    } catch (e) {
+      const err = e as { status: number; stdout: string };
+      expect(err.status).toBe(3);
+      out = err.stdout;
+    }
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; code?: number });
+    expect(lines.map((l) => l.msg)).toStrictEqual(['first', 'last words']);
+    expect(lines[1].code).toBe(7);
   });
 
   it('only own fields are logged (nothing inherited from a prototype)', () => {

@@ -152,6 +152,22 @@ describe('front handler (registry fast path)', () => {
     expect(await counters(viaFront.metrics)).toEqual(await counters(viaApp.metrics));
   });
 
+  it('registry exchanges are counted in hubgate_registry_* only, API requests in hubgate_http_* only', async () => {
+    const { viaFront } = stacks();
+    const server = http.createServer(viaFront.front);
+    // A token Harbor signed: passed through (200); an anonymous token request: refused by hubgate (401).
+    expect((await request(server).head('/v2/alpha/app/manifests/v1').set('Authorization', HARBOR_TOKEN)).status).toBe(200);
+    expect((await request(server).get('/service/token?service=harbor-registry&scope=repository:alpha/app:pull')).status).toBe(401);
+    expect((await request(server).get('/nowhere')).status).toBe(404);
+    const text = await viaFront.metrics.registry.metrics();
+    expect(text).toContain('hubgate_registry_requests_total{operation="v2_manifest",method="HEAD",status_class="2xx"} 1');
+    expect(text).toContain('hubgate_registry_requests_total{operation="token",method="GET",status_class="4xx"} 1');
+    expect(text).toContain('hubgate_registry_request_duration_seconds_count{operation="v2_manifest"} 1');
+    const http_ = text.split('\n').filter((l) => /^hubgate_http_request/.test(l));
+    expect(http_.filter((l) => /operation="(v2_|token)/.test(l))).toStrictEqual([]);
+    expect(http_).toContain('hubgate_http_requests_total{operation="unmatched",method="GET",status_class="4xx"} 1');
+  });
+
   const XFF = [undefined, '', '10.1.2.3', ' 10.1.2.3 , 10.0.0.1', '10.1.2.3,10.0.0.1', ', ,10.9.9.9, 10.0.0.1', ' , ', 'a b, c', '\t10.1.2.3 ,x', '2001:db8::1, 10.0.0.1', ',,,', '10.1.2.3, 127.0.0.1'];
   const TRUST: [string, string[]][] = [['no proxy', []], ['loopback', ['loopback']], ['loopback + 10.0.0.0/8', ['loopback', '10.0.0.0/8']]];
   it.each(TRUST.flatMap(([name, list]) => XFF.map((xff) => [name, list, xff] as const)))(

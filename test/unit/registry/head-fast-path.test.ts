@@ -1,0 +1,186 @@
+/**
+ * The node engine's HEAD fast path (proxy.ts `headFast` on head-pool.ts) against the general node:http path: a
+ * client must not be able to tell them apart — same status, same headers (rewritten realm and Location, Harbor's
+ * cookie and hop-by-hop headers dropped, repeated headers kept, Content-Length of the manifest kept), no body —
+ * and a broken or stalled Harbor gets the same 502/504 envelope.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { createKeepAliveAgent, createPassThrough } from '../../../src/http/registry/proxy';
+import { createLogger } from '../../../src/observability/logger';
+
+const HARBOR_HEAD = (port: number) =>
+  [
+    'HTTP/1.1 401 Unauthorized',
+    'Content-Type: application/json; charset=utf-8',
+    'Content-Length: 157',
+    'Docker-Distribution-Api-Version: registry/2.0',
+    `Www-Authenticate: Bearer realm="http://harbor.internal:${port}/service/token",service="harbor-registry",scope="repository:alpha/app:pull"`,
+    'Www-Authenticate: Basic realm="harbor"',
+    `Location: http://127.0.0.1:${port}/v2/alpha/app/blobs/uploads/abc?_state=x`,
+    'Set-Cookie: sid=0123456789abcdef; Path=/; HttpOnly',
+    'Link: </v2/a>; rel="next"',
+    'Link: </v2/b>; rel="last"',
+    'Keep-Alive: timeout=5',
+    'Connection: keep-alive',
+    'X-Request-Id: up-1',
+  ].join('\r\n') + '\r\n\r\n';
+
+describe('HEAD fast path', () => {
+  let upstream: net.Server;
+  let port: number;
+  let mode: 'answer' | 'garbage' | 'stall' | 'close' | 'smuggle' = 'answer';
+  const received: string[] = [];
+
+  beforeAll(async () => {
+    upstream = net.createServer((sock) => {
+      sock.on('error', () => undefined);
+      let buf = '';
+      sock.on('data', (c) => {
+        buf += c.toString('latin1');
+        for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
+          received.push(buf.slice(0, end + 4));
+          buf = buf.slice(end + 4);
+          if (mode === 'answer') sock.write(HARBOR_HEAD(port));
+          else if (mode === 'garbage') sock.write('SPDY/3 200 OK\r\n\r\n');
+          else if (mode === 'close') sock.destroy();
+          else if (mode === 'smuggle') sock.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n');
+        }
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    port = (upstream.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((r) => upstream.close(() => r())));
+
+  async function front(headFastPath: boolean, idleTimeoutMs = 5000): Promise<{ url: string; close: () => Promise<void>; logs: string[] }> {
+    const harborUrl = `http://127.0.0.1:${port}`;
+    const logs: string[] = [];
+    const pt = createPassThrough({
+      harborUrl,
+      publicUrl: 'https://hub.example',
+      upstreamHosts: [`harbor.internal:${port}`],
+      agent: createKeepAliveAgent(harborUrl),
+      logger: createLogger('info', (l) => logs.push(l)),
+      headFastPath,
+      idleTimeoutMs,
+    });
+    const server = http.createServer((req, res) => {
+      res.setHeader('X-Front', '1');
+      pt(req, res, () => undefined);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      logs,
+      close: () =>
+        new Promise<void>((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    };
+  }
+
+  /** The raw answer as a client sees it: status line and header lines (Date dropped), and any body bytes. */
+  function rawHead(url: string, path: string, headers: Record<string, string> = {}): Promise<{ lines: string[]; body: string }> {
+    return new Promise((resolve, reject) => {
+      const u = new URL(url);
+      const sock = net.connect(Number(u.port), u.hostname);
+      let buf = '';
+      sock.on('data', (c) => {
+        buf += c.toString('latin1');
+        const end = buf.indexOf('\r\n\r\n');
+        if (end >= 0) {
+          setTimeout(() => {
+            sock.destroy();
+            const lines = buf
+              .slice(0, end)
+              .split('\r\n')
+              .filter((l) => !/^date:/i.test(l));
+            resolve({ lines, body: buf.slice(end + 4) });
+          }, 50);
+        }
+      });
+      sock.on('error', reject);
+      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      sock.write(`HEAD ${path} HTTP/1.1\r\nHost: hub.example\r\nAuthorization: Bearer tok\r\n${extra}\r\n`);
+    });
+  }
+
+  afterEach(() => {
+    mode = 'answer';
+    received.length = 0;
+  });
+
+  it('answers like the node:http path (header names as Harbor spelled them, repeated headers as separate lines)', async () => {
+    const fast = await front(true);
+    const slow = await front(false);
+    try {
+      const a = await rawHead(fast.url, '/v2/alpha/app/manifests/v1?x=1');
+      const b = await rawHead(slow.url, '/v2/alpha/app/manifests/v1?x=1');
+      // node:http's client joins repeated headers into one line (", "); the fast path keeps Harbor's lines.
+      const norm = (lines: string[]) => {
+        const merged = new Map<string, string>();
+        for (const l of lines.slice(1)) {
+          const i = l.indexOf(': ');
+          const name = l.slice(0, i).toLowerCase();
+          merged.set(name, merged.has(name) ? `${merged.get(name)}, ${l.slice(i + 2)}` : l.slice(i + 2));
+        }
+        return [lines[0], ...merged];
+      };
+      expect(norm(a.lines)).toStrictEqual(norm(b.lines));
+      expect(a.body).toBe('');
+      expect(a.lines).toStrictEqual([
+        'HTTP/1.1 401 Unauthorized',
+        'X-Front: 1',
+        'Content-Type: application/json; charset=utf-8',
+        'Content-Length: 157',
+        'Docker-Distribution-Api-Version: registry/2.0',
+        'Www-Authenticate: Bearer realm="https://hub.example/service/token",service="harbor-registry",scope="repository:alpha/app:pull"',
+        'Www-Authenticate: Basic realm="harbor"',
+        'Location: https://hub.example/v2/alpha/app/blobs/uploads/abc?_state=x',
+        'Link: </v2/a>; rel="next"',
+        'Link: </v2/b>; rel="last"',
+        'X-Request-Id: up-1',
+        'Connection: keep-alive',
+        'Keep-Alive: timeout=5',
+      ]);
+    } finally {
+      await fast.close();
+      await slow.close();
+    }
+  });
+
+  it('sends Harbor the request head node:http would: the Host of Harbor, client headers, keep-alive', async () => {
+    const fast = await front(true);
+    try {
+      await rawHead(fast.url, '/v2/alpha/app/manifests/sha256:abc', { Accept: 'application/vnd.oci.image.manifest.v1+json', Connection: 'close' });
+      expect(received[0]).toBe(
+        `HEAD /v2/alpha/app/manifests/sha256:abc HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nauthorization: Bearer tok\r\naccept: application/vnd.oci.image.manifest.v1+json\r\nConnection: keep-alive\r\n\r\n`,
+      );
+    } finally {
+      await fast.close();
+    }
+  });
+
+  it.each([
+    ['a malformed answer', 'garbage' as const, '502 Bad Gateway', 'UPSTREAM_UNAVAILABLE'],
+    ['an answer with both Content-Length and Transfer-Encoding', 'smuggle' as const, '502 Bad Gateway', 'UPSTREAM_UNAVAILABLE'],
+    ['a connection closed without an answer', 'close' as const, '502 Bad Gateway', 'UPSTREAM_UNAVAILABLE'],
+    ['no answer within the idle timeout', 'stall' as const, '504 Gateway Timeout', 'UPSTREAM_TIMEOUT'],
+  ])('%s: %s with the error code in the logs, on both paths', async (_what, m, statusLine, code) => {
+    mode = m;
+    for (const fastPath of [true, false]) {
+      const f = await front(fastPath, 300);
+      try {
+        const r = await rawHead(f.url, '/v2/alpha/app/manifests/v1');
+        expect(r.lines[0]).toBe(`HTTP/1.1 ${statusLine}`);
+        expect(r.body).toBe('');
+        expect(f.logs.join('\n')).toContain(code === 'UPSTREAM_TIMEOUT' ? 'registry backend timed out' : 'registry backend unreachable');
+      } finally {
+        await f.close();
+      }
+    }
+  });
+});
