@@ -82,7 +82,12 @@ export function parseResponseHead(head: string): Parsed {
     if (colon <= 0) throw protocolError('malformed header line');
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) throw protocolError('malformed header name');
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    // Optional whitespace around the value (RFC 9110 §5.5), trimmed without a regular expression.
+    let from = colon + 1;
+    let to = line.length;
+    while (from < to && (line.charCodeAt(from) === 32 || line.charCodeAt(from) === 9)) from++;
+    while (to > from && (line.charCodeAt(to - 1) === 32 || line.charCodeAt(to - 1) === 9)) to--;
+    const value = line.slice(from, to);
     if (BAD_VALUE.test(value)) throw protocolError('invalid character in a header value');
     rawHeaders.push(name, value);
     const lower = name.toLowerCase();
