@@ -111,9 +111,12 @@ http.createServer((req, res) => {
   up.on('error', () => res.destroy());
   req.pipe(up);
 }).listen(${port}, '127.0.0.1');
+process.on('SIGTERM', () => process.exit(0));
 `,
   );
-  const child = spawnChild(process.execPath, [script], {}, 'node pipe');
+  // BENCH_CPU_PROF_DIR profiles the pipe too, for side-by-side comparison with hubgate's profile.
+  const prof = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR] : [];
+  const child = spawnChild(process.execPath, [...prof, script], {}, 'node pipe');
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/v2/`, (s) => s === 200, 'node pipe');
   return { url, pid: child.pid! };
