@@ -18,6 +18,13 @@ const pinnedSecrets = new Set<string>();
  */
 const recentSecrets = new Set<string>();
 export const MAX_RECENT_SECRETS = 256;
+/**
+ * The shortest value in each set: a text shorter than every secret of a set cannot hold one, so the scan of that
+ * set is skipped (most log fields — ids, methods, numbers as text — are shorter than any generated password).
+ * Only ever lowered while values join, never raised when one leaves: a stale minimum only scans more.
+ */
+let minPinned = Infinity;
+let minRecent = Infinity;
 
 /**
  * Remember a secret value so it is masked even inside free text. `pinned` (the default) keeps it for good — for
@@ -27,8 +34,10 @@ export function registerSecret(value: string | undefined, opts: { pinned?: boole
   if (!value || value.length < 6) return;
   if (opts.pinned ?? true) {
     pinnedSecrets.add(value);
+    minPinned = Math.min(minPinned, value.length);
     return;
   }
+  minRecent = Math.min(minRecent, value.length);
   if (pinnedSecrets.has(value)) return;
   recentSecrets.delete(value);
   recentSecrets.add(value);
@@ -48,9 +57,9 @@ const EMBEDDED_CREDENTIALS = /\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]{8,}/g;
 export function redactText(text: string): string {
   let out = text;
   // Stryker disable next-line ConditionalExpression: equivalent, split/join of an absent value returns the text unchanged
-  for (const s of pinnedSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
+  if (out.length >= minPinned) for (const s of pinnedSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
   // Stryker disable next-line ConditionalExpression: equivalent, split/join of an absent value returns the text unchanged
-  for (const s of recentSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
+  if (out.length >= minRecent) for (const s of recentSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
   // Basic/Bearer credentials embedded in text (e.g. an error message quoting a header). The pattern is case
   // sensitive, so text with neither word cannot match (the common case: skip the regex).
   // Stryker disable next-line ConditionalExpression,StringLiteral: equivalent, only skips a regex that cannot match

@@ -59,13 +59,12 @@ export function classify(method: string, path: string): RegistryOperation {
     const m = r.pattern.exec(path);
     if (!m) continue;
     const access = r.access?.(method);
-    return {
-      id: r.id,
-      ...(m[1] !== undefined ? { repository: m[1] } : {}),
-      ...(m[2] !== undefined ? { reference: m[2] } : {}),
-      ...(access ? { access } : {}),
-      write: access === 'push' || access === 'delete',
-    };
+    // Keys only when they have a value (no temporary objects per request).
+    const op: RegistryOperation = { id: r.id, write: access === 'push' || access === 'delete' };
+    if (m[1] !== undefined) op.repository = m[1];
+    if (m[2] !== undefined) op.reference = m[2];
+    if (access) op.access = access;
+    return op;
   }
   return { id: 'v2_other', write: method !== 'GET' && method !== 'HEAD' };
 }
@@ -101,6 +100,8 @@ export function canonicalRegistryPath(path: string): { path: string } | { proble
     p = p.replace(/%3[Aa]/g, ':');
   }
   if (/[^\x21-\x7e]|[\\;]/.test(p)) return { problem: 'the path holds characters no registry path has' };
+  // Without '/.' or '//' there is no dot segment and no empty segment but a trailing one: only the end needs a look.
+  if (!p.includes('/.') && !p.includes('//') && (!p.endsWith('/') || p === '/v2/' || p.endsWith('/blobs/uploads/'))) return { path: p };
   const segments = p.split('/').slice(1);
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i];

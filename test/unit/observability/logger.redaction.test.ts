@@ -318,6 +318,19 @@ process.exit(3);`;
     expect(lines[0]).toEqual({ time: expect.any(String), level: 'info', msg: 'x', own: 'mine' });
   });
 
+  it('a text exactly as long as the shortest secret is still scanned (pinned and recent sets), a shorter one cannot hold it', () => {
+    const m = freshLogger();
+    m.registerSecret('pinned-secret-1');
+    m.registerSecret('recent-secret-22', { pinned: false });
+    expect(m.redactText('pinned-secret-1')).toBe('[redacted]');
+    expect(m.redactText('recent-secret-22')).toBe('[redacted]');
+    expect(m.redactText('x recent-secret-22 y')).toBe('x [redacted] y');
+    // A shorter recent secret registered later lowers the bound: still masked.
+    m.registerSecret('short6', { pinned: false });
+    expect(m.redactText('short6')).toBe('[redacted]');
+    expect(m.redactText('short')).toBe('short');
+  });
+
   it('the silent logger writes nothing', () => {
     const m = freshLogger();
     const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
