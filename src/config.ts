@@ -301,7 +301,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
-    catalogTtlSeconds: r.int('HUBGATE_CATALOG_TTL_SECONDS', 10, 0, 3600),
+    catalogTtlSeconds: r.int('HUBGATE_CATALOG_TTL_SECONDS', 300, 0, 3600),
     shutdownTimeoutMs: r.int('HUBGATE_SHUTDOWN_TIMEOUT_MS', 30000, 0, 3600000),
     images: {
       cacheTtlSeconds: r.int('HUBGATE_IMAGES_CACHE_TTL_SECONDS', 15, 0, 3600),

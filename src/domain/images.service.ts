@@ -120,7 +120,7 @@ export interface VersionsDeleteResult {
 
 export interface ImagesDeps {
   harbor: HarborPort & HarborContentPort;
-  workspaces: Pick<WorkspacesService, 'list' | 'get'>;
+  workspaces: Pick<WorkspacesService, 'all' | 'get'>;
   /** Unused by the catalogue since it keeps its own state (kept for callers that pass it). */
   cache?: Cache;
   /** Changed images shared by every replica (Redis, or in-process for one replica). */
@@ -145,9 +145,6 @@ export interface ImagesDeps {
   /** Names the immutable rule protecting `image:tag` (workspace policies), for refusals of deletes. */
   immutableRule?: (workspace: string, image: string, tag: string) => Promise<string | undefined>;
 }
-
-/** The principal the catalogue is read as: sees every workspace. Never leaves this module. */
-const CATALOGUE_READER: Principal = { userId: 'hubgate:image-catalogue', username: 'hubgate', isCloudAdmin: true, projects: [] };
 
 const PULL_COUNT_NOTE = 'Pull count is Harbor\'s: manifest downloads (GET), not HEAD checks; Harbor updates it within about 10 seconds.';
 
@@ -216,10 +213,9 @@ export class ImagesService {
     return `${this.deps.registryHost}/${workspace}/${image}`;
   }
 
-  /** Every workspace, with its owner and access (the workspace catalogue, cached by WorkspacesService). */
-  private async allWorkspaces(): Promise<Workspace[]> {
-    const page = await this.deps.workspaces.list(CATALOGUE_READER, { page: 1, pageSize: Number.MAX_SAFE_INTEGER });
-    return page.items;
+  /** Every workspace, with its owner and access (the workspace catalogue kept by WorkspacesService). */
+  private allWorkspaces(): Promise<readonly Workspace[]> {
+    return this.deps.workspaces.all();
   }
 
   // ── lists ───────────────────────────────────────────────────────────────────────────────────────────────
