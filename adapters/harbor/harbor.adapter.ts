@@ -273,6 +273,16 @@ export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
       return page<HarborRepository>('listRepositoriesAll', '/repositories', query);
     },
 
+    async listRepositoriesInIdRange(from, to) {
+      const bound = (n: number | undefined) => (n === undefined ? '' : String(Math.floor(n)));
+      // page_size=0: every row of the range in one answer (pageSize() never asks for that; this range is bounded).
+      const reply = await get<HarborRepository[]>('listRepositoriesRange', '/repositories', {
+        params: { q: `repository_id=[${bound(from)}~${bound(to)}]`, page_size: 0 },
+      });
+      const items = Array.isArray(reply.data) ? reply.data : [];
+      return { items, total: totalOf(reply, items.length) };
+    },
+
     // ── artifacts ───────────────────────────────────────────────────────────────────────────────
     async listArtifacts(project, repository, query = {}) {
       return page<HarborArtifact>(

@@ -72,6 +72,8 @@ export interface CatalogDeps {
   concurrency: number;
   /** Harbor calls in flight at once for the background stats fill. */
   fillConcurrency: number;
+  /** Repository ids per request of the walk (one id range answered whole); default 1,000. */
+  walkRangeRows?: number;
   /** Update times this much older than the newest one seen are asked for again (late commits, clock steps). Default 10. */
   overlapSeconds?: number;
   /** Counts syncs and the repositories they touched (metrics). */
@@ -82,6 +84,8 @@ export interface CatalogDeps {
 const PAGE = 100;
 /** 200,000 repositories at 100 per page; a guard against totals that never add up. */
 const MAX_PAGES = 2_000;
+/** Repository ids per request of the catalogue walk (one id range, answered whole). */
+const WALK_RANGE_ROWS = 1_000;
 /** Changed rows merged into the sorted orders in place; more than this and they are sorted again. */
 const PATCH_LIMIT = 5_000;
 /** A delta sync starts in the background once this share of `syncSeconds` has passed since the last one. */
@@ -313,20 +317,44 @@ export class ImageCatalog {
       });
   }
 
-  /** Every repository from `GET /repositories` (first page, then the rest in parallel). */
+  /**
+   * Every repository from `GET /repositories`, in repository-id ranges fetched whole and in parallel: the newest id
+   * and the count first (`sort=-repository_id&page_size=1`), then ranges of about `WALK_RANGE_ROWS` ids each
+   * (`q=repository_id=[a~b]&page_size=0`; the first and last open-ended, so nothing created meanwhile falls
+   * outside). Ids never change, so unlike pages no row shifts from one range into another while the walk runs;
+   * and Harbor neither counts the whole table nor skips an OFFSET of rows per request. A range answered with fewer
+   * rows than its count is read again in pages of 100.
+   */
   private async walk(): Promise<Map<number, CatalogRepo>> {
-    const first = await this.deps.harbor.listRepositoriesAll({ page: 1, pageSize: PAGE });
-    const pages = Math.min(MAX_PAGES, Math.ceil(first.total / PAGE));
-    const rest = await mapLimit(
-      Array.from({ length: Math.max(0, pages - 1) }, (_, i) => i + 2),
-      this.deps.concurrency,
-      (page) => this.deps.harbor.listRepositoriesAll({ page, pageSize: PAGE }).then((p) => p.items),
-    );
+    const head = await this.deps.harbor.listRepositoriesAll({ sort: '-repository_id', page: 1, pageSize: 1 });
     const rows = new Map<number, CatalogRepo>();
-    // Rows shift between pages when something is pushed or deleted meanwhile: keep each once (the delta sync and
-    // the count check that follow catch what shifted past a page boundary).
-    for (const r of [first.items, ...rest].flat()) rows.set(r.id, toCatalogRepo(r));
+    if (head.items.length === 0) return rows;
+    const maxId = head.items[0].id;
+    const parts = Math.max(1, Math.min(MAX_PAGES, Math.ceil(Math.max(head.total, 1) / (this.deps.walkRangeRows ?? WALK_RANGE_ROWS))));
+    const width = Math.max(1, Math.ceil(maxId / parts));
+    const ranges = Array.from({ length: parts }, (_, k): [number | undefined, number | undefined] => [
+      k === 0 ? undefined : k * width + 1,
+      k === parts - 1 ? undefined : (k + 1) * width,
+    ]);
+    await mapLimit(ranges, this.deps.concurrency, async ([from, to]) => {
+      const got = await this.deps.harbor.listRepositoriesInIdRange(from, to);
+      let items = got.items;
+      if (items.length < got.total) items = await this.pagedRange(from, to, got.total);
+      for (const r of items) rows.set(r.id, toCatalogRepo(r));
+    });
     return rows;
+  }
+
+  /** One id range in pages of 100 (a Harbor that limits unpaged answers). */
+  private async pagedRange(from: number | undefined, to: number | undefined, total: number): Promise<HarborRepository[]> {
+    const q = `repository_id=[${from ?? ''}~${to ?? ''}]`;
+    const pages = Math.min(MAX_PAGES, Math.ceil(total / PAGE));
+    const got = await mapLimit(
+      Array.from({ length: pages }, (_, i) => i + 1),
+      this.deps.concurrency,
+      (page) => this.deps.harbor.listRepositoriesAll({ q, sort: 'repository_id', page, pageSize: PAGE }).then((p) => p.items),
+    );
+    return got.flat();
   }
 
   /**

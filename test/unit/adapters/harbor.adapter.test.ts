@@ -276,6 +276,19 @@ describe('repositories', () => {
     expect(page.items).toHaveLength(5);
     expect(page.total).toBe(Number(recorded(137).response.headers['X-Total-Count']));
   });
+
+  test('listRepositoriesInIdRange: one id range, every row in one answer (page_size=0), open bounds left empty', async () => {
+    const { harbor, scope } = setup();
+    const rows = [{ id: 7, name: 'a/x', project_id: 2 }, { id: 9, name: 'b/y', project_id: 3 }];
+    scope.get(`${API}/repositories`).query({ q: 'repository_id=[5~10]', page_size: '0' }).reply(200, rows, { 'X-Total-Count': '2' });
+    scope.get(`${API}/repositories`).query({ q: 'repository_id=[~4]', page_size: '0' }).reply(200, [], { 'X-Total-Count': '0' });
+    scope.get(`${API}/repositories`).query({ q: 'repository_id=[11~]', page_size: '0' }).reply(200, rows.slice(0, 1), { 'X-Total-Count': '3' });
+    expect(await harbor.listRepositoriesInIdRange(5, 10)).toEqual({ items: rows, total: 2 });
+    expect(await harbor.listRepositoriesInIdRange(undefined, 4)).toEqual({ items: [], total: 0 });
+    // a shorter answer than its count is reported as such (the catalogue pages that range)
+    expect(await harbor.listRepositoriesInIdRange(11, undefined)).toEqual({ items: rows.slice(0, 1), total: 3 });
+    expect(scope.isDone()).toBe(true);
+  });
 });
 
 describe('artifacts', () => {
