@@ -279,6 +279,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     server.listen(config.port, config.host, () => resolve());
   });
   monitor.start();
+  if (config.images.warmOnStart) images.warm();
   credentials.start();
   gc.startMonitor(config.harbor.healthPollMs);
   policies.startMonitor(config.policies.quotaPollSeconds * 1000);

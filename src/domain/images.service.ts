@@ -199,6 +199,16 @@ export class ImagesService {
     await this.catalog.invalidate(images);
   }
 
+  /**
+   * Builds the workspace and image catalogues in the background (a replica's start), so that the first lists find
+   * them ready or on their way. Failures are logged; the next list tries again.
+   */
+  warm(): void {
+    void Promise.all([this.deps.workspaces.all(), this.catalog.refresh()]).catch((e: unknown) =>
+      this.deps.logger.warn('could not build the image catalogue at start; the first list builds it', { error: e }),
+    );
+  }
+
   /** True once every image's stats are in memory (the background fill has nothing left to do). */
   statsFilled(): boolean {
     return this.catalog.filled();

@@ -330,6 +330,30 @@ d('two hubgate instances sharing Redis: a write on one shows in the other\'s nex
     await Promise.all([harbor?.close(), redis?.close(), idp?.close()]);
   });
 
+  it('HUBGATE_IMAGES_WARM_ON_START: the catalogues are built when the replica starts; the first list reads no repository list', async () => {
+    const token = await idp.adminToken({ sub: 'u-warm', username: 'warm' });
+    harbor.state.newProject('warm-ws', { public: 'true' }, -1, Date.now());
+    addRepo(harbor.state, 'warm-ws', 'app', [['v1']]);
+    const mark = harbor.calls.length;
+    const hub = await startHubgate(testConfig({ harborUrl: harbor.url, idp, redisUrl: redis.url, env: { HUBGATE_IMAGES_WARM_ON_START: 'true' } }));
+    try {
+      // no request yet: the walk and the project list run on their own
+      const started = () => callsSince(harbor, mark).walkRanges.length > 0 && callsSince(harbor, mark).listProjects.length > 0;
+      for (let i = 0; i < 250 && !started(); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(started()).toBe(true);
+      await new Promise((r) => setTimeout(r, 200));
+      const before = harbor.calls.length;
+      const res = await fetch(`${hub.url}/api/v1/images?view=all&workspace=warm-ws`, { headers: { Authorization: `Bearer ${token}` } });
+      const body = (await res.json()) as any;
+      expect(res.status).toBe(200);
+      expect(body.items.map((i: any) => `${i.workspace}/${i.image}`)).toContain('warm-ws/app');
+      const calls = callsSince(harbor, before);
+      expect([...calls.walkHeads, ...calls.walkRanges, ...calls.walkPages, ...calls.listProjects]).toEqual([]);
+    } finally {
+      await hub.close();
+    }
+  });
+
   it('deleting a version through instance A: B re-reads that one image (no walk of /repositories)', async () => {
     const team = { id: 'cat-team', name: 'Cat Team', department: 'd' };
     const token = await idp.memberToken({ sub: 'u-cat', username: 'cat', projects: [team] });
