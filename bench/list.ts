@@ -255,7 +255,7 @@ interface Hub {
  * Starts hubgate as its own process (compiled JS, production GC settings, as src/main.ts runs it), so that its RSS is
  * its own and a "fresh replica" is a fresh process. Resolves once /healthz answers.
  */
-async function startHub(harborUrl: string, redisUrl: string, idp: TestIdp): Promise<Hub> {
+export async function startHub(harborUrl: string, redisUrl: string, idp: TestIdp): Promise<Hub> {
   if (!transpiled) {
     transpileProject(HUBGATE_DIR);
     fs.writeFileSync(
@@ -320,7 +320,7 @@ function peakRssMb(pid: number): number {
 }
 
 /** Starts the seeded double (and its docker-registry) in a child process (this file, BENCH_LIST_CHILD=double); resolves with its URL. */
-function startDoubleProcess(scale: Scale): Promise<{ url: string; child: ChildProcess }> {
+export function startDoubleProcess(scale: Scale): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), __filename], {
     env: { ...process.env, BENCH_LIST_CHILD: 'double', BENCH_CHILD_WORKSPACES: String(scale.workspaces), BENCH_CHILD_PER_WORKSPACE: String(scale.perWorkspace) },
     stdio: ['ignore', 'pipe', 'inherit'],

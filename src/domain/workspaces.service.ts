@@ -203,6 +203,14 @@ export class WorkspacesService {
       if (this.pending.size > 0) await this.applyPending();
       return this.local.catalog;
     }
+    // Callers arriving while a full read runs share it (a replica's start: the warm-up and the first lists).
+    this.reading ??= this.readAll().finally(() => (this.reading = undefined));
+    return this.reading;
+  }
+
+  private reading?: Promise<Catalog>;
+
+  private async readAll(): Promise<Catalog> {
     const gen = this.generation;
     const started = this.tick;
     const catalog = await this.build();

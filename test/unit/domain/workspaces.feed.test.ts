@@ -105,6 +105,15 @@ describe('workspace catalogue kept current by the change feed', () => {
     expect(await names(b)).toEqual(['late:public']); // the older full read did not take it away
   });
 
+  it('lists arriving while the catalogue is read from Harbor share that one read', async () => {
+    const harbor = new FakeHarbor();
+    const b = replica(harbor, createInProcessChangeFeed());
+    const [x, y, z] = await Promise.all([names(b), names(b), b.all()]);
+    expect(x).toEqual(y);
+    expect(z.map((w) => w.name)).toEqual(['library']);
+    expect(count(harbor, 'listAllProjects')).toBe(1);
+  });
+
   it('a feed that cannot account for what was missed (Redis flushed) means a full re-read', async () => {
     const harbor = new FakeHarbor();
     const feed = createInProcessChangeFeed();
