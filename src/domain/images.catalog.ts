@@ -86,6 +86,19 @@ const PAGE = 100;
 const MAX_PAGES = 2_000;
 /** Repository ids per request of the catalogue walk (one id range, answered whole). */
 const WALK_RANGE_ROWS = 1_000;
+/** Up to this many changed rows are placed into the sorted orders one by one (binary search and splice). */
+const SPLICE_LIMIT = 32;
+/** Index of the first row not before `r` in `rows` (sorted by `compare`). */
+function lowerBound(rows: readonly CatalogRepo[], r: CatalogRepo, compare: Comparator): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compare(rows[mid], r) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 /** Changed rows merged into the sorted orders in place; more than this and they are sorted again. */
 const PATCH_LIMIT = 5_000;
 /** A delta sync starts in the background once this share of `syncSeconds` has passed since the last one. */
@@ -164,6 +177,8 @@ export class ImageCatalog {
   private rebuild = false;
   private forceDelta = false;
   private readonly sorted = new Map<string, { compare: Comparator; rows: CatalogRepo[] }>();
+  /** The row each changed id had before its first change since the last patchSorted (to find it in the orders). */
+  private readonly before = new Map<number, CatalogRepo>();
 
   private readonly stats = new Map<number, StatsEntry>();
   /** Repositories whose stats are missing or stale, for the background fill. */
@@ -508,6 +523,7 @@ export class ImageCatalog {
 
   private upsert(r: CatalogRepo, changed: Set<number>): void {
     const old = this.repos.get(r.id);
+    if (old && !this.before.has(r.id)) this.before.set(r.id, old);
     const other = this.idByName.get(r.name);
     if (other !== undefined && other !== r.id) {
       this.remove(other);
@@ -523,6 +539,7 @@ export class ImageCatalog {
   private remove(id: number): void {
     const r = this.repos.get(id);
     if (!r) return;
+    if (!this.before.has(id)) this.before.set(id, r);
     this.repos.delete(id);
     this.rowAt.set(id, ++this.rowTick);
     if (this.idByName.get(r.name) === id) this.idByName.delete(r.name);
@@ -541,11 +558,32 @@ export class ImageCatalog {
     this.needsStats.delete(id);
   }
 
-  /** Keeps every remembered order sorted: changed rows out, their current versions merged back in. */
+  /**
+   * Keeps every remembered order sorted: changed rows out, their current versions in. A few rows (a write seen by
+   * hubgate) are found and placed by binary search; more are merged in one pass; very many: sorted again on use.
+   */
   private patchSorted(changed: Set<number>): void {
+    const before = new Map(this.before);
+    this.before.clear();
     if (changed.size === 0) return;
     if (changed.size > PATCH_LIMIT) {
       this.sorted.clear();
+      return;
+    }
+    // Every order holds exactly the catalogue's rows: a changed id is in them as its `before` row, or not at all.
+    if (changed.size <= SPLICE_LIMIT) {
+      for (const memo of this.sorted.values()) {
+        for (const id of changed) {
+          const old = before.get(id);
+          if (old) {
+            const at = lowerBound(memo.rows, old, memo.compare);
+            if (memo.rows[at] === old) memo.rows.splice(at, 1);
+            else memo.rows.splice(memo.rows.indexOf(old), 1); // not where its order says: look it up
+          }
+          const now = this.repos.get(id);
+          if (now) memo.rows.splice(lowerBound(memo.rows, now, memo.compare), 0, now);
+        }
+      }
       return;
     }
     const fresh = [...changed].map((id) => this.repos.get(id)).filter((r): r is CatalogRepo => !!r);
