@@ -377,15 +377,36 @@ export class ImageCatalog {
    * sorted as rows change).
    */
   async repositories(projectIds: Set<number>, compare: Comparator, sortKey: string): Promise<CatalogRepo[]> {
+    return (await this.page(projectIds, compare, sortKey, 0, Infinity)).rows;
+  }
+
+  /**
+   * One page (`size` rows from `start`) of the repositories of the given projects that pass `keep`, in the order of
+   * `compare`, and how many there are in all — without copying the others (100,000 rows per list at scale).
+   */
+  async page(
+    projectIds: Set<number>,
+    compare: Comparator,
+    sortKey: string,
+    start: number,
+    size: number,
+    keep?: (r: CatalogRepo) => boolean,
+  ): Promise<{ rows: CatalogRepo[]; total: number }> {
     await this.refresh();
     let memo = this.sorted.get(sortKey);
     if (!memo) {
       memo = { compare, rows: [...this.repos.values()].sort(compare) };
       this.sorted.set(sortKey, memo);
     }
-    const out: CatalogRepo[] = [];
-    for (const r of memo.rows) if (projectIds.has(r.projectId)) out.push(r);
-    return out;
+    const rows: CatalogRepo[] = [];
+    const end = start + size;
+    let total = 0;
+    for (const r of memo.rows) {
+      if (!projectIds.has(r.projectId) || (keep && !keep(r))) continue;
+      if (total >= start && total < end) rows.push(r);
+      total++;
+    }
+    return { rows, total };
   }
 
   // ── changes ─────────────────────────────────────────────────────────────────────────────────────────────

@@ -248,11 +248,16 @@ export class ImagesService {
       visible.set(ws.name, { ws, rel, shared });
     }
     const byProject = new Map([...visible.values()].map((v) => [v.ws.harborProjectId, v]));
-    const repos = await this.catalog.repositories(new Set(byProject.keys()), comparator(f.sort), f.sort);
     const q = f.q?.toLowerCase();
-    const rows = q ? repos.filter((r) => r.image.includes(q)) : repos;
     const start = (f.page - 1) * f.pageSize;
-    const pageRows = rows.slice(start, start + f.pageSize);
+    const { rows: pageRows, total } = await this.catalog.page(
+      new Set(byProject.keys()),
+      comparator(f.sort),
+      f.sort,
+      start,
+      f.pageSize,
+      q ? (r) => r.image.includes(q) : undefined,
+    );
     const stats = await this.catalog.statsFor(pageRows);
     const items = pageRows.map((r): ImageRow => {
       const image = r.image;
@@ -274,7 +279,7 @@ export class ImagesService {
         shared: v.shared,
       };
     });
-    return { items, total: rows.length, page: f.page, pageSize: f.pageSize };
+    return { items, total, page: f.page, pageSize: f.pageSize };
   }
 
   // ── one image ───────────────────────────────────────────────────────────────────────────────────────────
