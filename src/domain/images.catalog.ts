@@ -41,7 +41,6 @@ export interface CatalogRepo {
   pullCount: number;
   artifactCount: number;
   updateTime: string;
-  creationTime: string;
 }
 
 export interface RepoStats {
@@ -128,7 +127,6 @@ export const toCatalogRepo = (r: HarborRepository): CatalogRepo => ({
   pullCount: r.pull_count ?? 0,
   artifactCount: r.artifact_count ?? 0,
   updateTime: r.update_time,
-  creationTime: r.creation_time,
 });
 
 /** Version count, size and latest push of one repository from its artifacts (tags are the versions). */
@@ -153,8 +151,12 @@ export const harborQueryTime = (ms: number): string => new Date(Math.floor(ms / 
 
 type Comparator = (a: CatalogRepo, b: CatalogRepo) => number;
 
+/** One image's stats as kept (flat, the push time as a number: 100,000 of them at scale). */
 interface StatsEntry {
-  stats: RepoStats;
+  versionCount: number;
+  sizeBytes: number;
+  /** ms since the epoch; 0 = none. */
+  latestPushMs: number;
   artifactCount: number;
   expiresAt: number;
 }
@@ -631,7 +633,7 @@ export class ImageCatalog {
     const now = this.now();
     for (const r of repos) {
       const e = this.valid(r, now);
-      if (e) out.set(r.id, e.stats);
+      if (e) out.set(r.id, { versionCount: e.versionCount, sizeBytes: e.sizeBytes, latestPushAt: e.latestPushMs > 0 ? new Date(e.latestPushMs).toISOString() : null });
       else missing.push(r);
     }
     const fetched = await mapLimit(missing, this.deps.concurrency, (r) => this.fetchAndKeep(r));
@@ -655,7 +657,8 @@ export class ImageCatalog {
       const maxAge = this.deps.statsMaxAgeSeconds * 1000;
       // Spread re-verification over the last fifth of the age, so that a fill does not come back as one burst.
       const expiresAt = maxAge > 0 ? this.now() + maxAge * (0.8 + 0.2 * Math.random()) : Infinity;
-      this.stats.set(r.id, { stats, artifactCount: r.artifactCount, expiresAt });
+      const latestPushMs = stats.latestPushAt ? Date.parse(stats.latestPushAt) : 0;
+      this.stats.set(r.id, { versionCount: stats.versionCount, sizeBytes: stats.sizeBytes, latestPushMs, artifactCount: r.artifactCount, expiresAt });
       this.needsStats.delete(r.id);
     }
     return stats;
