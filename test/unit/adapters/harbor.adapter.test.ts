@@ -186,16 +186,20 @@ describe('projects', () => {
     expect(scope.isDone()).toBe(true);
   });
 
-  test('listAllProjects stops on a short page and keeps each project once when rows shift', async () => {
+  test('listAllProjects reads the pages after the first in parallel, in page order, each project once when rows shift', async () => {
     const { harbor, scope } = setup();
     const shape = recordedBody<HarborProject[]>(24)[0];
     const make = (ids: number[]) => ids.map((id) => ({ ...shape, project_id: id, name: `p-${id}` }));
     const first = Array.from({ length: 100 }, (_, i) => i + 1);
-    // Page 2 repeats project 100 (a project was deleted meanwhile) and the claimed total is never reached.
+    // Page 2 repeats project 100 (a project was deleted meanwhile) and the claimed total is never reached: the
+    // pages up to the first page's total are still read (empty), page 2 answers last.
     scope.get(`${API}/projects`).query({ page: '1', page_size: '100' }).reply(200, make(first), { 'X-Total-Count': '500' });
-    scope.get(`${API}/projects`).query({ page: '2', page_size: '100' }).reply(200, make([100, 101]), { 'X-Total-Count': '500' });
+    scope.get(`${API}/projects`).query({ page: '2', page_size: '100' }).delay(50).reply(200, make([100, 101]), { 'X-Total-Count': '500' });
+    scope.get(`${API}/projects`).query({ page: '3', page_size: '100' }).reply(200, make([102]), { 'X-Total-Count': '500' });
+    for (const page of ['4', '5']) scope.get(`${API}/projects`).query({ page, page_size: '100' }).reply(200, [], { 'X-Total-Count': '500' });
     const all = await harbor.listAllProjects();
-    expect(all.map((p) => p.project_id)).toEqual([...first, 101]);
+    expect(all.map((p) => p.project_id)).toEqual([...first, 101, 102]);
+    expect(scope.isDone()).toBe(true);
   });
 
   test('projectSummary (034); an unknown name → not_found', async () => {
