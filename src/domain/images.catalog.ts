@@ -9,7 +9,7 @@ import type { Logger } from '../observability/logger';
  * Two levels:
  *
  * 1. **Repositories** (id, name, project, pull count, artifact count, update time) — all of them, from Harbor's
- *    platform-wide `GET /repositories` (100 a page, pages in parallel) once per replica start. After that:
+ *    platform-wide `GET /repositories` (in repository-id ranges of ~1,000 answered whole, in parallel; see walk()) once per replica start. After that:
  *    - **per-image changes seen by hubgate** (every manifest PUT/DELETE through the registry front, console
  *      uploads, image and version deletes, description edits) are published on a change feed shared by all
  *      replicas (Redis; src/ports/changes.ts). Every list first reads the feed (one Redis round trip) and re-reads
