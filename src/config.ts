@@ -76,7 +76,7 @@ export interface Config {
   /** On SIGTERM: how long in-flight requests (uploads, pulls) may take to finish before the process exits. */
   shutdownTimeoutMs: number;
   /** Image lists: how long the image catalogue may be served (bounds staleness of changes made outside hubgate). */
-  images: { cacheTtlSeconds: number; harborConcurrency: number; statsMaxAgeSeconds: number; statsFillConcurrency: number; fullSyncSeconds: number };
+  images: { cacheTtlSeconds: number; harborConcurrency: number; statsMaxAgeSeconds: number; statsFillConcurrency: number; fullSyncSeconds: number; warmOnStart: boolean };
   /** Garbage collection: members may start it too; Harbor's GC window (hours) shown when a run does not report it. */
   gc: { allowMembers: boolean; windowHours: number };
   /** Workspace policies: storage quota of new workspaces (bytes; undefined = unlimited); quota gauges' poll interval. */
@@ -303,7 +303,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
-    catalogTtlSeconds: r.int('HUBGATE_CATALOG_TTL_SECONDS', 10, 0, 3600),
+    catalogTtlSeconds: r.int('HUBGATE_CATALOG_TTL_SECONDS', 300, 0, 3600),
     shutdownTimeoutMs: r.int('HUBGATE_SHUTDOWN_TIMEOUT_MS', 30000, 0, 3600000),
     images: {
       cacheTtlSeconds: r.int('HUBGATE_IMAGES_CACHE_TTL_SECONDS', 15, 0, 3600),
@@ -311,6 +311,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       statsMaxAgeSeconds: r.int('HUBGATE_IMAGES_STATS_MAX_AGE_SECONDS', 86400, 0, 30 * 86400),
       statsFillConcurrency: r.int('HUBGATE_IMAGES_STATS_FILL_CONCURRENCY', 4, 1, 64),
       fullSyncSeconds: r.int('HUBGATE_IMAGES_FULL_SYNC_SECONDS', 3600, 0, 7 * 86400),
+      warmOnStart: r.bool('HUBGATE_IMAGES_WARM_ON_START', true),
     },
     uploads: {
       maxBytes: r.int('HUBGATE_UPLOAD_MAX_BYTES', 2 * 1024 ** 3, 1024, 2 ** 50),

@@ -81,8 +81,10 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     robotPrefix: config.harbor.robotPrefix,
     settleMs: 250,
   });
+  const workspaceFeed = createChangeFeed({ name: 'workspaces', redisUrl: config.redisUrl, logger });
   const workspaces = new WorkspacesService({
     harbor,
+    feed: workspaceFeed,
     credentials,
     coordination,
     cache: coordination,
@@ -278,6 +280,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
     server.listen(config.port, config.host, () => resolve());
   });
   monitor.start();
+  if (config.images.warmOnStart) images.warm();
   credentials.start();
   gc.startMonitor(config.harbor.healthPollMs);
   policies.startMonitor(config.policies.quotaPollSeconds * 1000);
@@ -304,6 +307,7 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
       harbor.close();
       await uploadsStopped;
       await imageFeed.close();
+      await workspaceFeed.close();
       await coordination.close();
       registryAgent.destroy();
       uploads.close();

@@ -65,6 +65,8 @@ export const MAX_PAGE_SIZE = 100;
 const DEFAULT_PAGE_SIZE = 10;
 /** Stops a walk if Harbor's totals never add up (a bug, not a registry this big). */
 const MAX_WALK_PAGES = 10_000;
+/** Pages read at once by walks that know their total from the first page (listAllProjects). */
+const WALK_CONCURRENCY = 8;
 
 export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
   const logger = opts.logger ?? silentLogger;
@@ -143,6 +145,30 @@ export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
       for (const it of items) seen.set(key(it), it);
       if (items.length < MAX_PAGE_SIZE || p * MAX_PAGE_SIZE >= total) break;
     }
+    return [...seen.values()];
+  }
+
+  /**
+   * Every item of a list: the first page (100) gives `X-Total-Count`, the other pages are read `concurrency` at a
+   * time (a platform's 2,000 projects in 20 pages would otherwise take 20 round trips one after another). Items
+   * keep page order, each once (rows shift between pages when something is created or deleted meanwhile).
+   */
+  async function walkParallel<T>(fetch: (q: ListQuery) => Promise<Page<T>>, key: (t: T) => unknown, concurrency: number): Promise<T[]> {
+    const first = await fetch({ page: 1, pageSize: MAX_PAGE_SIZE });
+    const pages: T[][] = [first.items];
+    const last = Math.min(MAX_WALK_PAGES, Math.ceil(first.total / MAX_PAGE_SIZE));
+    if (first.items.length >= MAX_PAGE_SIZE && last > 1) {
+      let next = 2;
+      const worker = async () => {
+        while (next <= last) {
+          const p = next++;
+          pages[p - 1] = (await fetch({ page: p, pageSize: MAX_PAGE_SIZE })).items;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, last - 1) }, worker));
+    }
+    const seen = new Map<unknown, T>();
+    for (const items of pages) for (const it of items ?? []) if (!seen.has(key(it))) seen.set(key(it), it);
     return [...seen.values()];
   }
 
@@ -228,7 +254,7 @@ export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
     },
 
     async listAllProjects() {
-      return walk((q) => page<HarborProject>('listAllProjects', '/projects', q), (p) => p.project_id);
+      return walkParallel((q) => page<HarborProject>('listAllProjects', '/projects', q), (p) => p.project_id, WALK_CONCURRENCY);
     },
 
     async projectSummary(name) {
@@ -271,6 +297,16 @@ export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
 
     async listRepositoriesAll(query = {}) {
       return page<HarborRepository>('listRepositoriesAll', '/repositories', query);
+    },
+
+    async listRepositoriesInIdRange(from, to) {
+      const bound = (n: number | undefined) => (n === undefined ? '' : String(Math.floor(n)));
+      // page_size=0: every row of the range in one answer (pageSize() never asks for that; this range is bounded).
+      const reply = await get<HarborRepository[]>('listRepositoriesRange', '/repositories', {
+        params: { q: `repository_id=[${bound(from)}~${bound(to)}]`, page_size: 0 },
+      });
+      const items = Array.isArray(reply.data) ? reply.data : [];
+      return { items, total: totalOf(reply, items.length) };
     },
 
     // ── artifacts ───────────────────────────────────────────────────────────────────────────────

@@ -108,11 +108,11 @@ export function createRedisChangeFeed(opts: ChangeFeedOptions & { redisUrl: stri
   let closed = false;
 
   const failed = (e: unknown) => {
-    if (!down) log.warn('redis unavailable: image list invalidations stay on this replica until it is back', { error: (e as Error).message });
+    if (!down) log.warn(`redis unavailable: ${opts.name} list invalidations stay on this replica until it is back`, { error: (e as Error).message });
     down = true;
   };
   const recovered = () => {
-    if (down) log.info('redis reachable again: image list invalidations are shared');
+    if (down) log.info(`redis reachable again: ${opts.name} list invalidations are shared`);
     down = false;
   };
 

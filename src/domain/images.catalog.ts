@@ -9,7 +9,7 @@ import type { Logger } from '../observability/logger';
  * Two levels:
  *
  * 1. **Repositories** (id, name, project, pull count, artifact count, update time) — all of them, from Harbor's
- *    platform-wide `GET /repositories` (100 a page, pages in parallel) once per replica start. After that:
+ *    platform-wide `GET /repositories` (in repository-id ranges of ~1,000 answered whole, in parallel; see walk()) once per replica start. After that:
  *    - **per-image changes seen by hubgate** (every manifest PUT/DELETE through the registry front, console
  *      uploads, image and version deletes, description edits) are published on a change feed shared by all
  *      replicas (Redis; src/ports/changes.ts). Every list first reads the feed (one Redis round trip) and re-reads
@@ -41,7 +41,6 @@ export interface CatalogRepo {
   pullCount: number;
   artifactCount: number;
   updateTime: string;
-  creationTime: string;
 }
 
 export interface RepoStats {
@@ -72,6 +71,8 @@ export interface CatalogDeps {
   concurrency: number;
   /** Harbor calls in flight at once for the background stats fill. */
   fillConcurrency: number;
+  /** Repository ids per request of the walk (one id range answered whole); default 1,000. */
+  walkRangeRows?: number;
   /** Update times this much older than the newest one seen are asked for again (late commits, clock steps). Default 10. */
   overlapSeconds?: number;
   /** Counts syncs and the repositories they touched (metrics). */
@@ -82,6 +83,21 @@ export interface CatalogDeps {
 const PAGE = 100;
 /** 200,000 repositories at 100 per page; a guard against totals that never add up. */
 const MAX_PAGES = 2_000;
+/** Repository ids per request of the catalogue walk (one id range, answered whole). */
+const WALK_RANGE_ROWS = 1_000;
+/** Up to this many changed rows are placed into the sorted orders one by one (binary search and splice). */
+const SPLICE_LIMIT = 32;
+/** Index of the first row not before `r` in `rows` (sorted by `compare`). */
+function lowerBound(rows: readonly CatalogRepo[], r: CatalogRepo, compare: Comparator): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compare(rows[mid], r) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 /** Changed rows merged into the sorted orders in place; more than this and they are sorted again. */
 const PATCH_LIMIT = 5_000;
 /** A delta sync starts in the background once this share of `syncSeconds` has passed since the last one. */
@@ -111,7 +127,6 @@ export const toCatalogRepo = (r: HarborRepository): CatalogRepo => ({
   pullCount: r.pull_count ?? 0,
   artifactCount: r.artifact_count ?? 0,
   updateTime: r.update_time,
-  creationTime: r.creation_time,
 });
 
 /** Version count, size and latest push of one repository from its artifacts (tags are the versions). */
@@ -136,8 +151,12 @@ export const harborQueryTime = (ms: number): string => new Date(Math.floor(ms / 
 
 type Comparator = (a: CatalogRepo, b: CatalogRepo) => number;
 
+/** One image's stats as kept (flat, the push time as a number: 100,000 of them at scale). */
 interface StatsEntry {
-  stats: RepoStats;
+  versionCount: number;
+  sizeBytes: number;
+  /** ms since the epoch; 0 = none. */
+  latestPushMs: number;
   artifactCount: number;
   expiresAt: number;
 }
@@ -160,6 +179,8 @@ export class ImageCatalog {
   private rebuild = false;
   private forceDelta = false;
   private readonly sorted = new Map<string, { compare: Comparator; rows: CatalogRepo[] }>();
+  /** The row each changed id had before its first change since the last patchSorted (to find it in the orders). */
+  private readonly before = new Map<number, CatalogRepo>();
 
   private readonly stats = new Map<number, StatsEntry>();
   /** Repositories whose stats are missing or stale, for the background fill. */
@@ -313,20 +334,44 @@ export class ImageCatalog {
       });
   }
 
-  /** Every repository from `GET /repositories` (first page, then the rest in parallel). */
+  /**
+   * Every repository from `GET /repositories`, in repository-id ranges fetched whole and in parallel: the newest id
+   * and the count first (`sort=-repository_id&page_size=1`), then ranges of about `WALK_RANGE_ROWS` ids each
+   * (`q=repository_id=[a~b]&page_size=0`; the first and last open-ended, so nothing created meanwhile falls
+   * outside). Ids never change, so unlike pages no row shifts from one range into another while the walk runs;
+   * and Harbor neither counts the whole table nor skips an OFFSET of rows per request. A range answered with fewer
+   * rows than its count is read again in pages of 100.
+   */
   private async walk(): Promise<Map<number, CatalogRepo>> {
-    const first = await this.deps.harbor.listRepositoriesAll({ page: 1, pageSize: PAGE });
-    const pages = Math.min(MAX_PAGES, Math.ceil(first.total / PAGE));
-    const rest = await mapLimit(
-      Array.from({ length: Math.max(0, pages - 1) }, (_, i) => i + 2),
-      this.deps.concurrency,
-      (page) => this.deps.harbor.listRepositoriesAll({ page, pageSize: PAGE }).then((p) => p.items),
-    );
+    const head = await this.deps.harbor.listRepositoriesAll({ sort: '-repository_id', page: 1, pageSize: 1 });
     const rows = new Map<number, CatalogRepo>();
-    // Rows shift between pages when something is pushed or deleted meanwhile: keep each once (the delta sync and
-    // the count check that follow catch what shifted past a page boundary).
-    for (const r of [first.items, ...rest].flat()) rows.set(r.id, toCatalogRepo(r));
+    if (head.items.length === 0) return rows;
+    const maxId = head.items[0].id;
+    const parts = Math.max(1, Math.min(MAX_PAGES, Math.ceil(Math.max(head.total, 1) / (this.deps.walkRangeRows ?? WALK_RANGE_ROWS))));
+    const width = Math.max(1, Math.ceil(maxId / parts));
+    const ranges = Array.from({ length: parts }, (_, k): [number | undefined, number | undefined] => [
+      k === 0 ? undefined : k * width + 1,
+      k === parts - 1 ? undefined : (k + 1) * width,
+    ]);
+    await mapLimit(ranges, this.deps.concurrency, async ([from, to]) => {
+      const got = await this.deps.harbor.listRepositoriesInIdRange(from, to);
+      let items = got.items;
+      if (items.length < got.total) items = await this.pagedRange(from, to, got.total);
+      for (const r of items) rows.set(r.id, toCatalogRepo(r));
+    });
     return rows;
+  }
+
+  /** One id range in pages of 100 (a Harbor that limits unpaged answers). */
+  private async pagedRange(from: number | undefined, to: number | undefined, total: number): Promise<HarborRepository[]> {
+    const q = `repository_id=[${from ?? ''}~${to ?? ''}]`;
+    const pages = Math.min(MAX_PAGES, Math.ceil(total / PAGE));
+    const got = await mapLimit(
+      Array.from({ length: pages }, (_, i) => i + 1),
+      this.deps.concurrency,
+      (page) => this.deps.harbor.listRepositoriesAll({ q, sort: 'repository_id', page, pageSize: PAGE }).then((p) => p.items),
+    );
+    return got.flat();
   }
 
   /**
@@ -334,15 +379,36 @@ export class ImageCatalog {
    * sorted as rows change).
    */
   async repositories(projectIds: Set<number>, compare: Comparator, sortKey: string): Promise<CatalogRepo[]> {
+    return (await this.page(projectIds, compare, sortKey, 0, Infinity)).rows;
+  }
+
+  /**
+   * One page (`size` rows from `start`) of the repositories of the given projects that pass `keep`, in the order of
+   * `compare`, and how many there are in all — without copying the others (100,000 rows per list at scale).
+   */
+  async page(
+    projectIds: Set<number>,
+    compare: Comparator,
+    sortKey: string,
+    start: number,
+    size: number,
+    keep?: (r: CatalogRepo) => boolean,
+  ): Promise<{ rows: CatalogRepo[]; total: number }> {
     await this.refresh();
     let memo = this.sorted.get(sortKey);
     if (!memo) {
       memo = { compare, rows: [...this.repos.values()].sort(compare) };
       this.sorted.set(sortKey, memo);
     }
-    const out: CatalogRepo[] = [];
-    for (const r of memo.rows) if (projectIds.has(r.projectId)) out.push(r);
-    return out;
+    const rows: CatalogRepo[] = [];
+    const end = start + size;
+    let total = 0;
+    for (const r of memo.rows) {
+      if (!projectIds.has(r.projectId) || (keep && !keep(r))) continue;
+      if (total >= start && total < end) rows.push(r);
+      total++;
+    }
+    return { rows, total };
   }
 
   // ── changes ─────────────────────────────────────────────────────────────────────────────────────────────
@@ -480,6 +546,7 @@ export class ImageCatalog {
 
   private upsert(r: CatalogRepo, changed: Set<number>): void {
     const old = this.repos.get(r.id);
+    if (old && !this.before.has(r.id)) this.before.set(r.id, old);
     const other = this.idByName.get(r.name);
     if (other !== undefined && other !== r.id) {
       this.remove(other);
@@ -495,6 +562,7 @@ export class ImageCatalog {
   private remove(id: number): void {
     const r = this.repos.get(id);
     if (!r) return;
+    if (!this.before.has(id)) this.before.set(id, r);
     this.repos.delete(id);
     this.rowAt.set(id, ++this.rowTick);
     if (this.idByName.get(r.name) === id) this.idByName.delete(r.name);
@@ -513,11 +581,32 @@ export class ImageCatalog {
     this.needsStats.delete(id);
   }
 
-  /** Keeps every remembered order sorted: changed rows out, their current versions merged back in. */
+  /**
+   * Keeps every remembered order sorted: changed rows out, their current versions in. A few rows (a write seen by
+   * hubgate) are found and placed by binary search; more are merged in one pass; very many: sorted again on use.
+   */
   private patchSorted(changed: Set<number>): void {
+    const before = new Map(this.before);
+    this.before.clear();
     if (changed.size === 0) return;
     if (changed.size > PATCH_LIMIT) {
       this.sorted.clear();
+      return;
+    }
+    // Every order holds exactly the catalogue's rows: a changed id is in them as its `before` row, or not at all.
+    if (changed.size <= SPLICE_LIMIT) {
+      for (const memo of this.sorted.values()) {
+        for (const id of changed) {
+          const old = before.get(id);
+          if (old) {
+            const at = lowerBound(memo.rows, old, memo.compare);
+            if (memo.rows[at] === old) memo.rows.splice(at, 1);
+            else memo.rows.splice(memo.rows.indexOf(old), 1); // not where its order says: look it up
+          }
+          const now = this.repos.get(id);
+          if (now) memo.rows.splice(lowerBound(memo.rows, now, memo.compare), 0, now);
+        }
+      }
       return;
     }
     const fresh = [...changed].map((id) => this.repos.get(id)).filter((r): r is CatalogRepo => !!r);
@@ -544,7 +633,7 @@ export class ImageCatalog {
     const now = this.now();
     for (const r of repos) {
       const e = this.valid(r, now);
-      if (e) out.set(r.id, e.stats);
+      if (e) out.set(r.id, { versionCount: e.versionCount, sizeBytes: e.sizeBytes, latestPushAt: e.latestPushMs > 0 ? new Date(e.latestPushMs).toISOString() : null });
       else missing.push(r);
     }
     const fetched = await mapLimit(missing, this.deps.concurrency, (r) => this.fetchAndKeep(r));
@@ -568,7 +657,8 @@ export class ImageCatalog {
       const maxAge = this.deps.statsMaxAgeSeconds * 1000;
       // Spread re-verification over the last fifth of the age, so that a fill does not come back as one burst.
       const expiresAt = maxAge > 0 ? this.now() + maxAge * (0.8 + 0.2 * Math.random()) : Infinity;
-      this.stats.set(r.id, { stats, artifactCount: r.artifactCount, expiresAt });
+      const latestPushMs = stats.latestPushAt ? Date.parse(stats.latestPushAt) : 0;
+      this.stats.set(r.id, { versionCount: stats.versionCount, sizeBytes: stats.sizeBytes, latestPushMs, artifactCount: r.artifactCount, expiresAt });
       this.needsStats.delete(r.id);
     }
     return stats;

@@ -120,7 +120,7 @@ export interface VersionsDeleteResult {
 
 export interface ImagesDeps {
   harbor: HarborPort & HarborContentPort;
-  workspaces: Pick<WorkspacesService, 'list' | 'get'>;
+  workspaces: Pick<WorkspacesService, 'all' | 'get'>;
   /** Unused by the catalogue since it keeps its own state (kept for callers that pass it). */
   cache?: Cache;
   /** Changed images shared by every replica (Redis, or in-process for one replica). */
@@ -145,9 +145,6 @@ export interface ImagesDeps {
   /** Names the immutable rule protecting `image:tag` (workspace policies), for refusals of deletes. */
   immutableRule?: (workspace: string, image: string, tag: string) => Promise<string | undefined>;
 }
-
-/** The principal the catalogue is read as: sees every workspace. Never leaves this module. */
-const CATALOGUE_READER: Principal = { userId: 'hubgate:image-catalogue', username: 'hubgate', isCloudAdmin: true, projects: [] };
 
 const PULL_COUNT_NOTE = 'Pull count is Harbor\'s: manifest downloads (GET), not HEAD checks; Harbor updates it within about 10 seconds.';
 
@@ -202,6 +199,16 @@ export class ImagesService {
     await this.catalog.invalidate(images);
   }
 
+  /**
+   * Builds the workspace and image catalogues in the background (a replica's start), so that the first lists find
+   * them ready or on their way. Failures are logged; the next list tries again.
+   */
+  warm(): void {
+    void Promise.all([this.deps.workspaces.all(), this.catalog.refresh()]).catch((e: unknown) =>
+      this.deps.logger.warn('could not build the image catalogue at start; the first list builds it', { error: e }),
+    );
+  }
+
   /** True once every image's stats are in memory (the background fill has nothing left to do). */
   statsFilled(): boolean {
     return this.catalog.filled();
@@ -216,10 +223,9 @@ export class ImagesService {
     return `${this.deps.registryHost}/${workspace}/${image}`;
   }
 
-  /** Every workspace, with its owner and access (the workspace catalogue, cached by WorkspacesService). */
-  private async allWorkspaces(): Promise<Workspace[]> {
-    const page = await this.deps.workspaces.list(CATALOGUE_READER, { page: 1, pageSize: Number.MAX_SAFE_INTEGER });
-    return page.items;
+  /** Every workspace, with its owner and access (the workspace catalogue kept by WorkspacesService). */
+  private allWorkspaces(): Promise<readonly Workspace[]> {
+    return this.deps.workspaces.all();
   }
 
   // ── lists ───────────────────────────────────────────────────────────────────────────────────────────────
@@ -242,11 +248,16 @@ export class ImagesService {
       visible.set(ws.name, { ws, rel, shared });
     }
     const byProject = new Map([...visible.values()].map((v) => [v.ws.harborProjectId, v]));
-    const repos = await this.catalog.repositories(new Set(byProject.keys()), comparator(f.sort), f.sort);
     const q = f.q?.toLowerCase();
-    const rows = q ? repos.filter((r) => r.image.includes(q)) : repos;
     const start = (f.page - 1) * f.pageSize;
-    const pageRows = rows.slice(start, start + f.pageSize);
+    const { rows: pageRows, total } = await this.catalog.page(
+      new Set(byProject.keys()),
+      comparator(f.sort),
+      f.sort,
+      start,
+      f.pageSize,
+      q ? (r) => r.image.includes(q) : undefined,
+    );
     const stats = await this.catalog.statsFor(pageRows);
     const items = pageRows.map((r): ImageRow => {
       const image = r.image;
@@ -268,7 +279,7 @@ export class ImagesService {
         shared: v.shared,
       };
     });
-    return { items, total: rows.length, page: f.page, pageSize: f.pageSize };
+    return { items, total, page: f.page, pageSize: f.pageSize };
   }
 
   // ── one image ───────────────────────────────────────────────────────────────────────────────────────────

@@ -4,6 +4,7 @@ import { workspaceNameProblem } from './names';
 import type { CredentialsService, OwnerRecord } from './credentials.service';
 import type { HarborPort, HarborProject } from '../ports/harbor';
 import type { Cache, Coordination } from '../ports/coordination';
+import type { ChangeFeed } from '../ports/changes';
 import type { Logger } from '../observability/logger';
 
 export type AccessLevel = 'private' | 'public';
@@ -81,8 +82,18 @@ export interface WorkspacesDeps {
   logger: Logger;
   registryHost: string;
   reserved: string[];
-  /** How long the workspace catalogue may be served from cache (changes made outside hubgate). */
+  /**
+   * How long the workspace catalogue may be served from cache. With a `feed`, writes through hubgate reach every
+   * replica at once, so this bounds only changes made directly in Harbor (a project created, deleted or made public
+   * there): past half of it the catalogue is read again in the background, past all of it before answering.
+   */
   catalogTtlSeconds: number;
+  /**
+   * Workspace names changed through hubgate (create, access, delete), shared by every replica (Redis, or in-process
+   * for one): each replica re-reads just those workspaces (one Harbor call each, plus the owner records) instead of
+   * dropping its catalogue. Without a feed every write drops the catalogue (it is read again in full).
+   */
+  feed?: ChangeFeed;
   /**
    * An existing Harbor project nobody owns is adopted by a creation only when it is empty and at least this old
    * (by its creation_time; default 600): a younger one may be another creation in flight. See create().
@@ -99,6 +110,8 @@ const WORKSPACE_LOCK = { ttlMs: 30000, waitMs: 60000, required: true } as const;
 
 interface Catalog {
   workspaces: Workspace[];
+  /** The change feed's cursor when the catalogue was read from Harbor (changes after it are not in it). */
+  cursor?: string;
 }
 
 const CATALOG_KEY = 'catalog:workspaces';
@@ -111,23 +124,71 @@ export class WorkspacesService {
   /** Bumped by invalidate(): a rebuild that started before it is not kept. */
   private generation = 0;
   private ahead?: Promise<unknown>;
+  /** Where this replica is in the change feed, and the names read from it not applied yet. */
+  private cursor?: string;
+  private readonly pending = new Set<string>();
+  /** When each name was last read from the feed or written here: a full read that started earlier is patched with it. */
+  private tick = 0;
+  private readonly seenAt = new Map<string, number>();
 
-  /** Drops every cached view of workspaces (after any write, here or seen by the registry front). */
-  async invalidate(): Promise<void> {
+  private note(names: Iterable<string>): void {
+    for (const n of names) {
+      this.pending.add(n);
+      this.seenAt.set(n, ++this.tick);
+    }
+  }
+
+  /**
+   * After any write through hubgate. With a feed: the named workspaces (none: all) are re-read by every replica at
+   * its next use. Without: every cached view is dropped.
+   */
+  async invalidate(names?: string[]): Promise<void> {
+    const { feed } = this.deps;
+    if (!feed || !names || names.length === 0) {
+      this.drop();
+      await this.deps.cache.del(CATALOG_KEY);
+      if (feed) await feed.publish(['*']);
+      return;
+    }
+    this.note(names);
+    // The shared copy is dropped too: a replica starting now reads Harbor (or a copy written after this).
+    await this.deps.cache.del(CATALOG_KEY);
+    await feed.publish(names);
+  }
+
+  /** Reads the change feed from `cursor`: names to re-read, or `false` when they cannot be accounted for. */
+  private async readFeed(cursor: string | undefined): Promise<boolean> {
+    const read = await this.deps.feed!.read(cursor);
+    this.cursor = read.cursor;
+    if (read.reset || read.names.includes('*')) return false;
+    this.note(read.names);
+    return true;
+  }
+
+  private drop(): void {
     this.generation++;
     this.local = undefined;
-    await this.deps.cache.del(CATALOG_KEY);
+    this.pending.clear();
+    this.seenAt.clear();
+  }
+
+  /** Every workspace of the platform (the catalogue itself, not copied; for other services, e.g. image lists). */
+  async all(): Promise<readonly Workspace[]> {
+    return (await this.catalog()).workspaces;
   }
 
   private async catalog(): Promise<Catalog> {
+    if (this.deps.feed && !(await this.readFeed(this.cursor))) this.drop();
+    if (this.local && this.pending.size > 0) await this.applyPending();
     const ttlMs = this.deps.catalogTtlSeconds * 1000;
     if (this.local && Date.now() - this.local.at < ttlMs) {
       // Past half its life the catalogue is rebuilt in the background, so that lists under traffic never wait for it.
       if (Date.now() - this.local.at >= ttlMs / 2 && !this.ahead) {
         const gen = this.generation;
+        const started = this.tick;
         this.ahead = this.build()
           .then((catalog) => {
-            if (gen === this.generation) this.local = { at: Date.now(), catalog };
+            if (gen === this.generation) this.keep(catalog, started);
           })
           .catch((e: unknown) => this.deps.logger.warn('workspace catalogue refresh failed; the current copy stays until it expires', { error: e }))
           .finally(() => (this.ahead = undefined));
@@ -135,25 +196,75 @@ export class WorkspacesService {
       return this.local.catalog;
     }
     const cached = await this.deps.cache.get<Catalog>(CATALOG_KEY);
-    if (cached) {
+    // A shared copy is used when the feed can account for every change since it was read (a replica's own
+    // cursor may be newer than the copy).
+    if (cached && (!this.deps.feed || (cached.cursor !== undefined && (await this.readFeed(cached.cursor))))) {
       this.local = { at: Date.now(), catalog: cached };
-      return cached;
+      if (this.pending.size > 0) await this.applyPending();
+      return this.local.catalog;
     }
+    // Callers arriving while a full read runs share it (a replica's start: the warm-up and the first lists).
+    this.reading ??= this.readAll().finally(() => (this.reading = undefined));
+    return this.reading;
+  }
+
+  private reading?: Promise<Catalog>;
+
+  private async readAll(): Promise<Catalog> {
     const gen = this.generation;
+    const started = this.tick;
     const catalog = await this.build();
     if (gen === this.generation) {
-      this.local = { at: Date.now(), catalog };
+      this.keep(catalog, started);
       await this.deps.cache.set(CATALOG_KEY, catalog, this.deps.catalogTtlSeconds);
     }
     return catalog;
   }
 
+  /**
+   * A full read replaces the catalogue. Names read from the feed before it started are in it; names seen since
+   * (`started`: the tick then) may not be, so they are re-read again.
+   */
+  private keep(catalog: Catalog, started: number): void {
+    this.local = { at: Date.now(), catalog };
+    for (const [n, at] of this.seenAt) {
+      if (at > started) this.pending.add(n);
+      else this.seenAt.delete(n);
+    }
+  }
+
+  /** Re-reads the workspaces named by the feed (one call each, plus the owner records once) into the catalogue. */
+  private async applyPending(): Promise<void> {
+    const names = [...this.pending];
+    this.pending.clear();
+    const gen = this.generation;
+    let found: (HarborProject | null)[];
+    let owners: OwnerRecord[];
+    try {
+      [found, owners] = await Promise.all([Promise.all(names.map((n) => this.deps.harbor.findProject(n))), this.deps.credentials.ownerRecords()]);
+    } catch (e) {
+      for (const n of names) this.pending.add(n);
+      throw e;
+    }
+    if (gen !== this.generation || !this.local) return;
+    const ownerOf = new Map<string, OwnerRecord>();
+    for (const o of owners) for (const w of o.workspaces) ownerOf.set(w, o);
+    const changed = new Set(names);
+    const workspaces = this.local.catalog.workspaces.filter((w) => !changed.has(w.name));
+    for (const hp of found) if (hp) workspaces.push(this.toWorkspace(hp, ownerOf.get(hp.name)?.project ?? null));
+    this.local = { at: this.local.at, catalog: { workspaces, cursor: this.local.catalog.cursor } };
+  }
+
   private async build(): Promise<Catalog> {
+    // Names read from the feed up to here are covered by this read.
+    const cursor = this.cursor;
+    this.pending.clear();
     const [projects, owners] = await Promise.all([this.deps.harbor.listAllProjects(), this.deps.credentials.ownerRecords()]);
     const ownerOf = new Map<string, OwnerRecord>();
     for (const o of owners) for (const w of o.workspaces) ownerOf.set(w, o);
     const catalog: Catalog = {
       workspaces: projects.map((hp) => this.toWorkspace(hp, ownerOf.get(hp.name)?.project ?? null)),
+      cursor,
     };
     return catalog;
   }
@@ -285,7 +396,7 @@ export class WorkspacesService {
       },
       WORKSPACE_LOCK,
     );
-    await this.invalidate();
+    await this.invalidate([input.name]);
     return this.get(p, input.name);
   }
 
@@ -316,7 +427,7 @@ export class WorkspacesService {
   async setAccess(p: Principal, name: string, access: AccessLevel): Promise<WorkspaceDetail & { relation: Relation }> {
     const ws = await this.resolveForManage(p, name);
     if (ws.access !== access) await this.deps.harbor.setProjectPublic(ws.harborProjectId, access === 'public');
-    await this.invalidate();
+    await this.invalidate([name]);
     return this.get(p, name);
   }
 
@@ -362,7 +473,7 @@ export class WorkspacesService {
       },
       WORKSPACE_LOCK,
     );
-    await this.invalidate();
+    await this.invalidate([name]);
     return { deletedImages };
   }
 }

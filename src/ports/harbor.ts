@@ -224,4 +224,11 @@ export interface HarborContentPort {
   deleteTag(project: string, repository: string, digest: string, tag: string): Promise<void>;
   /** `GET /repositories`: one page across every project. */
   listRepositoriesAll(query?: ListQuery): Promise<Page<HarborRepository>>;
+  /**
+   * `GET /repositories?q=repository_id=[from~to]&page_size=0`: every repository whose id is in the range (either
+   * bound may be left open), across every project, in one answer — Harbor 2.5.5 applies no LIMIT for page_size 0
+   * (lib/orm QuerySetter; recording 027 for projects). Only for ranges the caller keeps small (the image
+   * catalogue's walk); `total` is Harbor's count for the range, so a shorter answer can be detected and paged.
+   */
+  listRepositoriesInIdRange(from: number | undefined, to: number | undefined): Promise<Page<HarborRepository>>;
 }

@@ -67,6 +67,8 @@ function callsSince(h: HarborDouble, from: number) {
   return {
     all: calls,
     walkPages: calls.filter((c) => /^GET \/api\/v2\.0\/repositories\?/.test(c) && !/q=|page_size=1(&|$)/.test(decodeURIComponent(c))),
+    walkRanges: calls.filter((c) => /^GET \/api\/v2\.0\/repositories\?/.test(c) && /q=repository_id=\[/.test(decodeURIComponent(c))),
+    walkHeads: calls.filter((c) => /^GET \/api\/v2\.0\/repositories\?/.test(c) && /sort=-repository_id/.test(c)),
     deltas: calls.filter((c) => /^GET \/api\/v2\.0\/repositories\?.*q=update_time/.test(decodeURIComponent(c))),
     counts: calls.filter((c) => /^GET \/api\/v2\.0\/repositories\?/.test(c) && /page_size=1(&|$)/.test(c)),
     getRepository: calls.filter((c) => /^GET \/api\/v2\.0\/projects\/[^/]+\/repositories\/[^/?]+(\?|$)/.test(c)),
@@ -115,20 +117,56 @@ d('image catalogue: cost grows with what changed (Harbor double, calls counted)'
     await harbor.close();
   });
 
-  it('a cold build walks GET /repositories once (100 a page); lists after it need no repository call', async () => {
+  it('a cold build walks GET /repositories once (newest id, then id ranges answered whole); lists after it need no repository call', async () => {
     for (let i = 0; i < 250; i++) addRepo(harbor.state, `ws-${i % 3}`, `img-${String(i).padStart(3, '0')}`, [['1']]);
-    const c = catalog();
+    const c = catalog(undefined, { walkRangeRows: 100 });
     let mark = harbor.calls.length;
     const rows = await c.repositories(everything(harbor), byName, 'name');
     expect(rows).toHaveLength(250);
+    expect(new Set(rows.map((r) => r.id)).size).toBe(250);
     let calls = callsSince(harbor, mark);
-    expect(calls.walkPages).toHaveLength(3);
+    expect(calls.walkHeads.map(decodeURIComponent)).toEqual(['GET /api/v2.0/repositories?sort=-repository_id&page=1&page_size=1']);
+    const ids = [...harbor.state.repositories.keys()].sort((a, b) => a - b);
+    const width = Math.ceil(ids[ids.length - 1] / 3);
+    expect(calls.walkRanges.map(decodeURIComponent).sort()).toEqual(
+      [`[~${width}]`, `[${width + 1}~${2 * width}]`, `[${2 * width + 1}~]`].map((r) => `GET /api/v2.0/repositories?q=repository_id=${r}&page_size=0`).sort(),
+    );
+    expect(calls.walkPages).toEqual([]);
     // (plus the adapter's one-off check of its credentials)
     expect(calls.all.filter((x) => !/\/repositories\?/.test(x))).toEqual(['GET /api/v2.0/users/current']);
     mark = harbor.calls.length;
     expect(await c.repositories(everything(harbor), byName, 'name')).toHaveLength(250);
     calls = callsSince(harbor, mark);
     expect(calls.all).toEqual([]);
+  });
+
+  it('the walk: a repository created while it runs is in the open last range; a range answered short is read again in pages', async () => {
+    for (let i = 0; i < 250; i++) addRepo(harbor.state, `ws-${i % 3}`, `img-${String(i).padStart(3, '0')}`, [['1']]);
+    const base = adapter();
+    let added = false;
+    const harborPort = Object.assign(Object.create(base) as typeof base, {
+      // a repository pushed right after the newest id was read
+      listRepositoriesAll: async (q: Parameters<typeof base.listRepositoriesAll>[0]) => {
+        const page = await base.listRepositoriesAll(q);
+        if (q?.sort === '-repository_id' && !added) {
+          added = true;
+          addRepo(harbor.state, 'ws-0', 'late', [['1']]);
+        }
+        return page;
+      },
+      // a Harbor (or proxy) that caps unpaged answers at 60 rows
+      listRepositoriesInIdRange: async (from?: number, to?: number) => {
+        const page = await base.listRepositoriesInIdRange(from, to);
+        return { items: page.items.slice(0, 60), total: page.total };
+      },
+    });
+    const c = catalog(undefined, { harbor: harborPort, walkRangeRows: 100 });
+    const mark = harbor.calls.length;
+    const rows = await c.repositories(everything(harbor), byName, 'name');
+    expect(rows).toHaveLength(251);
+    expect(rows.map((r) => r.name)).toContain('ws-0/late');
+    const paged = callsSince(harbor, mark).all.filter((x) => /sort=repository_id&page=\d+&page_size=100/.test(decodeURIComponent(x)));
+    expect(paged.length).toBeGreaterThanOrEqual(3);
   });
 
   it('a change seen by hubgate costs one GET of that repository (no walk), and shows in the very next list', async () => {
@@ -290,6 +328,30 @@ d('two hubgate instances sharing Redis: a write on one shows in the other\'s nex
   });
   afterAll(async () => {
     await Promise.all([harbor?.close(), redis?.close(), idp?.close()]);
+  });
+
+  it('HUBGATE_IMAGES_WARM_ON_START: the catalogues are built when the replica starts; the first list reads no repository list', async () => {
+    const token = await idp.adminToken({ sub: 'u-warm', username: 'warm' });
+    harbor.state.newProject('warm-ws', { public: 'true' }, -1, Date.now());
+    addRepo(harbor.state, 'warm-ws', 'app', [['v1']]);
+    const mark = harbor.calls.length;
+    const hub = await startHubgate(testConfig({ harborUrl: harbor.url, idp, redisUrl: redis.url, env: { HUBGATE_IMAGES_WARM_ON_START: 'true' } }));
+    try {
+      // no request yet: the walk and the project list run on their own
+      const started = () => callsSince(harbor, mark).walkRanges.length > 0 && callsSince(harbor, mark).listProjects.length > 0;
+      for (let i = 0; i < 250 && !started(); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(started()).toBe(true);
+      await new Promise((r) => setTimeout(r, 200));
+      const before = harbor.calls.length;
+      const res = await fetch(`${hub.url}/api/v1/images?view=all&workspace=warm-ws`, { headers: { Authorization: `Bearer ${token}` } });
+      const body = (await res.json()) as any;
+      expect(res.status).toBe(200);
+      expect(body.items.map((i: any) => `${i.workspace}/${i.image}`)).toContain('warm-ws/app');
+      const calls = callsSince(harbor, before);
+      expect([...calls.walkHeads, ...calls.walkRanges, ...calls.walkPages, ...calls.listProjects]).toEqual([]);
+    } finally {
+      await hub.close();
+    }
   });
 
   it('deleting a version through instance A: B re-reads that one image (no walk of /repositories)', async () => {

@@ -138,7 +138,36 @@ function matchQ(items: QItem[], get: (key: string) => string | number | undefine
  * `YYYY-MM-DDTHH:MM:SS[.fff]` read as UTC (Harbor's parser takes whole seconds; fractions reach Postgres as text,
  * which compares them as timestamps — test/fixtures/harbor/live/R03–R06); or-lists `{a b}`; unknown keys are ignored.
  */
-function matchRepoQ(items: QItem[], r: { name: string; projectId: number; id: number; pullCount: number; creationTime: number; updateTime: number }): boolean {
+type RepoFields = { name: string; projectId: number; id: number; pullCount: number; creationTime: number; updateTime: number };
+const REPO_FIELDS: Record<string, (r: RepoFields) => string | number> = {
+  name: (r) => r.name,
+  project_id: (r) => r.projectId,
+  repository_id: (r) => r.id,
+  pull_count: (r) => r.pullCount,
+  creation_time: (r) => r.creationTime,
+  update_time: (r) => r.updateTime,
+};
+
+/**
+ * matchRepoQ for many rows (GET /repositories over a whole platform): a q of ranges only (the image catalogue's
+ * delta sync and walk) has its bounds parsed once instead of per row; anything else goes through matchRepoQ.
+ */
+function repoQMatcher(items: QItem[]): (r: RepoFields) => boolean {
+  if (!items.every((it) => it.op === 'range' && it.key !== 'name' && REPO_FIELDS[it.key])) return (r) => matchRepoQ(items, r);
+  const bounds = items.map((it) => ({ get: REPO_FIELDS[it.key], lo: rangeBound(it.key, it.from), hi: rangeBound(it.key, it.to) }));
+  return (r) => bounds.every(({ get, lo, hi }) => (lo === undefined || (get(r) as number) >= lo) && (hi === undefined || (get(r) as number) <= hi));
+}
+
+const isRepoTime = (k: string) => k === 'creation_time' || k === 'update_time';
+/** A range bound of `q` as Harbor reads it for that key (times: whole seconds UTC, fractions ignored as text; numbers). */
+function rangeBound(k: string, v: string | undefined): number | undefined {
+  if (v === undefined || v.trim() === '') return undefined;
+  const t = v.trim();
+  if (isRepoTime(k)) return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$/.test(t) ? Date.parse(`${t}Z`) : undefined;
+  return /^-?\d+$/.test(t) ? Number(t) : undefined;
+}
+
+function matchRepoQ(items: QItem[], r: RepoFields): boolean {
   const fields: Record<string, string | number> = {
     name: r.name,
     project_id: r.projectId,
@@ -147,13 +176,8 @@ function matchRepoQ(items: QItem[], r: { name: string; projectId: number; id: nu
     creation_time: r.creationTime,
     update_time: r.updateTime,
   };
-  const isTime = (k: string) => k === 'creation_time' || k === 'update_time';
-  const bound = (k: string, v: string | undefined): number | undefined => {
-    if (v === undefined || v.trim() === '') return undefined;
-    const t = v.trim();
-    if (isTime(k)) return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$/.test(t) ? Date.parse(`${t}Z`) : undefined;
-    return /^-?\d+$/.test(t) ? Number(t) : undefined;
-  };
+  const isTime = isRepoTime;
+  const bound = rangeBound;
   for (const it of items) {
     const v = fields[it.key];
     if (v === undefined) continue;
@@ -967,7 +991,7 @@ export class Rest {
     const q = parseQ(ctx);
     const visible = new Set([...this.s.projects.values()].filter((p) => seesProject(this.s, ctx.principal, p)).map((p) => p.id));
     let rows = [...this.s.repositories.values()].filter((r) => visible.has(r.projectId));
-    if (q.length > 0) rows = rows.filter((r) => matchRepoQ(q, r));
+    if (q.length > 0) rows = rows.filter(repoQMatcher(q));
     rows = this.sortRepos(ctx, rows);
     sendPage(ctx, rows, (r) => this.repoView(r));
   }

@@ -302,10 +302,16 @@ export class FakeHarbor implements HarborPort, HarborContentPort, HarborGcPort {
   }
   async listRepositoriesAll(query: ListQuery = {}): Promise<Page<HarborRepository>> {
     await this.enter('listRepositoriesAll');
-    const all = [...this.repos.values()].flat().sort((a, b) => (a.name < b.name ? -1 : 1));
+    const byId = query.sort === 'repository_id' ? 1 : query.sort === '-repository_id' ? -1 : 0;
+    const all = [...this.repos.values()].flat().sort((a, b) => (byId ? byId * (a.id - b.id) : a.name < b.name ? -1 : 1));
     const size = query.pageSize ?? 10;
     const page = query.page ?? 1;
     return { items: structuredClone(all.slice((page - 1) * size, page * size)), total: all.length };
+  }
+  async listRepositoriesInIdRange(from: number | undefined, to: number | undefined): Promise<Page<HarborRepository>> {
+    await this.enter('listRepositoriesRange');
+    const all = [...this.repos.values()].flat().filter((r) => (from === undefined || r.id >= from) && (to === undefined || r.id <= to));
+    return { items: structuredClone(all), total: all.length };
   }
 
   // ── garbage collection (HarborGcPort) ───────────────────────────────────────────────────────────────────

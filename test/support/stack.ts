@@ -29,6 +29,8 @@ export function testConfig(opts: { harborUrl: string; idp: TestIdp; redisUrl?: s
     // The suites start redis-server moments before hubgate: no restart quarantine for ownership changes (the
     // ownership fault suite sets its own).
     HUBGATE_LOCK_QUARANTINE_MS: '0',
+    // Suites count and order Harbor calls from their first request on: catalogues are built by the first list.
+    HUBGATE_IMAGES_WARM_ON_START: 'false',
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
     ...opts.env,
   });

@@ -186,16 +186,20 @@ describe('projects', () => {
     expect(scope.isDone()).toBe(true);
   });
 
-  test('listAllProjects stops on a short page and keeps each project once when rows shift', async () => {
+  test('listAllProjects reads the pages after the first in parallel, in page order, each project once when rows shift', async () => {
     const { harbor, scope } = setup();
     const shape = recordedBody<HarborProject[]>(24)[0];
     const make = (ids: number[]) => ids.map((id) => ({ ...shape, project_id: id, name: `p-${id}` }));
     const first = Array.from({ length: 100 }, (_, i) => i + 1);
-    // Page 2 repeats project 100 (a project was deleted meanwhile) and the claimed total is never reached.
+    // Page 2 repeats project 100 (a project was deleted meanwhile) and the claimed total is never reached: the
+    // pages up to the first page's total are still read (empty), page 2 answers last.
     scope.get(`${API}/projects`).query({ page: '1', page_size: '100' }).reply(200, make(first), { 'X-Total-Count': '500' });
-    scope.get(`${API}/projects`).query({ page: '2', page_size: '100' }).reply(200, make([100, 101]), { 'X-Total-Count': '500' });
+    scope.get(`${API}/projects`).query({ page: '2', page_size: '100' }).delay(50).reply(200, make([100, 101]), { 'X-Total-Count': '500' });
+    scope.get(`${API}/projects`).query({ page: '3', page_size: '100' }).reply(200, make([102]), { 'X-Total-Count': '500' });
+    for (const page of ['4', '5']) scope.get(`${API}/projects`).query({ page, page_size: '100' }).reply(200, [], { 'X-Total-Count': '500' });
     const all = await harbor.listAllProjects();
-    expect(all.map((p) => p.project_id)).toEqual([...first, 101]);
+    expect(all.map((p) => p.project_id)).toEqual([...first, 101, 102]);
+    expect(scope.isDone()).toBe(true);
   });
 
   test('projectSummary (034); an unknown name → not_found', async () => {
@@ -275,6 +279,19 @@ describe('repositories', () => {
     const page = await harbor.listRepositoriesAll({ pageSize: 5 });
     expect(page.items).toHaveLength(5);
     expect(page.total).toBe(Number(recorded(137).response.headers['X-Total-Count']));
+  });
+
+  test('listRepositoriesInIdRange: one id range, every row in one answer (page_size=0), open bounds left empty', async () => {
+    const { harbor, scope } = setup();
+    const rows = [{ id: 7, name: 'a/x', project_id: 2 }, { id: 9, name: 'b/y', project_id: 3 }];
+    scope.get(`${API}/repositories`).query({ q: 'repository_id=[5~10]', page_size: '0' }).reply(200, rows, { 'X-Total-Count': '2' });
+    scope.get(`${API}/repositories`).query({ q: 'repository_id=[~4]', page_size: '0' }).reply(200, [], { 'X-Total-Count': '0' });
+    scope.get(`${API}/repositories`).query({ q: 'repository_id=[11~]', page_size: '0' }).reply(200, rows.slice(0, 1), { 'X-Total-Count': '3' });
+    expect(await harbor.listRepositoriesInIdRange(5, 10)).toEqual({ items: rows, total: 2 });
+    expect(await harbor.listRepositoriesInIdRange(undefined, 4)).toEqual({ items: [], total: 0 });
+    // a shorter answer than its count is reported as such (the catalogue pages that range)
+    expect(await harbor.listRepositoriesInIdRange(11, undefined)).toEqual({ items: rows.slice(0, 1), total: 3 });
+    expect(scope.isDone()).toBe(true);
   });
 });
 

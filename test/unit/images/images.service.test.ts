@@ -72,14 +72,15 @@ describe('image lists: who sees what (SPEC matrix)', () => {
 });
 
 describe('the image catalogue', () => {
-  it('reads the platform-wide repository list in parallel pages of 100 and answers warm lists without Harbor', async () => {
+  it('reads the platform-wide repository list in one id range per 1,000 repositories and answers warm lists without Harbor', async () => {
     const w = await world();
     for (let i = 0; i < 250; i++) w.harbor.addImage('a-private', `img-${String(i).padStart(3, '0')}`, [{ tags: ['1'] }]);
     w.harbor.calls = [];
     const page = await w.images.list(alice, { ...all, pageSize: 10 });
     expect(page.total).toBe(250);
-    // one walk of GET /repositories (3 pages), no per-workspace lists; stats of the 10 rows shown
-    expect(w.harbor.calls.filter((c) => c === 'listRepositoriesAll')).toHaveLength(3);
+    // one walk of GET /repositories (newest id and count, then one id range), no per-workspace lists; stats of the 10 rows shown
+    expect(w.harbor.calls.filter((c) => c === 'listRepositoriesAll')).toHaveLength(1);
+    expect(w.harbor.calls.filter((c) => c === 'listRepositoriesRange')).toHaveLength(1);
     expect(w.harbor.calls.filter((c) => c === 'listRepositories')).toEqual([]);
     expect(w.harbor.calls.filter((c) => c === 'listArtifacts').length).toBeGreaterThanOrEqual(10);
     w.harbor.calls = [];

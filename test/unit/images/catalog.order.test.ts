@@ -1,0 +1,108 @@
+import { ImageCatalog, type CatalogRepo } from '../../../src/domain/images.catalog';
+import type { HarborRepository } from '../../../src/ports/harbor';
+import { silentLogger } from '../../../src/observability/logger';
+import { createInProcessChangeFeed } from '../../../adapters/redis/change.feed';
+
+/**
+ * The catalogue keeps its sorted orders current as rows change (issue 15: a write must not re-sort 100,000 rows):
+ * after every batch of changes each remembered order must equal a fresh sort of the catalogue's rows — both for a
+ * few changes (placed one by one) and for many (merged in one pass).
+ */
+let seed = 42;
+const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)];
+
+function fakeHarbor() {
+  const repos = new Map<number, HarborRepository>();
+  let nextId = 1;
+  const add = (ws: string, image: string) => {
+    const id = nextId++;
+    repos.set(id, {
+      id,
+      project_id: Number(ws.slice(3)),
+      name: `${ws}/${image}`,
+      pull_count: Math.floor(random() * 20),
+      artifact_count: 1,
+      creation_time: '2026-01-01T00:00:00.000Z',
+      update_time: `2026-01-01T00:00:${String(Math.floor(random() * 60)).padStart(2, '0')}.000Z`,
+    });
+    return id;
+  };
+  const port = {
+    async listRepositoriesAll(q: { sort?: string; pageSize?: number } = {}) {
+      const all = [...repos.values()].sort((a, b) => (q.sort === '-repository_id' ? b.id - a.id : a.id - b.id));
+      return { items: structuredClone(all.slice(0, q.pageSize ?? 10)), total: all.length };
+    },
+    async listRepositoriesInIdRange(from?: number, to?: number) {
+      const rows = [...repos.values()].filter((r) => (from === undefined || r.id >= from) && (to === undefined || r.id <= to));
+      return { items: structuredClone(rows), total: rows.length };
+    },
+    async getRepository(project: string, repository: string) {
+      const r = [...repos.values()].find((x) => x.name === `${project}/${repository}`);
+      return r ? structuredClone(r) : null;
+    },
+    async listArtifacts() {
+      return { items: [], total: 0 };
+    },
+  };
+  return { repos, add, port };
+}
+
+const byName = (a: CatalogRepo, b: CatalogRepo) => (a.image < b.image ? -1 : a.image > b.image ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+const orders: Record<string, (a: CatalogRepo, b: CatalogRepo) => number> = {
+  name: byName,
+  '-pulls': (a, b) => b.pullCount - a.pullCount || byName(a, b),
+  updated: (a, b) => (a.updateTime < b.updateTime ? -1 : a.updateTime > b.updateTime ? 1 : 0) || byName(a, b),
+};
+
+describe('image catalogue: sorted orders stay sorted as rows change', () => {
+  it.each([
+    ['a few changes per write (placed one by one)', 3],
+    ['many changes at once (merged)', 60],
+  ])('%s', async (_title, perRound) => {
+    const h = fakeHarbor();
+    const names = ['app', 'tool', 'web', 'db', 'team/api', 'team/cli'];
+    for (let i = 0; i < 300; i++) h.add(`ws-${i % 7}`, `${pick(names)}-${i}`);
+    const catalog = new ImageCatalog({
+      harbor: h.port as never,
+      feed: createInProcessChangeFeed(),
+      logger: silentLogger,
+      syncSeconds: 3600,
+      fullSyncSeconds: 0,
+      statsMaxAgeSeconds: 0,
+      concurrency: 4,
+      fillConcurrency: 1,
+      walkRangeRows: 50,
+      now: () => 1_000_000,
+    });
+    const projects = new Set([0, 1, 2, 3, 4, 5, 6]);
+    for (const [key, compare] of Object.entries(orders)) await catalog.repositories(projects, compare, key);
+    for (let round = 0; round < 25; round++) {
+      const changed: string[] = [];
+      for (let k = 0; k < perRound; k++) {
+        const ids = [...h.repos.keys()];
+        const kind = random();
+        if (kind < 0.15) {
+          const id = pick(ids);
+          changed.push(h.repos.get(id)!.name);
+          h.repos.delete(id);
+        } else if (kind < 0.3) {
+          changed.push(h.repos.get(h.add(`ws-${Math.floor(random() * 7)}`, `${pick(names)}-new-${round}-${k}`))!.name);
+        } else {
+          const r = h.repos.get(pick(ids))!;
+          r.pull_count = Math.floor(random() * 20);
+          r.update_time = `2026-01-01T00:01:${String(Math.floor(random() * 60)).padStart(2, '0')}.000Z`;
+          changed.push(r.name);
+        }
+      }
+      await catalog.invalidate(changed);
+      for (const [key, compare] of Object.entries(orders)) {
+        const got = await catalog.repositories(projects, compare, key);
+        const want = [...h.repos.values()].map((r) => r.name);
+        expect(got.map((r) => r.name).sort()).toEqual(want.sort());
+        expect(got.map((r) => r.id)).toEqual([...got].sort(compare).map((r) => r.id));
+      }
+    }
+    catalog.stop();
+  });
+});
