@@ -618,7 +618,7 @@ export async function run(): Promise<void> {
     const perGib = (cpu?: number) => (cpu === undefined ? undefined : cpu / ((RUNS * BLOB_BYTES) / GIB));
     const results = {
       generated_at: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, node: process.version, mem_gb: Math.round(os.totalmem() / 1e9) },
+      machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, node: process.version, mem_gb: Math.round(os.totalmem() / 1e9), load_average_1m_at_end: Number(os.loadavg()[0].toFixed(2)) },
       settings: { blob_bytes: BLOB_BYTES, heads: HEADS, head_concurrency: HEAD_CONCURRENCY, cpu_placement: PIN ? 'registry on CPU 0; proxy, clients and the bench on CPU 1' : 'unpinned (BENCH_PIN=0)', head_client: headClient, blob_client: CURL ? 'curl' : 'node http client in the bench process', parallel_pulls: PARALLEL_PULLS, runs: RUNS, registry_auth: 'disabled (see bench/passthrough.ts header)', nginx_workers: 'auto' },
       get_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(getMBs[t], 1)])),
       put_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(putMBs[t], 1)])),
