@@ -1,0 +1,478 @@
+/**
+ * Per-project credentials, to the letter: the exact password derivation, which robot is whose, exactly which
+ * permission a workspace grants and revokes, and which Harbor calls a read, a login or a repair costs (Harbor's PUT
+ * replaces the whole robot without a version check, so a needless PUT is a needless chance to lose another
+ * writer's change). Written for the Stryker survivors of `credentials.service.ts` (docs/testing.md).
+ */
+import { createHmac } from 'node:crypto';
+import { AppError } from '../../../src/domain/errors';
+import { CredentialsService, WORKSPACE_ACCESS, formatMarker, keyFingerprint, parseMarker, type CredentialsDeps } from '../../../src/domain/credentials.service';
+import { MAX_RECENT_SECRETS, createLogger, registeredSecretCount, silentLogger } from '../../../src/observability/logger';
+import { createInProcessCoordination, createRedisCoordination } from '../../../adapters/redis/redis.coordination';
+import type { HarborRobot, RobotPermission } from '../../../src/ports/harbor';
+import { FakeHarbor } from '../../support/fake-harbor';
+
+const team = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
+const teamB = { id: 'proj-b', name: 'Team B', department: 'dept-2' };
+const SECRET = 's'.repeat(32);
+const WRITES = ['createRobot', 'updateRobot', 'setRobotSecret', 'deleteRobot'];
+
+function setup(more: Partial<CredentialsDeps> = {}) {
+  const harbor = new FakeHarbor();
+  const logs: string[] = [];
+  const credentials = new CredentialsService({
+    harbor,
+    coordination: createInProcessCoordination(),
+    logger: createLogger('debug', (l) => logs.push(l)),
+    secret: SECRET,
+    usernamePrefix: 'hg-',
+    robotPrefix: 'robot$',
+    ...more,
+  });
+  const robotOf = (username: string) => [...harbor.robots.values()].find((r) => r.name === `robot$${username}`)!;
+  const writes = () => harbor.calls.filter((c) => WRITES.includes(c));
+  const lines = () => logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { harbor, credentials, robotOf, writes, lines };
+}
+
+const access = [...WORKSPACE_ACCESS];
+const grant = (namespace: string): RobotPermission => ({ kind: 'project', namespace, access });
+/** What an administrator may add to a robot in Harbor besides hubgate's workspaces. */
+const systemPermission: RobotPermission = { kind: 'system', namespace: '/', access: [{ resource: 'project', action: 'list' }] };
+
+describe('the derived password', () => {
+  /** The derivation written out independently: HMAC-SHA256(secret, name \n id \n gen), 32 base-62 digits (least significant first), then "Hg7". */
+  function reference(secret: string, robot: { id: number; name: string }, gen: number): string {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+    let n = BigInt('0x' + createHmac('sha256', secret).update(`${robot.name}\n${robot.id}\n${gen}`).digest('hex'));
+    let digits = '';
+    for (let i = 0; i < 32; i++, n /= 62n) digits += alphabet[Number(n % 62n)];
+    return `${digits}Hg7`;
+  }
+
+  it('is the base-62 HMAC of robot name, id and generation: the same on every replica and every version', () => {
+    const { credentials } = setup();
+    const robot = { id: 7, name: 'robot$hg-proj-a' };
+    // Pinned: a change here would make every replica of another version show and accept other passwords.
+    expect(credentials.derivePassword(robot, 1)).toBe('gBD9VBrR0VgQcdbxQ1m0Q2MQXiNNTTy2Hg7');
+    for (const gen of [1, 2, 9]) expect(credentials.derivePassword(robot, gen)).toBe(reference(SECRET, robot, gen));
+    expect(credentials.derivePassword({ ...robot, id: 8 }, 1)).toBe(reference(SECRET, { ...robot, id: 8 }, 1));
+  });
+
+  it('joins the bounded set of recent secrets the logger masks, not the permanent one', () => {
+    const { credentials } = setup();
+    const logs: string[] = [];
+    const log = createLogger('info', (l) => logs.push(l));
+    const before = registeredSecretCount();
+    let last = '';
+    for (let id = 1; id <= MAX_RECENT_SECRETS + 40; id++) last = credentials.derivePassword({ id, name: 'robot$hg-many' }, 1);
+    // However many projects and rotations a replica sees, the table walked for every log line stays bounded.
+    expect(registeredSecretCount()).toBeLessThanOrEqual(before + MAX_RECENT_SECRETS);
+    log.info(`an error quoting ${last} by mistake`);
+    expect(logs[0]).toContain('an error quoting [redacted] by mistake');
+    expect(logs[0]).not.toContain(last);
+  });
+});
+
+describe('which robot is whose', () => {
+  it('a project whose username is the start of another one\'s gets its own robot, whichever was created first', async () => {
+    const { harbor, credentials, robotOf } = setup();
+    const longer = { id: 'proj-ab', name: 'AB', department: 'd' };
+    await credentials.grantWorkspace(longer, 'ws-ab');
+    await credentials.grantWorkspace(team, 'ws-a');
+    // Harbor's robot search matches by substring: "hg-proj-a" finds both robots.
+    expect((await harbor.listRobots('hg-proj-a')).map((r) => r.name)).toEqual(['robot$hg-proj-ab', 'robot$hg-proj-a']);
+    expect((await credentials.findRobot('hg-proj-a'))?.id).toBe(robotOf('hg-proj-a').id);
+    expect((await credentials.get(team)).workspaces).toEqual(['ws-a']);
+    expect((await credentials.get(longer)).workspaces).toEqual(['ws-ab']);
+  });
+
+  it('owner records: only robots named <robot prefix><username prefix>…, usernames without the robot prefix, project permissions only', async () => {
+    const { harbor, credentials, robotOf } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    await credentials.grantWorkspace(team, 'ws2');
+    // An administrator gave the robot a system permission in Harbor as well.
+    const robot = robotOf('hg-proj-a');
+    robot.permissions.push(structuredClone(systemPermission));
+    // A robot outside hubgate's names whose description copies a hubgate marker (it contains "hg-"): not an owner.
+    const copied = await harbor.createRobot({ name: 'ci-hg-proj-x', description: formatMarker({ v: 1, project: 'proj-x', name: 'X', department: 'd', gen: 1 }), level: 'system', duration: -1, disable: false, permissions: [grant('ws1')] });
+    expect(copied.name).toBe('robot$ci-hg-proj-x');
+    expect(await credentials.ownerRecords()).toEqual([
+      { robotId: robot.id, username: 'hg-proj-a', project: { id: 'proj-a', name: 'Team A', department: 'dept-1' }, workspaces: ['ws1', 'ws2'] },
+    ]);
+    // The credentials shown list the workspaces, not the system permission.
+    expect((await credentials.get(team)).workspaces).toEqual(['ws1', 'ws2']);
+  });
+});
+
+describe('granting a workspace', () => {
+  it('gives exactly the workspace access list, to the first workspace (robot created) and to every later one', async () => {
+    const { credentials, robotOf } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws1')]);
+    await credentials.grantWorkspace(team, 'ws2');
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws1'), grant('ws2')]);
+    expect(access.map((a) => `${a.resource}:${a.action}`)).toEqual([
+      'repository:pull', 'repository:push', 'repository:delete', 'repository:read', 'repository:list',
+      'artifact:read', 'artifact:list', 'artifact:delete', 'tag:create', 'tag:delete', 'tag:list',
+    ]);
+  });
+
+  it('granting a workspace the credentials already reach writes nothing', async () => {
+    const { harbor, credentials, writes } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    harbor.calls.length = 0;
+    await credentials.grantWorkspace(team, 'ws1');
+    expect(writes()).toEqual([]);
+  });
+});
+
+describe('only project permissions are workspaces (whatever a system permission\'s namespace says)', () => {
+  // Harbor gives system permissions the namespace "/"; the kind is checked all the same, so a system permission
+  // can never stand for a workspace grant, however Harbor's data changes.
+  const foreign = (namespace: string): RobotPermission => ({ kind: 'system', namespace, access: [{ resource: 'project', action: 'list' }] });
+
+  it('a grant adds the project permission even when another kind names the workspace', async () => {
+    const { credentials, robotOf } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    robotOf('hg-proj-a').permissions.push(foreign('ws2'));
+    await credentials.grantWorkspace(team, 'ws2');
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws1'), foreign('ws2'), grant('ws2')]);
+  });
+
+  it('a grant lost to a stale writer is redone even when another kind names the workspace', async () => {
+    const { harbor, credentials, robotOf } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    robotOf('hg-proj-a').permissions.push(foreign('ws2'));
+    const id = robotOf('hg-proj-a').id;
+    const stale = structuredClone(harbor.robots.get(id)!);
+    const original = harbor.updateRobot.bind(harbor);
+    let injected = false;
+    harbor.updateRobot = async (r: HarborRobot) => {
+      await original(r);
+      if (!injected) {
+        injected = true;
+        await original(stale);
+      }
+    };
+    await credentials.grantWorkspace(team, 'ws2');
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws1'), foreign('ws2'), grant('ws2')]);
+  });
+
+  it('a revoke keeps a permission of another kind that names the workspace', async () => {
+    const { credentials, robotOf } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    await credentials.grantWorkspace(team, 'ws2');
+    robotOf('hg-proj-a').permissions.push(foreign('ws1'));
+    await credentials.revokeWorkspace(team, 'ws1');
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws2'), foreign('ws1')]);
+  });
+});
+
+describe('revoking a workspace', () => {
+  async function granted() {
+    const s = setup();
+    await s.credentials.grantWorkspace(team, 'ws1');
+    await s.credentials.grantWorkspace(team, 'ws2');
+    s.robotOf('hg-proj-a').permissions.push(structuredClone(systemPermission));
+    s.harbor.calls.length = 0;
+    return s;
+  }
+
+  it('removes exactly that workspace\'s permission and keeps the others (a system permission too)', async () => {
+    const { credentials, robotOf, writes } = await granted();
+    await credentials.revokeWorkspace(team, 'ws1');
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws2'), systemPermission]);
+    expect(writes()).toEqual(['updateRobot']);
+  });
+
+  it('a workspace the credentials do not reach: nothing is written', async () => {
+    const { credentials, robotOf, writes } = await granted();
+    await credentials.revokeWorkspace(team, 'ws9');
+    expect(writes()).toEqual([]);
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws1'), grant('ws2'), systemPermission]);
+    // Nor for a project without credentials.
+    await credentials.revokeWorkspace(teamB, 'ws1');
+    expect(writes()).toEqual([]);
+  });
+
+  it('the last workspace: the robot is deleted (Harbor refuses an empty list)', async () => {
+    const { harbor, credentials, writes } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    harbor.calls.length = 0;
+    await credentials.revokeWorkspace(team, 'ws1');
+    expect(writes()).toEqual(['deleteRobot']);
+    expect(harbor.robots.size).toBe(0);
+  });
+
+  it('waits for a grant of the same project being written (one lock per robot): both take effect', async () => {
+    const { harbor, credentials, robotOf } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    const original = harbor.updateRobot.bind(harbor);
+    let entered!: () => void;
+    const inPut = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let first = true;
+    harbor.calls.length = 0;
+    harbor.updateRobot = async (r: HarborRobot) => {
+      if (first) {
+        first = false;
+        entered();
+        await gate;
+      }
+      return original(r);
+    };
+    const granting = credentials.grantWorkspace(team, 'ws2');
+    await inPut; // the grant's PUT is under way
+    const revoking = credentials.revokeWorkspace(team, 'ws1');
+    await new Promise((r) => setImmediate(r));
+    // The revoke has not even looked at the robot yet (it would have seen ws1 alone and deleted the robot).
+    expect(harbor.calls).toEqual(['listRobots', 'getRobot']);
+    release();
+    await Promise.all([granting, revoking]);
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws2')]);
+  });
+
+  it('while the replicas cannot coordinate (Redis configured, unreachable): 503, nothing written', async () => {
+    const coordination = createRedisCoordination({ redisUrl: 'redis://127.0.0.1:1', commandTimeoutMs: 100 });
+    try {
+      const { harbor, credentials, writes } = setup();
+      await credentials.grantWorkspace(team, 'ws1');
+      await credentials.grantWorkspace(team, 'ws2');
+      harbor.calls.length = 0;
+      const down = new CredentialsService({ harbor, coordination, logger: silentLogger, secret: SECRET, usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+      await expect(down.revokeWorkspace(team, 'ws1')).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining('redis unreachable') });
+      expect(writes()).toEqual([]);
+      // A rotation of credentials that do not exist is still a plain 404 (nothing to lock).
+      await expect(down.rotate(teamB)).rejects.toMatchObject({ kind: 'not_found', message: 'credentials of project "proj-b" not found' });
+    } finally {
+      await coordination.close();
+    }
+  });
+
+  it('a lock that stops being trustworthy before the write: 503 "coordination … lost", nothing written', async () => {
+    const local = createInProcessCoordination();
+    const { harbor, credentials, writes } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    await credentials.grantWorkspace(team, 'ws2');
+    harbor.calls.length = 0;
+    const lost = new CredentialsService({
+      harbor,
+      coordination: { withLock: (name, fn, opts) => local.withLock(name, () => fn(() => false), opts), shared: () => true },
+      logger: silentLogger,
+      secret: SECRET,
+      usernamePrefix: 'hg-',
+      robotPrefix: 'robot$',
+    });
+    await expect(lost.revokeWorkspace(team, 'ws1')).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining('coordination between the hubgate replicas was lost') });
+    expect(writes()).toEqual([]);
+  });
+});
+
+describe('a fresh workspace belongs to its creator alone (releaseFromOthers)', () => {
+  it('another project\'s credentials that still list the name lose it, with a warning; the owner\'s and unrelated ones are untouched', async () => {
+    const { credentials, robotOf, lines } = setup();
+    const teamC = { id: 'proj-c', name: 'C', department: 'd' };
+    await credentials.grantWorkspace(team, 'shared');
+    await credentials.grantWorkspace(team, 'a-only');
+    await credentials.grantWorkspace(teamB, 'shared');
+    await credentials.grantWorkspace(teamB, 'b-only');
+    await credentials.grantWorkspace(teamC, 'c-only');
+    await credentials.releaseFromOthers('shared', team);
+    expect(robotOf('hg-proj-a').permissions.map((p) => p.namespace)).toEqual(['shared', 'a-only']);
+    expect(robotOf('hg-proj-b').permissions.map((p) => p.namespace)).toEqual(['b-only']);
+    expect(robotOf('hg-proj-c').permissions.map((p) => p.namespace)).toEqual(['c-only']);
+    expect(lines().filter((l) => l.level === 'warn')).toEqual([
+      expect.objectContaining({
+        msg: 'a new workspace was still listed by another project\'s credentials (left from an earlier workspace of that name); removed',
+        workspace: 'shared',
+        project: 'proj-b',
+      }),
+    ]);
+  });
+});
+
+describe('showing credentials (get)', () => {
+  it('settled credentials cost one robot search and one read; nothing is written', async () => {
+    const { harbor, credentials } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    await credentials.get(team);
+    harbor.calls.length = 0;
+    await credentials.get(team);
+    expect(harbor.calls).toEqual(['listRobots', 'getRobot']);
+  });
+
+  it('a robot whose hubgate marker was removed in Harbor gets it back, with this key\'s password', async () => {
+    const { harbor, credentials, robotOf } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    robotOf('hg-proj-a').description = 'edited in the Harbor UI';
+    const shown = await credentials.get(team);
+    expect(harbor.secrets.get(robotOf('hg-proj-a').id)).toBe(shown.password);
+    expect(parseMarker(robotOf('hg-proj-a').description)).toEqual({ v: 1, project: 'proj-a', name: 'Team A', department: 'dept-1', gen: 1, key: keyFingerprint(SECRET) });
+  });
+
+  it('completing an interrupted rotation sets the secret and then clears the mark: no PUT of an unchanged robot', async () => {
+    const { harbor, credentials, robotOf, writes } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    harbor.failNext('setRobotSecret', () => new AppError('upstream_timeout', 'slow'));
+    await expect(credentials.rotate(team)).rejects.toMatchObject({ kind: 'upstream_timeout' });
+    harbor.calls.length = 0;
+    const shown = await credentials.get(team);
+    expect(writes()).toEqual(['setRobotSecret', 'updateRobot']);
+    expect(harbor.secrets.get(robotOf('hg-proj-a').id)).toBe(shown.password);
+  });
+
+  it('a replica with another key, reading a robot that key left mid-rotation: 503, one read, nothing written', async () => {
+    const { harbor, credentials, robotOf } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    harbor.failNext('setRobotSecret', () => new AppError('upstream_timeout', 'slow'));
+    await expect(credentials.rotate(team)).rejects.toMatchObject({ kind: 'upstream_timeout' });
+    const description = robotOf('hg-proj-a').description;
+    const stray = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: 'w'.repeat(32), usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    harbor.calls.length = 0;
+    await expect(stray.get({ ...team, name: 'Team A renamed' })).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining('another credential secret') });
+    expect(harbor.calls).toEqual(['listRobots', 'getRobot']);
+    expect(robotOf('hg-proj-a').description).toBe(description);
+  });
+
+  it('with Redis: a read after the grace period heals a robot of an unannounced key without waiting for the next announcement round', async () => {
+    const harbor = new FakeHarbor();
+    const entries = new Map<string, unknown>();
+    const cache = {
+      get: async <T,>(key: string) => entries.get(key) as T | undefined,
+      set: async <T,>(key: string, value: T) => void entries.set(key, value),
+      del: async (...keys: string[]) => keys.forEach((k) => entries.delete(k)),
+    };
+    const local = createInProcessCoordination();
+    const replica = (secret: string) =>
+      new CredentialsService({
+        harbor,
+        coordination: { withLock: local.withLock.bind(local), shared: () => true },
+        liveKeys: cache,
+        keyGraceMs: 1000,
+        logger: silentLogger,
+        secret,
+        usernamePrefix: 'hg-',
+        robotPrefix: 'robot$',
+      });
+    const clock = jest.spyOn(Date, 'now');
+    let t = 5_000_000;
+    clock.mockImplementation(() => t);
+    try {
+      const old = replica('o'.repeat(32));
+      await old.grantWorkspace(team, 'ws1');
+      entries.clear(); // the last replica with the old key is gone
+      const fresh = replica('n'.repeat(32));
+      await fresh.announce();
+      await expect(fresh.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+      t += 1000;
+      const shown = await fresh.get(team);
+      const robot = [...harbor.robots.values()][0];
+      expect(harbor.secrets.get(robot.id)).toBe(shown.password);
+      expect(parseMarker(robot.description)?.key).toBe(fresh.key);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+});
+
+describe('rotating (rotate)', () => {
+  it('without a lock spanning replicas: a robot deleted and re-created by another replica during the settle wait is left as that replica wrote it (no PUT of an unchanged robot)', async () => {
+    const { harbor, credentials, robotOf, writes } = setup({ settleMs: 1 });
+    await credentials.grantWorkspace(team, 'ws1');
+    const oldId = robotOf('hg-proj-a').id;
+    const other = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: SECRET, usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    const read = harbor.getRobot.bind(harbor);
+    let afterSecret = 0;
+    harbor.getRobot = async (id: number) => {
+      // The rotation's read-back is the first read after the secret was set; the settle wait's look is the second.
+      if (id === oldId && harbor.calls.includes('setRobotSecret') && ++afterSecret === 2) {
+        harbor.robots.delete(oldId);
+        await other.grantWorkspace(team, 'ws1');
+        harbor.calls.length = 0;
+      }
+      return read(id);
+    };
+    harbor.calls.length = 0;
+    const shown = await credentials.rotate(team);
+    expect(afterSecret).toBe(2);
+    expect(writes()).toEqual([]);
+    expect(harbor.secrets.get(robotOf('hg-proj-a').id)).toBe(shown.password);
+  });
+});
+
+describe('checking a registry login (verify)', () => {
+  it('a username without the hubgate prefix is refused without asking Harbor', async () => {
+    const { harbor, credentials } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    const { password } = await credentials.get(team);
+    harbor.calls.length = 0;
+    expect(await credentials.verify('admin', password)).toBeNull();
+    expect(await credentials.verify('proj-a', password)).toBeNull();
+    expect(harbor.calls).toEqual([]);
+  });
+
+  it('a made-up username is remembered as absent for 10 s exactly: at 10 000 ms Harbor is asked again', async () => {
+    const { harbor, credentials } = setup();
+    const clock = jest.spyOn(Date, 'now');
+    let t = 1_000_000;
+    clock.mockImplementation(() => t);
+    try {
+      expect(await credentials.verify('hg-nobody', 'x'.repeat(35))).toBeNull();
+      t += 9_999;
+      expect(await credentials.verify('hg-nobody', 'x'.repeat(35))).toBeNull();
+      expect(harbor.calls.filter((c) => c === 'listRobots')).toHaveLength(1);
+      t += 1;
+      expect(await credentials.verify('hg-nobody', 'x'.repeat(35))).toBeNull();
+      expect(harbor.calls.filter((c) => c === 'listRobots')).toHaveLength(2);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
+  it('at most 10 000 absent usernames are remembered: the oldest is forgotten first', async () => {
+    const { harbor, credentials } = setup();
+    for (let i = 0; i <= 10_000; i++) await credentials.verify(`hg-made-up-${i}`, 'x');
+    harbor.calls.length = 0;
+    // 10 001 names seen: the first is forgotten (Harbor asked again), the second is still remembered.
+    expect(await credentials.verify('hg-made-up-1', 'x')).toBeNull();
+    expect(harbor.calls).toEqual([]);
+    expect(await credentials.verify('hg-made-up-0', 'x')).toBeNull();
+    expect(harbor.calls).toEqual(['listRobots']);
+  });
+
+  it('the right password on settled credentials: one robot search and one read, nothing written', async () => {
+    const { harbor, credentials } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    const { password } = await credentials.get(team);
+    harbor.calls.length = 0;
+    expect((await credentials.verify('hg-proj-a', password))?.name).toBe('robot$hg-proj-a');
+    expect(harbor.calls).toEqual(['listRobots', 'getRobot']);
+  });
+
+  it('a login that completes an interrupted rotation sets the secret and clears the mark: no PUT of an unchanged robot', async () => {
+    const { harbor, credentials, robotOf, writes } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    harbor.failNext('setRobotSecret', () => new AppError('upstream_timeout', 'slow'));
+    await expect(credentials.rotate(team)).rejects.toMatchObject({ kind: 'upstream_timeout' });
+    const next = credentials.derivePassword(robotOf('hg-proj-a'), 2);
+    harbor.calls.length = 0;
+    expect(await credentials.verify('hg-proj-a', next)).not.toBeNull();
+    expect(writes()).toEqual(['setRobotSecret', 'updateRobot']);
+  });
+
+  it('a robot whose marker names another project is never repaired through a login (the marker cannot say which robot to write)', async () => {
+    const { harbor, credentials, robotOf, writes } = setup();
+    await credentials.grantWorkspace(team, 'ws-a');
+    await credentials.grantWorkspace(teamB, 'ws-b');
+    const b = robotOf('hg-proj-b');
+    // hg-proj-b's marker edited to name proj-a, with a rotation pending.
+    b.description = formatMarker({ ...parseMarker(b.description)!, project: 'proj-a', pending: true });
+    const aBefore = structuredClone(robotOf('hg-proj-a'));
+    harbor.calls.length = 0;
+    expect((await credentials.verify('hg-proj-b', credentials.derivePassword(b, 1)))?.name).toBe('robot$hg-proj-b');
+    expect(writes()).toEqual([]);
+    expect(robotOf('hg-proj-a')).toEqual(aBefore);
+  });
+});
