@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import { AppError } from '../../../src/domain/errors';
 import { CredentialsService, WORKSPACE_ACCESS, formatMarker, keyFingerprint, parseMarker, type CredentialsDeps } from '../../../src/domain/credentials.service';
 import { MAX_RECENT_SECRETS, createLogger, registeredSecretCount, silentLogger } from '../../../src/observability/logger';
+import { createMetrics } from '../../../src/observability/metrics';
 import { createInProcessCoordination, createRedisCoordination } from '../../../adapters/redis/redis.coordination';
 import type { HarborRobot, RobotPermission } from '../../../src/ports/harbor';
 import { FakeHarbor } from '../../support/fake-harbor';
@@ -474,5 +475,166 @@ describe('checking a registry login (verify)', () => {
     expect((await credentials.verify('hg-proj-b', credentials.derivePassword(b, 1)))?.name).toBe('robot$hg-proj-b');
     expect(writes()).toEqual([]);
     expect(robotOf('hg-proj-a')).toEqual(aBefore);
+  });
+});
+
+describe('markers and key fingerprints', () => {
+  it('a marker is "hubgate:" + JSON with v 1, a string project, an integer generation and, if any, a string key', () => {
+    const ok = { v: 1, project: 'p', name: 'P', department: 'd', gen: 2 };
+    expect(parseMarker(formatMarker(ok as never))).toEqual(ok);
+    expect(formatMarker(ok as never)).toBe('hubgate:{"v":1,"project":"p","name":"P","department":"d","gen":2}');
+    expect(parseMarker(formatMarker({ ...ok, key: 'abc' } as never))).toEqual({ ...ok, key: 'abc' });
+    for (const bad of [
+      undefined,
+      '',
+      'robot of team P',
+      ` hubgate:${JSON.stringify(ok)}`,
+      `Hubgate:${JSON.stringify(ok)}`,
+      'hubgate:{not json',
+      'hubgate:null',
+      `hubgate:${JSON.stringify({ ...ok, v: 2 })}`,
+      `hubgate:${JSON.stringify({ ...ok, v: '1' })}`,
+      `hubgate:${JSON.stringify({ ...ok, project: 7 })}`,
+      `hubgate:${JSON.stringify({ ...ok, gen: 1.5 })}`,
+      `hubgate:${JSON.stringify({ ...ok, gen: '1' })}`,
+      `hubgate:${JSON.stringify({ ...ok, key: 5 })}`,
+    ]) {
+      expect([bad, parseMarker(bad)]).toEqual([bad, undefined]);
+    }
+  });
+
+  it('a key fingerprint is 16 hex digits of an HMAC under the secret (pinned: every replica must agree)', () => {
+    expect(keyFingerprint(SECRET)).toBe(createHmac('sha256', SECRET).update('hubgate credential key fingerprint').digest('hex').slice(0, 16));
+    expect(keyFingerprint(SECRET)).toMatch(/^[0-9a-f]{16}$/);
+    expect(new CredentialsService({ harbor: new FakeHarbor(), coordination: createInProcessCoordination(), logger: silentLogger, secret: SECRET, usernamePrefix: 'hg-', robotPrefix: 'robot$' }).key).toBe(keyFingerprint(SECRET));
+  });
+
+  it('this replica\'s own secret listed as retired (as a secret or as its fingerprint) is not retired: its robots are left alone', async () => {
+    for (const listed of [SECRET, keyFingerprint(SECRET)]) {
+      const { harbor, credentials } = setup();
+      await credentials.grantWorkspace(team, 'ws1');
+      const same = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: SECRET, previousSecrets: [listed], usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+      harbor.calls.length = 0;
+      await same.get(team);
+      expect(harbor.calls).toEqual(['listRobots', 'getRobot']);
+    }
+  });
+
+  it('only 16 lower-case hex digits are read as a fingerprint; anything else is a secret whose fingerprint is taken', async () => {
+    const oldSecret = 'A1B2C3D4E5F6A7B8'; // 16 characters, but upper case: a secret, not a fingerprint
+    const harbor = new FakeHarbor();
+    const old = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: oldSecret, usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    await old.grantWorkspace(team, 'ws1');
+    const fresh = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: SECRET, previousSecrets: [oldSecret], usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    const shown = await fresh.get(team);
+    expect(harbor.secrets.get([...harbor.robots.keys()][0])).toBe(shown.password);
+  });
+});
+
+describe('the read-modify-write of a robot (lockedMutate)', () => {
+  it('workspaces deleted in Harbor behind hubgate\'s back are left out of the next write (Harbor refuses a PUT naming them), with a warning', async () => {
+    const { harbor, credentials, robotOf, lines } = setup();
+    harbor.strictPermissions = true;
+    for (const ws of ['ws1', 'ws2', 'ws3']) await harbor.createProject({ name: ws, public: false });
+    for (const ws of ['ws1', 'ws2']) await credentials.grantWorkspace(team, ws);
+    harbor.projects.delete('ws1'); // deleted outside hubgate; the robot still lists it
+    await credentials.grantWorkspace(team, 'ws3');
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws2'), grant('ws3')]);
+    expect(lines().filter((l) => l.level === 'warn')).toEqual([
+      expect.objectContaining({ msg: 'project credentials named deleted workspaces; left out', robot_id: robotOf('hg-proj-a').id, workspaces: ['ws1'] }),
+    ]);
+  });
+
+  it('every workspace deleted in Harbor: 409 "no workspace any more", the robot is not emptied', async () => {
+    const { harbor, credentials, robotOf } = setup();
+    harbor.strictPermissions = true;
+    await harbor.createProject({ name: 'ws1', public: false });
+    await credentials.grantWorkspace(team, 'ws1');
+    harbor.projects.delete('ws1');
+    await expect(credentials.rotate(team)).rejects.toMatchObject({
+      kind: 'conflict',
+      message: 'project "proj-a" has no workspace any more: its registry credentials come back with its next workspace',
+    });
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws1')]);
+  });
+
+  it('a PUT refused for another reason is not taken for deleted workspaces: the error goes through', async () => {
+    const { harbor, credentials, robotOf } = setup();
+    for (const ws of ['ws1', 'ws2']) await harbor.createProject({ name: ws, public: false });
+    await credentials.grantWorkspace(team, 'ws1');
+    // A 404 while every workspace it names still exists (the robot itself went, say).
+    harbor.failNext('updateRobot', () => new AppError('not_found', 'robot 1 not found'));
+    await expect(credentials.grantWorkspace(team, 'ws2')).rejects.toMatchObject({ kind: 'not_found', message: 'robot 1 not found' });
+    harbor.failNext('updateRobot', () => new AppError('upstream_unavailable', 'boom'));
+    await expect(credentials.grantWorkspace(team, 'ws2')).rejects.toMatchObject({ kind: 'upstream_unavailable' });
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws1')]);
+  });
+
+  it('a writer that undoes every change: six attempts, each counted and logged, then 409 "too many concurrent changes"', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const { harbor, credentials, lines } = setup({ metrics });
+    await credentials.grantWorkspace(team, 'ws1');
+    const id = [...harbor.robots.keys()][0];
+    const stale = structuredClone(harbor.robots.get(id)!);
+    const original = harbor.updateRobot.bind(harbor);
+    harbor.updateRobot = async (r: HarborRobot) => {
+      await original(r);
+      await original(structuredClone(stale));
+    };
+    await expect(credentials.grantWorkspace(team, 'ws2')).rejects.toMatchObject({
+      kind: 'conflict',
+      message: 'could not update the project credentials: too many concurrent changes, try again',
+    });
+    expect(lines().filter((l) => l.level === 'warn').map((l) => [l.msg, l.robot_id, l.attempt])).toEqual(
+      [1, 2, 3, 4, 5, 6].map((attempt) => ['robot update lost to a concurrent writer; retrying', id, attempt]),
+    );
+    expect((await metrics.registry.getSingleMetric('hubgate_robot_update_retries_total')!.get()).values[0]?.value).toBe(6);
+  });
+
+  it('another replica creating the robot between this one\'s look and its create: the create\'s 409 means "go round again"', async () => {
+    const { harbor, credentials, robotOf } = setup();
+    const other = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: SECRET, usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    const create = harbor.createRobot.bind(harbor);
+    let raced = false;
+    harbor.createRobot = async (input) => {
+      if (!raced) {
+        raced = true;
+        await other.grantWorkspace(team, 'ws-other');
+      }
+      return create(input);
+    };
+    await credentials.grantWorkspace(team, 'ws1');
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws-other'), grant('ws1')]);
+    expect(harbor.robots.size).toBe(1);
+  });
+
+  it('the marker carries the project\'s current name and department; an empty one keeps the recorded value (the id for a name never recorded)', async () => {
+    const { credentials, robotOf } = setup();
+    const marker = () => parseMarker(robotOf('hg-proj-a').description);
+    await credentials.grantWorkspace({ id: 'proj-a', name: '', department: '' }, 'ws1');
+    expect(marker()).toMatchObject({ name: 'proj-a', department: '' });
+    await credentials.grantWorkspace(team, 'ws2');
+    expect(marker()).toMatchObject({ name: 'Team A', department: 'dept-1' });
+    await credentials.grantWorkspace({ id: 'proj-a', name: '', department: '' }, 'ws3');
+    expect(marker()).toMatchObject({ name: 'Team A', department: 'dept-1' });
+    await credentials.grantWorkspace({ id: 'proj-a', name: 'Renamed', department: 'dept-2' }, 'ws4');
+    expect(marker()).toEqual({ v: 1, project: 'proj-a', name: 'Renamed', department: 'dept-2', gen: 1, key: keyFingerprint(SECRET) });
+  });
+
+  it('a heal is logged with the old and new key and counted; a rotation is counted as a rotation, not a heal', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const harbor = new FakeHarbor();
+    const old = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: 'o'.repeat(32), usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    await old.grantWorkspace(team, 'ws1');
+    const logs: string[] = [];
+    const fresh = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: createLogger('debug', (l) => logs.push(l)), metrics, secret: SECRET, previousSecrets: ['o'.repeat(32)], usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    await fresh.get(team);
+    await fresh.rotate(team);
+    const value = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values[0]?.value;
+    expect(await value('hubgate_credential_key_heals_total')).toBe(1);
+    expect(await value('hubgate_credential_rotations_total')).toBe(1);
+    expect(logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 'info')).toEqual([
+      expect.objectContaining({ msg: 'project credentials re-set with this replica\'s credential secret', robot_id: [...harbor.robots.keys()][0], old_key: keyFingerprint('o'.repeat(32)), key: keyFingerprint(SECRET) }),
+    ]);
   });
 });
