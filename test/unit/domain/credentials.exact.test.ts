@@ -638,3 +638,161 @@ describe('the read-modify-write of a robot (lockedMutate)', () => {
     ]);
   });
 });
+
+describe('key standing over time (fake clock)', () => {
+  const OLD = 'o'.repeat(32);
+  let t: number;
+  let clock: jest.SpyInstance;
+  beforeEach(() => {
+    t = 10_000_000;
+    clock = jest.spyOn(Date, 'now').mockImplementation(() => t);
+  });
+  afterEach(() => clock.mockRestore());
+
+  function world(more: Partial<CredentialsDeps> = {}) {
+    const harbor = new FakeHarbor();
+    const entries = new Map<string, unknown>();
+    const up = { shared: true };
+    const cache = {
+      get: async <T,>(key: string) => entries.get(key) as T | undefined,
+      set: async <T,>(key: string, value: T) => void entries.set(key, value),
+      del: async (...keys: string[]) => keys.forEach((k) => entries.delete(k)),
+    };
+    const local = createInProcessCoordination();
+    const logs: string[] = [];
+    const replica = (secret: string, extra: Partial<CredentialsDeps> = {}) =>
+      new CredentialsService({
+        harbor,
+        coordination: { withLock: local.withLock.bind(local), shared: () => up.shared },
+        logger: createLogger('debug', (l) => logs.push(l)),
+        secret,
+        usernamePrefix: 'hg-',
+        robotPrefix: 'robot$',
+        ...more,
+        ...extra,
+      });
+    const lines = () => logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+    return { harbor, entries, cache, up, replica, lines, logs };
+  }
+
+  it('/readyz detail: this key when all agree; the foreign keys, sorted, and the count when not', async () => {
+    const w = world();
+    const a = w.replica(OLD);
+    await a.grantWorkspace(team, 'ws1');
+    const b = w.replica('b'.repeat(32));
+    await b.grantWorkspace(teamB, 'ws2');
+    const me = w.replica(SECRET);
+    expect(me.keyStatus()).toEqual({ ok: true, detail: `credential key ${me.key}` });
+    await me.ownerRecords();
+    const keys = [keyFingerprint(OLD), keyFingerprint('b'.repeat(32))].sort();
+    expect(me.keyStatus()).toEqual({
+      ok: false,
+      detail:
+        `2 project credential(s) carry a password set with another credential secret (key ${keys.join(', ')}; this replica's key ${me.key}): ` +
+        'this replica can neither show nor check them. The replicas disagree on HUBGATE_CREDENTIAL_SECRET, or a retired secret is missing from HUBGATE_CREDENTIAL_SECRET_PREVIOUS',
+    });
+  });
+
+  it('a mismatch counts for exactly the TTL after the robot was last seen', async () => {
+    const w = world({ mismatchTtlMs: 1000 });
+    await w.replica(OLD).grantWorkspace(team, 'ws1');
+    const me = w.replica(SECRET);
+    await me.ownerRecords();
+    t += 1000;
+    expect(me.keyStatus().ok).toBe(false);
+    t += 1;
+    expect(me.keyStatus().ok).toBe(true);
+  });
+
+  it('a foreign key is warned about again once the TTL has passed, exactly', async () => {
+    const w = world({ mismatchTtlMs: 1000 });
+    await w.replica(OLD).grantWorkspace(team, 'ws1');
+    const me = w.replica(SECRET);
+    const warnings = () => w.lines().filter((l) => l.level === 'warn' && l.msg === 'project credentials set with another credential secret: not replaced (see /readyz)');
+    await me.ownerRecords();
+    t += 999;
+    await me.ownerRecords();
+    expect(warnings()).toHaveLength(1);
+    expect(warnings()[0]).toMatchObject({ robot_id: [...w.harbor.robots.keys()][0], key: keyFingerprint(OLD), own_key: me.key });
+    t += 1;
+    await me.ownerRecords();
+    expect(warnings()).toHaveLength(2);
+  });
+
+  it('a key unannounced heals exactly at the grace period, counted from this replica\'s first announcement and from the key\'s first absence', async () => {
+    const w = world({ liveKeys: undefined });
+    await w.replica(OLD).grantWorkspace(team, 'ws1');
+    const me = w.replica(SECRET, { liveKeys: w.cache, keyGraceMs: 1000 });
+    await me.announce(); // announced since t
+    t += 500;
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' }); // OLD absent since t + 500
+    t += 500; // 1000 since the announcement, 500 since the absence
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    t += 499;
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    t += 1;
+    await me.get(team);
+    expect(parseMarker([...w.harbor.robots.values()][0].description)?.key).toBe(me.key);
+    expect(w.lines().filter((l) => l.level === 'warn').at(-1)).toMatchObject({
+      msg: 'credential key announced by no replica: treated as retired, its robots get this key\'s passwords',
+      key: keyFingerprint(OLD),
+      own_key: me.key,
+    });
+  });
+
+  it('announcements that stop reaching Redis restart the grace period', async () => {
+    const w = world({ liveKeys: undefined });
+    await w.replica(OLD).grantWorkspace(team, 'ws1');
+    const me = w.replica(SECRET, { liveKeys: w.cache, keyGraceMs: 1000 });
+    await me.announce();
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    t += 900;
+    w.up.shared = false;
+    await me.announce(); // did not get through
+    w.up.shared = true;
+    await me.announce(); // announced again since t + 900
+    t += 100;
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    t += 899;
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    t += 1;
+    await me.get(team);
+  });
+
+  it('a key taken for retired that is announced again is no longer retired, with a warning', async () => {
+    const w = world({ liveKeys: undefined });
+    const old = w.replica(OLD, { liveKeys: w.cache });
+    await old.grantWorkspace(team, 'ws1');
+    const me = w.replica(SECRET, { liveKeys: w.cache, keyGraceMs: 1000 });
+    await me.announce();
+    await me.ownerRecords();
+    await me.announce(); // OLD found unannounced
+    t += 1000;
+    await me.announce(); // OLD unannounced for the grace period: retired
+    expect(w.lines().filter((l) => l.level === 'warn').at(-1)).toMatchObject({ msg: 'credential key announced by no replica: treated as retired, its robots get this key\'s passwords' });
+    await old.grantWorkspace(teamB, 'ws2'); // proj-b's robot is set with OLD
+    await old.announce();
+    await me.announce();
+    expect(w.lines().filter((l) => l.level === 'warn').at(-1)).toMatchObject({ msg: 'credential key announced again: no longer treated as retired', key: keyFingerprint(OLD), own_key: me.key });
+    await expect(me.get(teamB)).rejects.toMatchObject({ kind: 'unavailable' });
+  });
+
+  it('a replaced key that comes back is reported once, with the robot, the key and this key', async () => {
+    const w = world();
+    const old = w.replica(OLD);
+    await old.grantWorkspace(team, 'ws1');
+    const me = w.replica(SECRET, { previousSecrets: [OLD] });
+    await me.get(team); // replaced OLD
+    await old.rotate(team).catch(() => undefined); // refused: my key is foreign to it
+    // OLD comes back on the robot (a replica still running with it wrote it).
+    const robot = [...w.harbor.robots.values()][0];
+    robot.description = formatMarker({ ...parseMarker(robot.description)!, key: keyFingerprint(OLD) });
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    const errors = w.lines().filter((l) => l.level === 'error');
+    expect(errors).toEqual([
+      expect.objectContaining({ msg: 'credential key disagreement: a key this replica replaced came back, another replica still uses it; not replacing it again', robot_id: robot.id, key: keyFingerprint(OLD), own_key: me.key }),
+    ]);
+    expect(me.keyStatus().detail).toContain(`retired key(s) ${keyFingerprint(OLD)} still in use by another replica`);
+  });
+});
