@@ -531,6 +531,19 @@ describe('markers and key fingerprints', () => {
   });
 });
 
+describe('retired secrets that look partly like fingerprints', () => {
+  it('a secret that ends or starts with 16 hex digits is still a secret: its fingerprint is taken, its robots heal', async () => {
+    for (const oldSecret of ['retired-secret-x0123456789abcdef', '0123456789abcdef-retired-secret-x']) {
+      const harbor = new FakeHarbor();
+      const old = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: oldSecret, usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+      await old.grantWorkspace(team, 'ws1');
+      const fresh = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: SECRET, previousSecrets: [oldSecret], usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+      const shown = await fresh.get(team);
+      expect([oldSecret, harbor.secrets.get([...harbor.robots.keys()][0])]).toEqual([oldSecret, shown.password]);
+    }
+  });
+});
+
 describe('the read-modify-write of a robot (lockedMutate)', () => {
   it('workspaces deleted in Harbor behind hubgate\'s back are left out of the next write (Harbor refuses a PUT naming them), with a warning', async () => {
     const { harbor, credentials, robotOf, lines } = setup();
@@ -540,8 +553,15 @@ describe('the read-modify-write of a robot (lockedMutate)', () => {
     harbor.projects.delete('ws1'); // deleted outside hubgate; the robot still lists it
     await credentials.grantWorkspace(team, 'ws3');
     expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws2'), grant('ws3')]);
+    // A system permission is no workspace: never taken for a deleted one.
+    robotOf('hg-proj-a').permissions.push(structuredClone(systemPermission));
+    harbor.projects.delete('ws2');
+    await harbor.createProject({ name: 'ws4', public: false });
+    await credentials.grantWorkspace(team, 'ws4');
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws3'), systemPermission, grant('ws4')]);
     expect(lines().filter((l) => l.level === 'warn')).toEqual([
       expect.objectContaining({ msg: 'project credentials named deleted workspaces; left out', robot_id: robotOf('hg-proj-a').id, workspaces: ['ws1'] }),
+      expect.objectContaining({ msg: 'project credentials named deleted workspaces; left out', robot_id: robotOf('hg-proj-a').id, workspaces: ['ws2'] }),
     ]);
   });
 
@@ -568,6 +588,35 @@ describe('the read-modify-write of a robot (lockedMutate)', () => {
     harbor.failNext('updateRobot', () => new AppError('upstream_unavailable', 'boom'));
     await expect(credentials.grantWorkspace(team, 'ws2')).rejects.toMatchObject({ kind: 'upstream_unavailable' });
     expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws1')]);
+  });
+
+  it('a PUT refused for another reason while a workspace was deleted: the error goes through, nothing is left out', async () => {
+    const { harbor, credentials, robotOf } = setup();
+    harbor.strictPermissions = true;
+    for (const ws of ['ws1', 'ws2']) await harbor.createProject({ name: ws, public: false });
+    await credentials.grantWorkspace(team, 'ws1');
+    harbor.projects.delete('ws1');
+    harbor.failNext('updateRobot', () => new AppError('upstream_unavailable', 'boom'));
+    await expect(credentials.grantWorkspace(team, 'ws2')).rejects.toMatchObject({ kind: 'upstream_unavailable', message: 'boom' });
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws1')]);
+  });
+
+  it('a robot just created that Harbor\'s search does not show yet: the next attempt finds it', async () => {
+    const { harbor, credentials, robotOf } = setup();
+    const list = harbor.listRobots.bind(harbor);
+    let lagging = 0;
+    harbor.listRobots = async (q: string) => {
+      // The search right after the create answers from before it.
+      if (harbor.calls.at(-1) === 'createRobot' && lagging++ === 0) {
+        harbor.calls.push('listRobots');
+        return [];
+      }
+      return list(q);
+    };
+    await credentials.grantWorkspace(team, 'ws1');
+    expect(lagging).toBe(1);
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws1')]);
+    expect(harbor.robots.size).toBe(1);
   });
 
   it('a writer that undoes every change: six attempts, each counted and logged, then 409 "too many concurrent changes"', async () => {
@@ -632,7 +681,11 @@ describe('the read-modify-write of a robot (lockedMutate)', () => {
     await fresh.rotate(team);
     const value = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values[0]?.value;
     expect(await value('hubgate_credential_key_heals_total')).toBe(1);
-    expect(await value('hubgate_credential_rotations_total')).toBe(1);
+    // A rotation of a robot a retired key set replaces that key too, but is a rotation, not a heal.
+    await old.grantWorkspace(teamB, 'ws2');
+    await fresh.rotate(teamB);
+    expect(await value('hubgate_credential_key_heals_total')).toBe(1);
+    expect(await value('hubgate_credential_rotations_total')).toBe(2);
     expect(logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 'info')).toEqual([
       expect.objectContaining({ msg: 'project credentials re-set with this replica\'s credential secret', robot_id: [...harbor.robots.keys()][0], old_key: keyFingerprint('o'.repeat(32)), key: keyFingerprint(SECRET) }),
     ]);
@@ -756,6 +809,25 @@ describe('key standing over time (fake clock)', () => {
     t += 899;
     await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
     t += 1;
+    await me.get(team);
+  });
+
+  it('this replica\'s announcements breaking off restart its own grace period, even for a key long unannounced', async () => {
+    const w = world({ liveKeys: undefined });
+    await w.replica(OLD).grantWorkspace(team, 'ws1');
+    const me = w.replica(SECRET, { liveKeys: w.cache, keyGraceMs: 1000, mismatchTtlMs: 100 });
+    await me.announce();
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' }); // OLD unannounced since t
+    t += 200;
+    expect(me.keyStatus().ok).toBe(true); // the mismatch has expired
+    w.up.shared = false;
+    await me.announce(); // this announcement does not get through
+    t += 700;
+    w.up.shared = true;
+    await me.announce(); // announcing again since t + 900
+    t += 100; // OLD unannounced for 1000 ms, but this replica has announced for 100 ms only
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    t += 900;
     await me.get(team);
   });
 
