@@ -619,6 +619,122 @@ describe('the read-modify-write of a robot (lockedMutate)', () => {
     expect(harbor.robots.size).toBe(1);
   });
 
+  it('a robot is created with hubgate\'s marker, system level, no expiry, enabled, with the first workspace', async () => {
+    const { harbor, credentials } = setup();
+    const inputs: unknown[] = [];
+    const create = harbor.createRobot.bind(harbor);
+    harbor.createRobot = async (input) => {
+      inputs.push(structuredClone(input));
+      return create(input);
+    };
+    await credentials.grantWorkspace(team, 'ws1');
+    expect(inputs).toEqual([
+      {
+        name: 'hg-proj-a',
+        description: formatMarker({ v: 1, project: 'proj-a', name: 'Team A', department: 'dept-1', gen: 1, pending: true, key: keyFingerprint(SECRET) }),
+        level: 'system',
+        duration: -1,
+        disable: false,
+        permissions: [grant('ws1')],
+      },
+    ]);
+  });
+
+  it('a rotation whose robot went between the look and the lock: 404, no robot created', async () => {
+    const { harbor, credentials, writes } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    const get = harbor.getRobot.bind(harbor);
+    let reads = 0;
+    harbor.getRobot = async (id: number) => {
+      const r = await get(id);
+      if (++reads === 1) harbor.robots.delete(id); // deleted right after rotate() saw it
+      return r;
+    };
+    harbor.calls.length = 0;
+    await expect(credentials.rotate(team)).rejects.toMatchObject({ kind: 'not_found', message: 'credentials of project "proj-a" not found' });
+    expect(writes()).toEqual([]);
+  });
+
+  it('a replica with another key granting a workspace on a robot that key left mid-rotation: the secret and the key are left alone', async () => {
+    const { harbor, credentials, robotOf } = setup();
+    await credentials.grantWorkspace(team, 'ws1');
+    harbor.failNext('setRobotSecret', () => new AppError('upstream_timeout', 'slow'));
+    await expect(credentials.rotate(team)).rejects.toMatchObject({ kind: 'upstream_timeout' });
+    const stray = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: 'w'.repeat(32), usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    harbor.calls.length = 0;
+    await stray.grantWorkspace(team, 'ws2');
+    expect(harbor.calls.filter((c) => c === 'setRobotSecret')).toEqual([]);
+    expect(parseMarker(robotOf('hg-proj-a').description)).toMatchObject({ gen: 2, pending: true, key: keyFingerprint(SECRET) });
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws1'), grant('ws2')]);
+  });
+
+  /** After the `n`-th PUT of the robot, a stale writer PUTs what the robot looked like after PUT number `snapshotAfter` (0: before). */
+  function staleAfter(harbor: FakeHarbor, n: number, snapshotAfter: number) {
+    const original = harbor.updateRobot.bind(harbor);
+    let puts = 0;
+    let snapshot: HarborRobot | undefined;
+    harbor.updateRobot = async (r: HarborRobot) => {
+      if (puts === 0 && snapshotAfter === 0) snapshot = structuredClone(harbor.robots.get(r.id)!);
+      await original(r);
+      puts++;
+      if (puts === snapshotAfter) snapshot = structuredClone(harbor.robots.get(r.id)!);
+      if (puts === n) await original(structuredClone(snapshot!));
+    };
+  }
+  const retries = async (metrics: ReturnType<typeof createMetrics>) => (await metrics.registry.getSingleMetric('hubgate_robot_update_retries_total')!.get()).values[0]?.value;
+
+  it('a rotation undone by a stale writer (the old generation back) is detected and redone', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const { harbor, credentials, robotOf } = setup({ metrics });
+    await credentials.grantWorkspace(team, 'ws1');
+    staleAfter(harbor, 2, 0); // after the rotation's second PUT, the robot as it was before the rotation
+    const shown = await credentials.rotate(team);
+    expect(await retries(metrics)).toBe(1);
+    expect(harbor.secrets.get(robotOf('hg-proj-a').id)).toBe(shown.password);
+    expect(parseMarker(robotOf('hg-proj-a').description)).toEqual({ v: 1, project: 'proj-a', name: 'Team A', department: 'dept-1', gen: 2, key: keyFingerprint(SECRET) });
+  });
+
+  it('a stale writer bringing back the "secret pending" mark is detected and the mark cleared again', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const { harbor, credentials, robotOf } = setup({ metrics });
+    await credentials.grantWorkspace(team, 'ws1');
+    staleAfter(harbor, 2, 1); // after the second PUT (mark cleared), the first PUT's robot (marked pending)
+    await credentials.rotate(team);
+    expect(await retries(metrics)).toBe(1);
+    expect(parseMarker(robotOf('hg-proj-a').description)?.pending).toBeUndefined();
+  });
+
+  it('a heal undone by a stale writer (the retired key back on the marker) is detected; the key is then taken as still in use: 503', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const harbor = new FakeHarbor();
+    const old = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, secret: 'o'.repeat(32), usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    await old.grantWorkspace(team, 'ws1');
+    const fresh = new CredentialsService({ harbor, coordination: createInProcessCoordination(), logger: silentLogger, metrics, secret: SECRET, previousSecrets: ['o'.repeat(32)], usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+    // After the heal's second PUT, a stale writer puts back the robot with the old key's marker.
+    staleAfter(harbor, 2, 0);
+    await expect(fresh.get(team)).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining(`key ${keyFingerprint('o'.repeat(32))}`) });
+    expect(await retries(metrics)).toBe(1);
+    expect(fresh.keyStatus().detail).toContain('still in use by another replica');
+  });
+
+  it('without a lock spanning replicas: a change lost to a stale writer during the settle wait is redone and counted', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const { harbor, credentials, robotOf } = setup({ metrics, settleMs: 1 });
+    await credentials.grantWorkspace(team, 'ws1');
+    const id = robotOf('hg-proj-a').id;
+    const stale = structuredClone(harbor.robots.get(id)!);
+    const get = harbor.getRobot.bind(harbor);
+    let reads = 0;
+    harbor.getRobot = async (rid: number) => {
+      // The settle wait's look (the third read of the grant): a stale replica has just PUT its old snapshot.
+      if (++reads === 3) harbor.robots.set(id, structuredClone(stale));
+      return get(rid);
+    };
+    await credentials.grantWorkspace(team, 'ws2');
+    expect(robotOf('hg-proj-a').permissions).toEqual([grant('ws1'), grant('ws2')]);
+    expect(await retries(metrics)).toBe(1);
+  });
+
   it('a writer that undoes every change: six attempts, each counted and logged, then 409 "too many concurrent changes"', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
     const { harbor, credentials, lines } = setup({ metrics });
@@ -706,9 +822,10 @@ describe('key standing over time (fake clock)', () => {
     const harbor = new FakeHarbor();
     const entries = new Map<string, unknown>();
     const up = { shared: true };
+    // Like the Redis adapter: while Redis is down a read answers nothing and shared() is false.
     const cache = {
-      get: async <T,>(key: string) => entries.get(key) as T | undefined,
-      set: async <T,>(key: string, value: T) => void entries.set(key, value),
+      get: async <T,>(key: string) => (up.shared ? (entries.get(key) as T | undefined) : undefined),
+      set: async <T,>(key: string, value: T) => void (up.shared && entries.set(key, value)),
       del: async (...keys: string[]) => keys.forEach((k) => entries.delete(k)),
     };
     const local = createInProcessCoordination();
@@ -847,6 +964,83 @@ describe('key standing over time (fake clock)', () => {
     await me.announce();
     expect(w.lines().filter((l) => l.level === 'warn').at(-1)).toMatchObject({ msg: 'credential key announced again: no longer treated as retired', key: keyFingerprint(OLD), own_key: me.key });
     await expect(me.get(teamB)).rejects.toMatchObject({ kind: 'unavailable' });
+  });
+
+  it('a key the fleet keeps announcing is never taken for retired, however long', async () => {
+    const w = world({ liveKeys: undefined });
+    const old = w.replica(OLD, { liveKeys: w.cache });
+    await old.grantWorkspace(team, 'ws1');
+    const me = w.replica(SECRET, { liveKeys: w.cache, keyGraceMs: 1000 });
+    for (let i = 0; i < 5; i++) {
+      await old.announce();
+      await me.announce();
+      await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+      t += 1000;
+    }
+    expect(w.lines().filter((l) => l.msg === 'credential key announced by no replica: treated as retired, its robots get this key\'s passwords')).toEqual([]);
+  });
+
+  it('while Redis is down a key cannot be seen announced, which proves nothing: it is not taken for retired', async () => {
+    const w = world({ liveKeys: undefined });
+    const old = w.replica(OLD, { liveKeys: w.cache });
+    await old.grantWorkspace(team, 'ws1');
+    const me = w.replica(SECRET, { liveKeys: w.cache, keyGraceMs: 1000 });
+    await old.announce();
+    await me.announce();
+    w.up.shared = false; // Redis goes down; no announcement round runs on this replica meanwhile
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    t += 2000;
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    w.up.shared = true;
+    await old.announce();
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+  });
+
+  it('a retired key found still in use (contested) is never taken for retired again, announced or not', async () => {
+    const w = world({ liveKeys: undefined });
+    await w.replica(OLD).grantWorkspace(team, 'ws1');
+    const me = w.replica(SECRET, { liveKeys: w.cache, keyGraceMs: 1000, previousSecrets: [OLD] });
+    await me.announce();
+    await me.get(team); // replaced OLD
+    const robot = [...w.harbor.robots.values()][0];
+    robot.description = formatMarker({ ...parseMarker(robot.description)!, key: keyFingerprint(OLD) }); // OLD is back: contested
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    await me.announce();
+    t += 1000;
+    await me.announce();
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    expect(w.lines().filter((l) => l.msg === 'credential key announced by no replica: treated as retired, its robots get this key\'s passwords')).toEqual([]);
+  });
+
+  it('a robot seen with this key again leaves the mismatch gauge at once', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const w = world();
+    await w.replica(OLD).grantWorkspace(team, 'ws1');
+    const me = w.replica(SECRET, { metrics });
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    const gauge = async () => (await metrics.registry.getSingleMetric('hubgate_credential_key_mismatch')!.get()).values[0]?.value;
+    expect(await gauge()).toBe(1);
+    await w.replica(SECRET, { previousSecrets: [OLD] }).get(team); // another replica of this key heals it
+    await me.get(team);
+    expect(await gauge()).toBe(0);
+  });
+
+  it('rolling upgrade: a key-less marker coming back is reported as key "none", and not listed as a retired key in use', async () => {
+    const w = world();
+    const me = w.replica(SECRET);
+    await me.grantWorkspace(team, 'ws1');
+    const robot = () => [...w.harbor.robots.values()][0];
+    const dropKey = () => {
+      const m = parseMarker(robot().description)!;
+      delete m.key;
+      robot().description = formatMarker(m);
+    };
+    dropKey();
+    await me.get(team); // adopted
+    dropKey(); // an older replica rewrote it
+    await me.get(team);
+    expect(w.lines().filter((l) => l.level === 'error')).toEqual([expect.objectContaining({ robot_id: robot().id, key: 'none', own_key: me.key })]);
+    expect(me.keyStatus()).toEqual({ ok: true, detail: `credential key ${me.key}` });
   });
 
   it('a replaced key that comes back is reported once, with the robot, the key and this key', async () => {
