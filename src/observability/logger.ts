@@ -56,10 +56,14 @@ const EMBEDDED_CREDENTIALS = /\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]{8,}/g;
 
 export function redactText(text: string): string {
   let out = text;
-  // Stryker disable next-line ConditionalExpression: equivalent, split/join of an absent value returns the text unchanged
-  if (out.length >= minPinned) for (const s of pinnedSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
-  // Stryker disable next-line ConditionalExpression: equivalent, split/join of an absent value returns the text unchanged
-  if (out.length >= minRecent) for (const s of recentSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
+  if (out.length >= minPinned) {
+    // Stryker disable next-line ConditionalExpression: equivalent, split/join of an absent value returns the text unchanged
+    for (const s of pinnedSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
+  }
+  if (out.length >= minRecent) {
+    // Stryker disable next-line ConditionalExpression: equivalent, split/join of an absent value returns the text unchanged
+    for (const s of recentSecrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
+  }
   // Basic/Bearer credentials embedded in text (e.g. an error message quoting a header). The pattern is case
   // sensitive, so text with neither word cannot match (the common case: skip the regex).
   // Stryker disable next-line ConditionalExpression,StringLiteral: equivalent, only skips a regex that cannot match
