@@ -55,7 +55,9 @@ it('refuses to start on a bad setting and names it (exit 78)', async () => {
 
 it('drains in-flight requests on SIGTERM, then exits 0; logs are JSON with request ids and no secrets', async () => {
   const port = await freePort();
-  const proc = run({ ...baseEnv(), HUBGATE_PORT: String(port), HARBOR_TIMEOUT_MS: '1500', HARBOR_RETRIES: '0', HUBGATE_SHUTDOWN_TIMEOUT_MS: '10000' });
+  // No catalogue warm-up at start (HUBGATE_IMAGES_WARM_ON_START): the project listing that hangs below must be the
+  // one the in-flight request makes, not one the warm-up already made.
+  const proc = run({ ...baseEnv(), HUBGATE_PORT: String(port), HARBOR_TIMEOUT_MS: '1500', HARBOR_RETRIES: '0', HUBGATE_SHUTDOWN_TIMEOUT_MS: '10000', HUBGATE_IMAGES_WARM_ON_START: 'false' });
   const url = `http://127.0.0.1:${port}`;
   // ts-node compiles the whole server first: seconds when idle, far more on a loaded machine. Wait (up to 90 s) for
   // it to listen, and say so if it never does, rather than fail later on a refused connection.
