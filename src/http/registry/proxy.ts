@@ -151,7 +151,14 @@ function createNodePassThrough(opts: PassThroughOptions): PassThrough {
         fail(req, res, err ?? new Error('no answer'), err?.timedOut === true);
         return;
       }
-      writeHeadAnswer(res, answer, realm, opts.publicUrl, hosts);
+      try {
+        writeHeadAnswer(res, answer, realm, opts.publicUrl, hosts);
+      } catch (e) {
+        // The parser refuses what setHeader would; should anything still get through, it is a 502, not a crash.
+        res.removeHeader('content-length');
+        fail(req, res, e as Error, false);
+        return;
+      }
       events.onResponse?.(req, res, answer.status);
       res.end();
     });
