@@ -54,13 +54,27 @@ export function sanitizeRequestHeaders(headers: IncomingHttpHeaders): void {
   for (const h of DROP_REQUEST) delete headers[h];
 }
 
+/**
+ * What becomes of one header line of Harbor's answer on its way to the client (`lowerName` in lower case):
+ * `undefined` drops it (Harbor's session cookie), else the value to send — challenge realms and Harbor-absolute
+ * Locations rewritten, everything else unchanged. The header object below and the HEAD pool's raw header lines
+ * (proxy.ts) both go through it.
+ */
+export function rewriteResponseHeader(lowerName: string, value: string, realm: string, publicUrl: string, upstreamHosts: readonly string[]): string | undefined {
+  if (lowerName === 'set-cookie') return undefined;
+  if (lowerName === 'www-authenticate') return rewriteChallenge(value, realm);
+  if (lowerName === 'location') return rewriteLocation(value, publicUrl, upstreamHosts);
+  return value;
+}
+
 /** Applies the rewrites to an upstream response's headers (in place) and drops Harbor's session cookie. */
 export function rewriteResponseHeaders(headers: IncomingHttpHeaders, publicUrl: string, upstreamHosts: readonly string[]): void {
   const realm = tokenRealm(publicUrl);
+  const rewrite = (name: string, v: string) => rewriteResponseHeader(name, v, realm, publicUrl, upstreamHosts);
   const challenge: unknown = headers['www-authenticate'];
-  if (typeof challenge === 'string') headers['www-authenticate'] = rewriteChallenge(challenge, realm);
-  else if (Array.isArray(challenge)) (headers as Record<string, unknown>)['www-authenticate'] = challenge.map((c: string) => rewriteChallenge(c, realm));
+  if (typeof challenge === 'string') headers['www-authenticate'] = rewrite('www-authenticate', challenge);
+  else if (Array.isArray(challenge)) (headers as Record<string, unknown>)['www-authenticate'] = challenge.map((c: string) => rewrite('www-authenticate', c));
   const location = headers.location;
-  if (typeof location === 'string') headers.location = rewriteLocation(location, publicUrl, upstreamHosts);
+  if (typeof location === 'string') headers.location = rewrite('location', location);
   delete headers['set-cookie'];
 }

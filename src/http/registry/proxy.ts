@@ -4,7 +4,7 @@ import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Logger } from '../../observability/logger';
 import { sendError } from '../errors';
 import { HeadPool, type HeadAnswer } from './head-pool';
-import { rewriteChallenge, rewriteLocation, rewriteResponseHeaders, tokenRealm } from './headers';
+import { rewriteResponseHeader, rewriteResponseHeaders, tokenRealm } from './headers';
 
 /**
  * The streaming pass-through to Harbor (node:http with a keep-alive agent; see docs/registry.md for why not
@@ -223,12 +223,11 @@ function createNodePassThrough(opts: PassThroughOptions): PassThrough {
 }
 
 /** Header values node:http would refuse to send (it throws ERR_INVALID_CHAR): such a request takes its path. */
- 
 const UNSENDABLE = /[\r\n\0]/;
 
 /**
- * Harbor's answer to a HEAD, on to the client: hop-by-hop headers and Harbor's session cookie dropped, challenge
- * realms and Harbor-absolute Locations rewritten (the same as rewriteResponseHeaders), repeated headers kept as
+ * Harbor's answer to a HEAD, on to the client: hop-by-hop headers dropped, the rest through rewriteResponseHeader
+ * (the same rules as the general path's rewriteResponseHeaders), repeated headers kept as
  * repeated lines, names as Harbor spelled them.
  */
 function writeHeadAnswer(res: http.ServerResponse, answer: HeadAnswer, realm: string, publicUrl: string, hosts: readonly string[]): void {
@@ -237,10 +236,9 @@ function writeHeadAnswer(res: http.ServerResponse, answer: HeadAnswer, realm: st
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP_RESPONSE.includes(lower) || lower === 'set-cookie') continue;
-    let value = raw[i + 1];
-    if (lower === 'www-authenticate') value = rewriteChallenge(value, realm);
-    else if (lower === 'location') value = rewriteLocation(value, publicUrl, hosts);
+    if (HOP_BY_HOP_RESPONSE.includes(lower)) continue;
+    const value = rewriteResponseHeader(lower, raw[i + 1], realm, publicUrl, hosts);
+    if (value === undefined) continue;
     const values = seen.get(lower);
     if (values) {
       values.push(value);
