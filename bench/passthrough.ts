@@ -42,6 +42,7 @@ import { freePort, startRegistry } from '../test/support/registry';
 import { signingMaterial } from '../test/harbor-double/keys';
 import { signToken } from '../test/harbor-double/jwt';
 import { harborLocation } from '../test/support/nginx';
+import { MALLOC_ENV } from '../src/runtime';
 
 const ROOT = path.resolve(__dirname, '..');
 const GIB = 1024 * 1024 * 1024;
@@ -58,8 +59,14 @@ const DEADLINE_MS = 9 * 60 * 1000;
 const SIGNING = signingMaterial();
 const BEARER = `Bearer ${signToken(SIGNING, 'robot$hg-bench', [{ type: 'repository', name: 'bench/blob', actions: ['pull', 'push'] }], 24 * 3600).token}`;
 
-type Target = 'direct' | 'node_pipe' | 'nginx' | 'hubgate';
-const TARGETS: Target[] = ['direct', 'node_pipe', 'nginx', 'hubgate'];
+/**
+ * `node_pipe` is the baseline the targets name: a bare Node pipe as anyone would start it. `node_pipe_malloc` is
+ * the same pipe with hubgate's glibc malloc settings (MALLOC_ENV, src/runtime.ts), which hubgate is deployed with
+ * (Dockerfile, systemd unit, npm start): printed beside it, so the part of hubgate's lead that is the setting, not
+ * the code, is visible in every run.
+ */
+type Target = 'direct' | 'node_pipe' | 'node_pipe_malloc' | 'nginx' | 'hubgate';
+const TARGETS: Target[] = ['direct', 'node_pipe', 'node_pipe_malloc', 'nginx', 'hubgate'];
 
 const children: ChildProcess[] = [];
 const cleanups: (() => void)[] = [];
@@ -95,10 +102,10 @@ let stopping = false;
 
 // ------------------------------------------------------------------ the setups
 
-async function startNodePipe(dir: string, upstream: string): Promise<{ url: string; pid: number }> {
+async function startNodePipe(dir: string, upstream: string, env: Record<string, string> = {}): Promise<{ url: string; pid: number }> {
   const port = await freePort();
   const u = new URL(upstream);
-  const script = path.join(dir, 'node-pipe.js');
+  const script = path.join(dir, `node-pipe-${port}.js`);
   fs.writeFileSync(
     script,
     `const http = require('http');
@@ -116,7 +123,7 @@ process.on('SIGTERM', () => process.exit(0));
   );
   // BENCH_CPU_PROF_DIR profiles the pipe too, for side-by-side comparison with hubgate's profile.
   const prof = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR] : [];
-  const child = spawnChild(process.execPath, [...prof, script], {}, 'node pipe');
+  const child = spawnChild(process.execPath, [...prof, script], env, 'node pipe');
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/v2/`, (s) => s === 200, 'node pipe');
   return { url, pid: child.pid! };
@@ -195,6 +202,8 @@ process.on('SIGTERM', () => process.exit(0));
       HARBOR_HEALTH_POLL_MS: '3600000',
       HARBOR_TOKEN_CERT_FILE: certFile,
       LOG_LEVEL: 'info',
+      // As deployed (Dockerfile, systemd unit, npm start): glibc's heap settings for streaming.
+      ...MALLOC_ENV,
       ...extraEnv,
       NODE_ENV: 'production',
     },
@@ -458,13 +467,15 @@ export async function run(): Promise<void> {
     cleanups.push(() => void running.stop());
     const registry = running.url;
     const nodePipe = await startNodePipe(dir, registry);
+    const nodePipeMalloc = await startNodePipe(dir, registry, { ...MALLOC_ENV });
     const nginx = await startNginx(dir, registry);
     const hubgate = await startHubgate(dir, registry);
-    const urls: Partial<Record<Target, string>> = { direct: registry, node_pipe: nodePipe.url, nginx: nginx?.url, hubgate: hubgate.url };
+    const urls: Partial<Record<Target, string>> = { direct: registry, node_pipe: nodePipe.url, node_pipe_malloc: nodePipeMalloc.url, nginx: nginx?.url, hubgate: hubgate.url };
     // Whose CPU time is read: the proxy in each setup (direct: the registry itself, for scale).
     const pids: Partial<Record<Target, number[]>> = {
       direct: [running.pid],
       node_pipe: [nodePipe.pid],
+      node_pipe_malloc: [nodePipeMalloc.pid],
       nginx: nginx ? withChildren(nginx.pid) : undefined,
       hubgate: [hubgate.pid],
     };
@@ -524,9 +535,10 @@ export async function run(): Promise<void> {
         }
       }
       const perHead = (t: Target, of = cpu) => ((of[t] ?? 0) / (HEADS * RUNS)) * 1e6;
-      for (const t of targets) console.log(`  ${t.padEnd(10)} ${perHead(t).toFixed(1)} µs CPU per manifest HEAD (user ${perHead(t, user).toFixed(1)}, system ${(perHead(t) - perHead(t, user)).toFixed(1)})`);
+      for (const t of targets) console.log(`  ${t.padEnd(16)} ${perHead(t).toFixed(1)} µs CPU per manifest HEAD (user ${perHead(t, user).toFixed(1)}, system ${(perHead(t) - perHead(t, user)).toFixed(1)})`);
       if (hpm) console.log(`  hubgate on http-proxy-middleware: ${((hpmCpu / (HEADS * RUNS)) * 1e6).toFixed(1)} µs CPU per manifest HEAD (ratio vs node pipe ${((hpmCpu / (HEADS * RUNS)) * 1e6 / perHead('node_pipe')).toFixed(3)})`);
       console.log(`head_cpu_ratio_vs_node_pipe ${(perHead('hubgate') / perHead('node_pipe')).toFixed(3)} (target <= 1.0; BENCH_ONLY=head: not recorded)`);
+      console.log(`head_cpu_ratio_vs_node_pipe_malloc ${(perHead('hubgate') / perHead('node_pipe_malloc')).toFixed(3)} (info)`);
       return;
     }
 
@@ -534,7 +546,7 @@ export async function run(): Promise<void> {
       // Quick mode for work on the streaming path: blob GETs only, CPU per GiB of the node pipe and hubgate.
       const cpu: Partial<Record<Target, number>> = {};
       const best: Partial<Record<Target, number>> = {};
-      const pair: Target[] = ['node_pipe', 'hubgate'];
+      const pair: Target[] = ['node_pipe', 'node_pipe_malloc', 'hubgate'];
       for (let r = 0; r < RUNS; r++) {
         for (const t of r % 2 ? [...pair].reverse() : pair) {
           const c0 = cpuSeconds(pids[t] ?? []);
@@ -544,8 +556,9 @@ export async function run(): Promise<void> {
         }
       }
       const perGib = (t: Target) => (cpu[t] ?? 0) / ((RUNS * BLOB_BYTES) / GIB);
-      for (const t of pair) console.log(`  ${t.padEnd(10)} ${perGib(t).toFixed(2)} CPU s per GiB GET, best ${best[t]?.toFixed(0)} MB/s`);
+      for (const t of pair) console.log(`  ${t.padEnd(16)} ${perGib(t).toFixed(2)} CPU s per GiB GET, best ${best[t]?.toFixed(0)} MB/s`);
       console.log(`get_cpu_ratio_vs_node_pipe ${(perGib('hubgate') / perGib('node_pipe')).toFixed(3)}, get_ratio_vs_node_pipe ${((best.hubgate ?? 0) / (best.node_pipe ?? 1)).toFixed(3)} (BENCH_ONLY=get: not recorded)`);
+      console.log(`get_cpu_ratio_vs_node_pipe_malloc ${(perGib('hubgate') / perGib('node_pipe_malloc')).toFixed(3)}, get_ratio_vs_node_pipe_malloc ${((best.hubgate ?? 0) / (best.node_pipe_malloc ?? 1)).toFixed(3)}`);
       return;
     }
 
@@ -619,7 +632,7 @@ export async function run(): Promise<void> {
     const results = {
       generated_at: new Date().toISOString(),
       machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, node: process.version, mem_gb: Math.round(os.totalmem() / 1e9), load_average_1m_at_end: Number(os.loadavg()[0].toFixed(2)) },
-      settings: { blob_bytes: BLOB_BYTES, heads: HEADS, head_concurrency: HEAD_CONCURRENCY, cpu_placement: PIN ? 'registry on CPU 0; proxy, clients and the bench on CPU 1' : 'unpinned (BENCH_PIN=0)', head_client: headClient, blob_client: CURL ? 'curl' : 'node http client in the bench process', parallel_pulls: PARALLEL_PULLS, runs: RUNS, registry_auth: 'disabled (see bench/passthrough.ts header)', nginx_workers: 'auto' },
+      settings: { blob_bytes: BLOB_BYTES, heads: HEADS, head_concurrency: HEAD_CONCURRENCY, cpu_placement: PIN ? 'registry on CPU 0; proxy, clients and the bench on CPU 1' : 'unpinned (BENCH_PIN=0)', head_client: headClient, blob_client: CURL ? 'curl' : 'node http client in the bench process', parallel_pulls: PARALLEL_PULLS, runs: RUNS, registry_auth: 'disabled (see bench/passthrough.ts header)', nginx_workers: 'auto', hubgate_and_node_pipe_malloc_env: MALLOC_ENV },
       get_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(getMBs[t], 1)])),
       put_mb_per_s: Object.fromEntries(targets.map((t) => [t, round(putMBs[t], 1)])),
       get_mb_per_s_every_run: getRuns,
@@ -633,9 +646,14 @@ export async function run(): Promise<void> {
       get_cpu_ratio_vs_node_pipe: ratio(getCpu.hubgate, getCpu.node_pipe),
       put_cpu_ratio_vs_node_pipe: ratio(putCpu.hubgate, putCpu.node_pipe),
       head_cpu_ratio_vs_node_pipe: ratio(headCpu.hubgate, headCpu.node_pipe),
+      get_cpu_ratio_vs_node_pipe_malloc: ratio(getCpu.hubgate, getCpu.node_pipe_malloc),
+      put_cpu_ratio_vs_node_pipe_malloc: ratio(putCpu.hubgate, putCpu.node_pipe_malloc),
+      head_cpu_ratio_vs_node_pipe_malloc: ratio(headCpu.hubgate, headCpu.node_pipe_malloc),
       head_latency_ms: Object.fromEntries(targets.map((t) => [t, { p50: round(headLat[t]?.p50, 3), p99: round(headLat[t]?.p99, 3) }])),
       get_ratio_vs_node_pipe: ratio(getMBs.hubgate, getMBs.node_pipe),
       put_ratio_vs_node_pipe: ratio(putMBs.hubgate, putMBs.node_pipe),
+      get_ratio_vs_node_pipe_malloc: ratio(getMBs.hubgate, getMBs.node_pipe_malloc),
+      put_ratio_vs_node_pipe_malloc: ratio(putMBs.hubgate, putMBs.node_pipe_malloc),
       get_ratio_vs_nginx: ratio(getMBs.hubgate, getMBs.nginx),
       put_ratio_vs_nginx: ratio(putMBs.hubgate, putMBs.nginx),
       get_ratio_vs_direct: ratio(getMBs.hubgate, getMBs.direct),
@@ -660,23 +678,26 @@ export async function run(): Promise<void> {
     fs.mkdirSync(outDir, { recursive: true });
     fs.writeFileSync(path.join(outDir, 'passthrough.json'), JSON.stringify(results, null, 2) + '\n');
 
-    const line = (name: string, v: unknown, target: string, ok: boolean | null) => console.log(`${name.padEnd(28)} ${String(v).padEnd(10)} target ${target.padEnd(8)} ${ok === null ? '' : ok ? 'met' : 'MISSED'}`);
+    const line = (name: string, v: unknown, target: string, ok: boolean | null) => console.log(`${name.padEnd(34)} ${String(v).padEnd(10)} target ${target.padEnd(8)} ${ok === null ? '' : ok ? 'met' : 'MISSED'}`);
     console.log('\nthroughput MB/s, best run (GET / PUT):');
-    for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.get_mb_per_s[t]).padStart(8)} / ${String(results.put_mb_per_s[t]).padStart(8)}   every run: ${getRuns[t]?.join(' ')} / ${putRuns[t]?.join(' ')}`);
+    for (const t of targets) console.log(`  ${t.padEnd(16)} ${String(results.get_mb_per_s[t]).padStart(8)} / ${String(results.put_mb_per_s[t]).padStart(8)}   every run: ${getRuns[t]?.join(' ')} / ${putRuns[t]?.join(' ')}`);
     console.log('CPU of the proxy process (direct: the registry), s per GiB GET / PUT, us per HEAD:');
-    for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.cpu_s_per_gib_get[t]).padStart(8)} / ${String(results.cpu_s_per_gib_put[t]).padStart(8)} / ${String(results.cpu_us_per_head[t]).padStart(8)}`);
+    for (const t of targets) console.log(`  ${t.padEnd(16)} ${String(results.cpu_s_per_gib_get[t]).padStart(8)} / ${String(results.cpu_s_per_gib_put[t]).padStart(8)} / ${String(results.cpu_us_per_head[t]).padStart(8)}`);
     for (const [phase, v] of Object.entries(results.hubgate_cpu_s_per_gib_by_thread)) console.log(`  hubgate ${phase}: main thread ${v.main} s/GiB, helper threads (GC, …) ${v.helper_threads} s/GiB`);
     console.log('manifest HEAD latency ms (p50 / p99):');
-    for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.head_latency_ms[t].p50).padStart(8)} / ${String(results.head_latency_ms[t].p99).padStart(8)}`);
+    for (const t of targets) console.log(`  ${t.padEnd(16)} ${String(results.head_latency_ms[t].p50).padStart(8)} / ${String(results.head_latency_ms[t].p99).padStart(8)}`);
     console.log('manifest HEAD latency ms, one at a time (p50 / p99):');
-    for (const t of targets) console.log(`  ${t.padEnd(10)} ${String(results.head_latency_sequential_ms[t].p50).padStart(8)} / ${String(results.head_latency_sequential_ms[t].p99).padStart(8)}`);
+    for (const t of targets) console.log(`  ${t.padEnd(16)} ${String(results.head_latency_sequential_ms[t].p50).padStart(8)} / ${String(results.head_latency_sequential_ms[t].p99).padStart(8)}`);
     console.log('');
     line('get_ratio_vs_node_pipe', results.get_ratio_vs_node_pipe, '>= 1.0', results.get_ratio_vs_node_pipe === null ? null : results.get_ratio_vs_node_pipe >= 1);
     line('put_ratio_vs_node_pipe', results.put_ratio_vs_node_pipe, '>= 1.0', results.put_ratio_vs_node_pipe === null ? null : results.put_ratio_vs_node_pipe >= 1);
+    line('get_ratio_vs_node_pipe_malloc', results.get_ratio_vs_node_pipe_malloc, '(info)', null);
+    line('put_ratio_vs_node_pipe_malloc', results.put_ratio_vs_node_pipe_malloc, '(info)', null);
     line('get_ratio_vs_nginx', results.get_ratio_vs_nginx, '-', null);
     line('get_cpu_ratio_vs_node_pipe', results.get_cpu_ratio_vs_node_pipe, '(info)', null);
     line('put_cpu_ratio_vs_node_pipe', results.put_cpu_ratio_vs_node_pipe, '(info)', null);
     line('head_cpu_ratio_vs_node_pipe', results.head_cpu_ratio_vs_node_pipe, '(info)', null);
+    line('head_cpu_ratio_vs_pipe_malloc', results.head_cpu_ratio_vs_node_pipe_malloc, '(info)', null);
     line('head_added_p50_ms', results.head_added_p50_ms, '<= 1', (results.head_added_p50_ms ?? 99) <= 1);
     line('head_added_p99_ms', results.head_added_p99_ms, '<= 5', (results.head_added_p99_ms ?? 99) <= 5);
     line('head_added_seq_p50_ms', results.head_added_sequential_p50_ms, '(info)', null);

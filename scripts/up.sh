@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npm run --silent build
 
+# glibc malloc setting for blob streaming, read at process start (src/runtime.ts MALLOC_ENV says why).
+export MALLOC_TOP_PAD_="${MALLOC_TOP_PAD_:-67108864}"
+
 harbor="${HARBOR_URL:-}"
 if [ -z "$harbor" ] && [ -f .env ]; then harbor=$(sed -n 's/^HARBOR_URL=//p' .env | tail -n 1); fi
 if [ -z "$harbor" ]; then

@@ -1,7 +1,7 @@
 import 'dotenv/config';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './observability/logger';
-import { tuneGarbageCollector } from './runtime';
+import { mallocSettings, tuneGarbageCollector } from './runtime';
 import { startServer } from './server';
 
 async function main(): Promise<void> {
@@ -17,7 +17,14 @@ async function main(): Promise<void> {
     throw e;
   }
   const logger = createLogger(config.logLevel);
-  logger.info('runtime', { node: process.version, v8_incremental_marking: gcTuned ? 'off' : 'as given on the command line' });
+  const malloc = mallocSettings();
+  logger.info('runtime', { node: process.version, v8_incremental_marking: gcTuned ? 'off' : 'as given on the command line', malloc });
+  if (Object.values(malloc).includes('unset')) {
+    logger.warn('glibc malloc settings missing from the environment: streaming blobs may cost several times the CPU', {
+      missing: Object.keys(malloc).filter((k) => malloc[k] === 'unset'),
+      see: 'docs/registry.md, Performance',
+    });
+  }
   const running = await startServer(config, { logger });
   const stop = (signal: string) => {
     logger.info('shutting down: draining in-flight requests', { signal, timeout_ms: config.shutdownTimeoutMs });

@@ -25,3 +25,30 @@ export function tuneGarbageCollector(execArgv: readonly string[] = process.execA
   v8.setFlagsFromString('--no-incremental-marking');
   return true;
 }
+
+/**
+ * glibc malloc settings for the hubgate process. glibc reads them from the environment when the process starts,
+ * so they cannot be set from JavaScript: the Dockerfile, the systemd unit, `npm start` and `scripts/up.sh` put
+ * them in hubgate's environment (a unit test checks each carries these values), and main.ts logs whether they are.
+ *
+ * Why: every socket read of a streamed blob is a 64 KiB allocation on glibc's main heap, freed when V8 collects its
+ * Buffer. V8 frees them in batches (a GC every ~64 MB of external memory), so the top of the heap falls free in
+ * large pieces, glibc gives it back to the kernel (trim), and the next reads fault fresh pages in again: ~840,000
+ * page faults per GiB through hubgate. On a virtual machine a page fault is expensive; measured here
+ * (`BENCH_ONLY=get npm run bench -- passthrough`, docs/registry.md): 7.8–9.7 CPU s per GiB pulled without the
+ * setting, 1.1–1.2 s with it, for hubgate and a bare Node pipe alike. MALLOC_TOP_PAD_ keeps 64 MiB at the top of
+ * the heap across trims (and grows it in 64 MiB steps), which covers one batch; 16 MiB did not (6.5 s/GiB). The
+ * cost is up to 64 MiB of resident memory that is no longer returned to the kernel between transfers.
+ * An operator's own value in the environment wins.
+ */
+export const MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_TOP_PAD_: String(64 * 1024 * 1024) };
+
+/** What main.ts logs at start: each MALLOC_ENV variable and whether it is hubgate's value, another, or unset. */
+export function mallocSettings(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(MALLOC_ENV)) {
+    const given = env[name];
+    out[name] = given === undefined ? 'unset' : given === value ? value : `${given} (operator's value)`;
+  }
+  return out;
+}

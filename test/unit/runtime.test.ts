@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
-import { tuneGarbageCollector } from '../../src/runtime';
+import { MALLOC_ENV, mallocSettings, tuneGarbageCollector } from '../../src/runtime';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -42,4 +43,38 @@ describe('tuneGarbageCollector', () => {
     // ... unless the operator started node with --incremental-marking: the function must not undo that.
     expect(incrementalMarkingEvents(true, ['--incremental-marking'])).toBeGreaterThan(0);
   }, 120_000);
+});
+
+describe('glibc malloc settings (MALLOC_ENV)', () => {
+  const read = (file: string) => fs.readFileSync(path.join(root, file), 'utf8');
+  const entries = Object.entries(MALLOC_ENV);
+
+  it('keeps 64 MiB at the top of the heap', () => {
+    expect(MALLOC_ENV).toEqual({ MALLOC_TOP_PAD_: '67108864' });
+  });
+
+  it('is in the environment of every way hubgate is started', () => {
+    const dockerfile = read('Dockerfile');
+    const runtimeStage = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+    const unit = read('deploy/hubgate.service');
+    const start = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.start;
+    const up = read('scripts/up.sh');
+    const launch = up.indexOf('exec node');
+    for (const [name, value] of entries) {
+      // The image's runtime stage (Helm and docker compose run the image) ...
+      expect(runtimeStage).toMatch(new RegExp(`^ENV [^]*?\\b${name}=${value}\\b`, 'm'));
+      // ... the systemd unit, npm start (an operator's own value wins), and the quick start, before it launches.
+      expect(unit).toMatch(new RegExp(`^Environment=${name}=${value}$`, 'm'));
+      expect(start).toBe(`${name}=\${${name}:-${value}} node dist/src/main.js`);
+      const exported = up.search(new RegExp(`^export ${name}="\\$\\{${name}:-${value}\\}"$`, 'm'));
+      expect(exported).toBeGreaterThan(-1);
+      expect(exported).toBeLessThan(launch);
+    }
+  });
+
+  it("reports each variable as hubgate's value, an operator's value or unset", () => {
+    expect(mallocSettings({ MALLOC_TOP_PAD_: '67108864' })).toEqual({ MALLOC_TOP_PAD_: '67108864' });
+    expect(mallocSettings({ MALLOC_TOP_PAD_: '1048576' })).toEqual({ MALLOC_TOP_PAD_: "1048576 (operator's value)" });
+    expect(mallocSettings({})).toEqual({ MALLOC_TOP_PAD_: 'unset' });
+  });
 });
