@@ -83,5 +83,9 @@ it('drains in-flight requests on SIGTERM, then exits 0; logs are JSON with reque
   const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   expect(parsed.some((l) => l.msg === 'request' && l.request_id === 'drain-test-1' && l.operation === 'workspaces_list')).toBe(true);
   expect(parsed.some((l) => String(l.msg).startsWith('shutting down'))).toBe(true);
+  // Started without the glibc malloc setting (this child's environment is PATH and hubgate's settings only): the
+  // runtime line says so and a warning names the variable.
+  expect(parsed.find((l) => l.msg === 'runtime')).toMatchObject({ v8_incremental_marking: 'off', malloc: { MALLOC_TOP_PAD_: 'unset' } });
+  expect(parsed.find((l) => l.level === 'warn' && String(l.msg).startsWith('glibc malloc settings missing'))).toMatchObject({ missing: ['MALLOC_TOP_PAD_'] });
   for (const secret of [ADMIN_PASSWORD, CREDENTIAL_SECRET, token]) expect(proc.out()).not.toContain(secret);
 }, 150_000);
