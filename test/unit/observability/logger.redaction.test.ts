@@ -242,7 +242,7 @@ describe('log lines', () => {
     expect(errOnly.lines.map((l) => l.level)).toEqual(['error']);
   });
 
-  it('the default level is info and the default sink is stdout: lines in order, one write per event-loop turn', async () => {
+  it('the default level is info and the default sink is stdout: lines in order, one write per batch', async () => {
     const m = freshLogger();
     const fs = require('node:fs') as typeof import('node:fs'); // eslint-disable-line @typescript-eslint/no-require-imports
     const write = jest.spyOn(fs, 'writeSync').mockImplementation(() => 0);
@@ -252,7 +252,11 @@ describe('log lines', () => {
       log.info('shown', { token: 'abc' });
       log.info('second');
       expect(write).not.toHaveBeenCalled();
+      // Not on the next turn: the batch waits for its timer (50 ms) ...
       await new Promise((r) => setImmediate(r));
+      expect(write).not.toHaveBeenCalled();
+      // ... and then goes out in one write.
+      await new Promise((r) => setTimeout(r, 80));
       expect(write).toHaveBeenCalledTimes(1);
       expect(write.mock.calls[0][0]).toBe(1);
       const lines = String(write.mock.calls[0][1]).split('\n');
@@ -265,7 +269,7 @@ describe('log lines', () => {
     }
   });
 
-  it('the buffered writer flushes at its size bound at once, and on the next turn otherwise', async () => {
+  it('the buffered writer flushes at its size bound at once, and when its oldest line is delayMs old otherwise', async () => {
     const m = freshLogger();
     const fs = require('node:fs') as typeof import('node:fs'); // eslint-disable-line @typescript-eslint/no-require-imports
     const os = require('node:os') as typeof import('node:os'); // eslint-disable-line @typescript-eslint/no-require-imports
@@ -273,7 +277,7 @@ describe('log lines', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hubgate-log-')), 'out.log');
     const fd = fs.openSync(file, 'w');
     try {
-      const w = m.bufferedWriter(fd, 20);
+      const w = m.bufferedWriter(fd, 20, 40);
       w('0123456789');
       expect(fs.readFileSync(file, 'utf8')).toBe('');
       w('abcdefghij');
@@ -281,8 +285,19 @@ describe('log lines', () => {
       expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\n');
       w('tail');
       expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\n');
+      // Not written on the next turns ...
       await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setTimeout(r, 5));
+      expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\n');
+      // ... but once the pending line is 40 ms old (the size flush above reset the timer: 'tail' started a new one).
+      await new Promise((r) => setTimeout(r, 60));
       expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\ntail\n');
+      // The pending batch's timer does not hold the process open (an unreferenced timer is not an active resource).
+      const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+      w('more');
+      expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timersBefore);
+      w.flush();
+      expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\ntail\nmore\n');
     } finally {
       fs.closeSync(fd);
     }
