@@ -21,6 +21,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { transpileProject } from './transpile';
+import { MALLOC_ENV } from '../src/runtime';
 import { startHarborDouble, type HarborDouble } from '../test/harbor-double';
 import { startRegistry, freePort, type RunningRegistry } from '../test/support/registry';
 import { startJwks } from '../test/support/tokens';
@@ -163,6 +164,9 @@ export async function run(): Promise<void> {
     child = spawn(process.execPath, [...nodeArgs, path.join(out, 'child.js')], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       env: {
+        // As deployed: glibc's heap setting for streaming (src/runtime.ts MALLOC_ENV); an explicit one in the
+        // bench's environment wins.
+        ...MALLOC_ENV,
         ...process.env,
         HUBGATE_PORT: String(port),
         HUBGATE_HOST: '127.0.0.1',
