@@ -29,6 +29,7 @@ import Redis from 'ioredis';
 import { startHarborDouble } from '../test/harbor-double';
 import { Rest, sendPage } from '../test/harbor-double/rest';
 import type { State } from '../test/harbor-double/state';
+import { send } from '../test/harbor-double/http';
 import { startJwks, type TestIdp } from '../test/support/tokens';
 import { startRedis, type TestRedis } from '../test/support/redis';
 import { freePort, startRegistry } from '../test/support/registry';
@@ -133,13 +134,16 @@ function indexLookups(s: State): void {
   let artifactsByRepo = new Map<number, A[]>();
   let tagsByArtifact = new Map<number, T[]>();
   let reposByProject = new Map<number, R[]>();
+  let artifactsByProject = new Map<number, A[]>();
   const fresh = () => {
     if (sizes[0] === s.artifacts.size && sizes[1] === s.tags.size && sizes[2] === s.repositories.size) return;
     sizes = [s.artifacts.size, s.tags.size, s.repositories.size];
     artifactsByRepo = new Map();
     tagsByArtifact = new Map();
     reposByProject = new Map();
+    artifactsByProject = new Map();
     for (const a of s.artifacts.values()) (artifactsByRepo.get(a.repositoryId) ?? artifactsByRepo.set(a.repositoryId, []).get(a.repositoryId)!).push(a);
+    for (const a of s.artifacts.values()) (artifactsByProject.get(a.projectId) ?? artifactsByProject.set(a.projectId, []).get(a.projectId)!).push(a);
     for (const t of s.tags.values()) (tagsByArtifact.get(t.artifactId) ?? tagsByArtifact.set(t.artifactId, []).get(t.artifactId)!).push(t);
     for (const r of s.repositories.values()) (reposByProject.get(r.projectId) ?? reposByProject.set(r.projectId, []).get(r.projectId)!).push(r);
   };
@@ -147,6 +151,23 @@ function indexLookups(s: State): void {
   s.artifactsOf = (repoId) => (fresh(), [...(artifactsByRepo.get(repoId) ?? [])]);
   s.tagsOf = (artifactId) => (fresh(), [...(tagsByArtifact.get(artifactId) ?? [])].filter((t) => t.artifactId === artifactId));
   s.reposOfProject = (projectId) => (fresh(), [...(reposByProject.get(projectId) ?? [])]);
+  // A project's quota usage from its own artifacts (Harbor keeps it in its quota_usage table), not a scan of all
+  // 100,000 artifacts per project: the quota poll's 2,000 rows cost the double ~3 CPU seconds each time otherwise,
+  // taken from the 2 cores hubgate runs on.
+  const projectUsage = s.projectUsage.bind(s);
+  s.projectUsage = (projectId) => {
+    fresh();
+    const own = artifactsByProject.get(projectId) ?? [];
+    if ((s.pendingBlobs.get(projectId)?.size ?? 0) > 0) return projectUsage(projectId);
+    const seen = new Map<string, number>();
+    for (const a of own) {
+      seen.set(a.digest, a.manifestSize);
+      for (const b of a.blobs) seen.set(b.digest, b.size);
+    }
+    let sum = 0;
+    for (const v of seen.values()) sum += v;
+    return sum;
+  };
   // The default order (creation time, id) of the whole list only changes when repositories are added or removed.
   // The whole platform list in its default order (creation time, id) only changes when repositories are added or
   // removed: hubgate's admin walk of GET /repositories pages through one remembered copy instead of sorting 100,000
@@ -177,6 +198,9 @@ function indexLookups(s: State): void {
   // The walk's first call (`sort=-repository_id`, newest id and the count) reads the same copy backwards.
   const idRange = /^repository_id=\[(\d*)~(\d*)\]$/;
   let byId: { key: string; rows: R[] } | undefined;
+  // Each range's rows (and its answer's bytes): the walk asks for the same ~100 ranges on every cold start, and
+  // building 17 MB of JSON per walk would be the double's CPU taken from the 2 cores hubgate is measured on.
+  const ranges = new Map<string, { rows: R[]; sig: number; body: string }>();
   const firstAtLeast = (rows: R[], id: number) => {
     let lo = 0;
     let hi = rows.length;
@@ -199,8 +223,21 @@ function indexLookups(s: State): void {
       const from = firstAtLeast(byId.rows, range![1] ? Number(range![1]) : -Infinity);
       const to = firstAtLeast(byId.rows, range![2] ? Number(range![2]) + 1 : Infinity);
       // in Harbor's default order (creation time, id; newest first), as the generic path answers
-      const rows = byId.rows.slice(from, to).sort((a, b) => b.creationTime - a.creationTime || b.id - a.id);
-      return sendPage(ctx as never, rows, (r) => this.repoView(r));
+      const slot = `${byId.key}/${range![1]}~${range![2]}`;
+      let cached = ranges.get(slot);
+      if (!cached) {
+        cached = { rows: byId.rows.slice(from, to).sort((a, b) => b.creationTime - a.creationTime || b.id - a.id), sig: NaN, body: '' };
+        ranges.set(slot, cached);
+      }
+      if (ctx.query.get('page_size') !== '0') return sendPage(ctx as never, cached.rows, (r) => this.repoView(r));
+      // The answer's bytes are kept while no row of the range changed (the same fields repoView reads).
+      let sig = 0;
+      for (const r of cached.rows) {
+        sig = (sig * 31 + r.id + r.pullCount + r.updateTime + (artifactsByRepo.get(r.id)?.length ?? 0) * 13) % 2_147_483_647;
+        for (let i = 0; i < r.description.length; i++) sig = (sig * 31 + r.description.charCodeAt(i)) % 2_147_483_647;
+      }
+      if (cached.sig !== sig) cached = Object.assign(cached, { sig, body: JSON.stringify(cached.rows.map((r) => this.repoView(r))) + '\n' });
+      return send(ctx as never, 200, cached.body, { 'Content-Type': 'application/json', 'X-Total-Count': String(cached.rows.length) });
     }
     if (memo?.key !== key) memo = { key, rows: this.sortRepos(ctx, [...s.repositories.values()]) };
     sendPage(ctx as never, memo.rows, (r) => this.repoView(r));
@@ -260,7 +297,7 @@ interface Hub {
  * Starts hubgate as its own process (compiled JS, production GC settings, as src/main.ts runs it), so that its RSS is
  * its own and a "fresh replica" is a fresh process. Resolves once /healthz answers.
  */
-export async function startHub(harborUrl: string, redisUrl: string, idp: TestIdp): Promise<Hub> {
+export async function startHub(harborUrl: string, redisUrl: string, idp: TestIdp, opts: { env?: Record<string, string>; stdout?: number; execArgv?: string[] } = {}): Promise<Hub> {
   if (!transpiled) {
     transpileProject(HUBGATE_DIR);
     fs.writeFileSync(
@@ -276,7 +313,7 @@ process.on('SIGTERM', () => process.exit(0));
   }
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [path.join(HUBGATE_DIR, 'bench-main.js')], {
+  const child = spawn(process.execPath, [...(opts.execArgv ?? []), path.join(HUBGATE_DIR, 'bench-main.js')], {
     env: {
       ...process.env,
       HUBGATE_PORT: String(port),
@@ -297,8 +334,9 @@ process.on('SIGTERM', () => process.exit(0));
       REDIS_URL: redisUrl,
       LOG_LEVEL: 'error',
       NODE_ENV: 'production',
+      ...opts.env,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', opts.stdout ?? 'ignore', 'inherit'],
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   for (let i = 0; ; i++) {
@@ -325,8 +363,8 @@ function peakRssMb(pid: number): number {
 }
 
 /** Starts the seeded double (and its docker-registry) in a child process (this file, BENCH_LIST_CHILD=double); resolves with its URL. */
-export function startDoubleProcess(scale: Scale): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), __filename], {
+export function startDoubleProcess(scale: Scale, execArgv: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [...execArgv, '-r', require.resolve('ts-node/register/transpile-only'), __filename], {
     env: { ...process.env, BENCH_LIST_CHILD: 'double', BENCH_CHILD_WORKSPACES: String(scale.workspaces), BENCH_CHILD_PER_WORKSPACE: String(scale.perWorkspace) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
