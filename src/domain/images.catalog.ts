@@ -755,6 +755,9 @@ export class ImageCatalog {
           if (this.valid(r, this.now())) this.needsStats.delete(r.id);
           else await this.fetchAndKeep(r);
         });
+        // The name index of a fresh build, made here (a batch after the first list answered) rather than by the
+        // first write's list.
+        this.names();
       }
     })()
       .catch((e: unknown) => {
