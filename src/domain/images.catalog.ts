@@ -75,6 +75,12 @@ export interface CatalogDeps {
   walkRangeRows?: number;
   /** Update times this much older than the newest one seen are asked for again (late commits, clock steps). Default 10. */
   overlapSeconds?: number;
+  /**
+   * Called after every batch of the stats fill of a catalogue of at least `compactMinRows` rows (default 10,000),
+   * so that the runtime can collect the fill's garbage before V8 would (src/runtime.ts collectGarbageIfGrown).
+   */
+  compact?: () => void;
+  compactMinRows?: number;
   /** Counts syncs and the repositories they touched (metrics). */
   onSync?: (kind: SyncKind, repositories: number) => void;
   now?: () => number;
@@ -104,6 +110,8 @@ const SELECT_LIMIT = 1_000;
 const PATCH_LIMIT = 5_000;
 /** A delta sync starts in the background once this share of `syncSeconds` has passed since the last one. */
 const REFRESH_AHEAD = 0.5;
+/** Catalogues smaller than this never call CatalogDeps.compact. */
+const COMPACT_MIN_ROWS = 10_000;
 /** Repositories the background fill takes at a time. */
 const FILL_BATCH = 200;
 /** After a failed background fill, wait this long before trying again. */
@@ -741,6 +749,7 @@ export class ImageCatalog {
     this.takeBacklog();
     if (this.needsStats.size === 0) return;
     this.filling = true;
+    const compact = this.repos.size >= (this.deps.compactMinRows ?? COMPACT_MIN_ROWS) ? this.deps.compact : undefined;
     void (async () => {
       while (!this.stopped && (this.takeBacklog(), this.needsStats.size > 0)) {
         const batch: CatalogRepo[] = [];
@@ -758,6 +767,7 @@ export class ImageCatalog {
         // The name index of a fresh build, made here (a batch after the first list answered) rather than by the
         // first write's list.
         this.names();
+        compact?.();
       }
     })()
       .catch((e: unknown) => {

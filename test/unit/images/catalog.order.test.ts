@@ -149,3 +149,35 @@ describe('image catalogue: the first pages of an order not remembered yet', () =
     catalog.stop();
   });
 });
+
+describe('image catalogue: the stats fill lets the runtime collect its garbage', () => {
+  const build = async (rows: number, compactMinRows: number) => {
+    const h = fakeHarbor();
+    for (let i = 0; i < rows; i++) h.add(`ws-${i % 7}`, `app-${i}`);
+    let calls = 0;
+    const catalog = new ImageCatalog({
+      harbor: h.port as never,
+      feed: createInProcessChangeFeed(),
+      logger: silentLogger,
+      syncSeconds: 3600,
+      fullSyncSeconds: 0,
+      statsMaxAgeSeconds: 0,
+      concurrency: 4,
+      fillConcurrency: 4,
+      walkRangeRows: 500,
+      compact: () => void calls++,
+      compactMinRows,
+      now: () => 1_000_000,
+    });
+    const page = await catalog.page(new Set([0, 1, 2, 3, 4, 5, 6]), byName, 'name', 0, 20);
+    await catalog.statsFor(page.rows);
+    while (!catalog.filled()) await new Promise((r) => setTimeout(r, 5));
+    catalog.stop();
+    return calls;
+  };
+
+  it('after every batch of 200 for a catalogue of at least compactMinRows rows, never for a smaller one', async () => {
+    expect(await build(1000, 1000)).toBe(5);
+    expect(await build(999, 1000)).toBe(0);
+  });
+});
