@@ -24,6 +24,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
 import { startHarborDouble } from '../test/harbor-double';
@@ -420,9 +421,12 @@ interface ScaleResult {
   stats_fill_seconds: number;
   warm_by_caller_p95_ms: Record<string, number>;
   samples: { warm: number; cold: number; after_write: number; steady_lists: number; steady_seconds: number };
+  /** The machine's 1-minute load average when this scale's run started and ended (2 shared cores: the figures are CPU-bound). */
+  load_average: { start: number; end: number };
 }
 
 async function runScale(scale: Scale, redis: TestRedis, idp: TestIdp): Promise<ScaleResult> {
+  const loadAtStart = round(os.loadavg()[0]);
   let child: ChildProcess | undefined;
   const hubs: Hub[] = [];
   const work = tempDir('bench-list');
@@ -589,6 +593,7 @@ async function runScale(scale: Scale, redis: TestRedis, idp: TestIdp): Promise<S
         stats_fill_seconds: fillSeconds,
         warm_by_caller_p95_ms: Object.fromEntries(Object.entries(warmBy).map(([k, v]) => [k, round(percentile(v, 95))])),
         samples: { warm: warm.length, cold: cold.length, after_write: afterWrite.length, steady_lists: steadyLists, steady_seconds: STEADY_SECONDS },
+        load_average: { start: loadAtStart, end: round(os.loadavg()[0]) },
       };
     }
   } finally {
@@ -615,6 +620,7 @@ function print(r: ScaleResult): void {
   console.log(`  ${ok(r.rss_mb_peak <= TARGETS.rss_mb)} RSS          peak ${r.rss_mb_peak} MB (hubgate process VmHWM)  target ≤ ${TARGETS.rss_mb} MB`);
   console.log(`       steady state: ${r.harbor_calls_per_minute} Harbor calls/min  ${JSON.stringify(r.harbor_calls_per_minute_by_operation)}  [${r.samples.steady_lists} lists in ${r.samples.steady_seconds} s]`);
   console.log(`       background stats fill of all ${r.images} images took ≈ ${r.stats_fill_seconds} s (${FILL_CONCURRENCY} calls in flight)`);
+  console.log(`       load average ${r.load_average.start} at the start, ${r.load_average.end} at the end (2 shared cores)`);
 }
 
 export async function run(): Promise<void> {

@@ -181,3 +181,44 @@ describe('image catalogue: the stats fill lets the runtime collect its garbage',
     expect(await build(999, 1000)).toBe(0);
   });
 });
+
+describe('image catalogue: a feed that cannot account for what was missed (Redis flushed)', () => {
+  it('re-reads every image stat in the background, not only those of the pages shown', async () => {
+    const h = fakeHarbor();
+    for (let i = 0; i < 120; i++) h.add(`ws-${i % 7}`, `app-${i}`);
+    let artifactCalls = 0;
+    const port = { ...h.port, listArtifacts: async () => (artifactCalls++, { items: [], total: 0 }) };
+    let reset = false;
+    const feed = {
+      publish: async () => true,
+      read: async (cursor?: string) => {
+        const r = { cursor: reset ? 'epoch-2:0' : 'epoch-1:0', names: [], reset: reset && cursor === 'epoch-1:0' };
+        return r;
+      },
+      close: async () => undefined,
+    };
+    const catalog = new ImageCatalog({
+      harbor: port as never,
+      feed,
+      logger: silentLogger,
+      syncSeconds: 3600,
+      fullSyncSeconds: 0,
+      statsMaxAgeSeconds: 0,
+      concurrency: 4,
+      fillConcurrency: 4,
+      walkRangeRows: 50,
+      now: () => 1_000_000,
+    });
+    const projects = new Set([0, 1, 2, 3, 4, 5, 6]);
+    const first = await catalog.page(projects, byName, 'name', 0, 20);
+    await catalog.statsFor(first.rows);
+    while (!catalog.filled()) await new Promise((r) => setTimeout(r, 5));
+    expect(artifactCalls).toBe(120);
+    reset = true;
+    const again = await catalog.page(projects, byName, 'name', 0, 20);
+    await catalog.statsFor(again.rows);
+    while (!catalog.filled()) await new Promise((r) => setTimeout(r, 5));
+    expect(artifactCalls).toBe(240);
+    catalog.stop();
+  });
+});
