@@ -24,11 +24,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
 import { startHarborDouble } from '../test/harbor-double';
 import { Rest, sendPage } from '../test/harbor-double/rest';
 import type { State } from '../test/harbor-double/state';
+import { send } from '../test/harbor-double/http';
 import { startJwks, type TestIdp } from '../test/support/tokens';
 import { startRedis, type TestRedis } from '../test/support/redis';
 import { freePort, startRegistry } from '../test/support/registry';
@@ -129,24 +131,69 @@ function indexLookups(s: State): void {
   type A = State['artifacts'] extends Map<number, infer X> ? X : never;
   type T = State['tags'] extends Map<number, infer X> ? X : never;
   type R = State['repositories'] extends Map<number, infer X> ? X : never;
-  let sizes = [-1, -1, -1];
-  let artifactsByRepo = new Map<number, A[]>();
-  let tagsByArtifact = new Map<number, T[]>();
-  let reposByProject = new Map<number, R[]>();
-  const fresh = () => {
-    if (sizes[0] === s.artifacts.size && sizes[1] === s.tags.size && sizes[2] === s.repositories.size) return;
-    sizes = [s.artifacts.size, s.tags.size, s.repositories.size];
-    artifactsByRepo = new Map();
-    tagsByArtifact = new Map();
-    reposByProject = new Map();
-    for (const a of s.artifacts.values()) (artifactsByRepo.get(a.repositoryId) ?? artifactsByRepo.set(a.repositoryId, []).get(a.repositoryId)!).push(a);
-    for (const t of s.tags.values()) (tagsByArtifact.get(t.artifactId) ?? tagsByArtifact.set(t.artifactId, []).get(t.artifactId)!).push(t);
-    for (const r of s.repositories.values()) (reposByProject.get(r.projectId) ?? reposByProject.set(r.projectId, []).get(r.projectId)!).push(r);
+  // Indexes kept current by the maps' own set/delete (the double changes rows only through them; a tag moved to
+  // another artifact is found through its repository, which never changes), not rebuilt from 100,000 rows after
+  // every push (that rebuild was the double's CPU, ~0.3 s per push, in the push-visibility figure).
+  const artifactsByRepo = new Map<number, A[]>();
+  const artifactsByProject = new Map<number, A[]>();
+  const tagsByRepo = new Map<number, T[]>();
+  const reposByProject = new Map<number, R[]>();
+  const add = <V>(m: Map<number, V[]>, k: number, v: V) => {
+    const l = m.get(k);
+    if (l) l.push(v);
+    else m.set(k, [v]);
   };
-  // A tag moved to another artifact (a push of an existing tag) keeps the counts: look tags up live for small repos.
-  s.artifactsOf = (repoId) => (fresh(), [...(artifactsByRepo.get(repoId) ?? [])]);
-  s.tagsOf = (artifactId) => (fresh(), [...(tagsByArtifact.get(artifactId) ?? [])].filter((t) => t.artifactId === artifactId));
-  s.reposOfProject = (projectId) => (fresh(), [...(reposByProject.get(projectId) ?? [])]);
+  const drop = <V>(m: Map<number, V[]>, k: number, v: V) => {
+    const l = m.get(k);
+    const i = l ? l.indexOf(v) : -1;
+    if (i >= 0) l!.splice(i, 1);
+  };
+  const track = <V>(m: Map<number, V>, on: (v: V) => void, off: (v: V) => void) => {
+    const set = m.set.bind(m);
+    const del = m.delete.bind(m);
+    m.set = (k, v) => {
+      const old = m.get(k);
+      if (old) off(old);
+      set(k, v);
+      on(v);
+      return m;
+    };
+    m.delete = (k) => {
+      const old = m.get(k);
+      if (old) off(old);
+      return del(k);
+    };
+    for (const v of m.values()) on(v);
+  };
+  track(
+    s.artifacts,
+    (a) => (add(artifactsByRepo, a.repositoryId, a), add(artifactsByProject, a.projectId, a)),
+    (a) => (drop(artifactsByRepo, a.repositoryId, a), drop(artifactsByProject, a.projectId, a)),
+  );
+  track(s.tags, (t) => add(tagsByRepo, t.repositoryId, t), (t) => drop(tagsByRepo, t.repositoryId, t));
+  track(s.repositories, (r) => add(reposByProject, r.projectId, r), (r) => drop(reposByProject, r.projectId, r));
+  s.artifactsOf = (repoId) => [...(artifactsByRepo.get(repoId) ?? [])];
+  s.tagsOf = (artifactId) => {
+    const repoId = s.artifacts.get(artifactId)?.repositoryId;
+    return repoId === undefined ? [] : (tagsByRepo.get(repoId) ?? []).filter((t) => t.artifactId === artifactId);
+  };
+  s.reposOfProject = (projectId) => [...(reposByProject.get(projectId) ?? [])];
+  // A project's quota usage from its own artifacts (Harbor keeps it in its quota_usage table), not a scan of all
+  // 100,000 artifacts per project: the quota poll's 2,000 rows cost the double ~3 CPU seconds each time otherwise,
+  // taken from the 2 cores hubgate runs on.
+  const projectUsage = s.projectUsage.bind(s);
+  s.projectUsage = (projectId) => {
+    const own = artifactsByProject.get(projectId) ?? [];
+    if ((s.pendingBlobs.get(projectId)?.size ?? 0) > 0) return projectUsage(projectId);
+    const seen = new Map<string, number>();
+    for (const a of own) {
+      seen.set(a.digest, a.manifestSize);
+      for (const b of a.blobs) seen.set(b.digest, b.size);
+    }
+    let sum = 0;
+    for (const v of seen.values()) sum += v;
+    return sum;
+  };
   // The default order (creation time, id) of the whole list only changes when repositories are added or removed.
   // The whole platform list in its default order (creation time, id) only changes when repositories are added or
   // removed: hubgate's admin walk of GET /repositories pages through one remembered copy instead of sorting 100,000
@@ -162,7 +209,6 @@ function indexLookups(s: State): void {
   const repoView = proto.repoView;
   const views = new Map<number, { r: R; fields: unknown[]; view: unknown }>();
   proto.repoView = function (this: typeof proto, r: R) {
-    fresh();
     const fields = [r.name, r.projectId, r.pullCount, r.updateTime, r.creationTime, r.description, artifactsByRepo.get(r.id)?.length ?? 0];
     const hit = views.get(r.id);
     if (hit && hit.r === r && hit.fields.every((f, i) => f === fields[i])) return hit.view;
@@ -177,6 +223,9 @@ function indexLookups(s: State): void {
   // The walk's first call (`sort=-repository_id`, newest id and the count) reads the same copy backwards.
   const idRange = /^repository_id=\[(\d*)~(\d*)\]$/;
   let byId: { key: string; rows: R[] } | undefined;
+  // Each range's rows (and its answer's bytes): the walk asks for the same ~100 ranges on every cold start, and
+  // building 17 MB of JSON per walk would be the double's CPU taken from the 2 cores hubgate is measured on.
+  const ranges = new Map<string, { rows: R[]; sig: number; body: string }>();
   const firstAtLeast = (rows: R[], id: number) => {
     let lo = 0;
     let hi = rows.length;
@@ -199,14 +248,26 @@ function indexLookups(s: State): void {
       const from = firstAtLeast(byId.rows, range![1] ? Number(range![1]) : -Infinity);
       const to = firstAtLeast(byId.rows, range![2] ? Number(range![2]) + 1 : Infinity);
       // in Harbor's default order (creation time, id; newest first), as the generic path answers
-      const rows = byId.rows.slice(from, to).sort((a, b) => b.creationTime - a.creationTime || b.id - a.id);
-      return sendPage(ctx as never, rows, (r) => this.repoView(r));
+      const slot = `${byId.key}/${range![1]}~${range![2]}`;
+      let cached = ranges.get(slot);
+      if (!cached) {
+        cached = { rows: byId.rows.slice(from, to).sort((a, b) => b.creationTime - a.creationTime || b.id - a.id), sig: NaN, body: '' };
+        ranges.set(slot, cached);
+      }
+      if (ctx.query.get('page_size') !== '0') return sendPage(ctx as never, cached.rows, (r) => this.repoView(r));
+      // The answer's bytes are kept while no row of the range changed (the same fields repoView reads).
+      let sig = 0;
+      for (const r of cached.rows) {
+        sig = (sig * 31 + r.id + r.pullCount + r.updateTime + (artifactsByRepo.get(r.id)?.length ?? 0) * 13) % 2_147_483_647;
+        for (let i = 0; i < r.description.length; i++) sig = (sig * 31 + r.description.charCodeAt(i)) % 2_147_483_647;
+      }
+      if (cached.sig !== sig) cached = Object.assign(cached, { sig, body: JSON.stringify(cached.rows.map((r) => this.repoView(r))) + '\n' });
+      return send(ctx as never, 200, cached.body, { 'Content-Type': 'application/json', 'X-Total-Count': String(cached.rows.length) });
     }
     if (memo?.key !== key) memo = { key, rows: this.sortRepos(ctx, [...s.repositories.values()]) };
     sendPage(ctx as never, memo.rows, (r) => this.repoView(r));
   };
   // Indexes built now, not by the first cold sample's calls.
-  fresh();
   byId = { key: `${s.repositories.size}/${s.projects.size}`, rows: [...s.repositories.values()].sort((a, b) => a.id - b.id) };
 }
 
@@ -260,7 +321,7 @@ interface Hub {
  * Starts hubgate as its own process (compiled JS, production GC settings, as src/main.ts runs it), so that its RSS is
  * its own and a "fresh replica" is a fresh process. Resolves once /healthz answers.
  */
-export async function startHub(harborUrl: string, redisUrl: string, idp: TestIdp): Promise<Hub> {
+export async function startHub(harborUrl: string, redisUrl: string, idp: TestIdp, opts: { env?: Record<string, string>; stdout?: number; execArgv?: string[] } = {}): Promise<Hub> {
   if (!transpiled) {
     transpileProject(HUBGATE_DIR);
     fs.writeFileSync(
@@ -276,7 +337,7 @@ process.on('SIGTERM', () => process.exit(0));
   }
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [path.join(HUBGATE_DIR, 'bench-main.js')], {
+  const child = spawn(process.execPath, [...(opts.execArgv ?? []), path.join(HUBGATE_DIR, 'bench-main.js')], {
     env: {
       ...process.env,
       HUBGATE_PORT: String(port),
@@ -297,8 +358,9 @@ process.on('SIGTERM', () => process.exit(0));
       REDIS_URL: redisUrl,
       LOG_LEVEL: 'error',
       NODE_ENV: 'production',
+      ...opts.env,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', opts.stdout ?? 'ignore', 'inherit'],
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   for (let i = 0; ; i++) {
@@ -325,8 +387,8 @@ function peakRssMb(pid: number): number {
 }
 
 /** Starts the seeded double (and its docker-registry) in a child process (this file, BENCH_LIST_CHILD=double); resolves with its URL. */
-export function startDoubleProcess(scale: Scale): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), __filename], {
+export function startDoubleProcess(scale: Scale, execArgv: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [...execArgv, '-r', require.resolve('ts-node/register/transpile-only'), __filename], {
     env: { ...process.env, BENCH_LIST_CHILD: 'double', BENCH_CHILD_WORKSPACES: String(scale.workspaces), BENCH_CHILD_PER_WORKSPACE: String(scale.perWorkspace) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -359,9 +421,12 @@ interface ScaleResult {
   stats_fill_seconds: number;
   warm_by_caller_p95_ms: Record<string, number>;
   samples: { warm: number; cold: number; after_write: number; steady_lists: number; steady_seconds: number };
+  /** The machine's 1-minute load average when this scale's run started and ended (2 shared cores: the figures are CPU-bound). */
+  load_average: { start: number; end: number };
 }
 
 async function runScale(scale: Scale, redis: TestRedis, idp: TestIdp): Promise<ScaleResult> {
+  const loadAtStart = round(os.loadavg()[0]);
   let child: ChildProcess | undefined;
   const hubs: Hub[] = [];
   const work = tempDir('bench-list');
@@ -528,6 +593,7 @@ async function runScale(scale: Scale, redis: TestRedis, idp: TestIdp): Promise<S
         stats_fill_seconds: fillSeconds,
         warm_by_caller_p95_ms: Object.fromEntries(Object.entries(warmBy).map(([k, v]) => [k, round(percentile(v, 95))])),
         samples: { warm: warm.length, cold: cold.length, after_write: afterWrite.length, steady_lists: steadyLists, steady_seconds: STEADY_SECONDS },
+        load_average: { start: loadAtStart, end: round(os.loadavg()[0]) },
       };
     }
   } finally {
@@ -554,6 +620,7 @@ function print(r: ScaleResult): void {
   console.log(`  ${ok(r.rss_mb_peak <= TARGETS.rss_mb)} RSS          peak ${r.rss_mb_peak} MB (hubgate process VmHWM)  target ≤ ${TARGETS.rss_mb} MB`);
   console.log(`       steady state: ${r.harbor_calls_per_minute} Harbor calls/min  ${JSON.stringify(r.harbor_calls_per_minute_by_operation)}  [${r.samples.steady_lists} lists in ${r.samples.steady_seconds} s]`);
   console.log(`       background stats fill of all ${r.images} images took ≈ ${r.stats_fill_seconds} s (${FILL_CONCURRENCY} calls in flight)`);
+  console.log(`       load average ${r.load_average.start} at the start, ${r.load_average.end} at the end (2 shared cores)`);
 }
 
 export async function run(): Promise<void> {

@@ -141,6 +141,8 @@ export interface ImagesDeps {
   /** Harbor calls in flight at once for the background stats fill (default 4). */
   statsFillConcurrency?: number;
   onSync?: (kind: SyncKind, repositories: number) => void;
+  /** A full garbage collection (src/runtime.ts collectGarbage) for the catalogue's large builds and fills; see ImageCatalog. */
+  compact?: () => void;
   now?: () => number;
   /** Names the immutable rule protecting `image:tag` (workspace policies), for refusals of deletes. */
   immutableRule?: (workspace: string, image: string, tag: string) => Promise<string | undefined>;
@@ -186,6 +188,7 @@ export class ImagesService {
       concurrency: deps.harborConcurrency,
       fillConcurrency: deps.statsFillConcurrency ?? 4,
       onSync: deps.onSync,
+      compact: deps.compact,
       now: deps.now,
     });
   }

@@ -78,3 +78,44 @@ describe('glibc malloc settings (MALLOC_ENV)', () => {
     expect(mallocSettings({})).toEqual({ MALLOC_TOP_PAD_: 'unset' });
   });
 });
+
+describe('collectGarbageIfGrown', () => {
+  /** In a child: makes ~`mb` MB of old-generation garbage, then asks with `budget` MB; what it answered and what was collected. */
+  function ask(mb: number, budgets: number[]): { answers: boolean[]; majorGcs: number; freedMb: number } {
+    const script = `
+      const rt = require(${JSON.stringify(path.join(root, 'src/runtime.ts'))});
+      rt.tuneGarbageCollector();
+      const v8 = require('node:v8');
+      const { PerformanceObserver, constants } = require('node:perf_hooks');
+      let majorGcs = 0;
+      new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGcs++; }).observe({ entryTypes: ['gc'] });
+      // Promoted garbage: kept across scavenges, then dropped.
+      let keep = [];
+      for (let k = 0; k < ${mb} * 10000; k++) keep.push({ k, s: 'v' + k, a: [k] });
+      keep = null;
+      setTimeout(() => {
+        const before = v8.getHeapStatistics().used_heap_size;
+        const gcsBefore = majorGcs;
+        const answers = ${JSON.stringify(budgets)}.map((b) => rt.collectGarbageIfGrown(b * 1024 * 1024));
+        const freedMb = (before - v8.getHeapStatistics().used_heap_size) / 1048576;
+        setTimeout(() => console.log(JSON.stringify({ answers, majorGcs: majorGcs - gcsBefore, freedMb })), 50);
+      }, 50);
+    `;
+    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { answers: boolean[]; majorGcs: number; freedMb: number };
+  }
+
+  it('collects once the heap grew past the budget since the last collection, and not again until it grows again', () => {
+    const r = ask(10, [16, 16]);
+    expect(r.answers).toEqual([true, false]);
+    expect(r.majorGcs).toBe(1);
+    expect(r.freedMb).toBeGreaterThan(16);
+  });
+
+  it('leaves a heap that grew less than the budget alone', () => {
+    const r = ask(10, [4096]);
+    expect(r.answers).toEqual([false]);
+    expect(r.majorGcs).toBe(0);
+  });
+});
