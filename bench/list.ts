@@ -37,6 +37,7 @@ import { freePort, startRegistry } from '../test/support/registry';
 import { buildImage, run as runTool, tempDir } from '../test/support/clients';
 import { ADMIN_PASSWORD, ADMIN_USERNAME, CREDENTIAL_SECRET } from '../test/support/stack';
 import { transpileProject } from './transpile';
+import { MALLOC_ENV } from '../src/runtime';
 import { formatMarker, WORKSPACE_ACCESS } from '../src/domain/credentials.service';
 
 const env = (k: string, d: number) => (process.env[k] === undefined || process.env[k] === '' ? d : Number(process.env[k]));
@@ -339,6 +340,9 @@ process.on('SIGTERM', () => process.exit(0));
   const url = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, [...(opts.execArgv ?? []), path.join(HUBGATE_DIR, 'bench-main.js')], {
     env: {
+      // As deployed: glibc's heap setting (src/runtime.ts MALLOC_ENV); one in the bench's environment wins. The
+      // 100k run recorded at 53f6ab9 predates this line (a probe with it peaked at 237 MB: README, fast lists).
+      ...MALLOC_ENV,
       ...process.env,
       HUBGATE_PORT: String(port),
       HUBGATE_HOST: '127.0.0.1',
