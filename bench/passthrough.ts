@@ -520,6 +520,13 @@ export async function run(): Promise<void> {
       const hpm = AB ? await startHubgate(dir, registry, { HUBGATE_REGISTRY_PROXY_ENGINE: 'http-proxy-middleware' }) : undefined;
       if (hpm) await abHeads(hpm.url, manifestPath, 1000, 50, csv);
       let hpmCpu = 0;
+      // BENCH_HEAD_AFTER_BLOBS=1: every target first moves the blob once each way, as in the full bench's sequence.
+      if (process.env.BENCH_HEAD_AFTER_BLOBS === '1') {
+        for (const t of targets) {
+          await getBlob(urls[t]!, 'bench/big', digest, BLOB_BYTES);
+          await putBlob(urls[t]!, `bench/up-${t}-warm`, BLOB_BYTES, digest);
+        }
+      }
       for (let r = 0; r < RUNS; r++) {
         if (hpm) {
           const c0 = cpuSeconds([hpm.pid]);
