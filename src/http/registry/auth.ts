@@ -53,8 +53,7 @@ export class VerifiedLogins {
   }
 
   has(c: BasicCredentials): boolean {
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, with ttl <= 0 remember() stores nothing, so the look-up below finds nothing either (this only spares a hash)
-    if (this.ttlMs <= 0) return false;
+    // With ttl <= 0 (cache off) remember() stores nothing, so nothing is found here either.
     const k = VerifiedLogins.key(c);
     const until = this.entries.get(k);
     if (until === undefined) return false;
