@@ -113,6 +113,9 @@ describe('jwtSubject', () => {
     expect(jwtSubject('a.b')).toBeUndefined();
     expect(jwtSubject(`${jwt({ sub: 'x' })}.extra`)).toBeUndefined();
     expect(jwtSubject('h.not-json.s')).toBeUndefined();
+    // JSON, but not an object: no subject, no exception.
+    expect(jwtSubject(`h.${Buffer.from('null').toString('base64url')}.s`)).toBeUndefined();
+    expect(jwtSubject(`h.${Buffer.from('"robot$x"').toString('base64url')}.s`)).toBeUndefined();
   });
 });
 
