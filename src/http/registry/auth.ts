@@ -53,7 +53,7 @@ export class VerifiedLogins {
   }
 
   has(c: BasicCredentials): boolean {
-    if (this.ttlMs <= 0) return false;
+    // With ttl <= 0 (cache off) remember() stores nothing, so nothing is found here either.
     const k = VerifiedLogins.key(c);
     const until = this.entries.get(k);
     if (until === undefined) return false;
@@ -85,12 +85,13 @@ export class VerifiedLogins {
 export function jwtSubject(token: string): string | undefined {
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
+  let claims: { sub?: unknown } | null | undefined;
   try {
-    const claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as { sub?: unknown };
-    return typeof claims.sub === 'string' ? claims.sub : undefined;
+    claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as typeof claims;
   } catch {
-    return undefined;
+    // Not JSON: no subject.
   }
+  return typeof claims?.sub === 'string' ? claims.sub : undefined;
 }
 
 /** Which hops may report the client's address (`X-Forwarded-For`): proxy-addr's compiled trust function. */

@@ -238,8 +238,8 @@ export class LoginThrottle {
 
 /** The stronger of two states: the later window (same window: the higher count), the later block, the later clear. */
 function stronger(x: Entry, y: Entry): Entry {
-  const base = x.w > y.w ? x : y.w > x.w ? y : x.n >= y.n ? x : y;
-  const e: Entry = { n: base.n, w: base.w, b: Math.max(x.b, y.b) };
+  const n = x.w > y.w ? x.n : y.w > x.w ? y.n : Math.max(x.n, y.n);
+  const e: Entry = { n, w: Math.max(x.w, y.w), b: Math.max(x.b, y.b) };
   const c = Math.max(x.c ?? 0, y.c ?? 0);
   if (c > 0) e.c = c;
   return e;

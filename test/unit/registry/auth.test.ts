@@ -84,6 +84,15 @@ describe('VerifiedLogins', () => {
     expect(cache.has(alice)).toBe(false);
   });
 
+  it('ttl 0 (or less) stores nothing: no hash of any login is kept', () => {
+    for (const ttl of [0, -1]) {
+      const cache = new VerifiedLogins(ttl, () => 1000);
+      cache.remember(alice);
+      cache.remember({ username: 'hg-b', password: 'pw' });
+      expect([ttl, cache['entries'].size]).toEqual([ttl, 0]);
+    }
+  });
+
   it('keeps at most maxEntries: the oldest goes first', () => {
     const cache = new VerifiedLogins(10_000, Date.now, 2);
     const u = (n: number) => ({ username: `u${n}`, password: 'p' });
@@ -104,6 +113,9 @@ describe('jwtSubject', () => {
     expect(jwtSubject('a.b')).toBeUndefined();
     expect(jwtSubject(`${jwt({ sub: 'x' })}.extra`)).toBeUndefined();
     expect(jwtSubject('h.not-json.s')).toBeUndefined();
+    // JSON, but not an object: no subject, no exception.
+    expect(jwtSubject(`h.${Buffer.from('null').toString('base64url')}.s`)).toBeUndefined();
+    expect(jwtSubject(`h.${Buffer.from('"robot$x"').toString('base64url')}.s`)).toBeUndefined();
   });
 });
 
@@ -118,5 +130,10 @@ describe('clientAddress', () => {
     expect(clientAddress(req('192.0.2.1', '203.0.113.9'), compileTrust(['10.0.0.0/8']))).toBe('192.0.2.1');
     expect(clientAddress(req(undefined, '203.0.113.9'), compileTrust(['10.0.0.0/8']))).toBeUndefined();
     expect(compileTrust([])).toBe(TRUST_NONE);
+  });
+
+  it('the socket gone: undefined, even under a trust rule that would believe every hop (a header alone never names the client)', () => {
+    expect(clientAddress(req(undefined, '203.0.113.9'), () => true)).toBeUndefined();
+    expect(clientAddress(req('10.0.0.5', '203.0.113.9'), () => true)).toBe('203.0.113.9');
   });
 });

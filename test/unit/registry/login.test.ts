@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { AppError } from '../../../src/domain/errors';
 import { VerifiedLogins } from '../../../src/http/registry/auth';
 import { BAD_LOGIN, NOT_A_HUBGATE_LOGIN, RegistryLogin, type LoginDeps } from '../../../src/http/registry/login';
@@ -150,5 +151,107 @@ describe('registry login', () => {
 
   it('robotName is the robot prefix plus the username', () => {
     expect(setup().login.robotName('hg-team')).toBe('robot$hg-team');
+  });
+
+  it('a wrong password is counted in hubgate_login_failures_total as bad_credentials', async () => {
+    const { login, deps } = setup();
+    await login.login({ username: 'hg-a', password: 'wrong' }, '10.0.0.2');
+    await login.login({ username: 'admin', password: 'x' }, '10.0.0.2');
+    expect((await deps.metrics.loginFailures.get()).values.map((v) => [v.labels, v.value])).toEqual([
+      [{ reason: 'bad_credentials' }, 1],
+      [{ reason: 'unknown_user' }, 1],
+    ]);
+  });
+
+  it('Harbor unavailable: the warning carries the error', async () => {
+    const logged: [string, unknown][] = [];
+    const down = new AppError('upstream_unavailable', 'down');
+    const logger: Logger = { ...silentLogger, warn: (m, meta) => logged.push([m, meta]) };
+    const { login } = setup({
+      logger,
+      verify: async () => {
+        throw down;
+      },
+    });
+    await login.login({ username: 'hg-a', password: 'right' }, '10.0.0.4');
+    expect(logged).toEqual([['registry login could not be checked: Harbor unavailable', { error: down }]]);
+  });
+
+  it('the shared lock: named after sha256(user NUL address) (the same name on every replica and version), held 30 s at most, waited for 15 s at most', async () => {
+    const calls: [string, unknown][] = [];
+    const { login } = setup({
+      lock: (name, fn, opts) => {
+        calls.push([name, opts]);
+        return fn();
+      },
+    });
+    const name = (u: string, a: string) => `registry-login:${createHash('sha256').update(`${u}\0${a}`).digest('hex').slice(0, 32)}`;
+    await login.login({ username: 'hg-a', password: 'wrong' }, '10.0.0.5');
+    await login.login({ username: 'hg-a', password: 'wrong' }, undefined);
+    // "hg-ab" from "c" and "hg-a" from "bc": the separator keeps them apart.
+    await login.login({ username: 'hg-ab', password: 'wrong' }, 'c');
+    await login.login({ username: 'hg-a', password: 'wrong' }, 'bc');
+    const opts = { ttlMs: 30_000, waitMs: 15_000 };
+    expect(calls).toEqual([
+      [name('hg-a', '10.0.0.5'), opts],
+      [name('hg-a', ''), opts],
+      [name('hg-ab', 'c'), opts],
+      [name('hg-a', 'bc'), opts],
+    ]);
+    expect(name('hg-ab', 'c')).not.toBe(name('hg-a', 'bc'));
+  });
+
+  it('a login the cache vouches for does not take the shared lock', async () => {
+    let locks = 0;
+    const { login } = setup({
+      lock: (_name, fn) => {
+        locks++;
+        return fn();
+      },
+    });
+    await login.login({ username: 'hg-a', password: 'right' }, '10.0.0.5');
+    expect(await login.login({ username: 'hg-a', password: 'right' }, '10.0.0.5')).toEqual({ ok: true, robotName: 'robot$hg-a', cached: true });
+    expect(locks).toBe(1);
+  });
+
+  it('without a shared lock: a login arriving after the first of two queued checks ended still waits for the second', async () => {
+    const pending: (() => void)[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const { login } = setup({
+      verify: async () => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise<void>((r) => pending.push(r));
+        inFlight--;
+        return undefined;
+      },
+    });
+    const flush = () => new Promise((r) => setImmediate(r));
+    const creds = { username: 'hg-a', password: 'wrong' };
+    const first = login.login(creds, '10.0.0.8');
+    const second = login.login(creds, '10.0.0.8');
+    await flush();
+    expect(pending).toHaveLength(1);
+    pending.shift()!();
+    await first;
+    await flush();
+    expect(pending).toHaveLength(1);
+    const third = login.login(creds, '10.0.0.8');
+    await flush();
+    expect([pending.length, most]).toEqual([1, 1]);
+    pending.shift()!();
+    await second;
+    await flush();
+    pending.shift()!();
+    await third;
+    expect(most).toBe(1);
+  });
+
+  it('without a shared lock: a finished chain of checks is forgotten (no entry kept per user and address)', async () => {
+    const { login } = setup();
+    await Promise.all([login.login({ username: 'hg-a', password: 'wrong' }, '10.0.0.9'), login.login({ username: 'hg-b', password: 'wrong' }, '10.0.0.9')]);
+    await new Promise((r) => setImmediate(r));
+    expect(login['localChains'].size).toBe(0);
   });
 });

@@ -572,3 +572,87 @@ describe('failed-login throttle: which block is reported, and the block end', ()
     expect(await th.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
   });
 });
+
+/** Stryker survivors of the whole-file run on throttle.ts (e54c632). */
+describe('failed-login throttle: what reaches Redis after an outage, and Redis errors', () => {
+  let t: number;
+  const now = () => t;
+  const userKey = (u: string, address = '') => `registry-login:p:${createHash('sha256').update(`${u}\0${address}`).digest('hex').slice(0, 32)}`;
+  beforeEach(() => {
+    t = 1_000_000;
+  });
+
+  it('a block imposed during an outage that is over when Redis is back is not written into Redis (at its last millisecond and after)', async () => {
+    for (const after of [120_000, 121_000]) {
+      t = 1_000_000;
+      const cache = new FakeCache(now);
+      let up = false;
+      const th = new LoginThrottle({ settings, now, cache, coordination: { shared: () => up } });
+      for (let i = 0; i < 3; i++) await th.failure('hg-a', undefined);
+      t += after;
+      up = true;
+      expect([after, await th.check('hg-a', undefined), cache.data.size]).toEqual([after, undefined, 0]);
+    }
+  });
+
+  it('a Redis GET that throws (shared() still true) falls back to the local copy: the block holds', async () => {
+    const cache = new FakeCache(now);
+    const th = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    for (let i = 0; i < 3; i++) await th.failure('hg-a', undefined);
+    jest.spyOn(cache, 'get').mockRejectedValue(new Error('connection reset'));
+    t += 30_000;
+    expect(await th.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 90 });
+  });
+
+  it('a success whose Redis SET fails quietly (shared() turns false) also issues the delete the adapter replays', async () => {
+    const cache = new FakeCache(now);
+    let up = true;
+    const th = new LoginThrottle({ settings, now, cache, coordination: { shared: () => up } });
+    await th.failure('hg-a', undefined);
+    jest.spyOn(cache, 'set').mockImplementationOnce(() => {
+      up = false;
+      return Promise.resolve();
+    });
+    const del = jest.spyOn(cache, 'del');
+    await th.success('hg-a');
+    expect(del.mock.calls).toEqual([[userKey('hg-a')]]);
+  });
+
+  it('merging: a later window counted during the outage wins over an older Redis window with more failures', async () => {
+    const cache = new FakeCache(now);
+    let aUp = false;
+    const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
+    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    await b.failure('hg-a', undefined);
+    await b.failure('hg-a', undefined);
+    t += 1_000;
+    await a.failure('hg-a', undefined);
+    aUp = true;
+    await a.check('hg-a', undefined);
+    expect(await cache.get(userKey('hg-a'))).toEqual({ n: 1, w: 1_001_000, b: 0 });
+  });
+
+  it('junk in Redis never weakens the failures counted during an outage: the third one still blocks', async () => {
+    const junks: unknown[] = [null, 'x', 7, { n: 0, w: 'x', b: 0 }, { n: 0, w: 1_000_000, b: 'x' }, { n: 'x', w: 1_000_000, b: 0 }, { n: 0, w: 1_000_000 }, { w: 1_000_000, b: 0 }];
+    for (const junk of junks) {
+      const cache = new FakeCache(now);
+      let up = false;
+      const th = new LoginThrottle({ settings, now, cache, coordination: { shared: () => up } });
+      await th.failure('hg-a', undefined);
+      await th.failure('hg-a', undefined);
+      await cache.set(userKey('hg-a'), junk, 60);
+      up = true;
+      expect([junk, await th.failure('hg-a', undefined)]).toEqual([junk, { scope: 'username', retryAfterSeconds: 120 }]);
+    }
+  });
+
+  it('junk in Redis does not count as failures: one failure over it is the first', async () => {
+    for (const junk of [{ n: '9', w: 1_000_000, b: 0 }, { n: 9, w: '1000000', b: 0 }, { n: 9, w: 1_000_000, b: '0' }]) {
+      const cache = new FakeCache(now);
+      const th = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+      await cache.set(userKey('hg-a'), junk, 60);
+      expect([junk, await th.failure('hg-a', undefined)]).toEqual([junk, undefined]);
+      expect(await cache.get(userKey('hg-a'))).toEqual({ n: 1, w: 1_000_000, b: 0 });
+    }
+  });
+});

@@ -249,13 +249,27 @@ describe('token endpoint (createTokenHandler)', () => {
       expect(seen).toHaveLength(1);
     });
 
+    it('the warning for an answer too large or too late names the cause', async () => {
+      const warned = () =>
+        logs.map((l) => JSON.parse(l) as { msg: string; operation?: string; error?: { message?: string } }).filter((l) => l.msg === 'token service unreachable').map((l) => [l.operation, l.error?.message]);
+      const big = setup({ maxResponseBytes: 10 });
+      await request(big.handler).get('/service/token').set('Authorization', basic('hg-p1', 'pw'));
+      expect(warned()).toEqual([['token', 'token service answer too large']]);
+      const late = setup({ upstreamTimeoutMs: 50 });
+      answer = () => undefined;
+      await request(late.handler).get('/service/token').set('Authorization', basic('hg-p1', 'pw'));
+      expect(warned()).toEqual([['token', 'token service timed out']]);
+    });
+
     it('a login that throws: 500 UNKNOWN in the envelope, logged', async () => {
       const { handler } = setup({}, () => {
         throw new Error('surprise');
       });
       const r = await request(handler).get('/service/token').set('Authorization', basic('hg-p1', 'pw'));
       expectRefusal(r, 500, 'UNKNOWN', 'internal server error');
-      expect(logs.join('\n')).toContain('token request failed');
+      expect(logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'token request failed')).toEqual([
+        expect.objectContaining({ level: 'error', operation: 'token', error: { name: 'Error', message: 'surprise' } }),
+      ]);
     });
   });
 
@@ -374,7 +388,8 @@ describe('token endpoint (createTokenHandler)', () => {
 
     it('a form larger than 64 KiB: the connection is dropped, Harbor never asked', async () => {
       const { handler } = setup();
-      const server = http.createServer((req, res) => void handler(req, res));
+      const handled: Promise<void>[] = [];
+      const server = http.createServer((req, res) => void handled.push(handler(req, res)));
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       try {
         const port = (server.address() as AddressInfo).port;
@@ -385,6 +400,9 @@ describe('token endpoint (createTokenHandler)', () => {
           req.end();
         });
         expect(['ECONNRESET', 'EPIPE', 'socket hang up']).toContain(outcome);
+        // The refused form ends there: no internal error afterwards.
+        await Promise.all(handled);
+        expect(logs.filter((l) => l.includes('token request failed'))).toEqual([]);
         expect(seen).toHaveLength(0);
       } finally {
         await new Promise<void>((r) => server.close(() => r()));
@@ -400,7 +418,8 @@ describe('token endpoint (createTokenHandler)', () => {
 
     it('a form not sent in time: the connection is dropped, Harbor never asked', async () => {
       const { handler } = setup({ formTimeoutMs: 50 });
-      const server = http.createServer((req, res) => void handler(req, res));
+      const handled: Promise<void>[] = [];
+      const server = http.createServer((req, res) => void handled.push(handler(req, res)));
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       try {
         const port = (server.address() as AddressInfo).port;
@@ -410,6 +429,9 @@ describe('token endpoint (createTokenHandler)', () => {
           req.write('grant_type=password');
         });
         expect(['ECONNRESET', 'socket hang up']).toContain(outcome);
+        // The refused form ends there: no internal error afterwards.
+        await Promise.all(handled);
+        expect(logs.filter((l) => l.includes('token request failed'))).toEqual([]);
         expect(seen).toHaveLength(0);
       } finally {
         await new Promise<void>((r) => server.close(() => r()));
