@@ -236,6 +236,16 @@ describe('token endpoint (createTokenHandler)', () => {
       expect(r.text).toBe(body);
     });
 
+    it('Harbor dropping the connection in the middle of its answer: 502 UPSTREAM_UNAVAILABLE (no crash, no hang)', async () => {
+      const { handler } = setup();
+      answer = (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': '500' });
+        res.write('{"token":"');
+        setTimeout(() => res.socket?.destroy(), 20);
+      };
+      expectRefusal(await request(handler).get('/service/token').set('Authorization', basic('hg-p1', 'pw')), 502, 'UPSTREAM_UNAVAILABLE', 'the registry token service is unavailable');
+    });
+
     it('a token service that never answers: 502 after the upstream timeout', async () => {
       const { handler } = setup({ upstreamTimeoutMs: 50 });
       answer = () => undefined;
