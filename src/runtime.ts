@@ -37,11 +37,11 @@ export function tuneGarbageCollector(execArgv: readonly string[] = process.execA
  * large pieces, glibc gives it back to the kernel (trim), and the next reads fault fresh pages in again: ~840,000
  * page faults per GiB through hubgate. On a virtual machine a page fault is expensive; measured here
  * (`BENCH_ONLY=get npm run bench -- passthrough`, docs/registry.md): 7.8–9.7 CPU s per GiB pulled without the
- * setting, 1.1–1.2 s with it, for hubgate and a bare Node pipe alike (in runs where the trimming happens: in most,
- * not all). MALLOC_TOP_PAD_ keeps 64 MiB at the top of
- * the heap across trims (and grows it in 64 MiB steps), which covers one batch; 16 MiB did not (6.5 s/GiB). The
- * cost is up to 64 MiB of resident memory that is no longer returned to the kernel between transfers.
- * An operator's own value in the environment wins.
+ * setting, 1.1–1.2 s with it, for hubgate and a bare Node pipe alike (in the runs where the trimming happens: most,
+ * not all). MALLOC_TOP_PAD_ keeps 64 MiB at the top of the heap across trims (and grows it in 64 MiB steps), which
+ * covers one batch; 16 MiB did not (6.5 s/GiB). The cost is up to 64 MiB of resident memory that is no longer
+ * returned to the kernel between transfers. An operator's own value in the environment wins; a .env file cannot
+ * set it (dotenv runs long after glibc read its environment).
  */
 export const MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_TOP_PAD_: String(64 * 1024 * 1024) };
 
