@@ -55,26 +55,32 @@ const orders: Record<string, (a: CatalogRepo, b: CatalogRepo) => number> = {
   updated: (a, b) => (a.updateTime < b.updateTime ? -1 : a.updateTime > b.updateTime ? 1 : 0) || byName(a, b),
 };
 
+/** 300 images in 7 workspaces behind a fake Harbor, and a catalogue over them (no background timers that matter). */
+const NAMES = ['app', 'tool', 'web', 'db', 'team/api', 'team/cli'];
+function seededCatalog() {
+  const h = fakeHarbor();
+  for (let i = 0; i < 300; i++) h.add(`ws-${i % 7}`, `${pick(NAMES)}-${i}`);
+  const catalog = new ImageCatalog({
+    harbor: h.port as never,
+    feed: createInProcessChangeFeed(),
+    logger: silentLogger,
+    syncSeconds: 3600,
+    fullSyncSeconds: 0,
+    statsMaxAgeSeconds: 0,
+    concurrency: 4,
+    fillConcurrency: 1,
+    walkRangeRows: 50,
+    now: () => 1_000_000,
+  });
+  return { h, catalog };
+}
+
 describe('image catalogue: sorted orders stay sorted as rows change', () => {
   it.each([
     ['a few changes per write (placed one by one)', 3],
     ['many changes at once (merged)', 60],
   ])('%s', async (_title, perRound) => {
-    const h = fakeHarbor();
-    const names = ['app', 'tool', 'web', 'db', 'team/api', 'team/cli'];
-    for (let i = 0; i < 300; i++) h.add(`ws-${i % 7}`, `${pick(names)}-${i}`);
-    const catalog = new ImageCatalog({
-      harbor: h.port as never,
-      feed: createInProcessChangeFeed(),
-      logger: silentLogger,
-      syncSeconds: 3600,
-      fullSyncSeconds: 0,
-      statsMaxAgeSeconds: 0,
-      concurrency: 4,
-      fillConcurrency: 1,
-      walkRangeRows: 50,
-      now: () => 1_000_000,
-    });
+    const { h, catalog } = seededCatalog();
     const projects = new Set([0, 1, 2, 3, 4, 5, 6]);
     for (const [key, compare] of Object.entries(orders)) await catalog.repositories(projects, compare, key);
     for (let round = 0; round < 25; round++) {
@@ -87,7 +93,7 @@ describe('image catalogue: sorted orders stay sorted as rows change', () => {
           changed.push(h.repos.get(id)!.name);
           h.repos.delete(id);
         } else if (kind < 0.3) {
-          changed.push(h.repos.get(h.add(`ws-${Math.floor(random() * 7)}`, `${pick(names)}-new-${round}-${k}`))!.name);
+          changed.push(h.repos.get(h.add(`ws-${Math.floor(random() * 7)}`, `${pick(NAMES)}-new-${round}-${k}`))!.name);
         } else {
           const r = h.repos.get(pick(ids))!;
           r.pull_count = Math.floor(random() * 20);
@@ -109,21 +115,7 @@ describe('image catalogue: sorted orders stay sorted as rows change', () => {
 
 describe('image catalogue: the first pages of an order not remembered yet', () => {
   it('are selected in one pass (no sort of the catalogue) and equal the same pages of a full sort, with filters and totals', async () => {
-    const h = fakeHarbor();
-    const names = ['app', 'tool', 'web', 'db', 'team/api', 'team/cli'];
-    for (let i = 0; i < 300; i++) h.add(`ws-${i % 7}`, `${pick(names)}-${i}`);
-    const catalog = new ImageCatalog({
-      harbor: h.port as never,
-      feed: createInProcessChangeFeed(),
-      logger: silentLogger,
-      syncSeconds: 3600,
-      fullSyncSeconds: 0,
-      statsMaxAgeSeconds: 0,
-      concurrency: 4,
-      fillConcurrency: 1,
-      walkRangeRows: 50,
-      now: () => 1_000_000,
-    });
+    const { h, catalog } = seededCatalog();
     const keep = (r: CatalogRepo) => r.image.includes('a');
     for (const [key, order] of Object.entries(orders)) {
       for (const projects of [new Set([0, 1, 2, 3, 4, 5, 6]), new Set([2, 5])]) {
