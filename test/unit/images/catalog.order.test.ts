@@ -1,4 +1,4 @@
-import { ImageCatalog, type CatalogRepo } from '../../../src/domain/images.catalog';
+import { ImageCatalog, type CatalogDeps, type CatalogRepo } from '../../../src/domain/images.catalog';
 import type { HarborRepository } from '../../../src/ports/harbor';
 import { silentLogger } from '../../../src/observability/logger';
 import { createInProcessChangeFeed } from '../../../adapters/redis/change.feed';
@@ -55,11 +55,11 @@ const orders: Record<string, (a: CatalogRepo, b: CatalogRepo) => number> = {
   updated: (a, b) => (a.updateTime < b.updateTime ? -1 : a.updateTime > b.updateTime ? 1 : 0) || byName(a, b),
 };
 
-/** 300 images in 7 workspaces behind a fake Harbor, and a catalogue over them (no background timers that matter). */
 const NAMES = ['app', 'tool', 'web', 'db', 'team/api', 'team/cli'];
-function seededCatalog() {
+/** `rows` images in 7 workspaces behind a fake Harbor (random names by default), and a catalogue over them. */
+function seededCatalog(rows = 300, name: (i: number) => string = (i) => `${pick(NAMES)}-${i}`, deps: Partial<CatalogDeps> = {}) {
   const h = fakeHarbor();
-  for (let i = 0; i < 300; i++) h.add(`ws-${i % 7}`, `${pick(NAMES)}-${i}`);
+  for (let i = 0; i < rows; i++) h.add(`ws-${i % 7}`, name(i));
   const catalog = new ImageCatalog({
     harbor: h.port as never,
     feed: createInProcessChangeFeed(),
@@ -71,6 +71,7 @@ function seededCatalog() {
     fillConcurrency: 1,
     walkRangeRows: 50,
     now: () => 1_000_000,
+    ...deps,
   });
   return { h, catalog };
 }
@@ -144,23 +145,8 @@ describe('image catalogue: the first pages of an order not remembered yet', () =
 
 describe('image catalogue: the stats fill lets the runtime collect its garbage', () => {
   const build = async (rows: number, compactMinRows: number) => {
-    const h = fakeHarbor();
-    for (let i = 0; i < rows; i++) h.add(`ws-${i % 7}`, `app-${i}`);
     let calls = 0;
-    const catalog = new ImageCatalog({
-      harbor: h.port as never,
-      feed: createInProcessChangeFeed(),
-      logger: silentLogger,
-      syncSeconds: 3600,
-      fullSyncSeconds: 0,
-      statsMaxAgeSeconds: 0,
-      concurrency: 4,
-      fillConcurrency: 4,
-      walkRangeRows: 500,
-      compact: () => void calls++,
-      compactMinRows,
-      now: () => 1_000_000,
-    });
+    const { catalog } = seededCatalog(rows, (i) => `app-${i}`, { fillConcurrency: 4, walkRangeRows: 500, compact: () => void calls++, compactMinRows });
     const page = await catalog.page(new Set([0, 1, 2, 3, 4, 5, 6]), byName, 'name', 0, 20);
     await catalog.statsFor(page.rows);
     while (!catalog.filled()) await new Promise((r) => setTimeout(r, 5));
