@@ -1,3 +1,4 @@
+import { mapLimit } from '../../src/domain/concurrency';
 import { AppError, invalid } from '../../src/domain/errors';
 import { registerSecret, silentLogger, type Logger } from '../../src/observability/logger';
 import type { Metrics } from '../../src/observability/metrics';
@@ -155,20 +156,11 @@ export function createHarborAdapter(opts: HarborAdapterOptions): HarborAdapter {
    */
   async function walkParallel<T>(fetch: (q: ListQuery) => Promise<Page<T>>, key: (t: T) => unknown, concurrency: number): Promise<T[]> {
     const first = await fetch({ page: 1, pageSize: MAX_PAGE_SIZE });
-    const pages: T[][] = [first.items];
     const last = Math.min(MAX_WALK_PAGES, Math.ceil(first.total / MAX_PAGE_SIZE));
-    if (first.items.length >= MAX_PAGE_SIZE && last > 1) {
-      let next = 2;
-      const worker = async () => {
-        while (next <= last) {
-          const p = next++;
-          pages[p - 1] = (await fetch({ page: p, pageSize: MAX_PAGE_SIZE })).items;
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(concurrency, last - 1) }, worker));
-    }
+    const more = first.items.length >= MAX_PAGE_SIZE && last > 1 ? Array.from({ length: last - 1 }, (_, i) => i + 2) : [];
+    const pages = [first.items, ...(await mapLimit(more, concurrency, async (p) => (await fetch({ page: p, pageSize: MAX_PAGE_SIZE })).items))];
     const seen = new Map<unknown, T>();
-    for (const items of pages) for (const it of items ?? []) if (!seen.has(key(it))) seen.set(key(it), it);
+    for (const items of pages) for (const it of items) if (!seen.has(key(it))) seen.set(key(it), it);
     return [...seen.values()];
   }
 

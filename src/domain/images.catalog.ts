@@ -1,4 +1,5 @@
 import type { ChangeFeed } from '../ports/changes';
+import { mapLimit } from './concurrency';
 import type { HarborArtifact, HarborContentPort, HarborPort, HarborRepository } from '../ports/harbor';
 import type { Logger } from '../observability/logger';
 
@@ -116,20 +117,6 @@ const COMPACT_MIN_ROWS = 10_000;
 const FILL_BATCH = 200;
 /** After a failed background fill, wait this long before trying again. */
 const FILL_BACKOFF_MS = 5_000;
-
-/** Runs `fn` over `items` with at most `limit` calls in flight; results keep the input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
-}
 
 export const toCatalogRepo = (r: HarborRepository): CatalogRepo => ({
   id: r.id,

@@ -1,5 +1,6 @@
 import { AppError } from '../../../src/domain/errors';
-import { statsOf, mapLimit } from '../../../src/domain/images.catalog';
+import { mapLimit } from '../../../src/domain/concurrency';
+import { statsOf } from '../../../src/domain/images.catalog';
 import type { ImageListFilter } from '../../../src/domain/images.service';
 import { alice, bob, downCache, REGISTRY, root, seed, teamA, world } from './setup';
 
