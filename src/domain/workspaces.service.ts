@@ -247,11 +247,9 @@ export class WorkspacesService {
       throw e;
     }
     if (gen !== this.generation || !this.local) return;
-    const ownerOf = new Map<string, OwnerRecord>();
-    for (const o of owners) for (const w of o.workspaces) ownerOf.set(w, o);
     const changed = new Set(names);
     const workspaces = this.local.catalog.workspaces.filter((w) => !changed.has(w.name));
-    for (const hp of found) if (hp) workspaces.push(this.toWorkspace(hp, ownerOf.get(hp.name)?.project ?? null));
+    workspaces.push(...this.toWorkspaces(found.filter((hp): hp is HarborProject => hp !== null), owners));
     this.local = { at: this.local.at, catalog: { workspaces, cursor: this.local.catalog.cursor } };
   }
 
@@ -260,13 +258,14 @@ export class WorkspacesService {
     const cursor = this.cursor;
     this.pending.clear();
     const [projects, owners] = await Promise.all([this.deps.harbor.listAllProjects(), this.deps.credentials.ownerRecords()]);
+    return { workspaces: this.toWorkspaces(projects, owners), cursor };
+  }
+
+  /** Harbor projects as workspaces, each with the platform project its owner record names (none: unowned). */
+  private toWorkspaces(projects: readonly HarborProject[], owners: readonly OwnerRecord[]): Workspace[] {
     const ownerOf = new Map<string, OwnerRecord>();
     for (const o of owners) for (const w of o.workspaces) ownerOf.set(w, o);
-    const catalog: Catalog = {
-      workspaces: projects.map((hp) => this.toWorkspace(hp, ownerOf.get(hp.name)?.project ?? null)),
-      cursor,
-    };
-    return catalog;
+    return projects.map((hp) => this.toWorkspace(hp, ownerOf.get(hp.name)?.project ?? null));
   }
 
   private toWorkspace(hp: HarborProject, project: PlatformProject | null): Workspace {
