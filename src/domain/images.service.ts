@@ -142,7 +142,7 @@ export interface ImagesDeps {
   /** Harbor calls in flight at once for the background stats fill (default 4). */
   statsFillConcurrency?: number;
   onSync?: (kind: SyncKind, repositories: number) => void;
-  /** A full garbage collection (src/runtime.ts collectGarbage) for the catalogue's large builds and fills; see ImageCatalog. */
+  /** Lets the runtime collect the stats fill's garbage (src/runtime.ts collectGarbageIfGrown); see ImageCatalog. */
   compact?: () => void;
   now?: () => number;
   /** Names the immutable rule protecting `image:tag` (workspace policies), for refusals of deletes. */
@@ -227,18 +227,13 @@ export class ImagesService {
     return `${this.deps.registryHost}/${workspace}/${image}`;
   }
 
-  /** Every workspace, with its owner and access (the workspace catalogue kept by WorkspacesService). */
-  private allWorkspaces(): Promise<readonly Workspace[]> {
-    return this.deps.workspaces.all();
-  }
-
   // ── lists ───────────────────────────────────────────────────────────────────────────────────────────────
 
   async list(p: Principal, f: ImageListFilter): Promise<PageOf<ImageRow>> {
     const visible = new Map<string, { ws: Workspace; rel: Exclude<Relation, 'none'>; shared: boolean }>();
     // The workspace catalogue and the image catalogue are brought up to date side by side (a cold start pays for
     // the slower of the two, not both).
-    const [workspaces] = await Promise.all([this.allWorkspaces(), this.catalog.refresh()]);
+    const [workspaces] = await Promise.all([this.deps.workspaces.all(), this.catalog.refresh()]);
     for (const ws of workspaces) {
       const rel = relation(p, ws);
       if (rel === 'none') continue;
