@@ -620,7 +620,7 @@ export async function run(): Promise<void> {
     for (let r = 0; r < RUNS; r++) {
       for (const t of r % 2 ? [...targets].reverse() : targets) (roundLat[t] ??= []).push(await metered(t, headCpu, () => concurrentHeads(t, perRound, HEAD_CONCURRENCY)));
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const median = (xs: number[]) => pct([...xs].sort((a, b) => a - b), 50);
     for (const t of targets) headLat[t] = { p50: median(roundLat[t]!.map((l) => l.p50)), p99: median(roundLat[t]!.map((l) => l.p99)) };
     // The same HEADs one at a time: the pass-through's own cost, without queueing on a shared 2-core box.
     const seqLat: Partial<Record<Target, { p50: number; p99: number }>> = {};
