@@ -242,8 +242,8 @@ export function createTokenHandler(deps: TokenDeps) {
       sendError(res, 405, 'METHOD_NOT_ALLOWED', `method ${req.method} is not allowed on the token service`);
     } catch (e) {
       deps.logger.error('token request failed', { operation: 'token', error: e });
-      if (!res.headersSent) sendError(res, 500, 'UNKNOWN', 'internal server error');
-      else res.destroy();
+      // Once the head went out, sendError cuts the connection instead.
+      sendError(res, 500, 'UNKNOWN', 'internal server error');
     }
   };
 }
@@ -286,10 +286,8 @@ function readBody(req: http.IncomingMessage, limit: number, timeoutMs: number): 
       clearTimeout(timer);
       resolve(Buffer.concat(chunks));
     });
-    req.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
+    // A client that goes away mid-form: 'close' settles it. No 'error' listener: an IncomingMessage emits its
+    // ECONNRESET 'error' only to listeners, and 'close' follows it either way.
     req.on('close', () => {
       clearTimeout(timer);
       // Stryker disable next-line StringLiteral: equivalent, the reason is never read

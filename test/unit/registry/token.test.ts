@@ -4,7 +4,7 @@
  * is answered (Harbor's answer relayed, OAuth2 form, refusals with status, code and message), and when.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { createTokenHandler, pullOnlyScopes, type TokenDeps } from '../../../src/http/registry/token';
@@ -25,6 +25,10 @@ const basic = (u: string, p: string) => `Basic ${b64(`${u}:${p}`)}`;
 const jwt = (claims: Record<string, unknown>) => `${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 const ROBOT_TOKEN = jwt({ sub: 'robot$hg-p1', exp: 4_000_000_000 });
 const ANON_TOKEN = jwt({ exp: 4_000_000_000 });
+/** Polls until `cond` holds (fails the test by its timeout otherwise). */
+const until = async (cond: () => boolean): Promise<void> => {
+  while (!cond()) await new Promise((r) => setImmediate(r));
+};
 const expectRefusal = (r: { status: number; body: unknown }, status: number, code: string, message: string) =>
   expect({ status: r.status, body: r.body }).toEqual({ status, body: { errors: [{ code, message }] } });
 
@@ -426,6 +430,35 @@ describe('token endpoint (createTokenHandler)', () => {
       expect(r.status).toBe(200);
     });
 
+    it('a client that goes away halfway through its form is let go at once: the form timer is cleared, Harbor never asked', async () => {
+      // A form timeout no test waits for: the handler must settle on the client's going away, not on the timer.
+      const formTimeoutMs = 987_654;
+      const { handler } = setup({ formTimeoutMs });
+      const setSpy = jest.spyOn(global, 'setTimeout');
+      const clearSpy = jest.spyOn(global, 'clearTimeout');
+      const handled: Promise<void>[] = [];
+      const server = http.createServer((req, res) => void handled.push(handler(req, res)));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const port = (server.address() as AddressInfo).port;
+        const socket = net.connect(port, '127.0.0.1');
+        await new Promise<void>((r) => socket.once('connect', () => r()));
+        socket.write('POST /service/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=pass');
+        // The handler is reading the form (its timer is set), then the client closes its socket.
+        await until(() => setSpy.mock.calls.some((c) => c[1] === formTimeoutMs));
+        const formTimer = setSpy.mock.results[setSpy.mock.calls.findIndex((c) => c[1] === formTimeoutMs)].value as NodeJS.Timeout;
+        socket.destroy();
+        await Promise.all(handled);
+        expect(clearSpy.mock.calls.map((c) => c[0])).toContain(formTimer);
+        expect(logs.filter((l) => l.includes('token request failed'))).toEqual([]);
+        expect(seen).toHaveLength(0);
+      } finally {
+        setSpy.mockRestore();
+        clearSpy.mockRestore();
+        await new Promise<void>((r) => server.close(() => r()));
+      }
+    });
+
     it('a form not sent in time: the connection is dropped, Harbor never asked', async () => {
       const { handler } = setup({ formTimeoutMs: 50 });
       const handled: Promise<void>[] = [];
@@ -447,6 +480,36 @@ describe('token endpoint (createTokenHandler)', () => {
         await new Promise<void>((r) => server.close(() => r()));
       }
     });
+  });
+
+  it('an error once the answer has started cuts the connection (logged), and the handler never rejects', async () => {
+    const { handler } = setup();
+    const handled: Promise<void>[] = [];
+    // Something before the handler already sent a head: its own answer then fails (ERR_HTTP_HEADERS_SENT).
+    const server = http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.write('started', () => handled.push(handler(req, res)));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const outcome = await new Promise<string>((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port, method: 'DELETE', path: '/service/token' }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('error', (e: NodeJS.ErrnoException) => resolve(`${res.statusCode} ${body} ${e.code ?? e.message}`));
+          res.on('end', () => resolve(`${res.statusCode} ${body} complete`));
+        });
+        req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+        req.end();
+      });
+      expect(outcome).toBe('200 started ECONNRESET');
+      await until(() => handled.length === 1);
+      await expect(Promise.all(handled)).resolves.toEqual([undefined]);
+      expect(logs.filter((l) => l.includes('token request failed'))).toHaveLength(1);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it('other methods: 405 with Allow, naming the method', async () => {
