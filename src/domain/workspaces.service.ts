@@ -166,6 +166,7 @@ export class WorkspacesService {
   }
 
   private drop(): void {
+    // Stryker disable next-line UpdateOperator: equivalent, a generation is only compared with one taken earlier, and a counter going down never repeats a value either
     this.generation++;
     this.local = undefined;
     this.pending.clear();
@@ -445,7 +446,8 @@ export class WorkspacesService {
         // project of that name); if the deletion then fails, they get it back.
         if (ws.project) await credentials.revokeWorkspace(ws.project, name);
         try {
-          for (let round = 0; round < 3; round++) {
+          // Three rounds at most: a round deletes the project or throws, unless an image arrived in the first two.
+          for (let round = 0; ; round++) {
             const repos = await harbor.listAllRepositories(name);
             for (const r of repos) {
               await harbor.deleteRepository(name, r.name.slice(name.length + 1));
