@@ -173,7 +173,8 @@ export class CredentialsService {
 
   constructor(private readonly deps: CredentialsDeps) {
     this.key = keyFingerprint(deps.secret);
-    this.retired = new Set<string>((deps.previousSecrets ?? []).map((s) => (/^[0-9a-f]{16}$/.test(s) ? s : keyFingerprint(s))).filter((k) => k !== this.key));
+    // This replica's own key may be listed too: standing() and unannounced() look for it before the retired ones.
+    this.retired = new Set<string>(deps.previousSecrets?.map((s) => (/^[0-9a-f]{16}$/.test(s) ? s : keyFingerprint(s))));
   }
 
   /** Starts announcing this replica's key in the shared cache (and re-checking the foreign keys it met). */
@@ -545,7 +546,8 @@ export class CredentialsService {
             if (!robot) continue;
           }
           const before = parseMarker(robot.description);
-          const standing = before ? this.standing(robot.id, before) : 'heal';
+          // No marker (undefined): this key sets the secret, like a heal (setsSecret).
+          const standing = before && this.standing(robot.id, before);
           // A secret another live key set is never replaced here (no ping-pong), not even by a rotation.
           if (standing === 'foreign' && change.bumpGeneration) throw this.keyMismatch(project.id, before?.key);
           // This key sets the secret: a new marker, an interrupted rotation, a rotation, or a retired key (heal).
