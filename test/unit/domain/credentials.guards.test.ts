@@ -127,6 +127,29 @@ describe('a robot whose password another credential secret set', () => {
   });
 });
 
+describe('a change lost to a concurrent writer', () => {
+  it('is retried, each attempt logged with its number, until it holds', async () => {
+    const harbor = new FakeHarbor();
+    const logs: string[] = [];
+    const credentials = service(harbor, { logger: createLogger('debug', (l) => logs.push(l)) });
+    await credentials.grantWorkspace(team, 'ws1');
+    const stale = structuredClone(harbor.robots.get(1)!);
+    const original = harbor.updateRobot.bind(harbor);
+    let undone = 0;
+    harbor.updateRobot = async (r: HarborRobot) => {
+      await original(r);
+      if (undone++ < 2) await original(structuredClone(stale)); // the first two PUTs are undone at once
+    };
+    await credentials.grantWorkspace(team, 'ws2');
+    const lost = logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 'warn');
+    expect(lost.map((l) => [l.msg, l.robot_id, l.attempt])).toEqual([
+      ['robot update lost to a concurrent writer; retrying', 1, 1],
+      ['robot update lost to a concurrent writer; retrying', 1, 2],
+    ]);
+    expect(harbor.robots.get(1)!.permissions).toEqual([grant('ws1'), grant('ws2')]);
+  });
+});
+
 describe('without a lock spanning replicas (settle waits)', () => {
   it('a change lost in every settle wait is redone three times, no more, and then left as written', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
