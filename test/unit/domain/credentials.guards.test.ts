@@ -7,8 +7,9 @@
 import { CredentialsService, formatMarker, keyFingerprint, parseMarker, WORKSPACE_ACCESS, type CredentialsDeps } from '../../../src/domain/credentials.service';
 import { createLogger, silentLogger } from '../../../src/observability/logger';
 import { createMetrics } from '../../../src/observability/metrics';
-import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
+import { createInProcessCoordination, createRedisCoordination } from '../../../adapters/redis/redis.coordination';
 import type { HarborRobot, RobotPermission } from '../../../src/ports/harbor';
+import { AppError } from '../../../src/domain/errors';
 import { FakeHarbor } from '../../support/fake-harbor';
 
 const team = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
@@ -252,5 +253,139 @@ describe('a key no replica announces (Redis shared, fake clock)', () => {
     }
     await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
     expect(w.lines().filter((l) => l.msg === RETIRED)).toHaveLength(1);
+  });
+});
+
+describe('a change whose lock stops being trustworthy half-way (503 "coordination … lost", nothing more written)', () => {
+  const WRITES = ['createRobot', 'updateRobot', 'setRobotSecret', 'deleteRobot'];
+  /** A lock that holds for the first `good` checks only. */
+  async function rotateLosingLockAfter(good: number) {
+    const harbor = new FakeHarbor();
+    await service(harbor).grantWorkspace(team, 'ws1');
+    const local = createInProcessCoordination();
+    let checks = 0;
+    const lost = service(harbor, { coordination: { withLock: (name, fn, opts) => local.withLock(name, () => fn(() => ++checks <= good), opts), shared: () => true } });
+    harbor.calls.length = 0;
+    await expect(lost.rotate(team)).rejects.toMatchObject({
+      kind: 'unavailable',
+      message: 'coordination between the hubgate replicas was lost during the change; nothing more was written, try again',
+      retryAfterSeconds: 5,
+    });
+    return { writes: harbor.calls.filter((c) => WRITES.includes(c)), marker: parseMarker(harbor.robots.get(1)!.description) };
+  }
+
+  it('before the PUT: nothing is written', async () => {
+    const { writes, marker } = await rotateLosingLockAfter(0);
+    expect(writes).toEqual([]);
+    expect(marker).toEqual({ v: 1, project: 'proj-a', name: 'Team A', department: 'dept-1', gen: 1, key: keyFingerprint(SECRET) });
+  });
+
+  it('before the secret is set: the new generation stays marked pending, no secret is set', async () => {
+    const { writes, marker } = await rotateLosingLockAfter(1);
+    expect(writes).toEqual(['updateRobot']);
+    expect(marker).toMatchObject({ gen: 2, pending: true });
+  });
+
+  it('before the pending mark is cleared: the secret is set, the mark stays for the next touch', async () => {
+    const { writes, marker } = await rotateLosingLockAfter(2);
+    expect(writes).toEqual(['updateRobot', 'setRobotSecret']);
+    expect(marker).toMatchObject({ gen: 2, pending: true });
+  });
+
+  it('a grant while Redis is configured but unreachable: 503, nothing written (the robot lock is required)', async () => {
+    const harbor = new FakeHarbor();
+    await service(harbor).grantWorkspace(team, 'ws1');
+    const coordination = createRedisCoordination({ redisUrl: 'redis://127.0.0.1:1', commandTimeoutMs: 100 });
+    try {
+      harbor.calls.length = 0;
+      await expect(service(harbor, { coordination }).grantWorkspace(team, 'ws2')).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining('redis unreachable') });
+      expect(harbor.calls.filter((c) => WRITES.includes(c))).toEqual([]);
+    } finally {
+      await coordination.close();
+    }
+  });
+});
+
+describe('re-setting secrets other keys set (heals)', () => {
+  it('a robot written before fingerprints is re-set and logged with old key "none"', async () => {
+    const harbor = new FakeHarbor();
+    await service(harbor).grantWorkspace(team, 'ws1');
+    const robot = harbor.robots.get(1)!;
+    const m = parseMarker(robot.description)!;
+    delete m.key;
+    robot.description = formatMarker(m);
+    const logs: string[] = [];
+    await service(harbor, { logger: createLogger('debug', (l) => logs.push(l)) }).get(team);
+    expect(logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 'info')).toEqual([
+      expect.objectContaining({ msg: 'project credentials re-set with this replica\'s credential secret', robot_id: 1, old_key: 'none', key: keyFingerprint(SECRET) }),
+    ]);
+  });
+
+  it('every retired key replaced on a robot is remembered: an older one coming back after a newer one was replaced is left alone (503)', async () => {
+    const harbor = new FakeHarbor();
+    const [older, newer] = ['p'.repeat(32), 'c'.repeat(32)];
+    await service(harbor, { secret: older }).grantWorkspace(team, 'ws1');
+    const me = service(harbor, { previousSecrets: [older, newer] });
+    await me.get(team); // replaces `older`
+    const setKey = (secret: string) => {
+      const robot = harbor.robots.get(1)!;
+      robot.description = formatMarker({ ...parseMarker(robot.description)!, key: keyFingerprint(secret) });
+    };
+    setKey(newer); // a replica with `newer` wrote it
+    await me.get(team); // replaces `newer`
+    setKey(older); // and one with `older` still runs
+    harbor.calls.length = 0;
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining(`key ${keyFingerprint(older)},`) });
+    expect(harbor.calls).toEqual(['listRobots', 'getRobot']);
+  });
+});
+
+describe('reading back a robot after a write', () => {
+  it('a read-back whose marker a writer stripped meanwhile is a lost update: the marker is written again', async () => {
+    const harbor = new FakeHarbor();
+    const credentials = service(harbor);
+    await credentials.grantWorkspace(team, 'ws1');
+    const original = harbor.updateRobot.bind(harbor);
+    let stripped = false;
+    harbor.updateRobot = async (r: HarborRobot) => {
+      await original(r);
+      if (!stripped) {
+        stripped = true;
+        harbor.robots.get(r.id)!.description = 'edited in the Harbor UI';
+      }
+    };
+    await credentials.grantWorkspace(team, 'ws2');
+    expect(harbor.robots.get(1)!.permissions).toEqual([grant('ws1'), grant('ws2')]);
+    expect(parseMarker(harbor.robots.get(1)!.description)).toEqual({ v: 1, project: 'proj-a', name: 'Team A', department: 'dept-1', gen: 1, key: keyFingerprint(SECRET) });
+  });
+});
+
+describe('workspaces deleted in Harbor behind hubgate\'s back', () => {
+  it('are left out even when another writer meanwhile made the change itself, and a system permission naming one stays', async () => {
+    const harbor = new FakeHarbor();
+    harbor.strictPermissions = true;
+    for (const ws of ['ws1', 'ws2', 'ws3']) await harbor.createProject({ name: ws, public: false });
+    const credentials = service(harbor);
+    await credentials.grantWorkspace(team, 'ws1');
+    await credentials.grantWorkspace(team, 'ws2');
+    const system: RobotPermission = { kind: 'system', namespace: 'ws1', access: [{ resource: 'project', action: 'list' }] };
+    harbor.robots.get(1)!.permissions.push(system);
+    harbor.projects.delete('ws1');
+    const original = harbor.updateRobot.bind(harbor);
+    let refused = false;
+    harbor.updateRobot = async (r: HarborRobot) => {
+      try {
+        await original(r);
+      } catch (e) {
+        if (!refused && e instanceof AppError) {
+          refused = true;
+          harbor.robots.get(1)!.permissions.push(grant('ws3')); // another replica's grant of ws3 got in meanwhile
+        }
+        throw e;
+      }
+    };
+    await credentials.grantWorkspace(team, 'ws3');
+    expect(refused).toBe(true);
+    expect(harbor.robots.get(1)!.permissions).toEqual([grant('ws2'), system, grant('ws3')]);
   });
 });
