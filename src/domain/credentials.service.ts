@@ -187,7 +187,7 @@ export class CredentialsService {
   }
 
   stop(): void {
-    if (this.announcer) clearInterval(this.announcer);
+    clearInterval(this.announcer); // no-op when not started
     this.announcer = undefined;
   }
 
@@ -595,7 +595,8 @@ export class CredentialsService {
             if (!held()) throw coordinationLost();
             await harbor.updateRobot({ ...robot, description: formatMarker(marker) });
             const old = before?.key ?? NO_KEY;
-            if (before && old !== this.key) {
+            // Recorded for this key too after a rotation: harmless, standing() takes its own key for its own first.
+            if (before) {
               let keys = this.replaced.get(robot.id);
               if (!keys) this.replaced.set(robot.id, (keys = new Set()));
               keys.add(old);
