@@ -83,7 +83,7 @@ export function parseMarker(description: string | undefined): RobotMarker | unde
     return m && m.v === 1 && typeof m.project === 'string' && Number.isInteger(m.gen) && (m.key === undefined || typeof m.key === 'string')
       ? m
       : undefined;
-  } catch {
+  } /* Stryker disable next-line BlockStatement: equivalent, an empty catch block falls off the end and returns undefined too */ catch {
     return undefined;
   }
 }
@@ -173,7 +173,8 @@ export class CredentialsService {
 
   constructor(private readonly deps: CredentialsDeps) {
     this.key = keyFingerprint(deps.secret);
-    this.retired = new Set<string>((deps.previousSecrets ?? []).map((s) => (/^[0-9a-f]{16}$/.test(s) ? s : keyFingerprint(s))).filter((k) => k !== this.key));
+    // This replica's own key may be listed too: standing() takes it for its own before it looks at the retired keys.
+    this.retired = new Set<string>(deps.previousSecrets?.map((s) => (/^[0-9a-f]{16}$/.test(s) ? s : keyFingerprint(s))));
   }
 
   /** Starts announcing this replica's key in the shared cache (and re-checking the foreign keys it met). */
@@ -186,7 +187,7 @@ export class CredentialsService {
   }
 
   stop(): void {
-    if (this.announcer) clearInterval(this.announcer);
+    clearInterval(this.announcer); // no-op when not started
     this.announcer = undefined;
   }
 
@@ -197,7 +198,7 @@ export class CredentialsService {
     await cache.set(`credential-key:${this.key}`, 1, Math.max(1, Math.ceil((3 * (this.deps.announceMs ?? 20000)) / 1000)));
     if (this.deps.coordination.shared()) this.announcedSince ??= Date.now();
     else this.announcedSince = undefined;
-    for (const key of new Set([...this.mismatches.values()].map((m) => m.key))) await this.unannounced(key);
+    for (const key of new Set([...this.mismatches.values()].map((m) => m.key))) await this.lookUpAnnouncements(key);
     // A key taken for retired because nobody announced it, announced again: a replica runs with it after all.
     for (const key of [...this.unannouncedKeys]) {
       if ((await cache.get<number>(`credential-key:${key}`)) === undefined) continue;
@@ -208,29 +209,35 @@ export class CredentialsService {
     }
   }
 
-  /**
-   * True when `key` has not been announced by any replica for the grace period while the shared cache answered
-   * (and this replica's own announcements got through for as long): no running replica uses it. Then it counts as
-   * retired from now on (a key that comes back after that is contested as usual).
-   */
+  /** Looks up a foreign key's announcements (lookUpAnnouncements); true when it counts as retired now. */
   private async unannounced(key: string): Promise<boolean> {
+    await this.lookUpAnnouncements(key);
+    return this.retired.has(key);
+  }
+
+  /**
+   * Takes `key` for retired when no replica has announced it for the grace period while the shared cache answered
+   * (and this replica's own announcements got through for as long): no running replica uses it. From then on it
+   * counts as retired (a key that comes back after that is contested as usual).
+   */
+  private async lookUpAnnouncements(key: string): Promise<void> {
     const cache = this.deps.liveKeys;
-    if (!cache || key === NO_KEY || key === this.key || this.contested.has(key)) return false;
-    if (this.retired.has(key)) return true;
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, only foreign keys are looked up (never none, never this key)
+    if (key === NO_KEY || key === this.key) return;
+    if (!cache || this.contested.has(key) || this.retired.has(key)) return;
     const live = await cache.get<number>(`credential-key:${key}`);
     const now = Date.now();
     if (live !== undefined || !this.deps.coordination.shared()) {
       this.unannouncedSince.delete(key);
-      return false;
+      return;
     }
     const since = this.unannouncedSince.get(key) ?? now;
     this.unannouncedSince.set(key, since);
     const grace = this.deps.keyGraceMs ?? 90000;
-    if (this.announcedSince === undefined || now - this.announcedSince < grace || now - since < grace) return false;
+    if (this.announcedSince === undefined || now - this.announcedSince < grace || now - since < grace) return;
     this.retired.add(key);
     this.unannouncedKeys.add(key);
     this.deps.logger.warn('credential key announced by no replica: treated as retired, its robots get this key\'s passwords', { key, own_key: this.key });
-    return true;
   }
 
   /** For /readyz: not ok while robots set by another credential secret were seen recently (a disagreement). */
@@ -289,9 +296,11 @@ export class CredentialsService {
   }
 
   private keyMismatch(projectId: string, key: string | undefined): AppError {
+    // Stryker disable next-line StringLiteral: equivalent, only a foreign key is refused, and a foreign key is never none
+    const shown = key || 'none';
     return new AppError(
       'unavailable',
-      `the registry password of project "${projectId}" was set with another credential secret (key ${key || 'none'}, this replica's key ${this.key}): ` +
+      `the registry password of project "${projectId}" was set with another credential secret (key ${shown}, this replica's key ${this.key}): ` +
         'this replica can neither show nor check it. The replicas disagree on HUBGATE_CREDENTIAL_SECRET, or the old secret is missing from HUBGATE_CREDENTIAL_SECRET_PREVIOUS',
     );
   }
@@ -409,7 +418,7 @@ export class CredentialsService {
     }
     let marker = parseMarker(robot.description);
     let standing = marker ? this.standing(robot.id, marker) : 'heal';
-    // Stryker disable next-line ConditionalExpression: equivalent, unannounced() is false for this key and for none, and a retired key's standing stays 'heal' when looked at again
+    // Stryker disable next-line ConditionalExpression: equivalent, unannounced() looks up neither this key nor none, and an own or retired key's standing is the same when looked at again
     if (standing === 'foreign' && marker?.key && (await this.unannounced(marker.key))) standing = this.standing(robot.id, marker);
     // No marker, an interrupted rotation, or a secret set with a retired key: set this key's password in Harbor.
     if (standing === 'heal' || (standing === 'own' && marker?.pending)) {
@@ -449,7 +458,7 @@ export class CredentialsService {
     if (!robot || !marker || robot.disable) return null;
     // Another key set the secret and this replica may not replace it: it cannot judge the password (no failure).
     let standing = this.standing(robot.id, marker);
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, unannounced() is false for this key and for none, and a retired key's standing stays 'heal' when looked at again
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, unannounced() looks up neither this key nor none, and an own or retired key's standing is the same when looked at again
     if (standing === 'foreign' && marker.key && (await this.unannounced(marker.key))) standing = this.standing(robot.id, marker);
     if (standing === 'foreign') throw this.keyMismatch(marker.project, marker.key);
     const expected = Buffer.from(this.derivePassword(robot, marker.gen));
@@ -545,7 +554,8 @@ export class CredentialsService {
             if (!robot) continue;
           }
           const before = parseMarker(robot.description);
-          const standing = before ? this.standing(robot.id, before) : 'heal';
+          // No marker (undefined): this key sets the secret, like a heal (setsSecret).
+          const standing = before && this.standing(robot.id, before);
           // A secret another live key set is never replaced here (no ping-pong), not even by a rotation.
           if (standing === 'foreign' && change.bumpGeneration) throw this.keyMismatch(project.id, before?.key);
           // This key sets the secret: a new marker, an interrupted rotation, a rotation, or a retired key (heal).
@@ -585,7 +595,8 @@ export class CredentialsService {
             if (!held()) throw coordinationLost();
             await harbor.updateRobot({ ...robot, description: formatMarker(marker) });
             const old = before?.key ?? NO_KEY;
-            if (before && old !== this.key) {
+            // Recorded for this key too after a rotation: harmless, standing() takes its own key for its own first.
+            if (before) {
               let keys = this.replaced.get(robot.id);
               if (!keys) this.replaced.set(robot.id, (keys = new Set()));
               keys.add(old);
