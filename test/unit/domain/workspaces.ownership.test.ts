@@ -1,4 +1,5 @@
 import { AppError } from '../../../src/domain/errors';
+import { refusal } from '../../support/app-refusal';
 import { CredentialsService } from '../../../src/domain/credentials.service';
 import { WorkspacesService } from '../../../src/domain/workspaces.service';
 import type { Principal } from '../../../src/domain/principal';
@@ -30,16 +31,6 @@ function setup() {
     catalogTtlSeconds: 5,
   });
   return { harbor, credentials, workspaces };
-}
-
-async function refusal(p: Promise<unknown>): Promise<{ kind: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AppError) return { kind: e.kind, message: e.message };
-    throw e;
-  }
-  throw new Error('expected a refusal, got success');
 }
 
 /**

@@ -1,4 +1,5 @@
 import { AppError } from '../../../src/domain/errors';
+import { refusal } from '../../support/app-refusal';
 import { CredentialsService } from '../../../src/domain/credentials.service';
 import { WorkspacesService } from '../../../src/domain/workspaces.service';
 import type { Principal } from '../../../src/domain/principal';
@@ -44,16 +45,6 @@ function setup(o: { protectedVersion?: (ws: string) => Promise<string | undefine
   });
   const lines = () => logs.map((l) => JSON.parse(l) as Record<string, unknown>);
   return { harbor, credentials, workspaces, locks, lines };
-}
-
-async function refusal(p: Promise<unknown>): Promise<{ kind: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AppError) return { kind: e.kind, message: e.message };
-    throw e;
-  }
-  throw new Error('expected a refusal, got success');
 }
 
 /** A Harbor project created outside hubgate `ageMs` before `now` (nobody's credentials list it). */
