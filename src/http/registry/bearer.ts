@@ -1,5 +1,4 @@
-import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
-import * as crypto from 'node:crypto';
+import { hash, X509Certificate, type KeyObject } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, jwtVerify, errors as joseErrors } from 'jose';
 import type { Cache, Coordination } from '../../ports/coordination';
 
@@ -50,9 +49,8 @@ export interface RegistryTokensDeps {
 }
 
 const KEY_PREFIX = 'registry-token:';
-/** One-shot `crypto.hash` (Node ≥ 20.12) where there is one: no Hash object per request on the registry front. */
-const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
-const tokenHash = (token: string): string => (oneShot ? oneShot('sha256', token, 'base64url') : createHash('sha256').update(token).digest('base64url'));
+/** One-shot `crypto.hash` (Node ≥ 20.12, the engines floor): no Hash object per request on the registry front. */
+const tokenHash = (token: string): string => hash('sha256', token, 'base64url');
 
 /** Public keys of every certificate in a PEM bundle. */
 export function certificateKeys(pem: string): KeyObject[] {
@@ -132,11 +130,11 @@ export class RegistryTokens {
   private expiry(token: string): { exp: number; sub: unknown } | undefined {
     try {
       const claims = decodeJwt(token);
-      if (typeof claims.exp !== 'number') return undefined;
-      return { exp: claims.exp * 1000, sub: claims.sub };
+      if (typeof claims.exp === 'number') return { exp: claims.exp * 1000, sub: claims.sub };
     } catch {
-      return undefined;
+      // not a JWT: no expiry
     }
+    return undefined;
   }
 
   /** Record mode: the token endpoint handed `token` out (no-op in signature mode). */

@@ -243,6 +243,26 @@ describe('verdict cache', () => {
     expect(await tokens.check(token)).toEqual({ ok: false, reason: 'expired' });
   });
 
+  it('checkAccepted (the promise-free fast path of the router) answers only for a token check() found good, until exp plus the tolerance; an expired one whose subject is still kept gets undefined', async () => {
+    const tokens = bySignature();
+    const token = robot(60);
+    const foreign = sign(claims('robot$ci'));
+    // Never checked: the fast path knows nothing, the caller must ask check().
+    expect(tokens.checkAccepted(token)).toBeUndefined();
+    expect(await tokens.check(token)).toEqual({ ok: true, subject: 'robot$hg-p1' });
+    expect(await tokens.check(foreign)).toEqual({ ok: false, reason: 'foreign_subject' });
+    expect(tokens.checkAccepted(token)).toEqual({ ok: true, subject: 'robot$hg-p1' });
+    expect(tokens.checkAccepted(foreign)).toBeUndefined();
+    const exp = (sec() + 60) * 1000;
+    t = exp + 30_000 - 1;
+    expect(tokens.checkAccepted(token)).toEqual({ ok: true, subject: 'robot$hg-p1' });
+    // Its subject is still in the subjects table (only pruned past the bound): the verdict's expiry decides.
+    t = exp + 30_000;
+    expect((tokens as unknown as { subjects: Map<string, string> }).subjects.size).toBe(1);
+    expect(tokens.checkAccepted(token)).toBeUndefined();
+    expect(await tokens.check(token)).toEqual({ ok: false, reason: 'expired' });
+  });
+
   it('a refused token is not cached as good (a foreign subject stays foreign, the next good token is still checked)', async () => {
     const tokens = bySignature();
     const foreign = sign(claims('robot$ci'));
