@@ -500,9 +500,15 @@ export class CredentialsService {
     for (let round = 0; round < 3 && !this.deps.coordination.shared() && this.deps.settleMs; round++) {
       await new Promise((r) => setTimeout(r, this.deps.settleMs));
       const again = await this.deps.harbor.getRobot(robot.id);
-      if (again && change.holds(again)) return again;
+      // lockedMutate returns only a read-back that carries its marker.
+      const wrote = parseMarker(robot.description)!;
+      const seen = again && parseMarker(again.description);
+      // The change, and the marker that says which password Harbor holds: a stale PUT can undo a rotation (an older
+      // generation), a heal (no marker) or its completion (pending again). Whose key it names, the redo judges.
+      if (again && seen && seen.gen >= wrote.gen && !seen.pending === !wrote.pending && change.holds(again)) return again;
       this.deps.metrics?.robotUpdateRetries.inc();
-      robot = await this.lockedMutate(project, { ...change, bumpGeneration: false });
+      // Redone at the generation already written: its secret is in Harbor, so the marker must say so again.
+      robot = await this.lockedMutate(project, { ...change, bumpGeneration: false, reached: { robotId: robot.id, gen: wrote.gen } });
     }
     return robot;
   }
@@ -519,6 +525,8 @@ export class CredentialsService {
       holds: (robot: HarborRobot) => boolean;
       initial?: RobotPermission[];
       bumpGeneration?: boolean;
+      /** The generation this robot's marker must reach (a settle redo of a change whose secret Harbor holds); not another robot of the name. */
+      reached?: { robotId: number; gen: number };
     },
   ): Promise<HarborRobot> {
     const { harbor, coordination } = this.deps;
@@ -556,16 +564,19 @@ export class CredentialsService {
           const before = parseMarker(robot.description);
           // No marker (undefined): this key sets the secret, like a heal (setsSecret).
           const standing = before && this.standing(robot.id, before);
+          const floor = change.reached?.robotId === robot.id ? change.reached.gen : 1;
+          const gen = Math.max((before?.gen ?? 1) + (change.bumpGeneration ? 1 : 0), floor);
+          const raised = before !== undefined && gen > before.gen;
           // A secret another live key set is never replaced here (no ping-pong), not even by a rotation.
-          if (standing === 'foreign' && change.bumpGeneration) throw this.keyMismatch(project.id, before?.key);
+          if (standing === 'foreign' && raised) throw this.keyMismatch(project.id, before.key);
           // This key sets the secret: a new marker, an interrupted rotation, a rotation, or a retired key (heal).
-          const setsSecret = standing !== 'foreign' && (!before || before.pending || change.bumpGeneration || standing === 'heal');
+          const setsSecret = standing !== 'foreign' && (!before || before.pending || raised || standing === 'heal');
           const marker: RobotMarker = {
             v: 1,
             project: project.id,
             name: project.name || before?.name || project.id,
             department: project.department || before?.department || '',
-            gen: (before?.gen ?? 1) + (change.bumpGeneration ? 1 : 0),
+            gen,
             pending: setsSecret || before?.pending ? true : undefined,
             key: setsSecret ? this.key : before?.key,
           };

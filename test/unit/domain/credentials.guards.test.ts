@@ -175,6 +175,112 @@ describe('without a lock spanning replicas (settle waits)', () => {
   });
 });
 
+describe('without a lock spanning replicas: what a stale writer undoes in the settle wait is put back', () => {
+  /** Harbor where, at the first settle look (the read right after a PUT's read-back), a stale replica PUTs `snapshot`. */
+  function staleOnce(harbor: FakeHarbor, snapshot: () => HarborRobot) {
+    const read = harbor.getRobot.bind(harbor);
+    let looks = 0;
+    harbor.getRobot = async (id: number) => {
+      if (looks === 0 && harbor.calls.slice(-2).join() === 'updateRobot,getRobot') {
+        looks++;
+        harbor.robots.set(id, structuredClone(snapshot()));
+      }
+      return read(id);
+    };
+    return () => looks;
+  }
+
+  it('a rotation undone (the old generation PUT back): redone, and the password shown is the one Harbor holds', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const harbor = new FakeHarbor();
+    const credentials = service(harbor, { metrics, settleMs: 1 });
+    await credentials.grantWorkspace(team, 'ws1');
+    const before = await credentials.get(team);
+    const stale = structuredClone(harbor.robots.get(1)!);
+    const looks = staleOnce(harbor, () => stale);
+    const shown = await credentials.rotate(team);
+    expect(looks()).toBe(1);
+    expect(shown.password).not.toBe(before.password);
+    expect(harbor.secrets.get(1)).toBe(shown.password);
+    expect(parseMarker(harbor.robots.get(1)!.description)).toMatchObject({ gen: 2, key: keyFingerprint(SECRET) });
+    expect(parseMarker(harbor.robots.get(1)!.description)!.pending).toBeUndefined();
+    expect(await credentials.get(team)).toEqual(shown);
+    expect(await credentials.verify('hg-proj-a', shown.password)).not.toBeNull();
+    expect(await credentials.verify('hg-proj-a', before.password)).toBeNull();
+    expect((await metrics.registry.getSingleMetric('hubgate_robot_update_retries_total')!.get()).values[0]?.value).toBe(1);
+  });
+
+  it('a settle look that finds what was written redoes nothing: one rotation, no retry, no second write', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const harbor = new FakeHarbor();
+    const credentials = service(harbor, { metrics, settleMs: 1 });
+    await credentials.grantWorkspace(team, 'ws1');
+    harbor.calls.length = 0;
+    const shown = await credentials.rotate(team);
+    // rotate: find (search, read), under the lock find again, mark pending, secret, clear the mark, read-back, the
+    // settle look; then get: find.
+    expect(harbor.calls).toEqual(['listRobots', 'getRobot', 'listRobots', 'getRobot', 'updateRobot', 'setRobotSecret', 'updateRobot', 'getRobot', 'getRobot', 'listRobots', 'getRobot']);
+    expect(harbor.secrets.get(1)).toBe(shown.password);
+    expect((await metrics.registry.getSingleMetric('hubgate_robot_update_retries_total')!.get()).values[0]?.value).toBe(0);
+  });
+
+  it('a completed rotation whose pending mark is PUT back (same generation): redone, the mark cleared, the password unchanged', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const harbor = new FakeHarbor();
+    const credentials = service(harbor, { metrics, settleMs: 1 });
+    await credentials.grantWorkspace(team, 'ws1');
+    // A rotation interrupted after its mark: generation 2, pending.
+    const robot = harbor.robots.get(1)!;
+    robot.description = formatMarker({ ...parseMarker(robot.description)!, gen: 2, pending: true });
+    const interrupted = structuredClone(robot);
+    const looks = staleOnce(harbor, () => interrupted);
+    const shown = await credentials.get(team);
+    expect(looks()).toBe(1);
+    expect(parseMarker(harbor.robots.get(1)!.description)).toMatchObject({ gen: 2 });
+    expect(parseMarker(harbor.robots.get(1)!.description)!.pending).toBeUndefined();
+    expect(harbor.secrets.get(1)).toBe(shown.password);
+    expect(shown.password).toBe(credentials.derivePassword(harbor.robots.get(1)!, 2));
+    expect((await metrics.registry.getSingleMetric('hubgate_robot_update_retries_total')!.get()).values[0]?.value).toBe(1);
+  });
+
+  it('a heal undone (the description without a marker PUT back): redone, no 500, and the password shown works', async () => {
+    const harbor = new FakeHarbor();
+    const credentials = service(harbor, { settleMs: 1 });
+    await credentials.grantWorkspace(team, 'ws1');
+    // Someone cleared the description in Harbor's UI; a replica still holds that snapshot.
+    harbor.robots.get(1)!.description = '';
+    const stripped = structuredClone(harbor.robots.get(1)!);
+    const looks = staleOnce(harbor, () => stripped);
+    const shown = await credentials.get(team);
+    expect(looks()).toBe(1);
+    expect(harbor.secrets.get(1)).toBe(shown.password);
+    expect(parseMarker(harbor.robots.get(1)!.description)).toMatchObject({ project: 'proj-a', gen: 1 });
+    expect(shown.workspaces).toEqual(['ws1']);
+  });
+
+  it('a newer generation another replica wrote meanwhile is kept, not lowered', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const harbor = new FakeHarbor();
+    const credentials = service(harbor, { metrics, settleMs: 1 });
+    await credentials.grantWorkspace(team, 'ws1');
+    const other = service(harbor);
+    let rotated = false;
+    const read = harbor.getRobot.bind(harbor);
+    harbor.getRobot = async (id: number) => {
+      if (!rotated && harbor.calls.slice(-2).join() === 'updateRobot,getRobot') {
+        rotated = true;
+        await other.rotate(team);
+      }
+      return read(id);
+    };
+    const shown = await credentials.rotate(team);
+    expect(rotated).toBe(true);
+    expect((await metrics.registry.getSingleMetric('hubgate_robot_update_retries_total')!.get()).values[0]?.value).toBe(0);
+    expect(parseMarker(harbor.robots.get(1)!.description)!.gen).toBe(3);
+    expect(harbor.secrets.get(1)).toBe(shown.password);
+  });
+});
+
 describe('a key no replica announces (Redis shared, fake clock)', () => {
   const OLD = 'o'.repeat(32);
   const RETIRED = 'credential key announced by no replica: treated as retired, its robots get this key\'s passwords';
