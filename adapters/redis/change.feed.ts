@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Redis from 'ioredis';
+import { redisClient } from './client';
 import type { ChangeFeed, FeedRead } from '../../src/ports/changes';
 import { silentLogger, type Logger } from '../../src/observability/logger';
 
@@ -93,14 +93,7 @@ export function createRedisChangeFeed(opts: ChangeFeedOptions & { redisUrl: stri
   const base = `${opts.keyPrefix ?? 'hubgate:'}feed:${opts.name}:`;
   const keys = [`${base}seq`, `${base}log`, `${base}epoch`];
   const timeoutMs = opts.commandTimeoutMs ?? 500;
-  const client = new Redis(opts.redisUrl, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000) + Math.floor(Math.random() * 100),
-  });
+  const client = redisClient(opts.redisUrl, timeoutMs);
   client.on('error', () => undefined);
   const connected = client.connect().catch(() => undefined);
   const pending = new Set<string>();

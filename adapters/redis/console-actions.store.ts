@@ -1,6 +1,7 @@
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import type { ConsoleAction, ConsoleActionStore } from '../../src/ports/console-actions';
-import { registerSecret, silentLogger, type Logger } from '../../src/observability/logger';
+import { silentLogger, type Logger } from '../../src/observability/logger';
+import { redisClient } from './client';
 
 export interface ConsoleActionStoreOptions {
   redisUrl?: string;
@@ -32,19 +33,7 @@ export function createConsoleActionStore(opts: ConsoleActionStoreOptions): Conso
 
   let client: Redis | undefined;
   if (opts.redisUrl) {
-    try {
-      registerSecret(decodeURIComponent(new URL(opts.redisUrl).password));
-    } catch {
-      /* nothing to mask */
-    }
-    client = new Redis(opts.redisUrl, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      connectTimeout: 500,
-      commandTimeout: 500,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
-    });
+    client = redisClient(opts.redisUrl);
     client.on('error', () => undefined);
     client.connect().catch(() => undefined);
   }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import Redis from 'ioredis';
 import { COORDINATION_RETRY_AFTER_SECONDS, type Cache, type Coordination } from '../../src/ports/coordination';
 import { AppError } from '../../src/domain/errors';
-import { registerSecret, silentLogger, type Logger } from '../../src/observability/logger';
+import { silentLogger, type Logger } from '../../src/observability/logger';
+import { redisClient } from './client';
 import { LocalLocks, lockBusy } from './local.locks';
 import { MemoryCache } from './memory.cache';
 
@@ -104,20 +104,7 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
   const quarantineMs = opts.lockQuarantineMs ?? DEFAULT_LOCK_QUARANTINE_MS;
   const lockKey = (name: string) => `${prefix}lock:${name}`;
   const cacheKey = (key: string) => `${prefix}cache:${key}`;
-  try {
-    registerSecret(decodeURIComponent(new URL(opts.redisUrl).password));
-  } catch {
-    /* config validated the URL; nothing to mask if it does not parse */
-  }
-
-  const client = new Redis(opts.redisUrl, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000) + Math.floor(Math.random() * 100),
-  });
+  const client = redisClient(opts.redisUrl, timeoutMs);
 
   const locks = new LocalLocks();
   let up: boolean | undefined; // undefined until the first outcome
