@@ -12,6 +12,7 @@ import { createMetrics } from '../../../src/observability/metrics';
 import { createInProcessCoordination, createRedisCoordination } from '../../../adapters/redis/redis.coordination';
 import type { HarborRobot, RobotPermission } from '../../../src/ports/harbor';
 import { FakeHarbor } from '../../support/fake-harbor';
+import { mapCache } from '../../support/map-cache';
 
 const team = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
 const teamB = { id: 'proj-b', name: 'Team B', department: 'dept-2' };
@@ -340,11 +341,7 @@ describe('showing credentials (get)', () => {
   it('with Redis: a read after the grace period heals a robot of an unannounced key without waiting for the next announcement round', async () => {
     const harbor = new FakeHarbor();
     const entries = new Map<string, unknown>();
-    const cache = {
-      get: async <T,>(key: string) => entries.get(key) as T | undefined,
-      set: async <T,>(key: string, value: T) => void entries.set(key, value),
-      del: async (...keys: string[]) => keys.forEach((k) => entries.delete(k)),
-    };
+    const cache = mapCache(entries);
     const local = createInProcessCoordination();
     const replica = (secret: string) =>
       new CredentialsService({
@@ -823,11 +820,7 @@ describe('key standing over time (fake clock)', () => {
     const entries = new Map<string, unknown>();
     const up = { shared: true };
     // Like the Redis adapter: while Redis is down a read answers nothing and shared() is false.
-    const cache = {
-      get: async <T,>(key: string) => (up.shared ? (entries.get(key) as T | undefined) : undefined),
-      set: async <T,>(key: string, value: T) => void (up.shared && entries.set(key, value)),
-      del: async (...keys: string[]) => keys.forEach((k) => entries.delete(k)),
-    };
+    const cache = mapCache(entries, () => up.shared);
     const local = createInProcessCoordination();
     const logs: string[] = [];
     const replica = (secret: string, extra: Partial<CredentialsDeps> = {}) =>

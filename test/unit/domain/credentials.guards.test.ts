@@ -11,6 +11,7 @@ import { createInProcessCoordination, createRedisCoordination } from '../../../a
 import type { HarborRobot, RobotPermission } from '../../../src/ports/harbor';
 import { AppError } from '../../../src/domain/errors';
 import { FakeHarbor } from '../../support/fake-harbor';
+import { mapCache } from '../../support/map-cache';
 
 const team = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
 const teamB = { id: 'proj-b', name: 'Team B', department: 'dept-2' };
@@ -295,11 +296,7 @@ describe('a key no replica announces (Redis shared, fake clock)', () => {
   function world() {
     const harbor = new FakeHarbor();
     const entries = new Map<string, unknown>();
-    const cache = {
-      get: async <T,>(key: string) => entries.get(key) as T | undefined,
-      set: async <T,>(key: string, value: T) => void entries.set(key, value),
-      del: async (...keys: string[]) => keys.forEach((k) => entries.delete(k)),
-    };
+    const cache = mapCache(entries);
     const local = createInProcessCoordination();
     const logs: string[] = [];
     const replica = (secret: string, more: Partial<CredentialsDeps> = {}) =>

@@ -6,6 +6,7 @@ import { registryUsername } from '../../../src/domain/names';
 import { createLogger, silentLogger } from '../../../src/observability/logger';
 import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
 import { FakeHarbor } from '../../support/fake-harbor';
+import { mapCache } from '../../support/map-cache';
 
 const team = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
 
@@ -413,13 +414,7 @@ describe('a changed credential secret, with Redis: replicas announce their key',
     return {
       entries,
       state,
-      cache: {
-        get: async <T,>(key: string) => (state.up ? (entries.get(key) as T | undefined) : undefined),
-        set: async <T,>(key: string, value: T) => {
-          if (state.up) entries.set(key, value);
-        },
-        del: async (...keys: string[]) => keys.forEach((k) => entries.delete(k)),
-      },
+      cache: mapCache(entries, () => state.up),
     };
   }
 

@@ -14,6 +14,7 @@ import { createLogger } from '../../../src/observability/logger';
 import { signingMaterial } from '../../harbor-double/keys';
 import { compileTrust } from '../../../src/http/registry/auth';
 import { signToken } from '../../harbor-double/jwt';
+import { mapCache } from '../../support/map-cache';
 
 interface Seen {
   method: string;
@@ -185,11 +186,7 @@ describe.each(PROXY_ENGINES)('registry router (%s engine)', (engine) => {
 
       it('shares the record through the cache, so another replica accepts the token', async () => {
         const store = new Map<string, unknown>();
-        const cache = {
-          get: async <T,>(k: string) => store.get(k) as T | undefined,
-          set: async <T,>(k: string, v: T) => void store.set(k, v),
-          del: async (...ks: string[]) => void ks.forEach((k) => store.delete(k)),
-        };
+        const cache = mapCache(store);
         const shared = { cache, coordination: { shared: () => true }, tokenCertificatePem: undefined };
         const { app: one } = app(shared);
         const issued = await request(one).get('/service/token?service=harbor-registry&scope=repository:alpha/app:pull').set('Authorization', basic('hg-p1', PASSWORD));
