@@ -1,45 +1,16 @@
-import { CredentialsService } from '../../../src/domain/credentials.service';
-import { WorkspacesService } from '../../../src/domain/workspaces.service';
-import type { Principal } from '../../../src/domain/principal';
-import { createLogger, silentLogger, type Logger } from '../../../src/observability/logger';
-import type { Cache } from '../../../src/ports/coordination';
-import type { ChangeFeed } from '../../../src/ports/changes';
+import { createLogger } from '../../../src/observability/logger';
 import type { HarborProject } from '../../../src/ports/harbor';
-import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
 import { createInProcessChangeFeed } from '../../../adapters/redis/change.feed';
 import { MemoryCache } from '../../../adapters/redis/memory.cache';
 import { FakeHarbor } from '../../support/fake-harbor';
+import { alice, count, names, replica, teamA } from './workspaces.kit';
 
 /**
  * The workspace catalogue when reads and writes overlap: the shared copy another replica wrote, background and
  * full re-reads that a write overtakes, and the feed's per-name re-reads racing a full one. Every race is made
  * deterministic by holding one Harbor call on a promise the test releases.
  */
-const teamA = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
-const alice: Principal = { userId: 'u-alice', username: 'alice', isCloudAdmin: false, projects: [teamA] };
-const admin: Principal = { userId: 'u-admin', username: 'root', isCloudAdmin: true, projects: [] };
-/** No shared copy: each replica keeps only its own catalogue. */
-const noCache: Cache = { get: async () => undefined, set: async () => undefined, del: async () => undefined };
 
-function replica(harbor: FakeHarbor, o: { feed?: ChangeFeed; cache?: Cache; logger?: Logger; ttlSeconds?: number } = {}) {
-  const coordination = createInProcessCoordination();
-  const credentials = new CredentialsService({ harbor, coordination, logger: silentLogger, secret: 'x'.repeat(32), usernamePrefix: 'hg-', robotPrefix: 'robot$' });
-  return new WorkspacesService({
-    harbor,
-    credentials,
-    coordination,
-    cache: o.cache ?? noCache,
-    feed: o.feed,
-    logger: o.logger ?? silentLogger,
-    registryHost: 'hub.example.test',
-    reserved: ['library'],
-    catalogTtlSeconds: o.ttlSeconds ?? 300,
-  });
-}
-
-/** The catalogue as a cloud admin lists it, Harbor's own `library` left out. */
-const names = async (ws: WorkspacesService) => (await ws.list(admin, { page: 1, pageSize: 100 })).items.filter((w) => w.name !== 'library').map((w) => `${w.name}:${w.access}`);
-const count = (harbor: FakeHarbor, op: string) => harbor.calls.filter((c) => c === op).length;
 /** Lets every promise already settled run its callbacks (a background re-read that was released finishes). */
 const settle = () => new Promise((r) => setImmediate(r));
 

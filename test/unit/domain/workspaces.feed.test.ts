@@ -1,41 +1,12 @@
-import { CredentialsService } from '../../../src/domain/credentials.service';
-import { WorkspacesService } from '../../../src/domain/workspaces.service';
-import type { Principal } from '../../../src/domain/principal';
-import { silentLogger } from '../../../src/observability/logger';
-import type { Cache } from '../../../src/ports/coordination';
 import type { ChangeFeed } from '../../../src/ports/changes';
-import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
 import { createInProcessChangeFeed } from '../../../adapters/redis/change.feed';
 import { FakeHarbor } from '../../support/fake-harbor';
+import { alice, count, names, replica, teamA } from './workspaces.kit';
 
 /**
  * The workspace catalogue with a change feed (issue 15): a write through any replica is re-read by every replica as
  * that one workspace (one Harbor call, plus the owner records), never as a full re-read of every project.
  */
-const teamA = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
-const alice: Principal = { userId: 'u-alice', username: 'alice', isCloudAdmin: false, projects: [teamA] };
-const admin: Principal = { userId: 'u-admin', username: 'root', isCloudAdmin: true, projects: [] };
-/** Harbor's own `library` project (in every Harbor) is left out of the comparisons. No shared copy: each replica keeps its own catalogue (what is left while Redis's cache holds nothing). */
-const noCache: Cache = { get: async () => undefined, set: async () => undefined, del: async () => undefined };
-
-function replica(harbor: FakeHarbor, feed: ChangeFeed, ttlSeconds = 300) {
-  const coordination = createInProcessCoordination();
-  const credentials = new CredentialsService({ harbor, coordination, logger: silentLogger, secret: 'x'.repeat(32), usernamePrefix: 'hg-', robotPrefix: 'robot$' });
-  return new WorkspacesService({
-    harbor,
-    credentials,
-    coordination,
-    cache: noCache,
-    feed,
-    logger: silentLogger,
-    registryHost: 'hub.example.test',
-    reserved: ['library'],
-    catalogTtlSeconds: ttlSeconds,
-  });
-}
-
-const names = async (ws: WorkspacesService, p: Principal = admin) => (await ws.list(p, { page: 1, pageSize: 100 })).items.filter((w) => w.name !== 'library').map((w) => `${w.name}:${w.access}`);
-const count = (harbor: FakeHarbor, op: string) => harbor.calls.filter((c) => c === op).length;
 
 afterEach(() => jest.restoreAllMocks());
 
@@ -43,8 +14,8 @@ describe('workspace catalogue kept current by the change feed', () => {
   it("another replica's create, access change and delete show at once, each re-read alone (no full re-read)", async () => {
     const harbor = new FakeHarbor();
     const feed = createInProcessChangeFeed();
-    const a = replica(harbor, feed);
-    const b = replica(harbor, feed);
+    const a = replica(harbor, { feed });
+    const b = replica(harbor, { feed });
     await a.create(alice, { name: 'first', projectId: teamA.id, access: 'private' });
     expect(await names(b)).toEqual(['first:private']);
     const full = count(harbor, 'listAllProjects');
@@ -67,7 +38,7 @@ describe('workspace catalogue kept current by the change feed', () => {
     const harbor = new FakeHarbor();
     let now = 1_000_000;
     jest.spyOn(Date, 'now').mockImplementation(() => now);
-    const b = replica(harbor, createInProcessChangeFeed(), 300);
+    const b = replica(harbor, { feed: createInProcessChangeFeed(), ttlSeconds: 300 });
     expect(await names(b)).toEqual([]);
     await harbor.createProject({ name: 'outside', public: false });
     now += 149_000;
@@ -81,8 +52,8 @@ describe('workspace catalogue kept current by the change feed', () => {
   it('a full re-read that started before a change is patched with it (the change is not lost)', async () => {
     const harbor = new FakeHarbor();
     const feed = createInProcessChangeFeed();
-    const a = replica(harbor, feed);
-    const b = replica(harbor, feed, 10);
+    const a = replica(harbor, { feed });
+    const b = replica(harbor, { feed, ttlSeconds: 10 });
     let now = 1_000_000;
     jest.spyOn(Date, 'now').mockImplementation(() => now);
     expect(await names(b)).toEqual([]);
@@ -107,7 +78,7 @@ describe('workspace catalogue kept current by the change feed', () => {
 
   it('lists arriving while the catalogue is read from Harbor share that one read', async () => {
     const harbor = new FakeHarbor();
-    const b = replica(harbor, createInProcessChangeFeed());
+    const b = replica(harbor, { feed: createInProcessChangeFeed() });
     const [x, y, z] = await Promise.all([names(b), names(b), b.all()]);
     expect(x).toEqual(y);
     expect(z.map((w) => w.name)).toEqual(['library']);
@@ -123,7 +94,7 @@ describe('workspace catalogue kept current by the change feed', () => {
       read: async (c) => ({ ...(await feed.read(c)), ...(reset ? { reset: true, names: [] } : {}) }),
       close: async () => undefined,
     };
-    const b = replica(harbor, flaky);
+    const b = replica(harbor, { feed: flaky });
     expect(await names(b)).toEqual([]);
     await harbor.createProject({ name: 'missed', public: true });
     reset = true;

@@ -1,0 +1,42 @@
+/**
+ * What the workspace catalogue tests share: two platform principals, a replica of the workspace service (its own
+ * in-process coordination and credentials, one FakeHarbor for all replicas), and the catalogue as one principal
+ * lists it.
+ */
+import { CredentialsService } from '../../../src/domain/credentials.service';
+import { WorkspacesService } from '../../../src/domain/workspaces.service';
+import type { Principal } from '../../../src/domain/principal';
+import { silentLogger, type Logger } from '../../../src/observability/logger';
+import type { Cache } from '../../../src/ports/coordination';
+import type { ChangeFeed } from '../../../src/ports/changes';
+import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
+import type { FakeHarbor } from '../../support/fake-harbor';
+
+export const teamA = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
+export const alice: Principal = { userId: 'u-alice', username: 'alice', isCloudAdmin: false, projects: [teamA] };
+export const admin: Principal = { userId: 'u-admin', username: 'root', isCloudAdmin: true, projects: [] };
+/** No shared copy: each replica keeps only its own catalogue (what is left while Redis's cache holds nothing). */
+export const noCache: Cache = { get: async () => undefined, set: async () => undefined, del: async () => undefined };
+
+/** One hubgate replica's workspace service over `harbor`. */
+export function replica(harbor: FakeHarbor, o: { feed?: ChangeFeed; cache?: Cache; logger?: Logger; ttlSeconds?: number } = {}): WorkspacesService {
+  const coordination = createInProcessCoordination();
+  const credentials = new CredentialsService({ harbor, coordination, logger: silentLogger, secret: 'x'.repeat(32), usernamePrefix: 'hg-', robotPrefix: 'robot$' });
+  return new WorkspacesService({
+    harbor,
+    credentials,
+    coordination,
+    cache: o.cache ?? noCache,
+    feed: o.feed,
+    logger: o.logger ?? silentLogger,
+    registryHost: 'hub.example.test',
+    reserved: ['library'],
+    catalogTtlSeconds: o.ttlSeconds ?? 300,
+  });
+}
+
+/** The catalogue as `p` (default: a cloud admin) lists it, `name:access`, Harbor's own `library` left out. */
+export const names = async (ws: WorkspacesService, p: Principal = admin) =>
+  (await ws.list(p, { page: 1, pageSize: 100 })).items.filter((w) => w.name !== 'library').map((w) => `${w.name}:${w.access}`);
+/** How many times `op` was called on the FakeHarbor. */
+export const count = (harbor: FakeHarbor, op: string) => harbor.calls.filter((c) => c === op).length;
