@@ -209,21 +209,25 @@ export class CredentialsService {
     }
   }
 
-  /** Looks up a foreign key's announcements (lookUpAnnouncements); true when it counts as retired now. */
-  private async unannounced(key: string): Promise<boolean> {
-    await this.lookUpAnnouncements(key);
-    return this.retired.has(key);
+  /**
+   * Where this replica stands to the key of a robot's secret (standing()), a foreign key looked up in the
+   * announcements first (lookUpAnnouncements): one no replica announced for the grace period counts as retired
+   * from now on, and the robot is this replica's to heal.
+   */
+  private async judge(robotId: number, marker: RobotMarker): Promise<KeyStanding> {
+    const standing = this.standing(robotId, marker);
+    if (standing !== 'foreign') return standing;
+    await this.lookUpAnnouncements(marker.key ?? NO_KEY);
+    return this.standing(robotId, marker);
   }
 
   /**
    * Takes `key` for retired when no replica has announced it for the grace period while the shared cache answered
    * (and this replica's own announcements got through for as long): no running replica uses it. From then on it
-   * counts as retired (a key that comes back after that is contested as usual).
+   * counts as retired (a key that comes back after that is contested as usual). Called with foreign keys only.
    */
   private async lookUpAnnouncements(key: string): Promise<void> {
     const cache = this.deps.liveKeys;
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, only foreign keys are looked up (never none, never this key)
-    if (key === NO_KEY || key === this.key) return;
     if (!cache || this.contested.has(key) || this.retired.has(key)) return;
     const live = await cache.get<number>(`credential-key:${key}`);
     const now = Date.now();
@@ -417,9 +421,7 @@ export class CredentialsService {
       throw conflict(`project "${project.id}" has no workspace yet: its registry credentials are created with its first workspace`);
     }
     let marker = parseMarker(robot.description);
-    let standing = marker ? this.standing(robot.id, marker) : 'heal';
-    // Stryker disable next-line ConditionalExpression: equivalent, unannounced() looks up neither this key nor none, and an own or retired key's standing is the same when looked at again
-    if (standing === 'foreign' && marker?.key && (await this.unannounced(marker.key))) standing = this.standing(robot.id, marker);
+    let standing = marker ? await this.judge(robot.id, marker) : 'heal';
     // No marker, an interrupted rotation, or a secret set with a retired key: set this key's password in Harbor.
     if (standing === 'heal' || (standing === 'own' && marker?.pending)) {
       robot = await this.mutate(project, { apply: () => false, holds: () => true });
@@ -457,9 +459,7 @@ export class CredentialsService {
     const marker = robot && parseMarker(robot.description);
     if (!robot || !marker || robot.disable) return null;
     // Another key set the secret and this replica may not replace it: it cannot judge the password (no failure).
-    let standing = this.standing(robot.id, marker);
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, unannounced() looks up neither this key nor none, and an own or retired key's standing is the same when looked at again
-    if (standing === 'foreign' && marker.key && (await this.unannounced(marker.key))) standing = this.standing(robot.id, marker);
+    const standing = await this.judge(robot.id, marker);
     if (standing === 'foreign') throw this.keyMismatch(marker.project, marker.key);
     const expected = Buffer.from(this.derivePassword(robot, marker.gen));
     const given = Buffer.from(password);

@@ -312,6 +312,31 @@ describe('a key no replica announces (Redis shared, fake clock)', () => {
     return { harbor, entries, replica, lines };
   }
 
+  it("only a foreign key is looked up: a read or login of a robot set with this replica's key, or with a marker from before key fingerprints, reads no announcement", async () => {
+    const w = world();
+    const reads: string[] = [];
+    const cache = mapCache(w.entries);
+    const watched = { ...cache, get: async <T,>(key: string) => (reads.push(key), cache.get<T>(key)) };
+    const me = w.replica(SECRET, { liveKeys: watched });
+    await me.grantWorkspace(team, 'ws1');
+    const { password } = await me.get(team);
+    expect(await me.verify('hg-proj-a', password)).not.toBeNull();
+    // A marker without a key (written before fingerprints): healed with this replica's key, nothing looked up.
+    const remark = (key: string | undefined) => {
+      const robot = w.harbor.robots.get(1)!;
+      robot.description = formatMarker({ ...parseMarker(robot.description)!, key });
+    };
+    remark(undefined);
+    expect((await me.get(team)).password).toBe(password);
+    expect(await me.verify('hg-proj-a', password)).not.toBeNull();
+    expect(reads).toEqual([]);
+    // A foreign key is looked up, by a read and by a login.
+    remark(keyFingerprint(OLD));
+    await expect(me.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    await expect(me.verify('hg-proj-a', password)).rejects.toMatchObject({ kind: 'unavailable' });
+    expect(reads).toEqual([`credential-key:${keyFingerprint(OLD)}`, `credential-key:${keyFingerprint(OLD)}`]);
+  });
+
   it('is taken for retired once, with one warning, however many announcement rounds follow', async () => {
     const w = world();
     await w.replica(OLD, { liveKeys: undefined }).grantWorkspace(team, 'ws1');
