@@ -127,7 +127,7 @@ export function bufferedWriter(fd = 1, maxBytes = 16 * 1024, delayMs = 50): LogS
   let bytes = 0;
   let timer: NodeJS.Timeout | undefined;
   const flush = (): void => {
-    if (timer) clearTimeout(timer);
+    clearTimeout(timer);
     timer = undefined;
     if (!pending.length) return;
     const text = pending.join('');

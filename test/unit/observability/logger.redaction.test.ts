@@ -242,7 +242,8 @@ describe('log lines', () => {
     expect(errOnly.lines.map((l) => l.level)).toEqual(['error']);
   });
 
-  it('the default level is info and the default sink is stdout: lines in order, one write per batch', async () => {
+  it('the default level is info and the default sink is stdout: lines in order, one write per batch', () => {
+    jest.useFakeTimers();
     const m = freshLogger();
     const fs = require('node:fs') as typeof import('node:fs'); // eslint-disable-line @typescript-eslint/no-require-imports
     const write = jest.spyOn(fs, 'writeSync').mockImplementation(() => 0);
@@ -252,11 +253,11 @@ describe('log lines', () => {
       log.info('shown', { token: 'abc' });
       log.info('second');
       expect(write).not.toHaveBeenCalled();
-      // Not on the next turn: the batch waits for its timer (50 ms) ...
-      await new Promise((r) => setImmediate(r));
+      // The batch waits for its timer (50 ms from its first line) ...
+      jest.advanceTimersByTime(49);
       expect(write).not.toHaveBeenCalled();
       // ... and then goes out in one write.
-      await new Promise((r) => setTimeout(r, 80));
+      jest.advanceTimersByTime(1);
       expect(write).toHaveBeenCalledTimes(1);
       expect(write.mock.calls[0][0]).toBe(1);
       const lines = String(write.mock.calls[0][1]).split('\n');
@@ -266,41 +267,95 @@ describe('log lines', () => {
       expect(JSON.parse(lines[1])).toMatchObject({ level: 'info', msg: 'second' });
     } finally {
       write.mockRestore();
+      jest.useRealTimers();
     }
   });
 
-  it('the buffered writer flushes at its size bound at once, and when its oldest line is delayMs old otherwise', async () => {
-    const m = freshLogger();
+  describe('the buffered writer (fake clock; fs.writeSync recorded)', () => {
     const fs = require('node:fs') as typeof import('node:fs'); // eslint-disable-line @typescript-eslint/no-require-imports
-    const os = require('node:os') as typeof import('node:os'); // eslint-disable-line @typescript-eslint/no-require-imports
-    const path = require('node:path') as typeof import('node:path'); // eslint-disable-line @typescript-eslint/no-require-imports
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hubgate-log-')), 'out.log');
-    const fd = fs.openSync(file, 'w');
-    try {
-      const w = m.bufferedWriter(fd, 20, 40);
-      w('0123456789');
-      expect(fs.readFileSync(file, 'utf8')).toBe('');
-      w('abcdefghij');
-      // 22 bytes pending ≥ 20: written before the call returns.
-      expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\n');
-      w('tail');
-      expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\n');
-      // Not written on the next turns ...
-      await new Promise((r) => setImmediate(r));
-      await new Promise((r) => setTimeout(r, 5));
-      expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\n');
-      // ... but once the pending line is 40 ms old (the size flush above reset the timer: 'tail' started a new one).
-      await new Promise((r) => setTimeout(r, 60));
-      expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\ntail\n');
-      // The pending batch's timer does not hold the process open (an unreferenced timer is not an active resource).
-      const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-      w('more');
-      expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timersBefore);
+    let write: jest.SpyInstance;
+    let written: string[];
+    const writers: (() => void)[] = [];
+    beforeEach(() => {
+      jest.useFakeTimers();
+      written = [];
+      write = jest.spyOn(fs, 'writeSync').mockImplementation((fd: number, text: unknown) => {
+        expect(fd).toBe(9);
+        written.push(String(text));
+        return 0;
+      });
+    });
+    afterEach(() => {
+      write.mockRestore();
+      jest.useRealTimers();
+      for (const off of writers.splice(0)) off();
+    });
+    /** A writer to fd 9 (never really written: writeSync is replaced), size bound 20 bytes, delay 40 ms. */
+    const writer = () => {
+      const w = freshLogger().bufferedWriter(9, 20, 40);
+      writers.push(() => process.off('exit', w.flush));
+      return w;
+    };
+
+    it('writes at once when exactly the size bound is pending, in one write', () => {
+      const w = writer();
+      w('012345678'); // 10 bytes with its newline
+      expect(written).toEqual([]);
+      w('abcdefghi'); // 20: the bound
+      expect(written).toEqual(['012345678\nabcdefghi\n']);
+    });
+
+    it('otherwise when its oldest line is delayMs old, with one timer per batch; a size flush drops the batch timer', () => {
+      const w = writer();
+      w('first');
+      w('second');
+      w('third');
+      expect(jest.getTimerCount()).toBe(1);
+      jest.advanceTimersByTime(30);
+      w('0123456789'); // 6 + 7 + 6 + 11 = 30 bytes: written now
+      expect(written).toEqual(['first\nsecond\nthird\n0123456789\n']);
+      expect(jest.getTimerCount()).toBe(0);
+      w('tail'); // a new batch: its own 40 ms, not what was left of the old one's
+      jest.advanceTimersByTime(39);
+      expect(written).toHaveLength(1);
+      jest.advanceTimersByTime(1);
+      expect(written).toEqual(['first\nsecond\nthird\n0123456789\n', 'tail\n']);
+    });
+
+    it('a flush with nothing pending writes nothing (no empty system call)', () => {
+      const w = writer();
       w.flush();
-      expect(fs.readFileSync(file, 'utf8')).toBe('0123456789\nabcdefghij\ntail\nmore\n');
-    } finally {
-      fs.closeSync(fd);
-    }
+      w('x');
+      w.flush();
+      w.flush();
+      expect(written).toEqual(['x\n']);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('its batch timer does not hold the process open, and it flushes on process exit', () => {
+      jest.useRealTimers(); // getActiveResourcesInfo counts real timers
+      const w = writer();
+      const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+      const before = timers();
+      w('pending');
+      expect(timers()).toBe(before);
+      expect(process.listeners('exit')).toContain(w.flush);
+      w.flush();
+      expect(written).toEqual(['pending\n']);
+    });
+
+    it('a stdout that is gone (EPIPE) loses the batch quietly', () => {
+      const w = writer();
+      write.mockImplementation(() => {
+        throw Object.assign(new Error('EPIPE'), { code: 'EPIPE' });
+      });
+      w('lost');
+      expect(() => w.flush()).not.toThrow();
+      write.mockImplementation((_fd: number, text: unknown) => (written.push(String(text)), 0));
+      w('next');
+      w.flush();
+      expect(written).toEqual(['next\n']);
+    });
   });
 
   it('lines logged right before process.exit() are written (flushed on exit)', () => {
