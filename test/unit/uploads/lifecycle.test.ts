@@ -94,7 +94,7 @@ describe('console uploads: slots and records on every way out', () => {
     const reg = k.registry;
     const calls: string[] = [];
     let pushing = false;
-    // a slow registry: reads the blob 64 KiB at a time, 20 ms apart (a 2 MiB layer would take ~1 s per blob)
+    // a registry that takes the first chunk of a blob and then never reads again: only cutting the push ends it
     reg.pushBlob = async (_repository: string, blob: BlobPush) => {
       calls.push(`push ${blob.digest}`);
       pushing = true;
@@ -102,10 +102,7 @@ describe('console uploads: slots and records on every way out', () => {
       await new Promise<void>((resolve, reject) => {
         s.on('error', reject);
         s.on('close', () => resolve());
-        s.on('data', () => {
-          s.pause();
-          setTimeout(() => s.resume(), 20);
-        });
+        s.once('data', () => s.pause());
       });
       if (s.errored) throw s.errored;
       calls.push(`pushed ${blob.digest}`);
@@ -120,7 +117,7 @@ describe('console uploads: slots and records on every way out', () => {
     const running = k.uploads.run(h, Readable.from(pieces(dockerSave([{ layers, refs: ['slow:1'] }]), 256 * 1024)), () => ({})).catch((e: unknown) => e);
     await until('the first blob push', () => pushing);
     h.abort(new ArchiveError('interrupted', 'the upload was interrupted: the client closed the connection'));
-    const tookMs = await until('the upload ended', () => h.record.state === 'failed', 1000);
+    await until('the upload ended', () => h.record.state === 'failed');
     const err = await running;
     expect(status(err)).toBe(400);
     expect(h.record.error).toMatchObject({ reason: 'interrupted' });
@@ -131,7 +128,6 @@ describe('console uploads: slots and records on every way out', () => {
     expect(reg.tags()).toEqual([]);
     expect(k.uploads.active).toBe(0);
     expect(k.spoolDirs()).toEqual([]);
-    expect(tookMs).toBeLessThan(1000);
   });
 });
 
