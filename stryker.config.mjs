@@ -18,7 +18,10 @@ export default {
   ignoreStatic: true,
   // 2 shared cores: never more than 2 test runners / checkers at once.
   concurrency: 2,
-  mutate: ['src/**/*.ts', 'adapters/**/*.ts', '!src/main.ts'],
+  // Not mutated: src/main.ts (process start-up, no logic of its own) and adapters/harbor/swagger-operations.ts
+  // (a table GENERATED from Harbor's swagger.yaml, checked against it by test/unit/adapters/harbor-operations.test.ts;
+  // module-level data, so its 1,425 would-be mutants are all static and would only be reported as ignored).
+  mutate: ['src/**/*.ts', 'adapters/**/*.ts', '!src/main.ts', '!adapters/harbor/swagger-operations.ts'],
   ignorePatterns: ['reports', 'coverage', 'dist', '.sandbox', 'bench/results', '*.log'],
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/full/index.html' },
