@@ -1,40 +1,11 @@
 import { AppError } from '../../../src/domain/errors';
 import { refusal } from '../../support/app-refusal';
-import { CredentialsService } from '../../../src/domain/credentials.service';
-import { WorkspacesService } from '../../../src/domain/workspaces.service';
-import type { Principal } from '../../../src/domain/principal';
 import type { Logger } from '../../../src/observability/logger';
 import { silentLogger } from '../../../src/observability/logger';
-import type { Cache } from '../../../src/ports/coordination';
-import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
 import { FakeHarbor } from '../../support/fake-harbor';
+import { admin, alice, bob, noCache, services, teamA, teamB } from './workspaces.kit';
 
-/** Workspace details, list filters, the catalogue's local cache and the exact refusals. */
-const teamA = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
-const teamB = { id: 'proj-b', name: 'Team B', department: 'dept-2' };
-const alice: Principal = { userId: 'u-alice', username: 'alice', isCloudAdmin: false, projects: [teamA] };
-const bob: Principal = { userId: 'u-bob', username: 'bob', isCloudAdmin: false, projects: [teamB] };
-const admin: Principal = { userId: 'u-admin', username: 'root', isCloudAdmin: true, projects: [] };
-
-/** A shared cache that never holds anything: only the service's own (per-replica) catalogue cache is left. */
-const noCache: Cache = { get: async () => undefined, set: async () => undefined, del: async () => undefined };
-
-function setup(o: { cache?: Cache; logger?: Logger } = {}) {
-  const harbor = new FakeHarbor();
-  const coordination = createInProcessCoordination();
-  const credentials = new CredentialsService({ harbor, coordination, logger: silentLogger, secret: 'x'.repeat(32), usernamePrefix: 'hg-', robotPrefix: 'robot$' });
-  const workspaces = new WorkspacesService({
-    harbor,
-    credentials,
-    coordination,
-    cache: o.cache ?? coordination,
-    logger: o.logger ?? silentLogger,
-    registryHost: 'hub.example.test',
-    reserved: ['library'],
-    catalogTtlSeconds: 5,
-  });
-  return { harbor, credentials, workspaces };
-}
+const setup = (o: Parameters<typeof services>[1] = {}) => services(new FakeHarbor(), o);
 
 afterEach(() => jest.restoreAllMocks());
 

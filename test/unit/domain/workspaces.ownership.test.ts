@@ -1,37 +1,15 @@
 import { AppError } from '../../../src/domain/errors';
 import { refusal } from '../../support/app-refusal';
 import { CredentialsService } from '../../../src/domain/credentials.service';
-import { WorkspacesService } from '../../../src/domain/workspaces.service';
-import type { Principal } from '../../../src/domain/principal';
-import { silentLogger } from '../../../src/observability/logger';
-import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
 import { FakeHarbor } from '../../support/fake-harbor';
+import { alice, bob, services, teamA, teamB } from './workspaces.kit';
 
 /**
  * Workspace ownership: which existing Harbor project a creation may adopt (only an empty one nobody owns, or its
  * own interrupted creation), and a delete that leaves nothing behind even when images arrive while it runs.
  */
-const teamA = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
-const teamB = { id: 'proj-b', name: 'Team B', department: 'dept-2' };
-const alice: Principal = { userId: 'u-alice', username: 'alice', isCloudAdmin: false, projects: [teamA] };
-const bob: Principal = { userId: 'u-bob', username: 'bob', isCloudAdmin: false, projects: [teamB] };
 
-function setup() {
-  const harbor = new FakeHarbor();
-  const coordination = createInProcessCoordination();
-  const credentials = new CredentialsService({ harbor, coordination, logger: silentLogger, secret: 'x'.repeat(32), usernamePrefix: 'hg-', robotPrefix: 'robot$' });
-  const workspaces = new WorkspacesService({
-    harbor,
-    credentials,
-    coordination,
-    cache: coordination,
-    logger: silentLogger,
-    registryHost: 'hub.example.test',
-    reserved: ['library'],
-    catalogTtlSeconds: 5,
-  });
-  return { harbor, credentials, workspaces };
-}
+const setup = () => services(new FakeHarbor());
 
 /**
  * A Harbor project that existed before (older than HUBGATE_ADOPT_UNOWNED_AFTER_SECONDS): only such an unowned

@@ -1,40 +1,12 @@
 import { AppError } from '../../../src/domain/errors';
 import { CredentialsService, parseMarker } from '../../../src/domain/credentials.service';
 import { WorkspacesService, relation } from '../../../src/domain/workspaces.service';
-import type { Principal } from '../../../src/domain/principal';
 import { silentLogger } from '../../../src/observability/logger';
 import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
 import { FakeHarbor } from '../../support/fake-harbor';
+import { admin, alice, bob, services, teamA, teamB } from './workspaces.kit';
 
-const teamA = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
-const teamB = { id: 'proj-b', name: 'Team B', department: 'dept-2' };
-const alice: Principal = { userId: 'u-alice', username: 'alice', isCloudAdmin: false, projects: [teamA] };
-const bob: Principal = { userId: 'u-bob', username: 'bob', isCloudAdmin: false, projects: [teamB] };
-const admin: Principal = { userId: 'u-admin', username: 'root', isCloudAdmin: true, projects: [] };
-
-function setup() {
-  const harbor = new FakeHarbor();
-  const coordination = createInProcessCoordination();
-  const credentials = new CredentialsService({
-    harbor,
-    coordination,
-    logger: silentLogger,
-    secret: 'x'.repeat(32),
-    usernamePrefix: 'hg-',
-    robotPrefix: 'robot$',
-  });
-  const workspaces = new WorkspacesService({
-    harbor,
-    credentials,
-    coordination,
-    cache: coordination,
-    logger: silentLogger,
-    registryHost: 'hub.example.test',
-    reserved: ['library'],
-    catalogTtlSeconds: 5,
-  });
-  return { harbor, credentials, workspaces };
-}
+const setup = () => services(new FakeHarbor());
 
 const kind = async (p: Promise<unknown>): Promise<string> => {
   try {
