@@ -300,8 +300,17 @@ describe('failed-login throttle: replicas sharing Redis', () => {
   });
 });
 
-
 /** Edges of the counting rules and of the Redis/local hand-over (Stryker survivors and their neighbours). */
+
+/** Two replicas sharing one Redis (a FakeCache) on clock `now`: A has lost Redis (counting on its own) until `reconnect()`, B has it. */
+function outageOfA(now: () => number) {
+  const cache = new FakeCache(now);
+  let aUp = false;
+  const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
+  const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+  return { cache, a, b, reconnect: () => void (aUp = true) };
+}
+
 describe('failed-login throttle: edges', () => {
   let t: number;
   const now = () => t;
@@ -422,50 +431,38 @@ describe('failed-login throttle: edges', () => {
   });
 
   it('a success recorded at the same millisecond as failures counted during the outage overrules them', async () => {
-    const cache = new FakeCache(now);
-    let aUp = false;
-    const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
-    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    const { cache, a, b, reconnect } = outageOfA(now);
     await a.failure('hg-a', undefined);
     await a.failure('hg-a', undefined);
     await b.success('hg-a');
-    aUp = true;
+    reconnect();
     expect(await a.failure('hg-a', undefined)).toBeUndefined();
     expect(await cache.get(userKey('hg-a'))).toMatchObject({ n: 1, c: 1_000_000 });
   });
 
   it('merging an outage count into Redis, same window: the higher count wins, and the block follows', async () => {
-    const cache = new FakeCache(now);
-    let aUp = false;
-    const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
-    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    const { cache, a, b, reconnect } = outageOfA(now);
     await a.failure('hg-a', undefined);
     await a.failure('hg-a', undefined);
     await b.failure('hg-a', undefined);
-    aUp = true;
+    reconnect();
     await a.check('hg-a', undefined);
     expect(await cache.get(userKey('hg-a'))).toEqual({ n: 2, w: 1_000_000, b: 0 });
     expect(await b.failure('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 120 });
   });
 
   it('merging, same window, Redis counted more: Redis stays', async () => {
-    const cache = new FakeCache(now);
-    let aUp = false;
-    const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
-    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    const { cache, a, b, reconnect } = outageOfA(now);
     await a.failure('hg-a', undefined);
     await b.failure('hg-a', undefined);
     await b.failure('hg-a', undefined);
-    aUp = true;
+    reconnect();
     await a.check('hg-a', undefined);
     expect(await cache.get(userKey('hg-a'))).toEqual({ n: 2, w: 1_000_000, b: 0 });
   });
 
   it('merging, different windows: the later window wins whichever side holds it; the later block and clear are kept', async () => {
-    const cache = new FakeCache(now);
-    let aUp = false;
-    const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
-    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    const { cache, a, b, reconnect } = outageOfA(now);
     // Redis: an older window with a success before it; A (offline): a later window with two failures.
     await b.success('hg-a');
     t += 1_000;
@@ -473,33 +470,27 @@ describe('failed-login throttle: edges', () => {
     t += 1_000;
     await a.failure('hg-a', undefined);
     await a.failure('hg-a', undefined);
-    aUp = true;
+    reconnect();
     await a.check('hg-a', undefined);
     expect(await cache.get(userKey('hg-a'))).toEqual({ n: 2, w: 1_002_000, b: 0, c: 1_000_000 });
 
     // The other way round: A's offline window is the older one, Redis's the later.
-    const cache2 = new FakeCache(now);
-    aUp = false;
-    const a2 = new LoginThrottle({ settings, now, cache: cache2, coordination: { shared: () => aUp } });
-    const b2 = new LoginThrottle({ settings, now, cache: cache2, coordination: { shared: () => true } });
-    await a2.failure('hg-a', undefined);
-    await a2.failure('hg-a', undefined);
+    const second = outageOfA(now);
+    await second.a.failure('hg-a', undefined);
+    await second.a.failure('hg-a', undefined);
     t += 1_000;
-    await b2.failure('hg-a', undefined);
-    aUp = true;
-    await a2.check('hg-a', undefined);
-    expect(await cache2.get(userKey('hg-a'))).toEqual({ n: 1, w: 1_003_000, b: 0 });
+    await second.b.failure('hg-a', undefined);
+    second.reconnect();
+    await second.a.check('hg-a', undefined);
+    expect(await second.cache.get(userKey('hg-a'))).toEqual({ n: 1, w: 1_003_000, b: 0 });
   });
 
   it('merging keeps the later block of the two', async () => {
-    const cache = new FakeCache(now);
-    let aUp = false;
-    const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
-    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    const { a, b, reconnect } = outageOfA(now);
     for (let i = 0; i < 3; i++) await a.failure('hg-a', undefined);
     t += 1_000;
     await b.failure('hg-a', undefined);
-    aUp = true;
+    reconnect();
     expect(await a.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 119 });
     expect(await b.check('hg-a', undefined)).toEqual({ scope: 'username', retryAfterSeconds: 119 });
   });
@@ -619,15 +610,12 @@ describe('failed-login throttle: what reaches Redis after an outage, and Redis e
   });
 
   it('merging: a later window counted during the outage wins over an older Redis window with more failures', async () => {
-    const cache = new FakeCache(now);
-    let aUp = false;
-    const a = new LoginThrottle({ settings, now, cache, coordination: { shared: () => aUp } });
-    const b = new LoginThrottle({ settings, now, cache, coordination: { shared: () => true } });
+    const { cache, a, b, reconnect } = outageOfA(now);
     await b.failure('hg-a', undefined);
     await b.failure('hg-a', undefined);
     t += 1_000;
     await a.failure('hg-a', undefined);
-    aUp = true;
+    reconnect();
     await a.check('hg-a', undefined);
     expect(await cache.get(userKey('hg-a'))).toEqual({ n: 1, w: 1_001_000, b: 0 });
   });
