@@ -18,11 +18,13 @@ import { startJwks, type TestIdp } from '../support/tokens';
 import { startRedis, type TestRedis } from '../support/redis';
 import { ADMIN_PASSWORD, ADMIN_USERNAME, CREDENTIAL_SECRET, startHubgate, testConfig } from '../support/stack';
 import { configFor, digestOf, dockerSave, layerTar, tar, writeOciDir, type ImageSpec } from '../support/archives';
+import { requireTools, which } from '../support/tools';
 
 jest.setTimeout(120_000);
 
-const SKOPEO = '/usr/bin/skopeo';
-const d = fs.existsSync(SKOPEO) && fs.existsSync('/usr/bin/docker-registry') ? describe : describe.skip;
+const tools = requireTools('console uploads e2e', ['skopeo', 'docker-registry']);
+const SKOPEO = which('skopeo') ?? 'skopeo';
+const d = tools.available ? describe : describe.skip;
 
 const team = { id: 'proj-up', name: 'Uploaders', department: 'dept-1' };
 const other = { id: 'proj-other', name: 'Others', department: 'dept-2' };
