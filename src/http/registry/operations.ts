@@ -94,21 +94,15 @@ export function challengeScope(op: RegistryOperation): string | undefined {
  * Returns the canonical path (what is sent on), or the reason it was refused.
  */
 export function canonicalRegistryPath(path: string): { path: string } | { problem: string } {
-  let p = path;
-  if (p.includes('%')) {
-    if (/%(?![3][Aa])/.test(p)) return { problem: 'percent-encoded characters other than ":" are not allowed in registry paths' };
-    p = p.replace(/%3[Aa]/g, ':');
-  }
+  if (/%(?![3][Aa])/.test(path)) return { problem: 'percent-encoded characters other than ":" are not allowed in registry paths' };
+  const p = path.replace(/%3[Aa]/g, ':');
   if (/[^\x21-\x7e]|[\\;]/.test(p)) return { problem: 'the path holds characters no registry path has' };
-  // Without '/.' or '//' there is no dot segment and no empty segment but a trailing one: only the end needs a look.
-  if (!p.includes('/.') && !p.includes('//') && (!p.endsWith('/') || p === '/v2/' || p.endsWith('/blobs/uploads/'))) return { path: p };
-  const segments = p.split('/').slice(1);
-  for (let i = 0; i < segments.length; i++) {
-    const s = segments[i];
-    if (s === '.' || s === '..') return { problem: 'dot segments are not allowed in registry paths' };
-    // Only `/v2/` and `…/blobs/uploads/` end with an empty segment; nowhere else may one appear.
-    const trailingOk = i === segments.length - 1 && (i === 1 || segments[i - 1] === 'uploads');
-    if (s === '' && !trailingOk) return { problem: 'empty path segments are not allowed in registry paths' };
+  // A segment that is `.` or `..`.
+  if (/\/\.\.?(?:\/|$)/.test(p)) return { problem: 'dot segments are not allowed in registry paths' };
+  // An empty segment: `//` anywhere, or a trailing `/` but that of `/v2/` (its only other `/` is the first) and
+  // `…/uploads/`.
+  if (p.includes('//') || (p.endsWith('/') && p.indexOf('/', 1) !== p.length - 1 && !p.endsWith('/uploads/'))) {
+    return { problem: 'empty path segments are not allowed in registry paths' };
   }
   return { path: p };
 }

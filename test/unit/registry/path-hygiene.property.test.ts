@@ -1,7 +1,8 @@
 /**
- * canonicalRegistryPath has a shortcut for paths without '/.' or '//' (no segment walk). A reference written
- * here the long way — split into segments, refuse '.', '..' and empty segments but the trailing one of `/v2/` and
- * `…/uploads/` — must agree with it on every path of a generated corpus of hostile and ordinary shapes.
+ * canonicalRegistryPath checks segments with regular expressions (no segment walk on the registry front's hot
+ * path). A reference written here the long way — split into segments, refuse '.' and '..', then empty segments but
+ * the trailing one of `/v2/` and `…/uploads/` (a path with both faults is refused for its dot segment) — must
+ * agree with it on every path of a generated corpus of hostile and ordinary shapes.
  */
 import { canonicalRegistryPath } from '../../../src/http/registry/operations';
 
@@ -13,11 +14,10 @@ function reference(path: string): { path: string } | { problem: string } {
   }
   if (/[^\x21-\x7e]|[\\;]/.test(p)) return { problem: 'the path holds characters no registry path has' };
   const segments = p.split('/').slice(1);
+  if (segments.some((s) => s === '.' || s === '..')) return { problem: 'dot segments are not allowed in registry paths' };
   for (let i = 0; i < segments.length; i++) {
-    const s = segments[i];
-    if (s === '.' || s === '..') return { problem: 'dot segments are not allowed in registry paths' };
     const trailingOk = i === segments.length - 1 && (i === 1 || segments[i - 1] === 'uploads');
-    if (s === '' && !trailingOk) return { problem: 'empty path segments are not allowed in registry paths' };
+    if (segments[i] === '' && !trailingOk) return { problem: 'empty path segments are not allowed in registry paths' };
   }
   return { path: p };
 }
@@ -42,13 +42,29 @@ function* corpus(n: number): Generator<string> {
   }
 }
 
-describe('registry path hygiene: the shortcut agrees with the segment walk', () => {
+describe('registry path hygiene: the regular expressions agree with the segment walk', () => {
   it('on 20,000 generated paths', () => {
     const differing: string[] = [];
     for (const p of corpus(20_000)) {
       if (JSON.stringify(canonicalRegistryPath(p)) !== JSON.stringify(reference(p))) differing.push(p);
     }
     expect(differing).toStrictEqual([]);
+  });
+
+  const percent = { problem: 'percent-encoded characters other than ":" are not allowed in registry paths' };
+  it.each([
+    ['/v2/a/b/manifests/sha256%3Aabc', { path: '/v2/a/b/manifests/sha256:abc' }],
+    ['/v2/a/b/manifests/sha256%3aabc', { path: '/v2/a/b/manifests/sha256:abc' }],
+    ['/v2/a/b/manifests/x%3B', percent],
+    ['/v2/a/b/manifests/x%30', percent],
+    ['/v2/a/b/manifests/x%3', percent],
+    ['/v2/a/b/manifests/x%', percent],
+    ['/v2/a%2Fb/manifests/x', percent],
+    ['/v2/a/b/tags/list', { path: '/v2/a/b/tags/list' }],
+    ['/v2/a/', { problem: 'empty path segments are not allowed in registry paths' }],
+    ['/', { problem: 'empty path segments are not allowed in registry paths' }],
+  ])('%s → %j', (p, outcome) => {
+    expect(canonicalRegistryPath(p)).toStrictEqual(outcome);
   });
 
   it.each(['/v2/', '/v2/a/b/blobs/uploads/', '/v2/a/uploads/', '/v2/a/b/', '/v2/a/./b', '/v2/a/../b', '/v2/a//b', '/v2/.', '/v2/..', '/v2/a/.hidden', '/v2/a/b/manifests/sha256%3Aabc'])(
