@@ -29,6 +29,26 @@ export function Modal(props: { title: string; onClose: () => void; children: Com
   );
 }
 
+/**
+ * A confirmation of a destructive action: the question (`children`), Cancel, and the action's button (`danger`,
+ * id `<id>-<actionId>` for the browser test). Closing the dialog cancels.
+ */
+export function Confirm(props: { title: string; id: string; action: string; actionId: string; onConfirm: () => void; onCancel: () => void; children: ComponentChildren }) {
+  return (
+    <Modal title={props.title} onClose={props.onCancel} id={props.id}>
+      {props.children}
+      <div class="actions">
+        <button type="button" onClick={props.onCancel}>
+          {t('cancel')}
+        </button>
+        <button type="button" class="danger" id={`${props.id}-${props.actionId}`} onClick={props.onConfirm}>
+          {props.action}
+        </button>
+      </div>
+    </Modal>
+  );
+}
+
 /** A command (or secret) with a copy button. */
 export function CopyField(props: { label: string; value: string; multiline?: boolean; id?: string; masked?: boolean }) {
   const [copied, setCopied] = useState(false);

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, qs, type Credentials, type Me, type Page, type Workspace } from './api';
-import { CopyField, ErrorNote, Modal } from './components';
+import { Confirm, CopyField, ErrorNote, Modal } from './components';
 import { t } from './i18n';
 
 /** The push dialog (manual §3.3): the project's generated credentials, copyable docker and containerd commands, x509 fixes. */
@@ -103,17 +103,9 @@ export function CredentialsDialog(props: { me: Me; onClose: () => void }) {
         </div>
       ) : null}
       {confirm ? (
-        <Modal title={t('rotate')} onClose={() => setConfirm(false)} id="creds-confirm">
+        <Confirm title={t('rotate')} id="creds-confirm" action={t('rotate')} actionId="rotate" onConfirm={rotate} onCancel={() => setConfirm(false)}>
           <p>{t('confirmRotate')}</p>
-          <div class="actions">
-            <button type="button" onClick={() => setConfirm(false)}>
-              {t('cancel')}
-            </button>
-            <button type="button" class="danger" id="creds-confirm-rotate" onClick={rotate}>
-              {t('rotate')}
-            </button>
-          </div>
-        </Modal>
+        </Confirm>
       ) : null}
     </Modal>
   );

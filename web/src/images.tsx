@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, imagePath, qs, type ImageDetail, type ImageRow, type Me, type Page } from './api';
-import { CopyField, ErrorNote, Modal, Pager, SortHeader, Why } from './components';
+import { Confirm, CopyField, ErrorNote, Pager, SortHeader, Why } from './components';
 import { bytes, when } from './format';
 import { t } from './i18n';
 import { renderMarkdown } from './markdown';
@@ -142,22 +142,14 @@ export function ImagesTable(props: { me: Me; view: View; workspace?: string }) {
       </table>
       {data ? <Pager page={data.page} pageSize={data.pageSize} total={data.total} onPage={setPage} /> : null}
       {confirm ? (
-        <Modal title={t('deleteImages')} onClose={() => setConfirm(false)} id="img-confirm">
+        <Confirm title={t('deleteImages')} id="img-confirm" action={t('delete')} actionId="delete" onConfirm={remove} onCancel={() => setConfirm(false)}>
           <p>{t('confirmDeleteImages', { n: selected.size })}</p>
           <ul>
             {[...selected].map((k) => (
               <li>{k}</li>
             ))}
           </ul>
-          <div class="actions">
-            <button type="button" onClick={() => setConfirm(false)}>
-              {t('cancel')}
-            </button>
-            <button type="button" class="danger" id="img-confirm-delete" onClick={remove}>
-              {t('delete')}
-            </button>
-          </div>
-        </Modal>
+        </Confirm>
       ) : null}
     </div>
   );
@@ -314,17 +306,9 @@ export function ImageDetailPage(props: { workspace: string; image: string }) {
         </>
       ) : null}
       {confirm ? (
-        <Modal title={t('deleteVersions')} onClose={() => setConfirm(false)} id="imgd-confirm">
+        <Confirm title={t('deleteVersions')} id="imgd-confirm" action={t('delete')} actionId="delete" onConfirm={removeVersions} onCancel={() => setConfirm(false)}>
           <p>{t('confirmDeleteVersions', { tags: [...selected].join(', ') })}</p>
-          <div class="actions">
-            <button type="button" onClick={() => setConfirm(false)}>
-              {t('cancel')}
-            </button>
-            <button type="button" class="danger" id="imgd-confirm-delete" onClick={removeVersions}>
-              {t('delete')}
-            </button>
-          </div>
-        </Modal>
+        </Confirm>
       ) : null}
     </section>
   );

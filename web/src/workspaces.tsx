@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, qs, type Me, type Page, type Workspace } from './api';
-import { ErrorNote, Modal, Pager, SortHeader, Why } from './components';
+import { Confirm, ErrorNote, Modal, Pager, SortHeader, Why } from './components';
 import { bytes, when } from './format';
 import { t } from './i18n';
 import { href } from './router';
@@ -265,17 +265,9 @@ export function WorkspaceDetailPage(props: { me: Me; name: string; onUpload: (ws
       ) : null}
       {ws ? <ImagesTable me={props.me} view="all" workspace={ws.name} key={ws.name} /> : null}
       {confirm ? (
-        <Modal title={t('deleteWorkspace')} onClose={() => setConfirm(false)} id="wsd-confirm">
+        <Confirm title={t('deleteWorkspace')} id="wsd-confirm" action={t('delete')} actionId="delete" onConfirm={remove} onCancel={() => setConfirm(false)}>
           <p>{t('confirmDeleteWorkspace', { name: props.name })}</p>
-          <div class="actions">
-            <button type="button" onClick={() => setConfirm(false)}>
-              {t('cancel')}
-            </button>
-            <button type="button" class="danger" id="wsd-confirm-delete" onClick={remove}>
-              {t('delete')}
-            </button>
-          </div>
-        </Modal>
+        </Confirm>
       ) : null}
     </section>
   );
