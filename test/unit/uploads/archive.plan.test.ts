@@ -322,6 +322,59 @@ describe('OCI layout', () => {
     expect(await refusal(plan(ociTar(nested)))).toBe(`invalid_manifest: image index ${digestOf(outer)} nests ${MT.ociIndex}; only image manifests are supported inside an index`);
   });
 
+  it('Docker media types in an OCI layout: a schema 2 manifest and a manifest list at the top are planned like their OCI twins', async () => {
+    const docker = ociFiles([{ layers: [l1], refs: ['reg.io/app:v1'] }], {
+      gzip: true,
+      mutateManifest: (m) => (m.mediaType = MT.dockerManifest),
+      mutateIndex: (i) => ((i.manifests as Record<string, unknown>[])[0].mediaType = MT.dockerManifest),
+    });
+    const [p] = await plan(ociTar(docker));
+    expect(names([p])).toEqual(['ws/app:v1']);
+    expect(p.manifests.map((m) => m.mediaType)).toEqual([MT.dockerManifest]);
+    const list = ociFiles([{ layers: [l1], refs: ['reg.io/app:v1'] }], { gzip: true, asIndex: true, mutateIndex: (i) => ((i.manifests as Record<string, unknown>[])[0].mediaType = MT.dockerList) });
+    const [q] = await plan(ociTar(list));
+    expect(names([q])).toEqual(['ws/app:v1']);
+    expect(q.manifests.map((m) => m.mediaType)).toEqual([MT.ociManifest, MT.dockerList]);
+  });
+
+  it('an index whose children are unchanged is pushed byte for byte, whitespace and all (not re-serialised)', async () => {
+    const gz = ociFiles([{ layers: [l1], refs: ['reg.io/app:v1'] }, { layers: [l2] }], { asIndex: true, gzip: true });
+    const [name, compact] = Object.entries(gz).find(([n, d]) => n.startsWith('blobs/') && d.toString().includes('"manifests"'))!;
+    const pretty = Buffer.from(JSON.stringify(JSON.parse(compact.toString()), null, 2));
+    delete gz[name];
+    gz[`blobs/sha256/${digestOf(pretty).slice(7)}`] = pretty;
+    const index = JSON.parse(gz['index.json'].toString()) as { manifests: { digest: string; size: number }[] };
+    index.manifests[0].digest = digestOf(pretty);
+    index.manifests[0].size = pretty.length;
+    gz['index.json'] = Buffer.from(JSON.stringify(index));
+    const [p] = await plan(ociTar(gz));
+    expect(p.manifests[2].body.equals(pretty)).toBe(true);
+    expect(p.manifests[2].digest).toBe(digestOf(pretty));
+  });
+
+  it('null where an object belongs, and a layer list with a non-path in it, are refused like any other bad entry', async () => {
+    const l = layerTar({ a: 'one' });
+    expect(await refusal(plan(dockerSave([{ layers: [l], refs: ['app:v1'] }], { manifest: () => [null] })))).toBe(
+      'invalid_manifest: manifest.json entry 1 must have "Config" (a path) and "Layers" (a list of paths)',
+    );
+    expect(await refusal(plan(dockerSave([{ layers: [l], refs: ['app:v1'] }], { manifest: (m) => m.map((e) => ({ ...e, Layers: [...(e.Layers as string[]), 7] })) })))).toBe(
+      'invalid_manifest: manifest.json entry 1 must have "Config" (a path) and "Layers" (a list of paths)',
+    );
+    const nullDescriptor = ociFiles([{ layers: [l1], refs: ['reg.io/app:v1'] }], { mutateIndex: (i) => (i.manifests = [null]) });
+    expect(await refusal(plan(ociTar(nullDescriptor)))).toBe('invalid_manifest: index.json manifest 1 is not a valid descriptor (needs mediaType, digest and size)');
+    const nullIndex = ociFiles([{ layers: [l1], refs: ['reg.io/app:v1'] }], { gzip: true, mutateIndex: () => undefined });
+    nullIndex['index.json'] = Buffer.from('null');
+    expect(await refusal(plan(ociTar(nullIndex)))).toBe('invalid_manifest: index.json must have a "manifests" list');
+  });
+
+  it('JSON that does not parse is named by the document it is', async () => {
+    const l = layerTar({ a: 'one' });
+    expect(await refusal(plan(dockerSave([{ layers: [l], refs: ['app:v1'] }], { manifestText: '[{' })))).toMatch(/^invalid_json: manifest\.json "manifest\.json" is not valid JSON \(/);
+    const files = ociFiles([{ layers: [l1], refs: ['reg.io/app:v1'] }], { gzip: true });
+    expect(await refusal(plan(ociTar({ ...files, 'oci-layout': Buffer.from('{') })))).toMatch(/^invalid_json: oci-layout "oci-layout" is not valid JSON \(/);
+    expect(await refusal(plan(ociTar({ ...files, 'index.json': Buffer.from('{') })))).toMatch(/^invalid_json: index\.json "index\.json" is not valid JSON \(/);
+  });
+
   it('neither manifest.json nor index.json: not an image archive', async () => {
     expect(await refusal(plan(tar([{ name: 'hello.txt', data: 'hi' }])))).toBe(
       'missing_manifest: the archive has neither manifest.json (docker save) nor index.json (OCI image layout); is it an image archive?',
