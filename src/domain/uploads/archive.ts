@@ -63,7 +63,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /** A digest encoded in an archive path (`<hex>.json`, `<hex>.tar`, `blobs/sha256/<hex>`), if any. */
 function digestInName(name: string): string | undefined {
-  const base = name.split('/').pop() ?? '';
+  const base = name.slice(name.lastIndexOf('/') + 1);
   const m = /^([a-f0-9]{64})(\.json|\.tar)?$/.exec(base);
   if (!m) return undefined;
   if (base === m[1] && !name.includes('sha256/')) return undefined;

@@ -130,6 +130,20 @@ describe('docker save', () => {
     expect(await refusal(plan(claimed))).toBe(`digest_mismatch: layer "blobs/sha256/${name}" has digest ${digestOf(l1)}, not the one its name says`);
   });
 
+  it('only a whole file name is a digest claim: 64 hex digits with more before or after them (other than .json or .tar) claim nothing', async () => {
+    const l1 = layerTar({ a: 'one' });
+    const cfg = configFor([l1]);
+    const hex = 'ef'.repeat(32);
+    for (const name of [`v${hex}.tar`, `${hex}.tar.bak`, `${hex}x`, `layer-${hex}`]) {
+      const archive = tar([
+        { name: 'config.json', data: cfg },
+        { name, data: l1 },
+        { name: 'manifest.json', data: JSON.stringify([{ Config: 'config.json', RepoTags: ['app:v1'], Layers: [name] }]) },
+      ]);
+      expect([name, names(await plan(archive))]).toEqual([name, ['ws/app:v1']]);
+    }
+  });
+
   it('a config whose file name is another digest: mismatch', async () => {
     const l1 = layerTar({ a: 'one' });
     const wrong = 'ef'.repeat(32);
@@ -373,6 +387,16 @@ describe('OCI layout', () => {
     const files = ociFiles([{ layers: [l1], refs: ['reg.io/app:v1'] }], { gzip: true });
     expect(await refusal(plan(ociTar({ ...files, 'oci-layout': Buffer.from('{') })))).toMatch(/^invalid_json: oci-layout "oci-layout" is not valid JSON \(/);
     expect(await refusal(plan(ociTar({ ...files, 'index.json': Buffer.from('{') })))).toMatch(/^invalid_json: index\.json "index\.json" is not valid JSON \(/);
+  });
+
+  it('an image index blob without a "manifests" list is refused, naming it', async () => {
+    const files = ociFiles([{ layers: [l1], refs: ['reg.io/app:v1'] }], { gzip: true, asIndex: true });
+    const top = (JSON.parse(files['index.json'].toString()) as { manifests: { digest: string }[] }).manifests[0];
+    const bad = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex }));
+    delete files[`blobs/sha256/${top.digest.slice(7)}`];
+    files[`blobs/sha256/${digestOf(bad).slice(7)}`] = bad;
+    files['index.json'] = Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MT.ociIndex, digest: digestOf(bad), size: bad.length, annotations: { 'org.opencontainers.image.ref.name': 'reg.io/app:v1' } }] }));
+    expect(await refusal(plan(ociTar(files)))).toBe(`invalid_manifest: image index ${digestOf(bad)} has no "manifests" list`);
   });
 
   it('neither manifest.json nor index.json: not an image archive', async () => {
