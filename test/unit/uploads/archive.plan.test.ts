@@ -399,6 +399,27 @@ describe('OCI layout', () => {
     expect(await refusal(plan(ociTar(files)))).toBe(`invalid_manifest: image index ${digestOf(bad)} has no "manifests" list`);
   });
 
+  it('what a refusal quotes from the archive is cut short: a digest at 80 characters, a media type at 100', async () => {
+    const idx = (f: (d: Record<string, unknown>) => void) =>
+      ociFiles([{ layers: [l1], refs: ['reg.io/app:v1'] }], { mutateIndex: (i) => f((i.manifests as Record<string, unknown>[])[0]) });
+    const digest = `sha512:${'a'.repeat(200)}`;
+    expect(await refusal(plan(ociTar(idx((d) => (d.digest = digest)))))).toBe(`invalid_manifest: index.json manifest 1 has an unsupported digest "${digest.slice(0, 80)}" (sha256 only)`);
+    const type = `application/${'x'.repeat(200)}`;
+    expect(await refusal(plan(ociTar(idx((d) => (d.mediaType = type)))))).toBe(
+      `invalid_manifest: index.json manifest 1 has media type "${type.slice(0, 100)}", which is not an image manifest or index`,
+    );
+    const odd = ociFiles([{ layers: [l1], refs: ['reg.io/app:v1'] }], { mutateManifest: (m) => ((m.layers as Record<string, unknown>[])[0].mediaType = type) });
+    expect(await refusal(plan(ociTar(odd)))).toBe(`invalid_manifest: layer ${digestOf(l1)} has media type "${type.slice(0, 100)}" but is an uncompressed tar`);
+  });
+
+  it('layers pushed as they are (gzip already) are labelled for progress like compressed ones', async () => {
+    const files = ociFiles([{ layers: [l1, l2], refs: ['reg.io/app:v1'] }], { gzip: true });
+    const [p] = await plan(ociTar(files));
+    expect(p.blobs.map((b) => b.label)).toEqual(['layer 1/2', 'layer 2/2', 'config']);
+    const [q] = await plan(ociTar(ociFiles([{ layers: [l1, l2], refs: ['reg.io/app:v1'] }])), {}, false);
+    expect(q.blobs.map((b) => b.label)).toEqual(['layer 1/2', 'layer 2/2', 'config']);
+  });
+
   it('neither manifest.json nor index.json: not an image archive', async () => {
     expect(await refusal(plan(tar([{ name: 'hello.txt', data: 'hi' }])))).toBe(
       'missing_manifest: the archive has neither manifest.json (docker save) nor index.json (OCI image layout); is it an image archive?',
