@@ -248,11 +248,11 @@ async function ociLayout(spool: Spool, compress: boolean): Promise<FoundImage[]>
   };
   const indexesDone = new Map<string, Promise<{ manifests: PlannedManifest[]; blobs: PlannedBlob[] }>>();
   const indexOnce = (d: Descriptor) => {
-    blob(spool, d, 'image index');
+    const file = blob(spool, d, 'image index');
     let p = indexesDone.get(d.digest);
     // Stryker disable next-line ConditionalExpression: 'true' is equivalent (the index planned again is the same); 'false' (p undefined) is killed by the index tests, applied by hand
     if (!p) {
-      p = imageIndex(spool, d, imageOnce);
+      p = imageIndex(spool, d, file, imageOnce);
       indexesDone.set(d.digest, p);
     }
     return p;
@@ -286,9 +286,9 @@ async function ociLayout(spool: Spool, compress: boolean): Promise<FoundImage[]>
 async function imageIndex(
   spool: Spool,
   d: Descriptor,
+  file: SpooledFile,
   imageOnce: (d: Descriptor) => Promise<{ manifest: PlannedManifest; blobs: PlannedBlob[] }>,
 ): Promise<{ manifests: PlannedManifest[]; blobs: PlannedBlob[] }> {
-  const file = blob(spool, d, 'image index');
   const { value: child, bytes } = await spool.readJson(`blobs/sha256/${d.digest.slice(7)}`, 'image index');
   if (!isObject(child) || !Array.isArray(child.manifests)) throw new ArchiveError('invalid_manifest', `image index ${d.digest} has no "manifests" list`);
   let changed = false;

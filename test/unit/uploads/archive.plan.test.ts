@@ -420,6 +420,20 @@ describe('OCI layout', () => {
     expect(q.blobs.map((b) => b.label)).toEqual(['layer 1/2', 'layer 2/2', 'config']);
   });
 
+  it('an image index named in index.json but not in the archive, or of another size: refused, naming the image index', async () => {
+    const files = ociFiles([{ layers: [l1], refs: ['reg.io/app:v1'] }], { gzip: true, asIndex: true });
+    const index = JSON.parse(files['index.json'].toString()) as { manifests: { digest: string; size: number }[] };
+    const { digest, size } = index.manifests[0];
+    const missing = `sha256:${'1'.repeat(64)}`;
+    index.manifests[0].digest = missing;
+    expect(await refusal(plan(ociTar({ ...files, 'index.json': Buffer.from(JSON.stringify(index)) })))).toBe(
+      `missing_blob: image index ${missing} is missing from the archive (expected blobs/sha256/${'1'.repeat(64)})`,
+    );
+    index.manifests[0].digest = digest;
+    index.manifests[0].size = size + 1;
+    expect(await refusal(plan(ociTar({ ...files, 'index.json': Buffer.from(JSON.stringify(index)) })))).toBe(`digest_mismatch: image index ${digest} is ${size} bytes, but its descriptor says ${size + 1}`);
+  });
+
   it('neither manifest.json nor index.json: not an image archive', async () => {
     expect(await refusal(plan(tar([{ name: 'hello.txt', data: 'hi' }])))).toBe(
       'missing_manifest: the archive has neither manifest.json (docker save) nor index.json (OCI image layout); is it an image archive?',
