@@ -108,7 +108,8 @@ function uniqueBy<T>(xs: T[], key: (x: T) => string): T[] {
   return [...new Map(xs.map((x) => [key(x), x])).values()];
 }
 
-const uniqueRefs = (refs: FoundImage['refs']) => uniqueBy(refs, (r) => `${r.tagOnly ? 't' : 'n'}:${r.ref}`);
+// "true:v1" (a tag only) and "false:v1" (image v1, tag latest) are two references; no ref can make the two prefixes meet
+const uniqueRefs = (refs: FoundImage['refs']) => uniqueBy(refs, (r) => `${r.tagOnly}:${r.ref}`);
 
 // ---------------------------------------------------------------------------------------------- docker save
 

@@ -167,6 +167,8 @@ describe('docker save', () => {
       [dockerSave([{ layers: [l1], refs: ['app:v1'] }], { configBytes: () => Buffer.from('{"rootfs":{"diff_ids":[1]}}') }), 'invalid_manifest: config "'],
       [dockerSave([{ layers: [l1], refs: ['app:v1'] }], { configBytes: () => Buffer.from('[]') }), 'invalid_manifest: config "'],
       [dockerSave([{ layers: [l1], refs: ['app:v1'] }], { configBytes: () => Buffer.from('{"rootfs":[]}') }), 'invalid_manifest: config "'],
+      [dockerSave([{ layers: [l1], refs: ['app:v1'] }], { configBytes: () => Buffer.from('{}') }), 'invalid_manifest: config "'],
+      [dockerSave([{ layers: [l1], refs: ['app:v1'] }], { configBytes: () => Buffer.from('"a string"') }), 'invalid_manifest: config "'],
       [dockerSave([{ layers: [l1, layerTar({ b: 'x' })], refs: ['app:v1'] }], { configBytes: () => configFor([l1]) }), 'invalid_manifest: manifest.json entry 1 lists 2 layers but its config has 1 diff ids'],
       [dockerSave([{ layers: [l1], refs: ['app:v1'] }], { manifest: (m) => m.map((e) => ({ ...e, Layers: ['repositories'] })) }), 'invalid_manifest: layer "repositories" is neither a tar nor gzip-compressed tar'],
       [dockerSave([{ layers: [l1], refs: ['app:v1'] }], { configBytes: () => configFor([layerTar({ z: 'other' })]) }), `digest_mismatch: layer "`],
@@ -180,6 +182,14 @@ describe('docker save', () => {
     expect(noConfig).toMatch(/^invalid_manifest: config "[0-9a-f]{64}\.json" has no "rootfs\.diff_ids" list$/);
     const missingLayer = await refusal(plan(dockerSave([{ layers: [l1], refs: ['app:v1'] }], { layout: 'flat', omit: (n) => n.endsWith('.tar') })));
     expect(missingLayer).toBe(`missing_blob: manifest.json entry 1 names layer "${digestOf(l1).slice(7)}.tar", which the archive does not contain`);
+  });
+
+  it('a gzip layer that does not decompress is named by its path in the archive', async () => {
+    const l1 = layerTar({ a: 'one' });
+    const z = gzip(l1);
+    const broken = z.subarray(0, z.length >> 1);
+    const archive = dockerSave([{ layers: [broken], refs: ['app:v1'] }], { layout: 'flat', configBytes: () => configFor([l1]) });
+    expect(await refusal(plan(archive))).toBe(`truncated_gzip: layer "${digestOf(broken).slice(7)}.tar" is a truncated gzip stream (it ends before the compressed data does)`);
   });
 
   it('a repeated entry is one image with the names of both; repeated names count once', async () => {
@@ -410,6 +420,25 @@ describe('OCI layout', () => {
     );
     const odd = ociFiles([{ layers: [l1], refs: ['reg.io/app:v1'] }], { mutateManifest: (m) => ((m.layers as Record<string, unknown>[])[0].mediaType = type) });
     expect(await refusal(plan(ociTar(odd)))).toBe(`invalid_manifest: layer ${digestOf(l1)} has media type "${type.slice(0, 100)}" but is an uncompressed tar`);
+  });
+
+  it('a name given both as a tag only and as a full reference is both: image "v1" tagged latest, and the tag v1', async () => {
+    const files = ociFiles([{ layers: [l1], refs: ['v1'] }], {
+      gzip: true,
+      mutateIndex: (i) => {
+        const [m] = i.manifests as Record<string, unknown>[];
+        (i.manifests as unknown[]).unshift({ ...m, annotations: { 'io.containerd.image.name': 'v1' } });
+      },
+    });
+    expect(names(await plan(ociTar(files), { image: 'app' }))).toEqual(['ws/app:latest,v1']);
+    expect(names(await plan(ociTar(files)))).toEqual(['ws/v1:latest']);
+  });
+
+  it('a layer two platforms share is pushed once, labelled where it first appears', async () => {
+    const files = ociFiles([{ layers: [l1, l2] }, { layers: [l2] }], { asIndex: true, gzip: true, mutateIndex: (i) => ((i.manifests as Record<string, unknown>[])[0].annotations = { 'org.opencontainers.image.ref.name': 'reg.io/app:v1' }) });
+    const [p] = await plan(ociTar(files));
+    expect(p.blobs.map((b) => b.label)).toEqual(['layer 1/2', 'layer 2/2', 'config', 'config']);
+    expect(new Set(p.blobs.map((b) => b.digest)).size).toBe(4);
   });
 
   it('layers pushed as they are (gzip already) are labelled for progress like compressed ones', async () => {
