@@ -9,6 +9,11 @@ import { FakeHarbor } from '../../support/fake-harbor';
 import { mapCache } from '../../support/map-cache';
 
 const team = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
+/** Fake timers for Date alone (timers and I/O stay real): only the clock is under the test's control. */
+const ONLY_THE_CLOCK = {
+  doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'],
+} satisfies Parameters<typeof jest.useFakeTimers>[0];
+afterEach(() => jest.useRealTimers());
 
 function setup(secret = 's'.repeat(32)) {
   const harbor = new FakeHarbor();
@@ -357,11 +362,14 @@ describe('a changed credential secret', () => {
   });
 
   it('a mismatch clears once the robot is seen with this key, or after the TTL', async () => {
+    // only the clock is fake: the mismatch cannot expire early on a slow machine
+    jest.useFakeTimers(ONLY_THE_CLOCK);
     const { harbor } = await withOldKey();
     const stray = replica(harbor, STRAY, [], { mismatchTtlMs: 50 });
     await expect(stray.credentials.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
+    jest.setSystemTime(Date.now() + 49);
     expect(stray.credentials.keyStatus().ok).toBe(false);
-    await new Promise((r) => setTimeout(r, 80));
+    jest.setSystemTime(Date.now() + 31);
     expect(stray.credentials.keyStatus().ok).toBe(true);
     expect(await stray.gauge()).toBe(0);
     await expect(stray.credentials.get(team)).rejects.toMatchObject({ kind: 'unavailable' });
@@ -406,7 +414,11 @@ describe('a changed credential secret, with Redis: replicas announce their key',
   const OLD = 'o'.repeat(32);
   const NEW = 'n'.repeat(32);
   const STRAY = 'w'.repeat(32);
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // Only the clock is fake (timers and I/O stay real): "time passes" is exact, so a slow or loaded machine cannot
+  // stretch a step past the 40 ms grace period and heal a robot the test expects left alone.
+  beforeEach(() => jest.useFakeTimers(ONLY_THE_CLOCK));
+  afterEach(() => jest.useRealTimers());
+  const sleep = async (ms: number) => jest.setSystemTime(Date.now() + ms);
 
   function sharedRedis() {
     const entries = new Map<string, unknown>();
