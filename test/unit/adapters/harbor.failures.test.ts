@@ -292,10 +292,9 @@ describe('timeouts and unreachable Harbor', () => {
     const scope = harborScope();
     adminAccepted(scope);
     scope.get(`${API}/robots/1`).delay(700).reply(...recordedReply(55));
-    const started = Date.now();
+    // the answer would come at 700 ms and succeed: a timeout error is proof enough that it was not waited for
     const e = await rejection(harbor.getRobot(1));
     expect(e.kind).toBe('upstream_timeout');
-    expect(Date.now() - started).toBeLessThan(1500);
     expect(await counter(metrics, 'getRobot', 'timeout')).toBe(1);
   });
 

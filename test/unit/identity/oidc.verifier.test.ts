@@ -280,10 +280,9 @@ describe('createOidcVerifier', () => {
     it('→ upstream_unavailable when it does not answer in time', async () => {
       idp.setMode('hang');
       const verifier = createOidcVerifier({ ...idp.oidcConfig(), jwksTimeoutMs: 300 });
-      const started = Date.now();
+      // the JWKS server never answers: without the timeout this would hang until jest gave up on the test
       const err = await failure(verifier.verify(await idp.memberToken()));
       expect(err.kind).toBe('upstream_unavailable');
-      expect(Date.now() - started).toBeLessThan(5000); // does not hang
     });
 
     it('→ upstream_unavailable when nothing listens, and logs a warning without the token', async () => {
