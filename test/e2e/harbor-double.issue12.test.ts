@@ -9,14 +9,13 @@ import fs from 'fs';
 import path from 'path';
 import { startHarborDouble, HarborDouble } from '../harbor-double';
 import { startRegistry, RunningRegistry } from '../support/registry';
-import { requireTools } from '../support/tools';
+import { requireFiles, requireTools } from '../support/tools';
 import { runChild } from '../support/child';
 
 const SCRIPT = path.resolve(__dirname, '../harbor-double/issue12-scenario.mjs');
 const KIT = path.resolve(__dirname, '../../../shared/harbor-2.5.5/conformance/compare.mjs');
 const FIXTURES = path.resolve(__dirname, '../fixtures/harbor/issue12');
-const ready = requireTools('harbor-double issue12 exchanges', ['docker-registry']).available && fs.existsSync(KIT);
-if (!ready) console.warn('harbor-double issue12 exchanges: skipped, needs ../shared/harbor-2.5.5/conformance and /usr/bin/docker-registry');
+const ready = [requireFiles('harbor-double issue12 exchanges', [KIT]), requireTools('harbor-double issue12 exchanges', ['docker-registry'])].every((c) => c.available);
 
 const run = (args: string[]) => runChild(process.execPath, [SCRIPT, ...args], 60_000);
 

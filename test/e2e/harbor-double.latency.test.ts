@@ -10,6 +10,7 @@ import path from 'path';
 import { startHarborDouble, HarborDouble, REALISTIC_LATENCY } from '../harbor-double';
 import { Latency, operationOf } from '../harbor-double/latency';
 import { HARBOR_OPERATIONS } from '../../adapters/harbor/swagger-operations';
+import { requireFiles } from '../support/tools';
 
 const ADMIN = 'Basic ' + Buffer.from('admin:Harbor12345').toString('base64');
 
@@ -131,8 +132,7 @@ describe('latency model (in the double)', () => {
 // test/harbor-double/live-timing.mjs), replayed against the double with the realistic model.
 const TIMING_SCRIPT = path.resolve(__dirname, '../harbor-double/live-timing.mjs');
 const KIT_LIB = path.resolve(__dirname, '../../../shared/harbor-2.5.5/conformance/lib.mjs');
-if (!fs.existsSync(KIT_LIB)) console.warn(`harbor-double latency: ${KIT_LIB} not found — the comparison with the recorded write timings is skipped`);
-(fs.existsSync(KIT_LIB) ? describe : describe.skip)('latency model vs. write timings recorded on Harbor 2.5.5', () => {
+(requireFiles('harbor-double latency (recorded write timings)', [KIT_LIB]).available ? describe : describe.skip)('latency model vs. write timings recorded on Harbor 2.5.5', () => {
   let harbor: HarborDouble;
   beforeAll(async () => {
     harbor = await startHarborDouble({ latency: 'realistic' });

@@ -4,17 +4,15 @@
  * Harbor double and requires every applicable one to match, with the shared conformance tool's comparison.
  * Skipped (with a message) when ../shared/harbor-2.5.5/conformance or docker-registry is missing.
  */
-import fs from 'fs';
 import path from 'path';
 import { startHarborDouble, HarborDouble } from '../harbor-double';
 import { startRegistry, RunningRegistry } from '../support/registry';
-import { requireTools } from '../support/tools';
+import { requireFiles, requireTools } from '../support/tools';
 import { runChild } from '../support/child';
 
 const SCRIPT = path.resolve(__dirname, '../harbor-double/live-scenario.mjs');
 const KIT = path.resolve(__dirname, '../../../shared/harbor-2.5.5/conformance/compare.mjs');
-const ready = requireTools('harbor-double live exchanges', ['docker-registry']).available && fs.existsSync(KIT);
-if (!ready) console.warn('harbor-double live exchanges: skipped, needs ../shared/harbor-2.5.5/conformance and /usr/bin/docker-registry');
+const ready = [requireFiles('harbor-double live exchanges', [KIT]), requireTools('harbor-double live exchanges', ['docker-registry'])].every((c) => c.available);
 
 const run = (args: string[]) => runChild(process.execPath, [SCRIPT, ...args], 60_000);
 

@@ -5,17 +5,15 @@
  * table, what a run deletes and how the project log names it (`harbor-jobservice`). Skipped (with a message) when
  * ../shared/harbor-2.5.5/conformance or docker-registry is missing.
  */
-import fs from 'fs';
 import path from 'path';
 import { startHarborDouble, HarborDouble } from '../harbor-double';
 import { startRegistry, RunningRegistry } from '../support/registry';
-import { requireTools } from '../support/tools';
+import { requireFiles, requireTools } from '../support/tools';
 import { runChild } from '../support/child';
 
 const SCRIPT = path.resolve(__dirname, '../harbor-double/retention-scenario.mjs');
 const KIT = path.resolve(__dirname, '../../../shared/harbor-2.5.5/conformance/compare.mjs');
-const ready = requireTools('harbor-double retention exchanges', ['docker-registry']).available && fs.existsSync(KIT);
-if (!ready) console.warn('harbor-double retention exchanges: skipped, needs ../shared/harbor-2.5.5/conformance and /usr/bin/docker-registry');
+const ready = [requireFiles('harbor-double retention exchanges', [KIT]), requireTools('harbor-double retention exchanges', ['docker-registry'])].every((c) => c.available);
 
 const run = (args: string[]) => runChild(process.execPath, [SCRIPT, ...args], 90_000);
 

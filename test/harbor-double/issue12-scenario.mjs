@@ -19,14 +19,12 @@
 // Last line: `issue12 exchanges: N/M match`; exit 0 only when all applicable ones match.
 import fs from 'node:fs';
 import http from 'node:http';
-import { option, hostNormFor } from './scenario-kit.mjs';
+import { option, hostNormFor, exchangeRun, cmp } from './scenario-kit.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const KIT = path.resolve(HERE, '../../../shared/harbor-2.5.5/conformance');
-const { describeBody } = await import(path.join(KIT, 'lib.mjs'));
-const { compareExchange, checkRequest, IdMap, headerOf } = await import(path.join(KIT, 'compare.mjs'));
+const { compareExchange, IdMap, headerOf } = cmp;
 
 const opt = option;
 const frontUrl = opt('target');
@@ -181,10 +179,8 @@ function scenario(sid) {
 }
 
 // ------------------------------------------------------------------ run
-const pad = (n) => `R${String(n).padStart(2, '0')}`;
+const run = exchangeRun({ name: 'issue12', prefix: 'R', recordDir, fixturesDir });
 
-let failed = 0;
-let counted = 0;
 let exit = 0;
 try {
   const first = await front.request({ url: '/api/v2.0/ping' });
@@ -194,7 +190,6 @@ try {
   // the lock steps run together: first, then (300 ms later) the same name and another user at once
   const lockIdx = ['lock-first', 'lock-same', 'lock-other'].map((t) => steps.findIndex((s) => s.timing === t));
   const ids = new IdMap();
-  if (recordDir) fs.mkdirSync(recordDir, { recursive: true });
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i];
     const c = step.via === 'core' ? core : front;
@@ -212,45 +207,27 @@ try {
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i];
     const n = i + 1;
-    const file = `${pad(n)}-${step.slug}.json`;
     const r = { method: 'GET', ...step.req };
     const res = results.get(i);
     const c = step.via === 'core' ? core : front;
-    if (recordDir) {
-      const reqHeaders = { ...res.reqHeaders };
-      for (const k of Object.keys(reqHeaders)) if (k.toLowerCase() === 'authorization') reqHeaders[k] = r.auth.label;
-      const sent = r.body == null ? null : r.body;
-      const d = describeBody(res.buf, headerOf(res.headers, 'content-type'));
-      const doc = {
-        title: step.title,
-        notes: step.notes,
-        request: { method: r.method, url: res.url, headers: reqHeaders, body: sent },
-        response: { status: res.status, status_text: res.statusMessage, headers: res.headers, body: d.body, ...(d.raw !== undefined ? { raw: d.raw } : {}) },
-        elapsed_ms: res.elapsed_ms,
-      };
-      fs.writeFileSync(path.join(recordDir, file), JSON.stringify(doc, null, 2) + '\n');
-      console.log(`${pad(n)} ${step.slug}: recorded ${res.status} (${res.elapsed_ms} ms)`);
+    if (run.recording) {
+      run.record(n, step, r, res, ` (${res.elapsed_ms} ms)`);
       continue;
     }
     if (step.timing && delayMs === undefined) {
-      console.log(`${pad(n)} ${step.slug}: not applicable (needs --wrong-delay-ms)`);
+      run.skip(n, step, 'not applicable (needs --wrong-delay-ms)');
       continue;
     }
-    const rec = JSON.parse(fs.readFileSync(path.join(fixturesDir, file), 'utf8'));
-    const diffs = [
-      ...checkRequest(rec.request, { method: r.method, url: res.url, authLabel: r.auth?.label, body: r.body ?? null }),
-      ...compareExchange(rec, res, { ids, hostNorm: hostNormFor(rec.request.url, c) }),
-      ...extraDiffs(rec, res),
-    ];
-    if (step.timing === 'delayed' || step.timing === 'lock-first') {
-      if (res.elapsed_ms < delayMs * 0.95) diffs.push(`answered after ${res.elapsed_ms} ms, before the failed-login sleep of ${delayMs} ms`);
-    }
-    if (step.timing === 'lock-same' || step.timing === 'lock-other') {
-      if (!(res.finishedAt < lockRes[0].finishedAt)) diffs.push('answered after the first failed login (held up by it)');
-    }
-    counted += 1;
-    if (diffs.length) failed += 1;
-    console.log(`${pad(n)} ${step.slug}: ${diffs.length ? `MISMATCH ${diffs.slice(0, 3).join('; ')}${diffs.length > 3 ? ` (+${diffs.length - 3} more)` : ''}` : 'ok'}`);
+    run.compare(n, step, r, res, (rec) => {
+      const diffs = [...compareExchange(rec, res, { ids, hostNorm: hostNormFor(rec.request.url, c) }), ...extraDiffs(rec, res)];
+      if (step.timing === 'delayed' || step.timing === 'lock-first') {
+        if (res.elapsed_ms < delayMs * 0.95) diffs.push(`answered after ${res.elapsed_ms} ms, before the failed-login sleep of ${delayMs} ms`);
+      }
+      if (step.timing === 'lock-same' || step.timing === 'lock-other') {
+        if (!(res.finishedAt < lockRes[0].finishedAt)) diffs.push('answered after the first failed login (held up by it)');
+      }
+      return diffs;
+    });
   }
 } catch (e) {
   console.error(`issue12 scenario: TOOL ERROR ${e.stack ?? e}`);
@@ -259,8 +236,4 @@ try {
   front.close();
   core.close();
 }
-if (exit) process.exit(exit);
-if (!recordDir) {
-  console.log(`issue12 exchanges: ${counted - failed}/${counted} match`);
-  process.exit(failed ? 1 : 0);
-}
+run.finish(exit);

@@ -11,15 +11,13 @@
 //     node test/harbor-double/live-policies.mjs --target URL [--fixtures test/fixtures/harbor/live-policies]
 //
 // Compared with the shared conformance tool's compare.mjs. Last line: `policy exchanges: N/M match`.
-import fs from 'node:fs';
-import { option, must, hostNormFor as sharedHostNormFor } from './scenario-kit.mjs';
+import { option, must, hostNormFor, exchangeRun, lib, cmp } from './scenario-kit.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const KIT = path.resolve(HERE, '../../../shared/harbor-2.5.5/conformance');
-const { basic, createClient, describeBody, buildImage, json, header, pseudoRandom } = await import(path.join(KIT, 'lib.mjs'));
-const { compareExchange, checkRequest, IdMap, headerOf } = await import(path.join(KIT, 'compare.mjs'));
+const { basic, createClient, buildImage, json, header, pseudoRandom, sha256 } = lib;
+const { compareExchange, IdMap } = cmp;
 
 const opt = option;
 const target = opt('target');
@@ -40,7 +38,6 @@ const small = buildImage({ kind: 'docker', files: [{ name: 'q.txt', content: 'qu
 const v1 = buildImage({ kind: 'docker', files: [{ name: 'r.txt', content: 'release 1\n' }], config: { architecture: 'amd64', os: 'linux', config: {} } });
 const v2 = buildImage({ kind: 'docker', files: [{ name: 'r.txt', content: 'release 2\n' }], config: { architecture: 'amd64', os: 'linux', config: {} } });
 const big = pseudoRandom(8192, 'issue13');
-const { sha256 } = await import(path.join(KIT, 'lib.mjs'));
 const bigDigest = sha256(big);
 
 // ------------------------------------------------------------------ unrecorded steps
@@ -192,54 +189,29 @@ function scenario() {
 }
 
 // ------------------------------------------------------------------ run
-const pad = (n) => `P${String(n).padStart(2, '0')}`;
-const hostNormFor = (recUrl) => sharedHostNormFor(recUrl, client);
+const run = exchangeRun({ name: 'policy', prefix: 'P', recordDir, fixturesDir });
 
-let failed = 0;
-let counted = 0;
 let exit = 0;
 try {
   await cleanup();
   const ids = new IdMap();
   const ruleIds = new IdMap();
   let n = 0;
-  if (recordDir) fs.mkdirSync(recordDir, { recursive: true });
   for (const step of scenario()) {
     if (step.setup) {
       await step.setup();
       continue;
     }
     n += 1;
-    const file = `${pad(n)}-${step.slug}.json`;
     const r = { method: 'GET', ...step.req() };
     const res = await client.request(r);
-    const sent = r.body == null ? { body: null } : Buffer.isBuffer(r.body) ? describeBody(r.body, headerOf(r.headers, 'content-type')) : { body: r.body };
-    const sentBody = sent.body;
-    const reqHeaders = { ...res.reqHeaders };
-    for (const k of Object.keys(reqHeaders)) if (k.toLowerCase() === 'authorization') reqHeaders[k] = r.auth.label;
-    const d = describeBody(res.buf, headerOf(res.headers, 'content-type'));
-    const doc = {
-      title: step.title,
-      notes: step.notes,
-      request: { method: r.method, url: res.url, headers: reqHeaders, body: sentBody, ...(sent.raw !== undefined ? { raw: sent.raw } : {}) },
-      response: { status: res.status, status_text: res.statusMessage, headers: res.headers, body: d.body, ...(d.raw !== undefined ? { raw: d.raw } : {}) },
-      elapsed_ms: res.elapsed_ms,
-    };
-    if (recordDir) {
-      fs.writeFileSync(path.join(recordDir, file), JSON.stringify(doc, null, 2) + '\n');
-      console.log(`${pad(n)} ${step.slug}: recorded ${res.status} ${res.buf.toString('utf8').slice(0, 300)}`);
+    if (run.recording) {
+      run.record(n, step, r, res, ` ${res.buf.toString('utf8').slice(0, 300)}`);
       continue;
     }
-    const rec = JSON.parse(fs.readFileSync(path.join(fixturesDir, file), 'utf8'));
     // compare.mjs files every id under a /projects/ path as a project id; rule ids get their own map
     const idMap = r.url.includes('/immutabletagrules') ? ruleIds : ids;
-    const diffs = [
-      ...checkRequest(rec.request, { method: r.method, url: res.url, authLabel: r.auth?.label, body: sentBody }),
-      ...compareExchange(rec, res, { ids: idMap, hostNorm: hostNormFor(rec.request.url) }),
-    ];
-    counted += 1;
-    if (diffs.length) failed += 1;
-    console.log(`${pad(n)} ${step.slug}: ${diffs.length ? `MISMATCH ${diffs.slice(0, 3).join('; ')}${diffs.length > 3 ? ` (+${diffs.length - 3} more)` : ''}` : 'ok'}`);
+    run.compare(n, step, r, res, (rec) => compareExchange(rec, res, { ids: idMap, hostNorm: hostNormFor(rec.request.url, client) }));
   }
   await cleanup();
 } catch (e) {
@@ -248,8 +220,4 @@ try {
 } finally {
   client.close();
 }
-if (exit) process.exit(exit);
-if (!recordDir) {
-  console.log(`policy exchanges: ${counted - failed}/${counted} match`);
-  process.exit(failed ? 1 : 0);
-}
+run.finish(exit);

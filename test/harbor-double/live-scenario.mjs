@@ -13,15 +13,13 @@
 // Without --core every exchange goes to --target, which then plays harbor-core; exchanges marked `nginx` (Harbor's
 // nginx decodes `%3A` first) are not applicable then. Requests go to loopback addresses only (lib.mjs refuses others).
 // Last line: `live exchanges: N/M match`; exit 0 only when all applicable exchanges match.
-import fs from 'node:fs';
-import { option, must, hostNormFor } from './scenario-kit.mjs';
+import { option, must, hostNormFor, exchangeRun, lib, cmp } from './scenario-kit.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const KIT = path.resolve(HERE, '../../../shared/harbor-2.5.5/conformance');
-const { basic, createClient, describeBody, buildImage, json, header } = await import(path.join(KIT, 'lib.mjs'));
-const { compareExchange, checkRequest, IdMap, headerOf } = await import(path.join(KIT, 'compare.mjs'));
+const { basic, createClient, buildImage, json, header } = lib;
+const { compareExchange, IdMap } = cmp;
 
 const opt = option;
 const target = opt('target');
@@ -118,56 +116,29 @@ function scenario(gc) {
 }
 
 // ------------------------------------------------------------------ run
-const pad = (n) => `L${String(n).padStart(2, '0')}`;
+const run = exchangeRun({ name: 'live', prefix: 'L', recordDir, fixturesDir });
 
-let failed = 0;
-let counted = 0;
 let exit = 0;
 try {
   await cleanup();
   const gc = await gcId();
   const ids = new IdMap();
   let n = 0;
-  if (recordDir) fs.mkdirSync(recordDir, { recursive: true });
   for (const step of scenario(gc)) {
     if (step.setup) {
       await step.setup();
       continue;
     }
     n += 1;
-    const file = `${pad(n)}-${step.slug}.json`;
     const client = step.via === 'core' ? core : front;
-    if (!recordDir && step.nginxOnly && !coreUrl) {
-      console.log(`${pad(n)} ${step.slug}: not applicable (needs Harbor's nginx in front of a separate core)`);
+    if (!run.recording && step.nginxOnly && !coreUrl) {
+      run.skip(n, step, "not applicable (needs Harbor's nginx in front of a separate core)");
       continue;
     }
     const r = { method: 'GET', ...step.req };
     const res = await client.request(r);
-    const sent = r.body == null ? { body: null } : Buffer.isBuffer(r.body) ? describeBody(r.body, headerOf(r.headers, 'content-type')) : { body: r.body };
-    const sentBody = sent.body;
-    const reqHeaders = { ...res.reqHeaders };
-    for (const k of Object.keys(reqHeaders)) if (k.toLowerCase() === 'authorization') reqHeaders[k] = r.auth.label;
-    const d = describeBody(res.buf, headerOf(res.headers, 'content-type'));
-    const doc = {
-      title: step.title,
-      notes: step.notes,
-      request: { method: r.method, url: res.url, headers: reqHeaders, body: sentBody, ...(sent.raw !== undefined ? { raw: sent.raw } : {}) },
-      response: { status: res.status, status_text: res.statusMessage, headers: res.headers, body: d.body, ...(d.raw !== undefined ? { raw: d.raw } : {}) },
-      elapsed_ms: res.elapsed_ms,
-    };
-    if (recordDir) {
-      fs.writeFileSync(path.join(recordDir, file), JSON.stringify(doc, null, 2) + '\n');
-      console.log(`${pad(n)} ${step.slug}: recorded ${res.status}`);
-      continue;
-    }
-    const rec = JSON.parse(fs.readFileSync(path.join(fixturesDir, file), 'utf8'));
-    const diffs = [
-      ...checkRequest(rec.request, { method: r.method, url: res.url, authLabel: r.auth?.label, body: sentBody }),
-      ...compareExchange(rec, res, { ids, hostNorm: hostNormFor(rec.request.url, client) }),
-    ];
-    counted += 1;
-    if (diffs.length) failed += 1;
-    console.log(`${pad(n)} ${step.slug}: ${diffs.length ? `MISMATCH ${diffs.slice(0, 3).join('; ')}${diffs.length > 3 ? ` (+${diffs.length - 3} more)` : ''}` : 'ok'}`);
+    if (run.recording) run.record(n, step, r, res);
+    else run.compare(n, step, r, res, (rec) => compareExchange(rec, res, { ids, hostNorm: hostNormFor(rec.request.url, client) }));
   }
   await cleanup();
 } catch (e) {
@@ -177,8 +148,4 @@ try {
   front.close();
   if (core !== front) core.close();
 }
-if (exit) process.exit(exit);
-if (!recordDir) {
-  console.log(`live exchanges: ${counted - failed}/${counted} match`);
-  process.exit(failed ? 1 : 0);
-}
+run.finish(exit);

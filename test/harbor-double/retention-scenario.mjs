@@ -16,15 +16,13 @@
 // tool's compare.mjs (ids as a bijection, timestamps by format). The scenario creates project `issue13-ret`, pushes
 // five versions as admin, runs retention, and finally deletes the project. Polls between steps are not recorded.
 // Last line: `retention exchanges: N/M match`; exit 0 only when all match.
-import fs from 'node:fs';
-import { option, must, hostNormFor } from './scenario-kit.mjs';
+import { option, must, hostNormFor, exchangeRun, lib, cmp } from './scenario-kit.mjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const KIT = path.resolve(HERE, '../../../shared/harbor-2.5.5/conformance');
-const { basic, createClient, describeBody, buildImage, json, header } = await import(path.join(KIT, 'lib.mjs'));
-const { compareExchange, checkRequest, IdMap, headerOf } = await import(path.join(KIT, 'compare.mjs'));
+const { basic, createClient, buildImage, json, header } = lib;
+const { compareExchange, IdMap, headerOf } = cmp;
 
 const opt = option;
 const target = opt('target');
@@ -187,10 +185,8 @@ function jobIdsAsRecorded(rec, res) {
 }
 
 // ------------------------------------------------------------------ run
-const pad = (n) => `R${String(n).padStart(2, '0')}`;
+const run = exchangeRun({ name: 'retention', prefix: 'R', recordDir, fixturesDir });
 
-let failed = 0;
-let counted = 0;
 let exit = 0;
 try {
   await cleanup();
@@ -208,35 +204,15 @@ try {
   await sleep(Number(opt('pull-wait-ms', '12000')));
   const ids = new IdMap();
   let n = 0;
-  if (recordDir) fs.mkdirSync(recordDir, { recursive: true });
   for (const step of scenario(state)) {
     n += 1;
-    const file = `${pad(n)}-${step.slug}.json`;
     const r = { method: 'GET', ...step.req() };
     const res = await front.request(r);
-    const sent = r.body == null ? { body: null } : Buffer.isBuffer(r.body) ? describeBody(r.body, headerOf(r.headers, 'content-type')) : { body: r.body };
-    const reqHeaders = { ...res.reqHeaders };
-    for (const k of Object.keys(reqHeaders)) if (k.toLowerCase() === 'authorization') reqHeaders[k] = r.auth.label;
-    const d = describeBody(res.buf, headerOf(res.headers, 'content-type'));
-    const doc = {
-      title: step.title,
-      notes: step.notes,
-      request: { method: r.method, url: res.url, headers: reqHeaders, body: sent.body, ...(sent.raw !== undefined ? { raw: sent.raw } : {}) },
-      response: { status: res.status, status_text: res.statusMessage, headers: res.headers, body: d.body, ...(d.raw !== undefined ? { raw: d.raw } : {}) },
-      elapsed_ms: res.elapsed_ms,
-    };
-    if (recordDir) {
-      fs.writeFileSync(path.join(recordDir, file), JSON.stringify(doc, null, 2) + '\n');
-      console.log(`${pad(n)} ${step.slug}: recorded ${res.status}`);
-    } else {
-      const rec = JSON.parse(fs.readFileSync(path.join(fixturesDir, file), 'utf8'));
-      const diffs = [
-        ...checkRequest(rec.request, { method: r.method, url: res.url, authLabel: r.auth?.label, body: sent.body }),
-        ...(step.textLog ? compareLog(rec, res) : compareExchange(rec, jobIdsAsRecorded(rec, res), { ids, hostNorm: hostNormFor(rec.request.url, front) })),
-      ];
-      counted += 1;
-      if (diffs.length) failed += 1;
-      console.log(`${pad(n)} ${step.slug}: ${diffs.length ? `MISMATCH ${diffs.slice(0, 3).join('; ')}${diffs.length > 3 ? ` (+${diffs.length - 3} more)` : ''}` : 'ok'}`);
+    if (run.recording) run.record(n, step, r, res);
+    else {
+      run.compare(n, step, r, res, (rec) =>
+        step.textLog ? compareLog(rec, res) : compareExchange(rec, jobIdsAsRecorded(rec, res), { ids, hostNorm: hostNormFor(rec.request.url, front) }),
+      );
     }
     if (step.after) await step.after(res);
   }
@@ -247,8 +223,4 @@ try {
 } finally {
   front.close();
 }
-if (exit) process.exit(exit);
-if (!recordDir) {
-  console.log(`retention exchanges: ${counted - failed}/${counted} match`);
-  process.exit(failed ? 1 : 0);
-}
+run.finish(exit);

@@ -14,6 +14,7 @@
  * Only this file decides; a test file never checks `process.env.CI` itself.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 /** The Debian package that brings each tool (scripts/setup.sh installs them all). */
 export const DEBIAN_PACKAGE: Record<string, string> = {
@@ -73,5 +74,20 @@ export function requireTools(suite: string, bins: string[], opts: { env?: NodeJS
   const reason = `${suite}: missing ${describeMissing(missing)}`;
   if (inCi(opts.env)) throw new Error(`${reason} — CI=true, so this is a failure, not a skip (scripts/setup.sh installs them)`);
   (opts.warn ?? console.warn)(`${reason} — skipped locally (run scripts/setup.sh as root to install)`);
+  return { available: false, missing, reason };
+}
+
+/**
+ * Checks that the files a suite reads from beside the clone exist (../shared/harbor-2.5.5: Harbor's swagger, the
+ * conformance tool, the recorded timings; CI gets a copy of shared/ beside its clone). The same rule as
+ * requireTools: missing under CI throws, missing locally prints "<suite>: missing …" and returns available: false.
+ */
+export function requireFiles(suite: string, files: string[], opts: { env?: NodeJS.ProcessEnv; exists?: (file: string) => boolean; warn?: (msg: string) => void } = {}): ToolCheck {
+  const exists = opts.exists ?? existsSync;
+  const missing = files.filter((f) => !exists(f));
+  if (!missing.length) return { available: true, missing, reason: '' };
+  const reason = `${suite}: missing ${missing.join(', ')} (../shared/harbor-2.5.5 beside the clone)`;
+  if (inCi(opts.env)) throw new Error(`${reason} — CI=true, so this is a failure, not a skip`);
+  (opts.warn ?? console.warn)(`${reason} — skipped locally`);
   return { available: false, missing, reason };
 }

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEBIAN_PACKAGE, describeMissing, inCi, requireTools } from '../support/tools';
+import { DEBIAN_PACKAGE, describeMissing, inCi, requireFiles, requireTools } from '../support/tools';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -64,5 +64,35 @@ describe('requireTools', () => {
     const setup = fs.readFileSync(path.join(root, 'scripts/setup.sh'), 'utf8');
     const listed = new Set(setup.match(/PACKAGES\+?=\(([^)]*)\)/g)!.flatMap((l) => l.replace(/^PACKAGES\+?=\(|\)$/g, '').split(/\s+/)).filter(Boolean));
     expect([...new Set(Object.values(DEBIAN_PACKAGE))].filter((p) => !listed.has(p))).toEqual([]);
+  });
+});
+
+describe('requireFiles (what a suite reads from ../shared)', () => {
+  const present = (...files: string[]) => (f: string) => files.includes(f);
+
+  it('CI=true and a file missing: throws, naming the file', () => {
+    expect(() => requireFiles('live exchanges', ['/s/compare.mjs', '/s/lib.mjs'], { env: { CI: 'true' }, exists: present('/s/lib.mjs') })).toThrow(
+      'live exchanges: missing /s/compare.mjs (../shared/harbor-2.5.5 beside the clone) — CI=true, so this is a failure, not a skip',
+    );
+  });
+
+  it('locally a file missing: not available, and the printed reason names every missing file', () => {
+    const warned: string[] = [];
+    const f = requireFiles('swagger table', ['/a', '/b', '/c'], { env: {}, exists: present('/b'), warn: (m) => warned.push(m) });
+    expect(f).toEqual({ available: false, missing: ['/a', '/c'], reason: 'swagger table: missing /a, /c (../shared/harbor-2.5.5 beside the clone)' });
+    expect(warned).toEqual(['swagger table: missing /a, /c (../shared/harbor-2.5.5 beside the clone) — skipped locally']);
+  });
+
+  it('every file there: available, nothing printed, also under CI; the real file system is asked by default', () => {
+    const warned: string[] = [];
+    expect(requireFiles('x', ['/a'], { env: { CI: 'true' }, exists: present('/a'), warn: (m) => warned.push(m) })).toEqual({ available: true, missing: [], reason: '' });
+    expect(requireFiles('x', [__filename], { env: { CI: 'true' } })).toEqual({ available: true, missing: [], reason: '' });
+    expect(requireFiles('x', [`${__filename}.absent`], { env: {}, warn: (m) => warned.push(m) }).available).toBe(false);
+    expect(warned).toHaveLength(1);
+  });
+
+  it('no test file checks for ../shared on its own (each goes through requireFiles)', () => {
+    const own = testSources().filter((file) => /existsSync\([A-Z_]*(KIT|SWAGGER|RUN_MJS|SHARED)[A-Z_]*\)/.test(fs.readFileSync(file, 'utf8')));
+    expect(own.map((f) => path.relative(root, f))).toEqual([]);
   });
 });

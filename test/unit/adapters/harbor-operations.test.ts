@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { acceptFor, matchOperation, pathSegments } from '../../../adapters/harbor/operations';
 import { HARBOR_OPERATIONS, type HarborOperation } from '../../../adapters/harbor/swagger-operations';
+import { requireFiles } from '../../support/tools';
 
 /**
  * adapters/harbor/swagger-operations.ts is generated from ../shared/harbor-2.5.5/swagger.yaml by this test:
@@ -93,8 +94,7 @@ function render(ops: HarborOperation[]): string {
   ].join('\n');
 }
 
-const hasSwagger = fs.existsSync(SWAGGER);
-if (!hasSwagger) console.warn(`harbor operation table: ${SWAGGER} not found (../shared beside the clone) — the swagger comparison is skipped`);
+const hasSwagger = requireFiles('harbor operation table (swagger comparison)', [SWAGGER]).available;
 
 describe('Harbor operation table (swagger.yaml)', () => {
   (hasSwagger ? test : test.skip)('the committed table is what swagger.yaml declares', () => {

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { artifactPath, idFromLocation, repositoryPath, tagPath } from '../../../adapters/harbor/paths';
 import { FIXTURES_DIR, SHARED_EXCHANGES_DIR, recorded } from '../../support/recorded';
+import { requireFiles } from '../../support/tools';
 
 const fixtures = fs.readdirSync(FIXTURES_DIR).filter((f) => f.endsWith('.json'));
 
@@ -16,8 +17,7 @@ describe('committed Harbor fixtures', () => {
   });
 
   // Only where ../shared sits beside the clone (developer machines); CI has the committed copies alone.
-  const shared = fs.existsSync(SHARED_EXCHANGES_DIR);
-  if (!shared) console.warn(`recorded fixtures: ${SHARED_EXCHANGES_DIR} not found — the comparison with the shared recording is skipped`);
+  const shared = requireFiles('recorded fixtures (comparison with the shared recording)', [SHARED_EXCHANGES_DIR]).available;
   (shared ? test : test.skip)('each fixture is a verbatim copy of the shared recording', () => {
     for (const f of fixtures) {
       expect(fs.readFileSync(path.join(FIXTURES_DIR, f), 'utf8')).toBe(fs.readFileSync(path.join(SHARED_EXCHANGES_DIR, f), 'utf8'));
