@@ -5,6 +5,7 @@
  * docker-registry is missing.
  */
 import fs from 'fs';
+import os from 'os';
 import path from 'path';
 import { startHarborDouble, HarborDouble } from '../harbor-double';
 import { startRegistry, RunningRegistry } from '../support/registry';
@@ -40,5 +41,24 @@ const run = (args: string[]) => runChild(process.execPath, [SCRIPT, ...args], 60
     expect(recorded).toBeGreaterThanOrEqual(41);
     expect(lines[lines.length - 1]).toBe(`policy exchanges: ${recorded}/${recorded} match`);
     expect(code).toBe(0);
+  }, 70000);
+
+  it('the replay can fail: one recorded answer altered is a mismatch, named and counted, exit 1', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'policy-fixtures-'));
+    try {
+      const files = fs.readdirSync(FIXTURES).filter((f) => /^P\d+-.*\.json$/.test(f)).sort();
+      for (const f of files) fs.copyFileSync(path.join(FIXTURES, f), path.join(dir, f));
+      const altered = JSON.parse(fs.readFileSync(path.join(dir, files[0]), 'utf8')) as { response: { status: number } };
+      const status = altered.response.status;
+      altered.response.status = 599;
+      fs.writeFileSync(path.join(dir, files[0]), JSON.stringify(altered));
+      const { code, stdout } = await run(['--target', harbor.url, '--fixtures', dir]);
+      const lines = stdout.trim().split('\n');
+      expect(lines.filter((l) => /MISMATCH/.test(l))).toEqual([`${files[0].replace(/-.*/, '')} ${files[0].slice(4, -5)}: MISMATCH status: expected 599, got ${status}`]);
+      expect(lines[lines.length - 1]).toBe(`policy exchanges: ${files.length - 1}/${files.length} match`);
+      expect(code).toBe(1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }, 70000);
 });
