@@ -17,6 +17,10 @@ const BENCHES: Record<string, Bench> = {
     description: 'registry pass-through: 1 GiB blob GET/PUT, 10,000 manifest HEADs, RSS under 10 parallel pulls',
     load: () => import('./passthrough'),
   },
+  hostile: {
+    description: 'hostile archives: the fuzz corpus (~217 archives) POSTed to the upload route, event-loop delay and wall time per archive vs a bare Node server reading the same bodies',
+    load: () => import('./hostile'),
+  },
   list: {
     description: 'image lists: BENCH_WORKSPACES × BENCH_IMAGES_PER_WORKSPACE images (default 10,000; other scales also run 10,000), Harbor at 20 ms per call; p95 warm, cold, after a write, push visibility, RSS, Harbor calls per minute',
     load: () => import('./list'),

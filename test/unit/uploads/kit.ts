@@ -13,6 +13,11 @@ import type { CredentialsService } from '../../../src/domain/credentials.service
 import { MemoryCache } from '../../../adapters/redis/memory.cache';
 import { createMetrics } from '../../../src/observability/metrics';
 import { silentLogger } from '../../../src/observability/logger';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { errorHandler } from '../../../src/http/errors';
+import { uploadsRoutes } from '../../../src/http/routes/uploads.routes';
 
 /**
  * A registry in memory that behaves like distribution where uploads care: a blob is stored only when its bytes
@@ -205,4 +210,25 @@ export function pieces(b: Buffer, n: number): Buffer[] {
   const out: Buffer[] = [];
   for (let i = 0; i < b.length; i += n) out.push(b.subarray(i, i + n));
   return out;
+}
+
+/**
+ * The upload route as the API mounts it (Express, `/api/v1`, the error handler) over `k.uploads`, listening on
+ * 127.0.0.1 with a member of the workspace's project already authenticated. For the hostile-archive corpus (its test
+ * and its benchmark).
+ */
+export async function serveUploadRoute(k: Kit, principal: Principal = member()): Promise<{ url: string; close: () => Promise<void> }> {
+  const app = express();
+  app.use((req, _res, next) => {
+    Object.assign(req, { principal });
+    next();
+  });
+  app.use('/api/v1', uploadsRoutes(k.uploads));
+  app.use(errorHandler(silentLogger));
+  const server = http.createServer(app).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
