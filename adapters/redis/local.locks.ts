@@ -26,9 +26,9 @@ export class LocalLocks {
         clearTimeout(timer);
         resolve(this.releaser(name));
       };
+      // a waiter still has its timer only while it is queued: serving it (releaser) clears the timer first
       const timer = setTimeout(() => {
-        const i = queue.indexOf(waiter);
-        if (i >= 0) queue.splice(i, 1);
+        queue.splice(queue.indexOf(waiter), 1);
         reject(lockBusy());
       }, waitMs);
       queue.push(waiter);
