@@ -3,6 +3,7 @@ import { createCoordination, type CoordinationService } from '../../adapters/red
 import { AppError } from '../../src/domain/errors';
 import { createLogger } from '../../src/observability/logger';
 import { startRedis, startTcpProxy, type TestRedis } from '../support/redis';
+import { requireTools } from '../support/tools';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -34,7 +35,9 @@ async function increment(raw: Redis, key: string): Promise<void> {
   await raw.set(key, String(v + 1));
 }
 
-describe('Redis coordination (real redis-server)', () => {
+const ready = requireTools('Redis coordination', ['redis-server']).available;
+
+(ready ? describe : describe.skip)('Redis coordination (real redis-server)', () => {
   let redis: TestRedis;
   let raw: Redis;
   const opened: CoordinationService[] = [];

@@ -22,7 +22,7 @@ import { requireTools, which } from '../support/tools';
 
 jest.setTimeout(120_000);
 
-const tools = requireTools('console uploads e2e', ['skopeo', 'docker-registry']);
+const tools = requireTools('console uploads e2e', ['skopeo', 'docker-registry', 'redis-server']);
 const SKOPEO = which('skopeo') ?? 'skopeo';
 const d = tools.available ? describe : describe.skip;
 

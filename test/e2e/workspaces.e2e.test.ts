@@ -8,6 +8,7 @@ import type { HarborDouble } from '../harbor-double';
 import { doubleOnly, realAdmin, startTestHarbor } from '../support/real-harbor';
 import { startJwks, type TestIdp } from '../support/tokens';
 import { startRedis, type TestRedis } from '../support/redis';
+import { requireTools } from '../support/tools';
 import { ADMIN_PASSWORD, CREDENTIAL_SECRET, startHubgate, testConfig } from '../support/stack';
 
 const team = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
@@ -66,7 +67,9 @@ async function burst(instances: string[], prefix: string) {
   return creds.body as { username: string; password: string };
 }
 
-describe('workspaces end to end', () => {
+const ready = requireTools('workspaces e2e', ['redis-server']).available;
+
+(ready ? describe : describe.skip)('workspaces end to end', () => {
   it('create, list, get, switch access, delete through the real stack; secrets never logged', async () => {
     const hub = await startHubgate(testConfig({ harborUrl: harbor.url, idp }));
     try {

@@ -60,6 +60,13 @@ describe('requireTools', () => {
     expect([...asked].filter((b) => !DEBIAN_PACKAGE[b])).toEqual([]);
   });
 
+  it('every test file that starts a redis-server asks for it first (a missing one is a CI failure or a printed local skip, never a crash)', () => {
+    const unasked = testSources()
+      .filter((file) => file.endsWith('.test.ts') && file !== __filename && /\bstartRedis\(|console-stack/.test(fs.readFileSync(file, 'utf8')))
+      .filter((file) => !/(requireTools\([^)]*|clientOrSkip\()['"]redis-server['"]|\[[^\]]*'redis-server'[^\]]*\]\.map\(clientOrSkip\)/.test(fs.readFileSync(file, 'utf8')));
+    expect(unasked.map((f) => path.relative(root, f))).toEqual([]);
+  });
+
   it('scripts/setup.sh installs every one of those Debian packages', () => {
     const setup = fs.readFileSync(path.join(root, 'scripts/setup.sh'), 'utf8');
     const listed = new Set(setup.match(/PACKAGES\+?=\(([^)]*)\)/g)!.flatMap((l) => l.replace(/^PACKAGES\+?=\(|\)$/g, '').split(/\s+/)).filter(Boolean));
