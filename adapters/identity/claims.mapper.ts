@@ -30,7 +30,7 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 /** Reads a claim by exact name, then by dot path. */
 export function readClaim(payload: TokenPayload, name: string): unknown {
   if (Object.prototype.hasOwnProperty.call(payload, name)) return payload[name];
-  if (!name.includes('.')) return undefined;
+  // a name without a dot is one step of the walk: absent, as just seen
   let cur: unknown = payload;
   for (const part of name.split('.')) {
     if (!isRecord(cur) || !Object.prototype.hasOwnProperty.call(cur, part)) return undefined;
@@ -117,19 +117,22 @@ function toProject(entry: unknown): PlatformProject | undefined {
   return { id, name: field(entry.name) ?? id, department };
 }
 
+/** The trimmed value when it is a usable field: non-empty, at most 255 characters, no control characters. */
 function field(v: unknown): string | undefined {
   if (typeof v !== 'string') return undefined;
   const s = v.trim();
-  if (s === '' || s.length > MAX_FIELD_LENGTH || CONTROL_CHARS.test(s)) return undefined;
-  return s;
+  if (s.length > MAX_FIELD_LENGTH || CONTROL_CHARS.test(s)) return undefined;
+  return s || undefined;
 }
 
 function parseJson(s: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(s);
+    value = JSON.parse(s);
   } catch {
-    return undefined;
+    // not JSON: undefined, which no caller takes for a list or a project
   }
+  return value;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,5 +1,6 @@
 import { mapClaims, readClaim, type ClaimsConfig } from '../../../adapters/identity/claims.mapper';
 import { AppError } from '../../../src/domain/errors';
+import { createLogger } from '../../../src/observability/logger';
 
 const claims: ClaimsConfig = {
   userId: 'sub',
@@ -110,6 +111,60 @@ describe('mapClaims', () => {
       expect(mapClaims(base, claims).projects).toEqual([]);
       expect(mapClaims({ ...base, projects: { id: 'a', department: 'd' } }, claims).projects).toEqual([]);
       expect(mapClaims({ ...base, projects: 3 }, claims).projects).toEqual([]);
+    });
+  });
+
+  describe('edges that decide who is a member of what', () => {
+    const p = (id: string, department = 'd1') => ({ id, name: id, department });
+    /** mapClaims with a debug logger: the principal and the debug lines (message and fields). */
+    const mapped = (payload: Record<string, unknown>, c: ClaimsConfig = claims) => {
+      const lines: string[] = [];
+      const principal = mapClaims({ ...base, ...payload }, c, createLogger('debug', (l) => lines.push(l)));
+      return { principal, debug: lines.map((l) => JSON.parse(l) as Record<string, unknown>).map(({ msg, claim, invalid, duplicates, type }) => ({ msg, claim, invalid, duplicates, type })) };
+    };
+
+    it('a user id of blanks is no user id', () => {
+      expect(() => mapClaims({ ...base, sub: '   ' }, claims)).toThrow(new AppError('unauthorized', 'missing claim sub'));
+    });
+
+    it('an admin role source that is neither realm nor client:<id> grants nothing (fail closed), whatever the token holds', () => {
+      const token = { realm_access: { roles: ['cloud-admin'] }, resource_access: { '': { roles: ['cloud-admin'] }, x: { roles: ['cloud-admin'] } } };
+      expect(mapClaims({ ...base, ...token }, { ...claims, adminRoleSource: 'bogus' }).isCloudAdmin).toBe(false);
+      expect(mapClaims({ ...base, ...token }, { ...claims, adminRoleSource: 'client:x' }).isCloudAdmin).toBe(true);
+    });
+
+    it('a JSON array or object string with blanks before it is still JSON', () => {
+      expect(mapped({ projects: '  [{"id":"p1","department":"d"}]' }).principal.projects).toEqual([{ id: 'p1', name: 'p1', department: 'd' }]);
+      expect(mapped({ projects: ['  {"id":"p2","department":"d"}'] }).principal.projects).toEqual([{ id: 'p2', name: 'p2', department: 'd' }]);
+    });
+
+    it('an id that is neither a string nor a safe integer is refused, not turned into text', () => {
+      const out = mapped({ projects: [{ id: { x: 1 }, department: 'd' }, { id: true, department: 'd' }, { id: 2 ** 53, department: 'd' }, { id: 12, department: 'd' }] });
+      expect(out.principal.projects).toEqual([{ id: '12', name: '12', department: 'd' }]);
+    });
+
+    it('a null name is no name (the id is used); an empty or blank one is an invalid entry', () => {
+      expect(mapped({ projects: [{ id: 'p1', name: null, department: 'd' }, { id: 'p2', name: ' ', department: 'd' }, { id: 'p3', name: '', department: 'd' }] }).principal.projects).toEqual([
+        { id: 'p1', name: 'p1', department: 'd' },
+      ]);
+    });
+
+    it('a field of exactly 255 characters is kept, 256 is refused; blanks around a field are trimmed', () => {
+      const id255 = 'i'.repeat(255);
+      expect(mapped({ projects: [{ id: id255, department: 'd' }, { id: `${id255}j`, department: 'd' }, { id: ' p ', department: ' d ' }] }).principal.projects).toEqual([
+        { id: id255, name: id255, department: 'd' },
+        { id: 'p', name: 'p', department: 'd' },
+      ]);
+    });
+
+    it('debug log: one line naming the counts of invalid and repeated entries; none when every entry is fine or the claim is absent', () => {
+      expect(mapped({ projects: [p('a'), 'no-slash', p('a'), p('b')] }).debug).toEqual([{ msg: 'token project entries ignored', claim: 'projects', invalid: 1, duplicates: 1, type: undefined }]);
+      expect(mapped({ projects: [p('a'), p('a')] }).debug).toEqual([{ msg: 'token project entries ignored', claim: 'projects', invalid: 0, duplicates: 1, type: undefined }]);
+      expect(mapped({ projects: [p('a'), 'x'] }).debug).toEqual([{ msg: 'token project entries ignored', claim: 'projects', invalid: 1, duplicates: 0, type: undefined }]);
+      expect(mapped({ projects: [p('a'), p('b')] }).debug).toEqual([]);
+      expect(mapped({}).debug).toEqual([]);
+      expect(mapped({ projects: null }).debug).toEqual([]);
+      expect(mapped({ projects: 3 }).debug).toEqual([{ msg: 'token projects claim ignored: not a list', claim: 'projects', invalid: undefined, duplicates: undefined, type: 'number' }]);
     });
   });
 });
