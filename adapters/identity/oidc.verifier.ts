@@ -51,10 +51,10 @@ export const MAX_TOKEN_LENGTH = 64 * 1024;
 
 const unauthorized = (reason: string): AppError => new AppError('unauthorized', reason);
 
-/** Thrown by the key resolver when the JWKS could not be obtained; translated to upstream_unavailable. */
+/** Thrown by the key resolver when the JWKS could not be obtained; translated to upstream_unavailable (never shown). */
 class KeysUnavailable extends Error {
   constructor(cause: unknown) {
-    super('identity provider keys unavailable', { cause });
+    super(undefined, { cause });
   }
 }
 
@@ -85,9 +85,8 @@ export function createOidcVerifier(opts: OidcVerifierOptions): TokenVerifier {
 
   return {
     async verify(token: string): Promise<Principal> {
-      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) {
-        throw unauthorized('malformed token');
-      }
+      // bounded before any parsing; an empty token or one without three parts jose refuses as malformed itself
+      if (token.length > MAX_TOKEN_LENGTH) throw unauthorized('malformed token');
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(token, getKey, {

@@ -1,7 +1,8 @@
+import http from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { createHmac } from 'node:crypto';
-import { createOidcVerifier } from '../../../adapters/identity/oidc.verifier';
+import { createOidcVerifier, MAX_TOKEN_LENGTH } from '../../../adapters/identity/oidc.verifier';
 import { AppError } from '../../../src/domain/errors';
 import { createLogger } from '../../../src/observability/logger';
 import { craftToken, decodeToken, startJwks, type TestIdp } from '../../support/tokens';
@@ -306,6 +307,87 @@ describe('createOidcVerifier', () => {
       await expect(verifier.verify(await idp.memberToken({ sub: 'cached' }))).resolves.toMatchObject({ userId: 'cached' });
     });
   });
+
+  describe('exact reasons and bounds', () => {
+    it('a validly signed token longer than 64 KiB is refused unread; one of exactly 64 KiB is verified', async () => {
+      const verifier = createOidcVerifier(idp.oidcConfig());
+      const exactly = await tokenOfLength(idp, MAX_TOKEN_LENGTH);
+      expect(exactly.length).toBe(MAX_TOKEN_LENGTH);
+      await expect(verifier.verify(exactly)).resolves.toMatchObject({ userId: 'big' });
+      const over = await tokenOfLength(idp, MAX_TOKEN_LENGTH + 1);
+      expect(over.length).toBe(MAX_TOKEN_LENGTH + 1);
+      const err = await failure(verifier.verify(over));
+      expect([err.kind, err.message]).toEqual(['unauthorized', 'malformed token']);
+      // empty, or not three parts: jose's own refusal, the same reason
+      for (const t of ['', 'a.b', 'a.b.c.d']) expect((await failure(verifier.verify(t))).message).toBe('malformed token');
+    });
+
+    it('a token without iss or aud names the missing claim; another invalid registered claim is a malformed token', async () => {
+      const verifier = createOidcVerifier(idp.oidcConfig());
+      expect((await failure(verifier.verify(await idp.memberToken({}, { iss: null })))).message).toBe('missing claim iss');
+      expect((await failure(verifier.verify(await idp.memberToken({}, { aud: null })))).message).toBe('missing claim aud');
+      expect((await failure(verifier.verify(await idp.memberToken({}, { iat: 'yesterday' as unknown as number })))).message).toBe('malformed token');
+    });
+
+    it('jwksTimeoutMs is the JWKS request timeout: a key set answered after 1 s is unavailable at 300 ms, served at 3 s', async () => {
+      const certs = new URL(idp.oidcConfig().jwksUrl).pathname;
+      const body = await (await fetch(idp.oidcConfig().jwksUrl)).text();
+      idp.use((_req, res, path) => {
+        if (path !== certs) return false;
+        setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(body), 1000);
+        return true;
+      });
+      const lines: string[] = [];
+      const impatient = createOidcVerifier({ ...idp.oidcConfig(), jwksTimeoutMs: 300, logger: createLogger('warn', (l) => lines.push(l)) });
+      const err = await failure(impatient.verify(await idp.memberToken()));
+      expect([err.kind, err.message]).toEqual(['upstream_unavailable', 'identity provider unavailable']);
+      expect((err as AppError & { cause?: Error }).cause?.constructor.name).toBe('JWKSTimeout');
+      expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>).map(({ level, msg, reason }) => ({ level, msg, reason }))).toEqual([
+        { level: 'warn', msg: 'identity provider keys unavailable', reason: 'timeout' },
+      ]);
+      const patient = createOidcVerifier({ ...idp.oidcConfig(), jwksTimeoutMs: 3000 });
+      await expect(patient.verify(await idp.memberToken({ sub: 'waited' }))).resolves.toMatchObject({ userId: 'waited' });
+    });
+
+    it.each([
+      ['a 500', 'error' as const, 'Expected 200 OK from the JSON Web Key Set HTTP response'],
+      ['non-JSON', 'garbage' as const, 'Failed to parse the JSON Web Key Set HTTP response as JSON'],
+    ])('the warning names why the keys could not be had: %s gives jose\'s message, not its code', async (_name, mode, reason) => {
+      idp.setMode(mode, 500);
+      const lines: string[] = [];
+      const verifier = createOidcVerifier({ ...idp.oidcConfig(), logger: createLogger('warn', (l) => lines.push(l)) });
+      await failure(verifier.verify(await idp.memberToken()));
+      expect(lines.map((l) => (JSON.parse(l) as { reason: string }).reason)).toEqual([reason]);
+    });
+
+    it('a JSON document that is not a key set: "not a key set"; nothing listening: the socket error code', async () => {
+      idp.use((_req, res, path) => {
+        if (path !== new URL(idp.oidcConfig().jwksUrl).pathname) return false;
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":"no"}');
+        return true;
+      });
+      const lines: string[] = [];
+      const log = createLogger('warn', (l) => lines.push(l));
+      await failure(createOidcVerifier({ ...idp.oidcConfig(), logger: log }).verify(await idp.memberToken()));
+      const port = await closedPort();
+      await failure(createOidcVerifier({ ...idp.oidcConfig({ jwksUrl: `http://127.0.0.1:${port}/certs` }), logger: log }).verify(await idp.memberToken()));
+      expect(lines.map((l) => (JSON.parse(l) as { reason: string }).reason)).toEqual(['not a key set', 'ECONNREFUSED']);
+    });
+
+    it('jwksAgent carries the JWKS request', async () => {
+      let connections = 0;
+      const agent = new (class extends http.Agent {
+        override createConnection(...args: Parameters<http.Agent['createConnection']>) {
+          connections += 1;
+          return super.createConnection(...args);
+        }
+      })();
+      const verifier = createOidcVerifier({ ...idp.oidcConfig(), jwksAgent: agent });
+      await expect(verifier.verify(await idp.memberToken({ sub: 'via-agent' }))).resolves.toMatchObject({ userId: 'via-agent' });
+      expect(connections).toBe(1);
+      agent.destroy();
+    });
+  });
 });
 
 async function closedPort(): Promise<number> {
@@ -314,4 +396,14 @@ async function closedPort(): Promise<number> {
   const { port } = srv.address() as AddressInfo;
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
+}
+
+/** A member token of exactly `length` characters (padding claim and, where base64 cannot land on it, header). */
+async function tokenOfLength(idp: TestIdp, length: number): Promise<string> {
+  for (let h = 0; h < 4; h++) {
+    const mint = (n: number) => idp.memberToken({ sub: 'big', extra: { pad: 'x'.repeat(n) } }, { header: { h: 'y'.repeat(h) } });
+    let n = Math.max(0, Math.floor(((length - (await mint(0)).length) * 3) / 4) - 8);
+    for (let t = await mint(n); t.length <= length; t = await mint(++n)) if (t.length === length) return t;
+  }
+  throw new Error(`no token of length ${length}`);
 }
