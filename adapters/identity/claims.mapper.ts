@@ -54,6 +54,7 @@ export function mapClaims(payload: TokenPayload, claims: ClaimsConfig, log?: Log
 }
 
 function hasAdminRole(payload: TokenPayload, claims: ClaimsConfig): boolean {
+  // stays undefined for a source that is neither: no roles, not an admin (config refuses such a source anyway)
   let holder: unknown;
   if (claims.adminRoleSource === 'realm') {
     holder = payload.realm_access;
@@ -61,8 +62,6 @@ function hasAdminRole(payload: TokenPayload, claims: ClaimsConfig): boolean {
     const clientId = claims.adminRoleSource.slice('client:'.length);
     const access = payload.resource_access;
     holder = isRecord(access) && Object.prototype.hasOwnProperty.call(access, clientId) ? access[clientId] : undefined;
-  } else {
-    return false;
   }
   const roles = isRecord(holder) ? holder.roles : undefined;
   return Array.isArray(roles) && roles.some((r) => r === claims.adminRole);
@@ -110,7 +109,7 @@ function toProject(entry: unknown): PlatformProject | undefined {
     return id && department ? { id, name: id, department } : undefined;
   }
   if (!isRecord(entry)) return undefined;
-  const id = field(typeof entry.id === 'number' && Number.isSafeInteger(entry.id) ? String(entry.id) : entry.id);
+  const id = field(Number.isSafeInteger(entry.id) ? String(entry.id) : entry.id);
   const department = field(entry.department);
   if (!id || !department) return undefined;
   if (entry.name !== undefined && entry.name !== null && !field(entry.name)) return undefined;

@@ -123,9 +123,8 @@ function reasonFor(e: unknown): string {
         return 'wrong audience';
       case 'nbf':
         return 'token not yet valid';
-      default:
-        return 'malformed token';
     }
+    // any other claim (iat not a number, ...): a malformed token, like everything unrecognised below
   }
   if (e instanceof errors.JOSEAlgNotAllowed || e instanceof errors.JOSENotSupported) return 'algorithm not allowed';
   if (e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys || e instanceof errors.JWKInvalid) {
@@ -135,7 +134,8 @@ function reasonFor(e: unknown): string {
   return 'malformed token';
 }
 
-function describeCause(e: unknown): string {
+/** Why the keys could not be had, for the warning (exported for its test). */
+export function describeCause(e: unknown): string {
   if (e instanceof errors.JWKSTimeout) return 'timeout';
   if (e instanceof errors.JWKSInvalid) return 'not a key set';
   // Duck-typed: errors from Node internals may come from another realm (e.g. under jest), failing instanceof.

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { createHmac } from 'node:crypto';
-import { createOidcVerifier, MAX_TOKEN_LENGTH } from '../../../adapters/identity/oidc.verifier';
+import { createOidcVerifier, describeCause, MAX_TOKEN_LENGTH } from '../../../adapters/identity/oidc.verifier';
 import { AppError } from '../../../src/domain/errors';
 import { createLogger } from '../../../src/observability/logger';
 import { craftToken, decodeToken, startJwks, type TestIdp } from '../../support/tokens';
@@ -372,6 +372,13 @@ describe('createOidcVerifier', () => {
       const port = await closedPort();
       await failure(createOidcVerifier({ ...idp.oidcConfig({ jwksUrl: `http://127.0.0.1:${port}/certs` }), logger: log }).verify(await idp.memberToken()));
       expect(lines.map((l) => (JSON.parse(l) as { reason: string }).reason)).toEqual(['not a key set', 'ECONNREFUSED']);
+    });
+
+    it('the reason of a cause without a code or a message is "unknown"; a socket code wins over the message', () => {
+      expect(describeCause({})).toBe('unknown');
+      expect(describeCause(undefined)).toBe('unknown');
+      expect(describeCause(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe('ECONNRESET');
+      expect(describeCause(Object.assign(new Error('jose says'), { code: 'ERR_JOSE_GENERIC' }))).toBe('jose says');
     });
 
     it('jwksAgent carries the JWKS request', async () => {
