@@ -8,24 +8,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createRegistryClient } from '../../adapters/registry/registry.client';
-import { AppError } from '../../src/domain/errors';
 import { createLogger, silentLogger } from '../../src/observability/logger';
 import { startRegistry, type RunningRegistry } from '../support/registry';
 import { requireTools } from '../support/tools';
+import { appError } from '../support/app-refusal';
 
 const ready = requireTools('registry client e2e', ['docker-registry']).available;
 const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const PASSWORD = 'registry-admin-secret-4711';
 
-async function failure(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(AppError);
-    return e as AppError;
-  }
-  throw new Error('expected a failure');
-}
 
 (ready ? describe : describe.skip)('registry client against distribution 2.8.2', () => {
   let registry: RunningRegistry;
@@ -80,7 +71,7 @@ async function failure(p: Promise<unknown>): Promise<AppError> {
   it('content that does not hash to the digest given: refused by the registry, reported as invalid with its code', async () => {
     const c = client();
     const content = randomBytes(1000);
-    const err = await failure(c.pushBlob(repo(), { ...blob(content), digest: digestOf(Buffer.from('other')) }));
+    const err = await appError(c.pushBlob(repo(), { ...blob(content), digest: digestOf(Buffer.from('other')) }));
     expect(err.kind).toBe('invalid');
     expect(err.message).toMatch(/^registry refused blob upload sha256:[0-9a-f]{64}: DIGEST_INVALID: provided digest did not match uploaded content$/);
     expect(err.message).not.toContain(PASSWORD);
@@ -98,7 +89,7 @@ async function failure(p: Promise<unknown>): Promise<AppError> {
 
     const bad = await c.openBlobUpload(r);
     await bad.write(Buffer.from('some bytes'));
-    const err = await failure(bad.commit(digestOf(Buffer.from('other bytes'))));
+    const err = await appError(bad.commit(digestOf(Buffer.from('other bytes'))));
     expect([err.kind, err.message]).toEqual(['invalid', `registry refused streamed blob upload to ${r}: DIGEST_INVALID: provided digest did not match uploaded content`]);
 
     const dropped = await c.openBlobUpload(r);
@@ -132,11 +123,11 @@ async function failure(p: Promise<unknown>): Promise<AppError> {
     expect(await get(`/v2/${r}/manifests/v1`, mediaType)).toMatchObject({ status: 200, body, digest: digestOf(body) });
 
     const missing = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(Buffer.from('nope')), size: 4 }, layers: [] }));
-    const err = await failure(c.putManifest(r, 'v2', mediaType, missing));
+    const err = await appError(c.putManifest(r, 'v2', mediaType, missing));
     expect(err.kind).toBe('invalid');
     expect(err.message).toMatch(new RegExp(`^registry refused manifest ${r}:v2: MANIFEST_BLOB_UNKNOWN: blob unknown to registry$`));
 
-    const bad = await failure(c.putManifest(r, 'v1/../x', mediaType, body));
+    const bad = await appError(c.putManifest(r, 'v1/../x', mediaType, body));
     expect([bad.kind, bad.message]).toEqual(['invalid', 'not a tag or digest: "v1/../x"']);
     c.close();
   });
@@ -146,7 +137,7 @@ async function failure(p: Promise<unknown>): Promise<AppError> {
     const gone = await startRegistry({ tokenAuth: false });
     await gone.stop();
     const c = client({ baseUrl: gone.url, retries: 2, logger: createLogger('warn', (l) => lines.push(l)) });
-    const err = await failure(c.blobExists('ws/x', digestOf(Buffer.from('x'))));
+    const err = await appError(c.blobExists('ws/x', digestOf(Buffer.from('x'))));
     expect([err.kind, err.message]).toEqual(['upstream_unavailable', `registry unreachable during blob check ${digestOf(Buffer.from('x'))} (ECONNREFUSED)`]);
     expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>).map(({ msg, attempt, kind }) => ({ msg, attempt, kind }))).toEqual([
       { msg: 'registry call failed; retrying', attempt: 1, kind: 'upstream_unavailable' },

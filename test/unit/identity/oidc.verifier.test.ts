@@ -6,19 +6,9 @@ import { createOidcVerifier, describeCause, MAX_TOKEN_LENGTH } from '../../../ad
 import { AppError } from '../../../src/domain/errors';
 import { createLogger } from '../../../src/observability/logger';
 import { craftToken, decodeToken, startJwks, type TestIdp } from '../../support/tokens';
+import { appError } from '../../support/app-refusal';
 
 const project = (id: string, department = 'dept-a') => ({ id, name: `Project ${id}`, department });
-
-/** Resolves to the AppError a promise rejects with (fails the test if it resolves). */
-async function failure(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(AppError);
-    return e as AppError;
-  }
-  throw new Error('expected the verification to fail, but it succeeded');
-}
 
 describe('createOidcVerifier', () => {
   let idp: TestIdp;
@@ -50,7 +40,7 @@ describe('createOidcVerifier', () => {
 
   it('refuses an expired token (beyond the clock tolerance) and accepts one within it', async () => {
     const verifier = createOidcVerifier(idp.oidcConfig({ clockToleranceSeconds: 30 }));
-    const err = await failure(verifier.verify(await idp.memberToken({}, { expiresIn: -120 })));
+    const err = await appError(verifier.verify(await idp.memberToken({}, { expiresIn: -120 })));
     expect(err.kind).toBe('unauthorized');
     expect(err.message).toBe('token expired');
     await expect(verifier.verify(await idp.memberToken({ sub: 'late' }, { expiresIn: -5 }))).resolves.toMatchObject({ userId: 'late' });
@@ -59,33 +49,33 @@ describe('createOidcVerifier', () => {
   it('refuses a token that is not yet valid', async () => {
     const verifier = createOidcVerifier(idp.oidcConfig({ clockToleranceSeconds: 30 }));
     const nbf = Math.floor(Date.now() / 1000) + 600;
-    const err = await failure(verifier.verify(await idp.memberToken({}, { nbf, expiresIn: 900 })));
+    const err = await appError(verifier.verify(await idp.memberToken({}, { nbf, expiresIn: 900 })));
     expect([err.kind, err.message]).toEqual(['unauthorized', 'token not yet valid']);
   });
 
   it('refuses a token without exp', async () => {
     const verifier = createOidcVerifier(idp.oidcConfig());
-    const err = await failure(verifier.verify(await idp.memberToken({}, { exp: null })));
+    const err = await appError(verifier.verify(await idp.memberToken({}, { exp: null })));
     expect([err.kind, err.message]).toEqual(['unauthorized', 'missing claim exp']);
   });
 
   it('refuses a wrong issuer', async () => {
     const verifier = createOidcVerifier(idp.oidcConfig());
     const token = await idp.memberToken({}, { iss: `${idp.issuer.replace(/hubgate$/, 'other')}` });
-    const err = await failure(verifier.verify(token));
+    const err = await appError(verifier.verify(token));
     expect([err.kind, err.message]).toEqual(['unauthorized', 'wrong issuer']);
   });
 
   it('refuses a wrong audience, even when azp names our client', async () => {
     const verifier = createOidcVerifier(idp.oidcConfig());
     const token = await idp.memberToken({ extra: { azp: idp.audience } }, { aud: ['account', 'some-other-client'] });
-    const err = await failure(verifier.verify(token));
+    const err = await appError(verifier.verify(token));
     expect([err.kind, err.message]).toEqual(['unauthorized', 'wrong audience']);
   });
 
   it('refuses an ID token (typ ID) as an access token', async () => {
     const verifier = createOidcVerifier(idp.oidcConfig());
-    const err = await failure(verifier.verify(await idp.memberToken({ extra: { typ: 'ID' } })));
+    const err = await appError(verifier.verify(await idp.memberToken({ extra: { typ: 'ID' } })));
     expect([err.kind, err.message]).toEqual(['unauthorized', 'wrong token type']);
   });
 
@@ -103,11 +93,11 @@ describe('createOidcVerifier', () => {
       expect(idp.jwksFetches).toBe(1);
 
       advanceClock(61_000); // past the cooldown of the first fetch
-      const err = await failure(verifier.verify(await idp.memberToken({}, { foreignKey: true, kid: 'unknown-1' })));
+      const err = await appError(verifier.verify(await idp.memberToken({}, { foreignKey: true, kid: 'unknown-1' })));
       expect([err.kind, err.message]).toEqual(['unauthorized', 'unknown signing key']);
       expect(idp.jwksFetches).toBe(2);
 
-      const err2 = await failure(verifier.verify(await idp.memberToken({}, { foreignKey: true, kid: 'unknown-2' })));
+      const err2 = await appError(verifier.verify(await idp.memberToken({}, { foreignKey: true, kid: 'unknown-2' })));
       expect(err2.message).toBe('unknown signing key');
       expect(idp.jwksFetches).toBe(2);
     });
@@ -131,13 +121,13 @@ describe('createOidcVerifier', () => {
 
     it('refuses a token signed by an unpublished key that claims a published kid', async () => {
       const verifier = createOidcVerifier(idp.oidcConfig());
-      const err = await failure(verifier.verify(await idp.memberToken({}, { foreignKey: true, kid: idp.kid })));
+      const err = await appError(verifier.verify(await idp.memberToken({}, { foreignKey: true, kid: idp.kid })));
       expect([err.kind, err.message]).toEqual(['unauthorized', 'invalid signature']);
     });
 
     it('never uses the published encryption key for signatures', async () => {
       const verifier = createOidcVerifier(idp.oidcConfig());
-      const err = await failure(verifier.verify(await idp.memberToken({}, { kid: `${idp.kid}-enc` })));
+      const err = await appError(verifier.verify(await idp.memberToken({}, { kid: `${idp.kid}-enc` })));
       expect([err.kind, err.message]).toEqual(['unauthorized', 'unknown signing key']);
     });
   });
@@ -150,7 +140,7 @@ describe('createOidcVerifier', () => {
         { alg: 'none', typ: 'JWT' },
         { iss: idp.issuer, aud: idp.audience, sub: 'mallory', exp: now + 300, iat: now, realm_access: { roles: [idp.adminRole] } },
       );
-      const err = await failure(verifier.verify(token));
+      const err = await appError(verifier.verify(token));
       expect([err.kind, err.message]).toEqual(['unauthorized', 'algorithm not allowed']);
       expect(idp.jwksFetches).toBe(0);
     });
@@ -159,7 +149,7 @@ describe('createOidcVerifier', () => {
       const verifier = createOidcVerifier(idp.oidcConfig());
       const pem = await idp.publicKeyPem();
       const token = await idp.adminToken({ sub: 'mallory' }, { alg: 'HS256', key: new TextEncoder().encode(pem) });
-      const err = await failure(verifier.verify(token));
+      const err = await appError(verifier.verify(token));
       expect([err.kind, err.message]).toEqual(['unauthorized', 'algorithm not allowed']);
     });
 
@@ -170,13 +160,13 @@ describe('createOidcVerifier', () => {
       const payload = { iss: idp.issuer, aud: idp.audience, sub: 'mallory', exp: now + 300 };
       const unsigned = craftToken(header, payload).slice(0, -1);
       const sig = createHmac('sha256', await idp.publicKeyPem()).update(unsigned).digest('base64url');
-      const err = await failure(verifier.verify(`${unsigned}.${sig}`));
+      const err = await appError(verifier.verify(`${unsigned}.${sig}`));
       expect(err.message).toBe('algorithm not allowed');
     });
 
     it('refuses an allowed-family algorithm that is not configured (RS512 when only RS256 is allowed)', async () => {
       const verifier = createOidcVerifier(idp.oidcConfig({ algorithms: ['RS256'] }));
-      const err = await failure(verifier.verify(await idp.memberToken({}, { alg: 'RS512' })));
+      const err = await appError(verifier.verify(await idp.memberToken({}, { alg: 'RS512' })));
       expect(err.message).toBe('algorithm not allowed');
     });
   });
@@ -188,7 +178,7 @@ describe('createOidcVerifier', () => {
       await expect(verifier.verify(token)).resolves.toMatchObject({ userId: 'bob' });
       const { header, payload, signature } = decodeToken(token);
       const forged = craftToken(header, { ...payload, realm_access: { roles: [idp.adminRole] } }, signature);
-      const err = await failure(verifier.verify(forged));
+      const err = await appError(verifier.verify(forged));
       expect([err.kind, err.message]).toEqual(['unauthorized', 'invalid signature']);
     });
 
@@ -202,14 +192,14 @@ describe('createOidcVerifier', () => {
       ['oversized', `${'a'.repeat(70 * 1024)}.b.c`],
     ])('refuses a malformed token (%s)', async (_name, token) => {
       const verifier = createOidcVerifier(idp.oidcConfig());
-      const err = await failure(verifier.verify(token));
+      const err = await appError(verifier.verify(token));
       expect([err.kind, err.message]).toEqual(['unauthorized', 'malformed token']);
     });
 
     it('refuses a non-JSON payload with a made-up signature under a real kid', async () => {
       const verifier = createOidcVerifier(idp.oidcConfig());
       const { header } = decodeToken(await idp.memberToken());
-      const err = await failure(verifier.verify(craftToken(header, 'not json', 'c2ln')));
+      const err = await appError(verifier.verify(craftToken(header, 'not json', 'c2ln')));
       expect([err.kind, err.message]).toEqual(['unauthorized', 'invalid signature']);
     });
 
@@ -222,7 +212,7 @@ describe('createOidcVerifier', () => {
         'abc.def.ghi',
       ];
       for (const t of tokens) {
-        const err = await failure(verifier.verify(t));
+        const err = await appError(verifier.verify(t));
         expect(err.message).not.toContain(t);
         expect(err.message.length).toBeLessThan(40);
       }
@@ -260,7 +250,7 @@ describe('createOidcVerifier', () => {
 
     it('refuses a token without the user id claim', async () => {
       const verifier = createOidcVerifier(idp.oidcConfig({ claims: { userId: 'user_id' } }));
-      const err = await failure(verifier.verify(await idp.memberToken()));
+      const err = await appError(verifier.verify(await idp.memberToken()));
       expect([err.kind, err.message]).toEqual(['unauthorized', 'missing claim user_id']);
     });
   });
@@ -272,7 +262,7 @@ describe('createOidcVerifier', () => {
     ])('→ upstream_unavailable when it %s', async (_name, mode) => {
       idp.setMode(mode, 500);
       const verifier = createOidcVerifier(idp.oidcConfig());
-      const err = await failure(verifier.verify(await idp.memberToken()));
+      const err = await appError(verifier.verify(await idp.memberToken()));
       expect([err.kind, err.message]).toEqual(['upstream_unavailable', 'identity provider unavailable']);
       idp.setMode('ok');
       await expect(verifier.verify(await idp.memberToken({ sub: 'recovered' }))).resolves.toMatchObject({ userId: 'recovered' });
@@ -282,7 +272,7 @@ describe('createOidcVerifier', () => {
       idp.setMode('hang');
       const verifier = createOidcVerifier({ ...idp.oidcConfig(), jwksTimeoutMs: 300 });
       // the JWKS server never answers: without the timeout this would hang until jest gave up on the test
-      const err = await failure(verifier.verify(await idp.memberToken()));
+      const err = await appError(verifier.verify(await idp.memberToken()));
       expect(err.kind).toBe('upstream_unavailable');
     });
 
@@ -294,7 +284,7 @@ describe('createOidcVerifier', () => {
         logger: createLogger('debug', (l) => lines.push(l)),
       });
       const token = await idp.memberToken();
-      const err = await failure(verifier.verify(token));
+      const err = await appError(verifier.verify(token));
       expect(err.kind).toBe('upstream_unavailable');
       expect(lines.some((l) => l.includes('ECONNREFUSED'))).toBe(true);
       expect(lines.join('\n')).not.toContain(token.split('.')[1]);
@@ -316,17 +306,17 @@ describe('createOidcVerifier', () => {
       await expect(verifier.verify(exactly)).resolves.toMatchObject({ userId: 'big' });
       const over = await tokenOfLength(idp, MAX_TOKEN_LENGTH + 1);
       expect(over.length).toBe(MAX_TOKEN_LENGTH + 1);
-      const err = await failure(verifier.verify(over));
+      const err = await appError(verifier.verify(over));
       expect([err.kind, err.message]).toEqual(['unauthorized', 'malformed token']);
       // empty, or not three parts: jose's own refusal, the same reason
-      for (const t of ['', 'a.b', 'a.b.c.d']) expect((await failure(verifier.verify(t))).message).toBe('malformed token');
+      for (const t of ['', 'a.b', 'a.b.c.d']) expect((await appError(verifier.verify(t))).message).toBe('malformed token');
     });
 
     it('a token without iss or aud names the missing claim; another invalid registered claim is a malformed token', async () => {
       const verifier = createOidcVerifier(idp.oidcConfig());
-      expect((await failure(verifier.verify(await idp.memberToken({}, { iss: null })))).message).toBe('missing claim iss');
-      expect((await failure(verifier.verify(await idp.memberToken({}, { aud: null })))).message).toBe('missing claim aud');
-      expect((await failure(verifier.verify(await idp.memberToken({}, { iat: 'yesterday' as unknown as number })))).message).toBe('malformed token');
+      expect((await appError(verifier.verify(await idp.memberToken({}, { iss: null })))).message).toBe('missing claim iss');
+      expect((await appError(verifier.verify(await idp.memberToken({}, { aud: null })))).message).toBe('missing claim aud');
+      expect((await appError(verifier.verify(await idp.memberToken({}, { iat: 'yesterday' as unknown as number })))).message).toBe('malformed token');
     });
 
     it('jwksTimeoutMs is the JWKS request timeout: a key set answered after 1 s is unavailable at 300 ms, served at 3 s', async () => {
@@ -339,7 +329,7 @@ describe('createOidcVerifier', () => {
       });
       const lines: string[] = [];
       const impatient = createOidcVerifier({ ...idp.oidcConfig(), jwksTimeoutMs: 300, logger: createLogger('warn', (l) => lines.push(l)) });
-      const err = await failure(impatient.verify(await idp.memberToken()));
+      const err = await appError(impatient.verify(await idp.memberToken()));
       expect([err.kind, err.message]).toEqual(['upstream_unavailable', 'identity provider unavailable']);
       expect((err as AppError & { cause?: Error }).cause?.constructor.name).toBe('JWKSTimeout');
       expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>).map(({ level, msg, reason }) => ({ level, msg, reason }))).toEqual([
@@ -356,7 +346,7 @@ describe('createOidcVerifier', () => {
       idp.setMode(mode, 500);
       const lines: string[] = [];
       const verifier = createOidcVerifier({ ...idp.oidcConfig(), logger: createLogger('warn', (l) => lines.push(l)) });
-      await failure(verifier.verify(await idp.memberToken()));
+      await appError(verifier.verify(await idp.memberToken()));
       expect(lines.map((l) => (JSON.parse(l) as { reason: string }).reason)).toEqual([reason]);
     });
 
@@ -368,9 +358,9 @@ describe('createOidcVerifier', () => {
       });
       const lines: string[] = [];
       const log = createLogger('warn', (l) => lines.push(l));
-      await failure(createOidcVerifier({ ...idp.oidcConfig(), logger: log }).verify(await idp.memberToken()));
+      await appError(createOidcVerifier({ ...idp.oidcConfig(), logger: log }).verify(await idp.memberToken()));
       const port = await closedPort();
-      await failure(createOidcVerifier({ ...idp.oidcConfig({ jwksUrl: `http://127.0.0.1:${port}/certs` }), logger: log }).verify(await idp.memberToken()));
+      await appError(createOidcVerifier({ ...idp.oidcConfig({ jwksUrl: `http://127.0.0.1:${port}/certs` }), logger: log }).verify(await idp.memberToken()));
       expect(lines.map((l) => (JSON.parse(l) as { reason: string }).reason)).toEqual(['not a key set', 'ECONNREFUSED']);
     });
 
