@@ -17,6 +17,9 @@ export const guarded = [
   'src/observability/logger.ts',
   'src/domain/workspaces.service.ts',
   'src/domain/uploads/archive.ts',
+  // who the caller is and which platform projects they belong to (OIDC token → Principal)
+  'adapters/identity/oidc.verifier.ts',
+  'adapters/identity/claims.mapper.ts',
 ];
 
 export default {
