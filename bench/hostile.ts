@@ -20,7 +20,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { DEFAULT_PER_FAMILY, DEFAULT_SEED, hostileCorpus, makeHostile } from '../test/support/hostile-archives';
+import { CORPUS_LIMITS, DEFAULT_PER_FAMILY, DEFAULT_SEED, hostileCorpus, makeHostile } from '../test/support/hostile-archives';
 import { kit, serveUploadRoute } from '../test/unit/uploads/kit';
 
 const SEED = Number(process.env.HUBGATE_FUZZ_SEED ?? DEFAULT_SEED);
@@ -60,7 +60,7 @@ const percentile = (xs: number[], p: number) => {
 };
 
 export async function run(): Promise<void> {
-  const k = kit({ maxBytes: 64 * 1024 * 1024, maxExpandedBytes: 16 * 1024 * 1024, maxEntries: 500, maxMetadataBytes: 4 * 1024 * 1024 });
+  const k = kit(CORPUS_LIMITS);
   const bare = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => res.writeHead(400, { 'Content-Type': 'application/json' }).end('{"errors":[{"code":"BAD_REQUEST","message":"baseline"}]}'));

@@ -14,6 +14,8 @@ import { configFor, dockerSave, header, ociFiles, pad, tar, type TarItem } from 
 /** The seed and size of the corpus CI runs (`HUBGATE_FUZZ_SEED`, `HUBGATE_FUZZ_PER_FAMILY` change them). */
 export const DEFAULT_SEED = 20261204;
 export const DEFAULT_PER_FAMILY = 7;
+/** The upload limits the corpus is refused under (its test and its benchmark): small, so that every bomb and flood hits one. */
+export const CORPUS_LIMITS = { maxBytes: 64 * 1024 * 1024, maxExpandedBytes: 16 * 1024 * 1024, maxEntries: 500, maxMetadataBytes: 4 * 1024 * 1024 };
 
 /** mulberry32: small, fast, good enough to drive a generator. */
 function rng(seed: number) {

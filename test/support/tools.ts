@@ -70,11 +70,7 @@ export function describeMissing(missing: string[]): string {
 export function requireTools(suite: string, bins: string[], opts: { env?: NodeJS.ProcessEnv; lookup?: (bin: string) => string | undefined; warn?: (msg: string) => void } = {}): ToolCheck {
   const lookup = opts.lookup ?? which;
   const missing = bins.filter((b) => !lookup(b));
-  if (!missing.length) return { available: true, missing, reason: '' };
-  const reason = `${suite}: missing ${describeMissing(missing)}`;
-  if (inCi(opts.env)) throw new Error(`${reason} — CI=true, so this is a failure, not a skip (scripts/setup.sh installs them)`);
-  (opts.warn ?? console.warn)(`${reason} — skipped locally (run scripts/setup.sh as root to install)`);
-  return { available: false, missing, reason };
+  return verdict(missing, () => `${suite}: missing ${describeMissing(missing)}`, 'scripts/setup.sh installs them', 'run scripts/setup.sh as root to install', opts);
 }
 
 /**
@@ -85,9 +81,14 @@ export function requireTools(suite: string, bins: string[], opts: { env?: NodeJS
 export function requireFiles(suite: string, files: string[], opts: { env?: NodeJS.ProcessEnv; exists?: (file: string) => boolean; warn?: (msg: string) => void } = {}): ToolCheck {
   const exists = opts.exists ?? existsSync;
   const missing = files.filter((f) => !exists(f));
+  return verdict(missing, () => `${suite}: missing ${missing.join(', ')} (../shared/harbor-2.5.5 beside the clone)`, undefined, undefined, opts);
+}
+
+/** The one rule of both checks: nothing missing is available; missing under CI throws; missing locally is a printed skip. */
+function verdict(missing: string[], describe: () => string, ciHint: string | undefined, localHint: string | undefined, opts: { env?: NodeJS.ProcessEnv; warn?: (msg: string) => void }): ToolCheck {
   if (!missing.length) return { available: true, missing, reason: '' };
-  const reason = `${suite}: missing ${missing.join(', ')} (../shared/harbor-2.5.5 beside the clone)`;
-  if (inCi(opts.env)) throw new Error(`${reason} — CI=true, so this is a failure, not a skip`);
-  (opts.warn ?? console.warn)(`${reason} — skipped locally`);
+  const reason = describe();
+  if (inCi(opts.env)) throw new Error(`${reason} — CI=true, so this is a failure, not a skip${ciHint ? ` (${ciHint})` : ''}`);
+  (opts.warn ?? console.warn)(`${reason} — skipped locally${localHint ? ` (${localHint})` : ''}`);
   return { available: false, missing, reason };
 }

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { ERROR_TABLE } from '../../../src/http/errors';
-import { DEFAULT_PER_FAMILY, DEFAULT_SEED, hostileCorpus, makeHostile } from '../../support/hostile-archives';
+import { CORPUS_LIMITS, DEFAULT_PER_FAMILY, DEFAULT_SEED, hostileCorpus, makeHostile } from '../../support/hostile-archives';
 import { kit, member, serveUploadRoute, type Kit } from './kit';
 
 /**
@@ -21,7 +21,7 @@ describe(`console uploads: seeded hostile-archive corpus (seed ${SEED})`, () => 
   let route: Awaited<ReturnType<typeof serveUploadRoute>>;
 
   beforeAll(async () => {
-    k = kit({ maxBytes: 64 * 1024 * 1024, maxExpandedBytes: 16 * 1024 * 1024, maxEntries: 500, maxMetadataBytes: 4 * 1024 * 1024 });
+    k = kit(CORPUS_LIMITS);
     route = await serveUploadRoute(k);
   });
   afterAll(async () => {
