@@ -109,7 +109,8 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
   const locks = new LocalLocks();
   let up: boolean | undefined; // undefined until the first outcome
   let warned = false; // the current outage has been logged
-  let connecting = true; // the first connection attempt is in flight: failures now are not an outage yet
+  let connecting = true; // the first connection attempt is in flight: a command failing now is no outage yet
+  let connectCause: unknown; // the first error of that attempt: its cause, when it fails (e.g. ECONNREFUSED)
   let closed = false;
   const pendingDeletes = new Set<string>(); // exact keys, or `prefix*` patterns (full Redis keys)
   let clearAllOnRecovery = false;
@@ -119,36 +120,35 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
   const markDown = (e: unknown) => {
     if (closed) return;
     up = false;
-    if (!warned && !connecting) {
+    if (connecting) {
+      connectCause ??= e;
+      return;
+    }
+    if (!warned) {
       warned = true;
       log.warn('redis unavailable: locks and caches are local to this replica until it is back', { error: describeError(e) });
     }
   };
+  // Every answer from Redis (a command, a new connection) ends an outage and replays what it missed, if anything.
+  // Nothing answers once close() has disconnected the client (its pending commands are rejected), so no guard.
   const markUp = () => {
-    if (closed) return;
-    const recovered = up === false;
     up = true;
     if (warned) log.info('redis reachable again: locks and caches are shared');
     warned = false;
-    if (recovered) void replayDeletes();
+    void replayDeletes();
   };
 
-  client.on('error', markDown);
+  client.on('error', markDown); // also keeps ioredis from printing "Unhandled error event" to stderr
   client.on('close', () => {
-    if (up === true) markDown(new Error('connection closed'));
+    redisBornAt = undefined; // the next connection may reach a restarted server
+    markDown(new Error('connection closed'));
   });
-  client.on('ready', () => {
-    redisBornAt = undefined; // a new connection: possibly a restarted server
-    markUp();
-  });
-  client.on('close', () => (redisBornAt = undefined));
+  client.on('ready', markUp);
   client.connect().then(
-    () => {
-      connecting = false;
-    },
+    () => (connecting = false),
     (e: unknown) => {
       connecting = false;
-      markDown(e);
+      markDown(connectCause ?? e);
     },
   );
 
@@ -167,9 +167,9 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
   async function deleteByPattern(fullPrefix: string): Promise<void> {
     const pattern = `${escapeGlob(fullPrefix)}*`;
     const deadline = Date.now() + SCAN_BUDGET_MS;
-    let cursor = '0';
+    let cursor: string | number = 0;
     do {
-      const [next, found] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      const [next, found]: [string, string[]] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
       if (found.length > 0) await client.unlink(...found);
       cursor = next;
       if (Date.now() > deadline) throw new Error('cache prefix delete took too long');
@@ -267,7 +267,7 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
       const releaseLocal = await locks.acquire(name, waitMs);
       const key = lockKey(name);
       const token = randomUUID();
-      let holdsShared = false;
+      let holdsShared: boolean | undefined;
       let watchdog: ReturnType<typeof startWatchdog> | undefined;
       try {
         if (required) {
@@ -310,7 +310,7 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
       await attempt(() => client.set(cacheKey(key), json, 'PX', ttl));
     },
     async del(...keys: string[]): Promise<void> {
-      if (keys.length === 0) return;
+      if (keys.length === 0) return; // no command: nothing to learn about Redis either
       const exact = keys.filter((k) => !k.endsWith('*')).map(cacheKey);
       const patterns = keys.filter((k) => k.endsWith('*')).map((k) => cacheKey(k.slice(0, -1)));
       const r = await attempt(() => deleteKeys(exact, patterns));
@@ -321,14 +321,10 @@ export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: 
       return (await attempt(() => client.ping())).ok;
     },
     async close() {
-      if (closed) return;
       closed = true;
-      if (client.status === 'ready') {
-        let timer: NodeJS.Timeout | undefined;
-        const giveUp = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs * 2)));
-        await Promise.race([client.quit().catch(() => undefined), giveUp]);
-        clearTimeout(timer);
-      }
+      // QUIT lets Redis answer what is in flight; it is bounded by the command timeout, and refused at once when
+      // there is no connection (no offline queue). Then the socket and any reconnection timer go.
+      await client.quit().catch(() => undefined);
       client.disconnect();
     },
   };

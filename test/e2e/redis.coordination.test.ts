@@ -240,23 +240,29 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
   it('replays cache deletes that failed during an outage once Redis is back', async () => {
     const proxy = await startTcpProxy(redis.port);
     try {
-      const c = createCoordination({ redisUrl: proxy.url });
+      const lines: string[] = [];
+      const c = createCoordination({ redisUrl: proxy.url, logger: createLogger('info', (l) => lines.push(l)) });
       opened.push(c);
       await eventually(() => c.ping(), 5000);
       await c.set('catalog', { stale: true }, 600);
       await c.set('ws:a', 1, 600);
       await c.set('ws:b', 2, 600);
       await c.set('other', 3, 600);
+      await c.set('catalog2', 4, 600);
 
       proxy.cut(); // the server keeps its data, this replica cannot reach it
+      // Once the outage is noticed, a delete fails at once (no offline queue): nothing of it reaches Redis later.
+      await eventually(() => !c.shared(), 5000);
       await c.del('catalog', 'ws:*');
       expect(c.shared()).toBe(false);
       expect(await raw.exists('hubgate:cache:catalog', 'hubgate:cache:ws:a', 'hubgate:cache:ws:b')).toBe(3);
 
       proxy.restore();
-      // Other replicas would read the stale values; the replay removes them.
-      await eventually(async () => (await c.ping()) && (await raw.exists('hubgate:cache:catalog', 'hubgate:cache:ws:a', 'hubgate:cache:ws:b')) === 0);
-      expect(await raw.exists('hubgate:cache:other')).toBe(1);
+      // Other replicas would read the stale values; the replay removes them — `catalog` as a key, not a prefix.
+      await eventually(async () => (await raw.exists('hubgate:cache:catalog', 'hubgate:cache:ws:a', 'hubgate:cache:ws:b')) === 0);
+      expect(await raw.exists('hubgate:cache:other', 'hubgate:cache:catalog2')).toBe(2);
+      const replayed = lines.map((l) => JSON.parse(l)).find((l) => l.msg.startsWith('replayed cache invalidations'));
+      expect(replayed).toMatchObject({ level: 'info', keys: 2, all: false });
     } finally {
       await proxy.close();
     }
@@ -279,6 +285,285 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     await eventually(async () => (await c.ping()) && c.shared());
     expect(levels()).toEqual(['warn', 'info']); // one warning for the whole outage, one notice when it ends
     expect(lines.join('\n')).not.toContain('s3cret-pass');
+  });
+
+  describe('outages, seen from one replica', () => {
+    const logged = () => {
+      const lines: string[] = [];
+      return { lines, logger: createLogger('info', (l) => lines.push(l)), entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+    };
+
+    it('logs nothing at start with Redis up, even for a command sent before the first connection is ready', async () => {
+      const log = logged();
+      const c = createCoordination({ redisUrl: redis.url, logger: log.logger });
+      opened.push(c);
+      await c.ping(); // may fail: the connection is still being made — not an outage
+      await eventually(() => c.ping(), 5000);
+      expect(log.lines).toEqual([]);
+    });
+
+    it('names the cause of an outage in its one warning (the error code, never the URL)', async () => {
+      await redis.stop();
+      const log = logged();
+      const c = createCoordination({ redisUrl: redis.url, logger: log.logger });
+      opened.push(c);
+      await eventually(() => log.lines.length > 0, 5000);
+      expect(log.entries()).toEqual([expect.objectContaining({ level: 'warn', error: 'ECONNREFUSED' })]);
+    });
+
+    it('treats a connection the server drops as an outage of its own, and is shared again without being asked', async () => {
+      const log = logged();
+      const c = await open({ logger: log.logger });
+      await raw.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'); // drops every client connection but this one
+      await eventually(() => log.lines.length === 2, 5000); // no command is sent meanwhile: the client's events tell
+      expect(log.entries()).toEqual([
+        expect.objectContaining({ level: 'warn', error: 'connection closed' }),
+        expect.objectContaining({ level: 'info', msg: 'redis reachable again: locks and caches are shared' }),
+      ]);
+      expect(c.shared()).toBe(true);
+    });
+
+    it('prints nothing on stderr while Redis is away (its client errors are handled, not "unhandled")', async () => {
+      const stderr = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+      try {
+        const c = await open();
+        await redis.stop();
+        await eventually(() => !c.shared(), 5000);
+        await sleep(400); // a few reconnection attempts, each refused
+        expect(stderr).not.toHaveBeenCalled();
+      } finally {
+        stderr.mockRestore();
+      }
+    });
+
+    it('a del() of nothing sends nothing, so it does not claim Redis is back', async () => {
+      const c = await open();
+      await redis.stop();
+      await eventually(() => !c.shared(), 5000);
+      await c.del();
+      expect(c.shared()).toBe(false);
+    });
+
+    it('does not send a command again that a dropped connection cut off (no stale write after an invalidation)', async () => {
+      const proxy = await startTcpProxy(redis.port);
+      try {
+        const c = createCoordination({ redisUrl: proxy.url });
+        opened.push(c);
+        await eventually(() => c.ping(), 5000);
+        proxy.hold(); // the write reaches nobody and gets no answer ...
+        await c.set('catalog', 'stale', 600); // ... times out (500 ms) ...
+        expect(c.shared()).toBe(false);
+        proxy.cut(); // ... and its connection drops.
+        await raw.set('hubgate:cache:other', 'meanwhile');
+        proxy.restore();
+        await eventually(() => c.ping(), 8000);
+        await sleep(200);
+        expect(await raw.exists('hubgate:cache:catalog')).toBe(0);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('past 1,000 missed deletes it clears the whole cache namespace on recovery, once; at 1,000 it replays them', async () => {
+      const proxy = await startTcpProxy(redis.port);
+      try {
+        const c = createCoordination({ redisUrl: proxy.url });
+        opened.push(c);
+        await eventually(() => c.ping(), 5000);
+        const missed = (n: number) => Array.from({ length: n }, (_, i) => `gone:${i}`);
+        const outage = async (keys: string[]) => {
+          await raw.set('hubgate:cache:other', 'kept?');
+          proxy.cut();
+          await eventually(() => !c.shared(), 5000);
+          await c.del(...keys);
+          proxy.restore();
+          await eventually(() => c.ping(), 8000);
+          await sleep(200); // the replay runs in the background
+        };
+        await outage(missed(1000));
+        expect(await raw.get('hubgate:cache:other')).toBe('kept?');
+        await outage(missed(1001));
+        expect(await raw.exists('hubgate:cache:other')).toBe(0);
+        expect(await raw.exists('hubgate:lock:unrelated')).toBe(0);
+        // Cleared once: what is cached afterwards stays.
+        await c.set('after', 1, 60);
+        await c.ping();
+        await sleep(200);
+        expect(await c.get('after')).toBe(1);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('a delete that reached Redis is not replayed later over a newer value', async () => {
+      const c = await open();
+      await c.set('k', 1, 60);
+      await c.del('k', 'p*');
+      await c.set('k', 2, 60);
+      await c.ping();
+      await sleep(200);
+      expect(await c.get('k')).toBe(2);
+    });
+
+    it('close() logs no outage, and returns while Redis is frozen', async () => {
+      const log = logged();
+      const c = await open({ logger: log.logger });
+      await redis.pause();
+      try {
+        const closing = await timed(c.close());
+        expect(closing.ms).toBeLessThan(NO_HANG_MS);
+      } finally {
+        await redis.resume();
+      }
+      await sleep(300);
+      expect(log.lines).toEqual([]);
+    });
+  });
+
+  describe('the cache, exactly', () => {
+    it('deletes an exact key as a key (not a prefix), a leading * literally, and a prefix over several SCAN pages', async () => {
+      const c = await open();
+      await c.set('ws:a', 1, 60);
+      await c.set('ws:ab', 2, 60);
+      await c.set('*odd', 3, 60);
+      await c.del('ws:a', '*odd');
+      expect(await c.get('ws:a')).toBeUndefined();
+      expect(await c.get('ws:ab')).toBe(2);
+      expect(await c.get('*odd')).toBeUndefined();
+
+      const many = Array.from({ length: 1500 }, (_, i) => [`hubgate:cache:many:${i}`, '1']).flat();
+      await raw.mset(...many);
+      await c.del('many:*');
+      expect(await raw.keys('hubgate:cache:many:*')).toEqual([]);
+      await c.del('nothing-matches:*'); // an empty SCAN page is still an answer
+      expect(c.shared()).toBe(true);
+    });
+
+    it('set() of undefined, or with a TTL of zero, removes the key', async () => {
+      const c = await open();
+      await c.set('a', 1, 60);
+      await c.set('a', undefined, 60);
+      expect(await raw.exists('hubgate:cache:a')).toBe(0);
+      await c.set('b', 1, 60);
+      await c.set('b', 2, 0);
+      expect(await raw.exists('hubgate:cache:b')).toBe(0);
+      await c.set('c', 1, 0.5);
+      expect(await raw.pttl('hubgate:cache:c')).toBeGreaterThan(0);
+    });
+  });
+
+  describe('the lock watchdog', () => {
+    const logged = () => {
+      const lines: string[] = [];
+      return { lines, logger: createLogger('info', (l) => lines.push(l)) };
+    };
+
+    it('takes the lock for its default TTL (30 s)', async () => {
+      const c = await open();
+      await c.withLock('ttl', async () => {
+        const ttl = await raw.pttl('hubgate:lock:ttl');
+        expect(ttl).toBeGreaterThan(25_000);
+        expect(ttl).toBeLessThanOrEqual(30_000);
+      });
+    });
+
+    it('keeps held() true while its extensions land, for several TTLs', async () => {
+      const c = createCoordination({ redisUrl: redis.url, lockQuarantineMs: 0 });
+      opened.push(c);
+      await eventually(() => c.ping(), 5000);
+      const seen = await c.withLock(
+        'long',
+        async (held) => {
+          const views: boolean[] = [];
+          for (let i = 0; i < 10; i++) {
+            views.push(held());
+            await sleep(100);
+          }
+          return views;
+        },
+        { ttlMs: 300, required: true },
+      );
+      expect(seen).toEqual(Array(10).fill(true));
+    });
+
+    it('turns held() false and warns once when another holder has the key (the TTL ran out meanwhile)', async () => {
+      const log = logged();
+      const c = createCoordination({ redisUrl: redis.url, lockQuarantineMs: 0, logger: log.logger });
+      opened.push(c);
+      await eventually(() => c.ping(), 5000);
+      const seen = await c.withLock(
+        'stolen',
+        async (held) => {
+          const before = held();
+          await raw.set('hubgate:lock:stolen', 'another-replica', 'PX', 10_000);
+          await eventually(() => !held(), 3000);
+          await sleep(300); // more extensions fail: still one warning
+          return before;
+        },
+        { ttlMs: 300, required: true },
+      );
+      expect(seen).toBe(true);
+      const warnings = log.lines.map((l) => JSON.parse(l)).filter((l) => l.level === 'warn');
+      expect(warnings).toEqual([expect.objectContaining({ msg: 'redis lock expired while held; another replica may have taken it', ttlMs: 300 })]);
+      expect(await raw.get('hubgate:lock:stolen')).toBe('another-replica');
+    });
+
+    it('stops extending once released (no warning afterwards)', async () => {
+      const log = logged();
+      const c = await open({ logger: log.logger });
+      await c.withLock('short', async () => sleep(150), { ttlMs: 300 });
+      await sleep(400);
+      expect(log.lines).toEqual([]);
+    });
+
+    it('turns held() false close to the TTL when extensions go unanswered, before any command times out', async () => {
+      const c = createCoordination({ redisUrl: redis.url, lockQuarantineMs: 0, commandTimeoutMs: 5000 });
+      opened.push(c);
+      await eventually(() => c.ping(), 5000);
+      const seen = await c.withLock(
+        'late',
+        async (held) => {
+          const before = held();
+          await redis.pause();
+          try {
+            await eventually(() => !held(), 3000);
+            return { before, sharedWhenLost: c.shared() };
+          } finally {
+            await redis.resume();
+          }
+        },
+        { ttlMs: 300, required: true },
+      );
+      expect(seen).toEqual({ before: true, sharedWhenLost: true });
+    });
+
+    it('turns held() false when a command times out while the lock is held', async () => {
+      const c = createCoordination({ redisUrl: redis.url, lockQuarantineMs: 0 });
+      opened.push(c);
+      await eventually(() => c.ping(), 5000);
+      const seen = await c.withLock(
+        'frozen',
+        async (held) => {
+          const before = held();
+          await redis.pause();
+          try {
+            await c.get('anything'); // times out: Redis marked down, its connection kept
+          } finally {
+            await redis.resume();
+          }
+          return [before, held()];
+        },
+        { required: true },
+      );
+      expect(seen).toEqual([true, false]);
+    });
+
+    it('an ordinary lock taken while Redis is down is this process only, and says so with held() true', async () => {
+      const c = await open();
+      await redis.stop();
+      await eventually(() => !c.shared(), 5000);
+      await expect(c.withLock('local', async (held) => held())).resolves.toBe(true);
+    });
   });
 
   describe('required locks (ownership changes): never degraded', () => {
@@ -310,6 +595,18 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
       expect((err as AppError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
       await sleep(2100);
       await expect(c.withLock('robot:x', async (held) => held(), { required: true })).resolves.toBe(true);
+    });
+
+    it("the quarantine's Retry-After counts from the server's start (its uptime), not from this replica's reconnect", async () => {
+      const c = await openWith(5000);
+      await redis.restart();
+      await sleep(1100); // the server has been up 1 s (INFO counts whole seconds)
+      await eventually(() => c.ping(), 8000);
+      const err = await c.withLock('robot:q', async () => 'too early', { required: true }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AppError);
+      expect(err).toMatchObject({ kind: 'unavailable', message: expect.stringContaining('restarted moments ago') });
+      // 5 s of quarantine, of which 1 s (or 2, on a slow machine) have passed.
+      expect([3, 4]).toContain((err as AppError).retryAfterSeconds);
     });
 
     it('one timed-out command (a busy moment) does not refuse the next required lock: Redis is asked again', async () => {

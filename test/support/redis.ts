@@ -12,7 +12,8 @@
  * Servers still running when the test process exits are killed.
  *
  * `startTcpProxy(redis.port)` puts a cuttable link in front of it: `cut()` drops every connection and refuses
- * new ones while the server keeps its data (an outage as a replica sees it); `restore()` lets traffic through.
+ * new ones while the server keeps its data (an outage as a replica sees it); `hold()` swallows what clients send
+ * (commands in flight that never get an answer); `restore()` lets traffic through.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
@@ -192,6 +193,9 @@ export interface TcpProxy {
   readonly url: string;
   /** Destroys open connections and closes new ones at once, until restore(). */
   cut(): void;
+  /** Keeps connections open but drops what clients send (a command in flight, never answered), until restore(). */
+  hold(): void;
+  /** Lets traffic through again (after cut() or hold()). */
   restore(): void;
   close(): Promise<void>;
 }
@@ -199,6 +203,7 @@ export interface TcpProxy {
 /** A loopback TCP proxy to 127.0.0.1:targetPort whose link can be cut and restored. */
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let isCut = false;
+  let holding = false;
   const sockets = new Set<Socket>();
   const track = (s: Socket) => {
     sockets.add(s);
@@ -213,7 +218,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     }
     const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
     track(upstream);
-    client.pipe(upstream);
+    client.on('data', (chunk: Buffer) => {
+      if (!holding) upstream.write(chunk);
+    });
     upstream.pipe(client);
     client.once('close', () => upstream.destroy());
     upstream.once('close', () => client.destroy());
@@ -230,8 +237,12 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       isCut = true;
       for (const s of sockets) s.destroy();
     },
+    hold() {
+      holding = true;
+    },
     restore() {
       isCut = false;
+      holding = false;
     },
     close: () =>
       new Promise<void>((resolve) => {
