@@ -92,13 +92,11 @@ export function createRedisChangeFeed(opts: ChangeFeedOptions & { redisUrl: stri
   const retain = opts.retain ?? 5_000;
   const base = `${opts.keyPrefix ?? 'hubgate:'}feed:${opts.name}:`;
   const keys = [`${base}seq`, `${base}log`, `${base}epoch`];
-  const timeoutMs = opts.commandTimeoutMs ?? 500;
-  const client = redisClient(opts.redisUrl, timeoutMs);
-  client.on('error', () => undefined);
+  const client = redisClient(opts.redisUrl, opts.commandTimeoutMs);
+  client.on('error', () => undefined); // failures are the commands' to report; ioredis would print them otherwise
   const connected = client.connect().catch(() => undefined);
   const pending = new Set<string>();
   let down = false;
-  let closed = false;
 
   const failed = (e: unknown) => {
     if (!down) log.warn(`redis unavailable: ${opts.name} list invalidations stay on this replica until it is back`, { error: (e as Error).message });
@@ -132,7 +130,7 @@ export function createRedisChangeFeed(opts: ChangeFeedOptions & { redisUrl: stri
   return {
     publish: (names) => flush(names),
     async read(cursor): Promise<FeedRead> {
-      if (pending.size > 0) await flush([]);
+      await flush([]); // names kept while Redis was away go first (nothing is sent when none are)
       const c = parseCursor(cursor);
       try {
         await connected;
@@ -151,10 +149,9 @@ export function createRedisChangeFeed(opts: ChangeFeedOptions & { redisUrl: stri
       }
     },
     async close() {
-      if (closed) return;
-      closed = true;
       await connected;
-      if (client.status === 'ready') await client.quit().catch(() => undefined);
+      // Refused at once without a connection (no offline queue), bounded by the command timeout with one.
+      await client.quit().catch(() => undefined);
       client.disconnect();
     },
   };

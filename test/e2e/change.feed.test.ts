@@ -161,6 +161,31 @@ const ready = requireTools('change feed', ['redis-server']).available;
     await away.close();
   });
 
+  it('close() ends its connection to Redis', async () => {
+    const f = feed();
+    await f.publish(['x']);
+    const before = await clients();
+    await f.close();
+    expect(await until(clients, (c) => c < before)).toBe(before - 1);
+  });
+
+  it('Redis away: the warning names the error; a publish of nothing (none kept) is true', async () => {
+    const lines: string[] = [];
+    try {
+      const f = feed({ logger: createLogger('info', (l) => lines.push(l)) });
+      await until(() => f.read(undefined), (r) => r.cursor !== '');
+      await redis.stop();
+      expect(await f.publish([])).toBe(true);
+      expect(await f.publish(['k'])).toBe(false);
+      expect(lines.map((l) => JSON.parse(l))).toEqual([expect.objectContaining({ level: 'warn', error: expect.stringMatching(/\S/) })]);
+    } finally {
+      await redis.restart();
+    }
+  });
+
+  /** Client connections Redis has open, this test's own (raw) included. */
+  const clients = async () => (String(await raw.call('CLIENT', 'LIST'))).split('\n').filter((l: string) => l.trim() !== '').length;
+
   /** Retries `fn` until `done` (a feed's client reconnects with a backoff of up to 2 s). */
   async function until<T>(fn: () => Promise<T>, done: (r: T) => boolean): Promise<T> {
     for (let i = 0; i < 100; i++) {

@@ -2,7 +2,9 @@
  * The console-action store behind activity attribution (adapters/redis/console-actions.store.ts) against a real
  * redis-server: shared by replicas, bounded per workspace, and kept in the process when Redis is not there.
  */
+import Redis from 'ioredis';
 import { createConsoleActionStore } from '../../adapters/redis/console-actions.store';
+import { createLogger } from '../../src/observability/logger';
 import type { ConsoleAction, ConsoleActionStore } from '../../src/ports/console-actions';
 import { startRedis, type TestRedis } from '../support/redis';
 import { requireTools } from '../support/tools';
@@ -69,15 +71,86 @@ async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Promi
     expect((await local.recent('w', 0)).map((x) => x.requestId)).toEqual(['r2']);
   });
 
+  /** A store whose connection is up: what it remembers now goes to Redis. */
+  const connected = async (o: Partial<Parameters<typeof createConsoleActionStore>[0]> = {}) => {
+    const s = store(o);
+    const probe = `probe-${Math.random()}`;
+    await eventually(async () => {
+      await s.remember(probe, action(0));
+      return store({ logger: undefined }).recent(probe, 0);
+    }, (v) => v.length > 0);
+    return s;
+  };
+  const clients = async () => {
+    const raw = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      return (String(await raw.call('CLIENT', 'LIST'))).split('\n').filter((l: string) => l.trim() !== '').length - 1;
+    } finally {
+      raw.disconnect();
+    }
+  };
+
+  it('reads at most its own bound, even from a list another replica (with a larger one) wrote', async () => {
+    const big = await connected({ maxPerWorkspace: 5 });
+    const small = store({ maxPerWorkspace: 3 });
+    for (let n = 1; n <= 5; n++) await big.remember('wsb', action(n));
+    const seen = await eventually(() => small.recent('wsb', 0), (v) => v.length > 0);
+    expect(seen.map((x) => x.requestId)).toEqual(['r5', 'r4', 'r3']);
+  });
+
+  it('keeps an action that ends exactly at `since`, or exactly keepDays ago', async () => {
+    const keepMs = 86_400_000;
+    const local = createConsoleActionStore({ keepDays: 1, now: () => NOW + keepMs });
+    await local.remember('w', { ...action(1), end: NOW });
+    await local.remember('w', { ...action(2), end: NOW - 1 });
+    expect((await local.recent('w', 0)).map((x) => x.requestId)).toEqual(['r1']);
+    expect((await local.recent('w', NOW)).map((x) => x.requestId)).toEqual(['r1']);
+    expect(await local.recent('w', NOW + 1)).toEqual([]);
+  });
+
+  it('without Redis: as many workspaces as the bound are all kept', async () => {
+    const local = createConsoleActionStore({ keepDays: 30, maxWorkspaces: 2, now: () => NOW });
+    await local.remember('w1', action(1));
+    await local.remember('w2', action(2));
+    expect((await local.recent('w1', 0)).map((x) => x.requestId)).toEqual(['r1']);
+    expect((await local.recent('w2', 0)).map((x) => x.requestId)).toEqual(['r2']);
+  });
+
+  it('Redis frozen: the action is kept here and a warning names why it was not shared', async () => {
+    const lines: string[] = [];
+    const s = await connected({ logger: createLogger('info', (l) => lines.push(l)) });
+    await redis.pause();
+    try {
+      await s.remember('wsf', action(3));
+    } finally {
+      await redis.resume();
+    }
+    expect(lines.map((l) => JSON.parse(l))).toEqual([expect.objectContaining({ level: 'warn', msg: 'console action not shared (redis)', error: 'Command timed out' })]);
+  });
+
+  it('close() ends its connection', async () => {
+    const s = await connected();
+    const before = await clients();
+    await s.close();
+    expect(await eventually(clients, (c) => c < before)).toBe(before - 1);
+  });
+
   it('Redis gone: remembered and answered from memory, no error', async () => {
     const a = store();
     await eventually(async () => {
       await a.remember('probe2', action(0));
       return store().recent('probe2', 0);
     }, (v) => v.length > 0);
+    const lines: string[] = [];
+    const quiet = await connected({ logger: createLogger('info', (l) => lines.push(l)) });
     await redis.stop();
     await a.remember('ws2', action(7));
     const got = await eventually(() => a.recent('ws2', 0), (v) => v.length > 0);
     expect(got.map((x) => x.requestId)).toEqual(['r7']);
+    // Known to be away: not tried, so no warning per action.
+    await new Promise((r) => setTimeout(r, 200));
+    await quiet.remember('ws3', action(8));
+    expect(lines).toEqual([]);
+    await quiet.close(); // with Redis away: returns
   });
 });
