@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { AppError } from '../../src/domain/errors';
 import type { BlobPush, BlobWriter, RegistryPort } from '../../src/ports/registry';
 import { currentRequestId } from '../../src/observability/context';
@@ -44,9 +45,10 @@ const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 const MISCONFIGURED = "upstream misconfigured: Harbor rejected hubgate's admin credentials on /v2";
 
 export function createRegistryClient(opts: RegistryClientOptions): RegistryPort & { close(): void } {
-  const base = new URL(opts.baseUrl.replace(/\/+$/, '') + '/');
+  // Every path below is absolute (`/v2/...`): a path in the base URL would be replaced anyway.
+  const base = new URL(opts.baseUrl);
   const lib = base.protocol === 'https:' ? https : http;
-  const agent = base.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+  const agent = new lib.Agent({ keepAlive: true });
   const basic = 'Basic ' + Buffer.from(`${opts.username}:${opts.password}`).toString('base64');
   const scrub = (s: string) => s.split(opts.password).join('[redacted]').split(basic).join('[redacted]').slice(0, 500);
   const chunkBytes = opts.chunkBytes ?? 0;
@@ -76,7 +78,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
-          if (size < MAX_ERROR_BODY) chunks.push(c);
+          if (size < MAX_ERROR_BODY) chunks.push(c.subarray(0, MAX_ERROR_BODY - size)); // the rest is read, not kept
           size += c.length;
         });
         res.on('end', () => resolveReply({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -92,12 +94,11 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
       body.on('data', (c: Buffer) => {
         sent += c.length;
         onSent?.(sent);
-        if (!req.write(c)) body.pause();
       });
-      req.on('drain', () => body.resume());
-      body.on('end', () => req.end());
-      body.on('error', (e) => req.destroy(e));
-      req.on('close', () => body.destroy());
+      // Backpressure both ways; a request that ends early (the registry answered, or went away) destroys the body,
+      // and a body that fails aborts the request — its own error is the cause reported (not the abort's hang-up).
+      body.once('error', reject);
+      pipeline(body, req).catch(() => undefined);
     });
   }
 
@@ -143,34 +144,31 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
 
   async function pushOnce(repository: string, blob: BlobPush): Promise<void> {
     const what = `blob upload ${blob.digest}`;
-    const start = await exchange('POST', resolve(`${repoPath(repository)}/blobs/uploads/`), { 'Content-Length': 0 }, undefined, undefined, blob.signal);
+    const start = await exchange('POST', resolve(`${repoPath(repository)}/blobs/uploads/`), {}, undefined, undefined, blob.signal);
     if (start.status !== 202) throw failure(what, start);
     let location = resolve(String(start.headers.location ?? ''));
+    // the stream ends destroyed either way: read to its end, or destroyed with the request that carried it
     const stream = blob.open();
-    try {
-      if (chunkBytes > 0 && blob.size > chunkBytes) {
-        let offset = 0;
-        for await (const chunk of chunked(stream, chunkBytes)) {
-          const r = await exchange('PATCH', location, {
-            'Content-Type': 'application/octet-stream',
-            'Content-Length': chunk.length,
-            'Content-Range': `${offset}-${offset + chunk.length - 1}`,
-          }, chunk, undefined, blob.signal);
-          if (r.status !== 202) throw failure(what, r);
-          offset += chunk.length;
-          blob.onProgress?.(offset);
-          location = resolve(String(r.headers.location ?? location.href));
-        }
-        location.searchParams.set('digest', blob.digest);
-        const done = await exchange('PUT', location, { 'Content-Length': 0 }, undefined, undefined, blob.signal);
-        return checkDone(what, done, blob.digest);
+    if (chunkBytes > 0 && blob.size > chunkBytes) {
+      let offset = 0;
+      for await (const chunk of chunked(stream, chunkBytes)) {
+        const r = await exchange('PATCH', location, {
+          'Content-Type': 'application/octet-stream',
+          'Content-Length': chunk.length,
+          'Content-Range': `${offset}-${offset + chunk.length - 1}`,
+        }, chunk, undefined, blob.signal);
+        if (r.status !== 202) throw failure(what, r);
+        offset += chunk.length;
+        blob.onProgress?.(offset);
+        location = resolve(String(r.headers.location ?? location.href));
       }
       location.searchParams.set('digest', blob.digest);
-      const done = await exchange('PUT', location, { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.size }, stream, blob.onProgress, blob.signal);
+      const done = await exchange('PUT', location, {}, undefined, undefined, blob.signal);
       return checkDone(what, done, blob.digest);
-    } finally {
-      stream.destroy();
     }
+    location.searchParams.set('digest', blob.digest);
+    const done = await exchange('PUT', location, { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.size }, stream, blob.onProgress, blob.signal);
+    return checkDone(what, done, blob.digest);
   }
 
   function checkDone(what: string, r: Reply, digest: string): void {
@@ -181,7 +179,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
 
   async function openBlobUpload(repository: string): Promise<BlobWriter> {
     const what = `streamed blob upload to ${repository}`;
-    const start = await exchange('POST', resolve(`${repoPath(repository)}/blobs/uploads/`), { 'Content-Length': 0 }).catch((e) => {
+    const start = await exchange('POST', resolve(`${repoPath(repository)}/blobs/uploads/`), {}).catch((e) => {
       throw networkError(what, e);
     });
     if (start.status !== 202) throw failure(what, start);
@@ -236,7 +234,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
         if (patched.status !== 202) throw failure(what, patched);
         const done = resolve(String(patched.headers.location ?? location.href));
         done.searchParams.set('digest', digest);
-        const r = await exchange('PUT', done, { 'Content-Length': 0 }).catch((e) => {
+        const r = await exchange('PUT', done, {}).catch((e) => {
           throw networkError(what, e);
         });
         checkDone(what, r, digest);
@@ -252,7 +250,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
       u.searchParams.set('mount', digest);
       u.searchParams.set('from', from);
       return withRetries(`blob mount ${digest}`, async () => {
-        const r = await exchange('POST', u, { 'Content-Length': 0 });
+        const r = await exchange('POST', u, {});
         if (r.status === 201) return true;
         if (r.status === 202) {
           // the registry opened a normal upload session instead: close it again
