@@ -1,22 +1,9 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import nock from './nock';
-import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, rejection } from './harbor.kit';
+import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, rejection, replayed } from './harbor.kit';
 
 /** Project logs and tag retention in the Harbor adapter, replayed from test/fixtures/harbor/retention (R01–R27). */
 
-const DIR = path.resolve(__dirname, '../../fixtures/harbor/retention');
-const REPLAYED = new Set(['content-type', 'location', 'x-total-count', 'link']);
-function rec(n: number) {
-  const name = fs.readdirSync(DIR).find((f) => f.startsWith(`R${String(n).padStart(2, '0')}-`))!;
-  const raw = JSON.parse(fs.readFileSync(path.join(DIR, name), 'utf8'));
-  const url = new URL(raw.request.url);
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw.response.headers as Record<string, string>)) if (REPLAYED.has(k.toLowerCase())) headers[k] = v;
-  const b = raw.response.body;
-  const text = b === '' || b == null ? '' : typeof b === 'string' ? b : JSON.stringify(b) + '\n';
-  return { path: url.pathname.slice('/api/v2.0'.length), query: Object.fromEntries(url.searchParams), body: raw.request.body, reply: [raw.response.status, text, headers] as [number, string, Record<string, string>], response: b };
-}
+const rec = (n: number) => replayed('retention', `R${String(n).padStart(2, '0')}`);
 
 beforeAll(() => nock.disableNetConnect());
 afterEach(() => {

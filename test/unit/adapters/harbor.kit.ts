@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import nock, { type NockOptions, type Scope } from './nock';
 import { createHarborAdapter, type HarborAdapter, type HarborAdapterOptions } from '../../../adapters/harbor/harbor.adapter';
 import type { Logger } from '../../../src/observability/logger';
@@ -128,3 +130,28 @@ export async function closedPortUrl(): Promise<string> {
   await new Promise<void>((resolve) => srv.close(() => resolve()));
   return `http://127.0.0.1:${port}`;
 }
+
+/**
+ * One exchange of a recorded set in test/fixtures/harbor/<set> (files `<id>-<title>.json`, e.g. `R05-…`, `P18-…`),
+ * as nock needs it: the path below /api/v2.0, the query, the request body, and the reply with the headers worth
+ * replaying (`response` is the body as recorded).
+ */
+export function replayed(set: string, id: string) {
+  const dir = path.resolve(__dirname, '../../fixtures/harbor', set);
+  const name = fs.readdirSync(dir).find((f) => f.startsWith(`${id}-`));
+  if (!name) throw new Error(`no recorded exchange ${id} in ${set}`);
+  const raw = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8'));
+  const url = new URL(raw.request.url);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw.response.headers as Record<string, string>)) if (REPLAYED.has(k.toLowerCase())) headers[k] = v;
+  const b = raw.response.body;
+  const text = b === '' || b == null ? '' : typeof b === 'string' ? b : JSON.stringify(b) + '\n';
+  return {
+    path: url.pathname.slice(API.length),
+    query: Object.fromEntries(url.searchParams),
+    body: raw.request.body,
+    reply: [raw.response.status, text, headers] as [number, string, Record<string, string>],
+    response: b,
+  };
+}
+const REPLAYED = new Set(['content-type', 'location', 'x-total-count', 'link']);

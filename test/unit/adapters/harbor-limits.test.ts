@@ -1,0 +1,143 @@
+import nock from './nock';
+import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, rejection, replayed } from './harbor.kit';
+
+/**
+ * Quotas and immutable-tag rules in the Harbor adapter (adapters/harbor/harbor-limits.ts), replayed from
+ * test/fixtures/harbor/live-policies (P03–P40, recorded on a real Harbor 2.5.5).
+ */
+const rec = (n: number) => replayed('live-policies', `P${String(n).padStart(2, '0')}`);
+
+beforeAll(() => nock.disableNetConnect());
+afterEach(() => {
+  nock.cleanAll();
+  closeAdapters();
+});
+afterAll(() => nock.enableNetConnect());
+
+function setup() {
+  const ctx = makeAdapter();
+  const scope = harborScope();
+  adminAccepted(scope);
+  return { ...ctx, scope };
+}
+
+const quotaRow = (id: number, name: string, hard?: number, used?: number) => ({
+  id,
+  ref: { id, name, owner_name: '' },
+  ...(hard === undefined ? {} : { hard: { storage: hard } }),
+  ...(used === undefined ? {} : { used: { storage: used } }),
+});
+
+describe('quotas', () => {
+  test("getProjectQuota: the project's row, hard and used in bytes (P03)", async () => {
+    const { harbor, scope } = setup();
+    const r = rec(3);
+    scope.get(`${API}${r.path}`).query(r.query).reply(...r.reply);
+    await expect(harbor.getProjectQuota(2)).resolves.toEqual({ id: 2, hard: 4096, used: 0 });
+    expect(scope.isDone()).toBe(true);
+  });
+
+  test('getProjectQuota: only a row whose ref is that project counts; none → null; hard missing = unlimited, used missing = 0', async () => {
+    const { harbor, scope } = setup();
+    scope.get(`${API}/quotas`).query({ reference: 'project', reference_id: '5' }).reply(200, [quotaRow(4, 'other', 10, 1)]);
+    await expect(harbor.getProjectQuota(5)).resolves.toBeNull();
+    scope.get(`${API}/quotas`).query({ reference: 'project', reference_id: '5' }).reply(200, [quotaRow(4, 'other', 10, 1), quotaRow(5, 'mine')]);
+    await expect(harbor.getProjectQuota(5)).resolves.toEqual({ id: 5, hard: -1, used: 0 });
+    scope.get(`${API}/quotas`).query({ reference: 'project', reference_id: '5' }).reply(200, { not: 'a list' });
+    await expect(harbor.getProjectQuota(5)).resolves.toBeNull();
+  });
+
+  test('listQuotas: every page of 100 until a short page, or until X-Total-Count is reached', async () => {
+    const { harbor, scope } = setup();
+    const page = (from: number, n: number) => Array.from({ length: n }, (_, i) => quotaRow(from + i, `p${from + i}`, 1000, i));
+    scope.get(`${API}/quotas`).query({ reference: 'project', page: '1', page_size: '100' }).reply(200, page(1, 100), { 'X-Total-Count': '150' });
+    scope.get(`${API}/quotas`).query({ reference: 'project', page: '2', page_size: '100' }).reply(200, page(101, 50), { 'X-Total-Count': '150' });
+    const all = await harbor.listQuotas();
+    expect(all).toHaveLength(150);
+    expect(all[149]).toEqual({ id: 150, hard: 1000, used: 49, projectId: 150, projectName: 'p150' });
+    expect(scope.isDone()).toBe(true);
+
+    // exactly 200 of 200: two full pages, no third request
+    scope.get(`${API}/quotas`).query({ reference: 'project', page: '1', page_size: '100' }).reply(200, page(1, 100), { 'X-Total-Count': '200' });
+    scope.get(`${API}/quotas`).query({ reference: 'project', page: '2', page_size: '100' }).reply(200, page(101, 100), { 'X-Total-Count': '200' });
+    expect(await harbor.listQuotas()).toHaveLength(200);
+    expect(scope.isDone()).toBe(true);
+
+    // no total: a full page is followed by the next one; a row without ref is project 0, unnamed
+    scope.get(`${API}/quotas`).query({ reference: 'project', page: '1', page_size: '100' }).reply(200, page(1, 100));
+    scope.get(`${API}/quotas`).query({ reference: 'project', page: '2', page_size: '100' }).reply(200, [{ id: 900 }]);
+    const untotalled = await harbor.listQuotas();
+    expect(untotalled).toHaveLength(101);
+    expect(untotalled[100]).toEqual({ id: 900, hard: -1, used: 0, projectId: 0, projectName: '' });
+    expect(scope.isDone()).toBe(true);
+  });
+
+  test('setQuota: PUT /quotas/{id} with hard.storage (P11); unknown id → not_found (P15); a bad id never leaves', async () => {
+    const { harbor, scope } = setup();
+    const ok = rec(11);
+    scope.put(`${API}${ok.path}`, ok.body).reply(...ok.reply);
+    await expect(harbor.setQuota(2, -1)).resolves.toBeUndefined();
+    const missing = rec(15);
+    scope.put(`${API}${missing.path}`, missing.body).reply(...missing.reply);
+    expect(await rejection(harbor.setQuota(999999, 100))).toMatchObject({ kind: 'not_found' });
+    for (const bad of [-1, 1.5, Number.NaN]) await expect(harbor.setQuota(bad, 1)).rejects.toThrow('quota id must be a non-negative integer');
+    expect(scope.isDone()).toBe(true);
+  });
+});
+
+describe('immutable tag rules', () => {
+  test('createImmutableRule: the body Harbor\'s UI sends, the id from Location (P18)', async () => {
+    const { harbor, scope } = setup();
+    const r = rec(18);
+    scope.post(`${API}${r.path}`, r.body).reply(...r.reply);
+    const body = r.body as { tag_selectors: { pattern: string }[]; scope_selectors: { repository: { pattern: string }[] } };
+    await expect(
+      harbor.createImmutableRule('issue13-immu', { tagPattern: body.tag_selectors[0].pattern, repositoryPattern: body.scope_selectors.repository[0].pattern }),
+    ).resolves.toBe(1);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  test('createImmutableRule without a Location: the id of the listed rule with both patterns; none → 0', async () => {
+    const { harbor, scope } = setup();
+    const listed = rec(22);
+    const rules = listed.response as { id: number; tag_selectors: { pattern: string }[]; scope_selectors: { repository: { pattern: string }[] } }[];
+    const target = rules.find((x) => x.id === 3)!; // rel-{a,b} in team/**; the list also holds a rule without tag selectors (P21)
+    const wanted = { tagPattern: target.tag_selectors[0].pattern, repositoryPattern: target.scope_selectors.repository[0].pattern };
+    scope.post(`${API}${listed.path}`).reply(201, '');
+    scope.get(`${API}${listed.path}`).reply(...listed.reply);
+    await expect(harbor.createImmutableRule('issue13-immu', wanted)).resolves.toBe(target.id);
+    // rule 1's tags (v*) with rule 3's repositories: neither rule
+    scope.post(`${API}${listed.path}`).reply(201, '');
+    scope.get(`${API}${listed.path}`).reply(...listed.reply);
+    await expect(harbor.createImmutableRule('issue13-immu', { ...wanted, tagPattern: 'v*' })).resolves.toBe(0);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  test('createImmutableRule: a duplicate → conflict with Harbor\'s message (P19)', async () => {
+    const { harbor, scope } = setup();
+    const r = rec(19);
+    scope.post(`${API}${r.path}`).reply(...r.reply);
+    expect(await rejection(harbor.createImmutableRule('issue13-immu', { tagPattern: 'v*', repositoryPattern: '**' }))).toMatchObject({
+      kind: 'conflict',
+      message: expect.stringContaining('immutable rule already exists'),
+    });
+  });
+
+  test('listImmutableRules: the rules as Harbor lists them (P22); not a list → none', async () => {
+    const { harbor, scope } = setup();
+    const r = rec(22);
+    scope.get(`${API}${r.path}`).reply(...r.reply);
+    await expect(harbor.listImmutableRules('issue13-immu')).resolves.toEqual(r.response);
+    scope.get(`${API}${r.path}`).reply(200, { rules: [] });
+    await expect(harbor.listImmutableRules('issue13-immu')).resolves.toEqual([]);
+  });
+
+  test('deleteImmutableRule: DELETE by id (P40); a bad id never leaves', async () => {
+    const { harbor, scope } = setup();
+    const r = rec(40);
+    scope.delete(`${API}${r.path}`).reply(...r.reply);
+    await expect(harbor.deleteImmutableRule('issue13-immu', 1)).resolves.toBeUndefined();
+    for (const bad of [-1, 2.5]) await expect(harbor.deleteImmutableRule('issue13-immu', bad)).rejects.toThrow('rule id must be a non-negative integer');
+    expect(scope.isDone()).toBe(true);
+  });
+});
