@@ -61,4 +61,89 @@ describe('upload progress across replicas', () => {
       s.close();
     }
   });
+
+  describe('the heartbeat (every staleAfterMs / 4, on a fake clock)', () => {
+    let t = 0;
+    beforeEach(() => {
+      t = 5_000_000;
+      jest.useFakeTimers({ doNotFake: ['Date', 'setImmediate', 'nextTick'] });
+    });
+    afterEach(() => jest.useRealTimers());
+    /** Moves the store's clock and its timers together. */
+    const advance = async (ms: number) => {
+      for (let left = ms; left > 0; left -= 1000) {
+        t += Math.min(1000, left);
+        await jest.advanceTimersByTimeAsync(Math.min(1000, left));
+      }
+    };
+    /** A cache that can be "down" (writes lost), counting the writes that landed. */
+    const flaky = () => {
+      const cache = new MemoryCache(10_000, () => t);
+      const state = { up: true, landed: 0 };
+      return {
+        state,
+        cache: {
+          get: cache.get.bind(cache),
+          del: cache.del.bind(cache),
+          set: async <T>(k: string, v: T, ttl: number) => {
+            if (!state.up) return;
+            state.landed += 1;
+            await cache.set(k, v, ttl);
+          },
+        },
+      };
+    };
+
+    it('keeps a running upload of a live replica fresh for the others, however long it takes', async () => {
+      const { cache } = flaky();
+      const a = new ProgressStore(cache, { ttlSeconds: 3600, replica: 'A', sharedConfigured: true, shared: () => true, staleAfterMs: 8_000, now: () => t });
+      const b = new ProgressStore(cache, { ttlSeconds: 3600, replica: 'B', sharedConfigured: true, shared: () => true, staleAfterMs: 8_000, now: () => t });
+      try {
+        await a.save(record('u-h', 'A', t), true);
+        await advance(40_000); // five times staleAfterMs without a save: only the heartbeat writes
+        expect(await b.get('u-h')).toMatchObject({ state: 'receiving' });
+        expect(Date.parse((await b.get('u-h'))!.updatedAt)).toBeGreaterThanOrEqual(t - 8_000 / 4 - 1000);
+      } finally {
+        a.close();
+        b.close();
+      }
+    });
+
+    it("beats only for its own replica's uploads, and not for finished ones", async () => {
+      const { cache, state } = flaky();
+      const a = new ProgressStore(cache, { ttlSeconds: 3600, replica: 'A', sharedConfigured: true, shared: () => true, staleAfterMs: 8_000, now: () => t });
+      try {
+        await a.save(record('u-z', 'Z', t), true);
+        await a.save({ ...record('u-done', 'A', t), state: 'succeeded' }, true);
+        const before = state.landed;
+        await advance(20_000);
+        expect(state.landed).toBe(before);
+      } finally {
+        a.close();
+      }
+    });
+
+    it('sends again what the shared cache missed while it was down (only when one is configured)', async () => {
+      for (const sharedConfigured of [true, false]) {
+        const { cache, state } = flaky();
+        let up = false;
+        const a = new ProgressStore(cache, { ttlSeconds: 3600, replica: 'A', sharedConfigured, shared: () => up, staleAfterMs: 8_000, now: () => t });
+        const b = new ProgressStore(cache, { ttlSeconds: 3600, replica: 'B', sharedConfigured, shared: () => up, staleAfterMs: 8_000, now: () => t });
+        try {
+          state.up = false;
+          await a.save({ ...record('u-out', 'A', t), state: 'succeeded' }, true); // lost
+          state.up = true;
+          up = true;
+          await advance(2_000);
+          expect((await b.get('u-out'))?.state).toBe(sharedConfigured ? 'succeeded' : undefined);
+          const landed = state.landed;
+          await advance(10_000);
+          expect(state.landed).toBe(landed); // once synced, not again
+        } finally {
+          a.close();
+          b.close();
+        }
+      }
+    });
+  });
 });
