@@ -98,13 +98,12 @@ export function createInProcessCoordination(opts: Pick<CoordinationOptions, 'def
 export function createRedisCoordination(opts: CoordinationOptions & { redisUrl: string }): CoordinationService {
   const log = opts.logger ?? silentLogger;
   const prefix = opts.keyPrefix ?? 'hubgate:';
-  const timeoutMs = opts.commandTimeoutMs ?? 500;
   const defaultTtlMs = opts.defaultTtlMs ?? DEFAULT_TTL_MS;
   const defaultWaitMs = opts.defaultWaitMs ?? DEFAULT_WAIT_MS;
   const quarantineMs = opts.lockQuarantineMs ?? DEFAULT_LOCK_QUARANTINE_MS;
   const lockKey = (name: string) => `${prefix}lock:${name}`;
   const cacheKey = (key: string) => `${prefix}cache:${key}`;
-  const client = redisClient(opts.redisUrl, timeoutMs);
+  const client = redisClient(opts.redisUrl, opts.commandTimeoutMs);
 
   const locks = new LocalLocks();
   let up: boolean | undefined; // undefined until the first outcome

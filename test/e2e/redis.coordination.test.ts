@@ -392,6 +392,14 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
       expect(await c.get('k')).toBe(2);
     });
 
+    it('close() ends its connection', async () => {
+      const c = await open();
+      const clients = async () => String(await raw.call('CLIENT', 'LIST')).split('\n').filter((l) => l.trim() !== '').length;
+      const before = await clients();
+      await c.close();
+      await eventually(async () => (await clients()) === before - 1, 3000);
+    });
+
     it('close() logs no outage, and returns while Redis is frozen', async () => {
       const log = logged();
       const c = await open({ logger: log.logger });
@@ -605,6 +613,38 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
       expect(c.shared()).toBe(false);
       await expect(c.withLock('robot:z', async (held) => held(), { required: true })).resolves.toBe(true);
       expect(c.shared()).toBe(true);
+    });
+
+    it('a lock held across a Redis restart stays untrusted while the new server is younger than the quarantine', async () => {
+      // 3 s: longer than a reconnection after the restart below can take (backoff up to 2 s)
+      const c = await openWith(3000);
+      /** A required lock, retried while the server is in quarantine. */
+      const required = async <T>(name: string, fn: (held: () => boolean) => Promise<T>): Promise<T> => {
+        for (;;) {
+          try {
+            return await c.withLock(name, fn, { required: true });
+          } catch (e) {
+            if (!(e instanceof AppError && e.kind === 'unavailable')) throw e;
+            await sleep(200);
+          }
+        }
+      };
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const views: boolean[] = [];
+      const holder = required('robot:r', async (held) => {
+        views.push(held());
+        await gate;
+        views.push(held());
+      });
+      await eventually(() => views.length === 1, 10_000);
+      await redis.restart(); // the lock is gone with the old server
+      await eventually(() => c.ping(), 8000);
+      // another required lock learns the new server's age (and is refused: it is younger than the quarantine)
+      await expect(c.withLock('robot:other', async () => 'too early', { required: true })).rejects.toMatchObject({ kind: 'unavailable' });
+      release();
+      await holder;
+      expect(views).toEqual([true, false]);
     });
 
     it('held() turns false as soon as Redis is lost while the lock is held', async () => {
