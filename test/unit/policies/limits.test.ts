@@ -11,16 +11,7 @@ import { WorkspacePoliciesService } from '../../../src/domain/workspace-policies
 import { ArchiveError } from '../../../src/domain/uploads/archive-error';
 import { createMetrics } from '../../../src/observability/metrics';
 import { silentLogger } from '../../../src/observability/logger';
-import type { HarborImmutableRule } from '../../../src/ports/harbor-limits';
-
-const rule = (id: number, tags: string, images = '**', extra: Partial<HarborImmutableRule> = {}): HarborImmutableRule => ({
-  id,
-  action: 'immutable',
-  template: 'immutable_template',
-  tag_selectors: [{ kind: 'doublestar', decoration: 'matches', pattern: tags }],
-  scope_selectors: { repository: [{ kind: 'doublestar', decoration: 'repoMatches', pattern: images }] },
-  ...extra,
-});
+import { rule } from './immutable-rule';
 
 describe('sizes', () => {
   it('reads bytes, IEC units as 1024 and SI units as 1000, decimals when whole', () => {
