@@ -83,7 +83,18 @@ export type ProxyEngine = 'node' | 'http-proxy-middleware';
 export const PROXY_ENGINES: readonly ProxyEngine[] = ['node', 'http-proxy-middleware'];
 
 export function createPassThrough(opts: PassThroughOptions & { engine?: ProxyEngine }): PassThrough {
-  return opts.engine === 'http-proxy-middleware' ? createHttpProxyPassThrough(opts) : createNodePassThrough(opts);
+  const engine = opts.engine === 'http-proxy-middleware' ? createHttpProxyPassThrough(opts) : createNodePassThrough(opts);
+  return (req, res, next) => {
+    // A registry DELETE or OPTIONS has no body, and one sent chunked is refused on both engines: node-http-proxy
+    // (the fallback engine) forwards it as `Content-Length: 0` followed by the body's bytes, which Harbor reads as
+    // a further request on the kept-alive socket — one hubgate never checked (request smuggling).
+    if ((req.method === 'DELETE' || req.method === 'OPTIONS') && req.headers['transfer-encoding'] !== undefined) {
+      req.resume();
+      sendError(res, 400, 'BAD_REQUEST', `a registry ${req.method} request carries no body; this one was sent chunked`);
+      return;
+    }
+    engine(req, res, next);
+  };
 }
 
 /**

@@ -261,10 +261,9 @@ describe.each(PROXY_ENGINES)('pass-through, %s engine', (engine) => {
   });
   afterEach(() => front.close());
   /**
-   * A test defined for the engines named only. Four are left out for the fallback engine, which fails them (gaps
-   * of node-http-proxy underneath it, left as they are; reported with issue 16):
-   * - a DELETE or OPTIONS with a chunked body reaches Harbor as `Content-Length: 0` followed by the body's bytes,
-   *   which Harbor reads as a further request on the kept-alive socket;
+   * A test defined for the engines named only. Three are left out for the fallback engine, which fails them (gaps
+   * of node-http-proxy underneath it, left as they are; reported with issue 16 — its fourth, request smuggling
+   * through a chunked DELETE or OPTIONS, is closed for both engines by createPassThrough, tested below):
    * - Harbor's hop-by-hop response headers are copied to the client;
    * - when Harbor cuts an answer mid-body the client's response is neither ended nor cut (the client waits until
    *   hubgate's client idle timeout cuts it, and nothing is logged);
@@ -308,11 +307,15 @@ describe.each(PROXY_ENGINES)('pass-through, %s engine', (engine) => {
       ]);
     });
 
-    on(['node'], 'a DELETE with a chunked body keeps it as it is', async () => {
-      await call(front.url, 'DELETE', '/v2/alpha/app/blobs/uploads/u1', { 'Transfer-Encoding': 'chunked' }, 'chunks');
-      expect(harbor.received.map((r) => [r.method, r.headers.filter((h) => /^(content-length|transfer-encoding):/.test(h)), r.body])).toStrictEqual([
-        ['DELETE', ['transfer-encoding: chunked'], 'chunks'],
+    it.each(['DELETE', 'OPTIONS'])('a %s with a chunked body is refused (400) and never reaches Harbor (smuggling on the fallback engine)', async (method) => {
+      // What node-http-proxy made of it: `Content-Length: 0`, then these bytes — a second request to Harbor.
+      const smuggled = 'GET /api/v2.0/users HTTP/1.1\r\nHost: harbor\r\n\r\n';
+      const r = await call(front.url, method, '/v2/alpha/app/blobs/uploads/u1', { 'Transfer-Encoding': 'chunked' }, smuggled);
+      expect([r.status, JSON.parse(r.body.toString())]).toStrictEqual([
+        400,
+        { errors: [{ code: 'BAD_REQUEST', message: `a registry ${method} request carries no body; this one was sent chunked` }] },
       ]);
+      expect(harbor.received).toStrictEqual([]);
     });
 
     it('an upload body arrives intact, chunked or with its Content-Length', async () => {
