@@ -1,5 +1,5 @@
 import nock from './nock';
-import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, rejection, replayed } from './harbor.kit';
+import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, operations, rejection, replayed } from './harbor.kit';
 
 /**
  * Quotas and immutable-tag rules in the Harbor adapter (adapters/harbor/harbor-limits.ts), replayed from
@@ -140,4 +140,27 @@ describe('immutable tag rules', () => {
     for (const bad of [-1, 2.5]) await expect(harbor.deleteImmutableRule('issue13-immu', bad)).rejects.toThrow('rule id must be a non-negative integer');
     expect(scope.isDone()).toBe(true);
   });
+});
+
+test('each call is counted under its operation id (the metrics label, and the Accept it is sent with)', async () => {
+  const { harbor, scope, metrics } = setup();
+  scope.get(`${API}/quotas`).query(true).times(2).reply(200, [quotaRow(1, 'p', 10, 1)]);
+  scope.put(`${API}/quotas/1`).reply(200, '');
+  scope.get(`${API}/projects/ws/immutabletagrules`).reply(200, []);
+  scope.post(`${API}/projects/ws/immutabletagrules`).reply(201, '', { Location: '/api/v2.0/projects/ws/immutabletagrules/7' });
+  scope.delete(`${API}/projects/ws/immutabletagrules/7`).reply(200, '');
+  await harbor.getProjectQuota(1);
+  await harbor.listQuotas();
+  await harbor.setQuota(1, 5);
+  await harbor.listImmutableRules('ws');
+  await harbor.createImmutableRule('ws', { tagPattern: 'v*', repositoryPattern: '**' });
+  await harbor.deleteImmutableRule('ws', 7);
+  expect(await operations(metrics)).toStrictEqual([
+    'CreateImmuRule success 1',
+    'DeleteImmuRule success 1',
+    'ListImmuRules success 1',
+    'currentUser success 1', // the admin identity check, once
+    'listQuotas success 2',
+    'updateQuota success 1',
+  ]);
 });

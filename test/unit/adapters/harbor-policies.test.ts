@@ -1,5 +1,5 @@
 import nock from './nock';
-import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, rejection, replayed } from './harbor.kit';
+import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, operations, rejection, replayed } from './harbor.kit';
 
 /** Project logs and tag retention in the Harbor adapter, replayed from test/fixtures/harbor/retention (R01–R27). */
 
@@ -74,8 +74,43 @@ test('executions, tasks and a task log (R15, R16, R17); an unknown task log → 
   await expect(harbor.retentionTaskLog(3, 2, 99)).resolves.toBeNull();
 });
 
-test('ids are checked before any call', async () => {
+test('ids are checked before any call, each named in its refusal; 0 is an id', async () => {
   const { harbor } = makeAdapter();
-  expect(await rejection(harbor.getRetention(-1))).toMatchObject({ kind: 'invalid' });
-  expect(await rejection(harbor.retentionTaskLog(1, 1.5, 1))).toMatchObject({ kind: 'invalid' });
+  expect(await rejection(harbor.getRetention(-1))).toMatchObject({ kind: 'invalid', message: 'retention id must be a non-negative integer' });
+  expect(await rejection(harbor.retentionTaskLog(1, 1.5, 1))).toMatchObject({ kind: 'invalid', message: 'execution id must be a non-negative integer' });
+  expect(await rejection(harbor.retentionTaskLog(1, 1, Number.NaN))).toMatchObject({ kind: 'invalid', message: 'task id must be a non-negative integer' });
+  const { harbor: h0, scope } = setup();
+  scope.get(`${API}/retentions/0`).reply(...rec(10).reply);
+  await expect(h0.getRetention(0)).resolves.toEqual(rec(10).response);
+});
+
+test('each call is counted under its operation id (the metrics label, and the Accept it is sent with)', async () => {
+  const { harbor, scope, metrics } = setup();
+  scope.get(`${API}/projects/ws/logs`).query(true).reply(200, [], { 'X-Total-Count': '0' });
+  scope.post(`${API}/retentions`).reply(...rec(5).reply);
+  scope.get(`${API}/retentions/3`).reply(...rec(10).reply);
+  scope.put(`${API}/retentions/3`).reply(200, '');
+  scope.post(`${API}/retentions/3/executions`).reply(...rec(14).reply);
+  scope.get(`${API}/retentions/3/executions`).query(true).reply(...rec(15).reply);
+  scope.get(`${API}/retentions/3/executions/2/tasks`).query(true).reply(...rec(16).reply);
+  scope.get(`${API}/retentions/3/executions/2/tasks/2`).reply(...rec(17).reply);
+  await harbor.projectLogs('ws', { page: 1, pageSize: 10 });
+  await harbor.createRetention(rec(5).body);
+  const policy = await harbor.getRetention(3);
+  await harbor.updateRetention(3, policy);
+  await harbor.startRetention(3, true);
+  await harbor.listRetentionExecutions(3, 1, 100);
+  await harbor.listRetentionTasks(3, 2, 1, 100);
+  await harbor.retentionTaskLog(3, 2, 2);
+  expect(await operations(metrics)).toStrictEqual([
+    'createRetention success 1',
+    'currentUser success 1',
+    'getRetention success 1',
+    'listRetentionExecutions success 1',
+    'listRetentionTasks success 1',
+    'projectLogs success 1',
+    'retentionTaskLog success 1',
+    'startRetention success 1',
+    'updateRetention success 1',
+  ]);
 });

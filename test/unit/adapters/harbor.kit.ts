@@ -80,6 +80,12 @@ export async function counter(metrics: Metrics, operation: string, outcome: stri
   return m.values.find((v) => v.labels.operation === operation && v.labels.outcome === outcome)?.value ?? 0;
 }
 
+/** Every Harbor call counted so far, as `operation outcome count` lines (the operation ids the adapter reports). */
+export async function operations(metrics: Metrics): Promise<string[]> {
+  const m = await metrics.harborRequests.get();
+  return m.values.map((v) => `${v.labels.operation} ${v.labels.outcome} ${v.value}`).sort();
+}
+
 export async function rejection(p: Promise<unknown>): Promise<Error & { kind?: string; upstreamStatus?: number }> {
   try {
     await p;
