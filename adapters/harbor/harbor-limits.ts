@@ -1,6 +1,6 @@
 import type { HarborImmutableRule, HarborLimitsPort, HarborQuota } from '../../src/ports/harbor-limits';
 import type { HarborCall, HarborReply } from './harbor-http';
-import { idFromLocation, projectPath } from './paths';
+import { idFromLocation, idSegment, projectPath } from './paths';
 
 type Call = <T>(c: Omit<HarborCall, 'byName'> & { project?: string }) => Promise<HarborReply<T>>;
 
@@ -13,10 +13,7 @@ interface QuotaRow {
 
 const quotaOf = (q: QuotaRow): HarborQuota => ({ id: q.id, hard: q.hard?.storage ?? -1, used: q.used?.storage ?? 0 });
 const rulesPath = (project: string) => `${projectPath(project)}/immutabletagrules`;
-const rulePath = (project: string, id: number) => {
-  if (!Number.isSafeInteger(id) || id < 0) throw new Error('rule id must be a non-negative integer');
-  return `${rulesPath(project)}/${id}`;
-};
+const rulePath = (project: string, id: number) => `${rulesPath(project)}/${idSegment('rule id', id)}`;
 
 /**
  * Harbor's quota and immutable-rule calls, on the adapter's `call` (identity check, error mapping, retries for
@@ -49,8 +46,7 @@ export function harborLimits(call: Call): HarborLimitsPort {
     },
 
     async setQuota(quotaId, hardBytes) {
-      if (!Number.isSafeInteger(quotaId) || quotaId < 0) throw new Error('quota id must be a non-negative integer');
-      await call({ operation: 'updateQuota', method: 'PUT', path: `/quotas/${quotaId}`, body: { hard: { storage: hardBytes } } });
+      await call({ operation: 'updateQuota', method: 'PUT', path: `/quotas/${idSegment('quota id', quotaId)}`, body: { hard: { storage: hardBytes } } });
     },
 
     async listImmutableRules(project) {

@@ -8,16 +8,12 @@ import type {
   HarborRetentionTask,
 } from '../../src/ports/harbor-policies';
 import type { HarborCall, HarborReply } from './harbor-http';
-import { idFromLocation, projectPath } from './paths';
+import { idFromLocation, idSegment, projectPath } from './paths';
 
 type Call = <T>(c: Omit<HarborCall, 'byName'> & { project?: string }) => Promise<HarborReply<T>>;
 type PageFn = <T>(operation: string, path: string, query?: ListQuery, extra?: Record<string, string | undefined>, project?: string) => Promise<Page<T>>;
 
-const idSeg = (what: string, id: number): string => {
-  if (!Number.isSafeInteger(id) || id < 0) throw new AppError('invalid', `${what} must be a non-negative integer`);
-  return String(id);
-};
-const retentionPath = (id: number) => `/retentions/${idSeg('retention id', id)}`;
+const retentionPath = (id: number) => `/retentions/${idSegment('retention id', id)}`;
 
 /** Project logs and tag retention over the adapter's transport (mixed into createHarborAdapter). */
 export function policiesMethods(h: { call: Call; page: PageFn; absentAsNull: <T>(p: Promise<T>) => Promise<T | null> }): HarborPoliciesPort {
@@ -47,7 +43,7 @@ export function policiesMethods(h: { call: Call; page: PageFn; absentAsNull: <T>
       return h.page<HarborRetentionExecution>('listRetentionExecutions', `${retentionPath(id)}/executions`, { page, pageSize });
     },
     async listRetentionTasks(id, eid, page, pageSize) {
-      return h.page<HarborRetentionTask>('listRetentionTasks', `${retentionPath(id)}/executions/${idSeg('execution id', eid)}/tasks`, { page, pageSize });
+      return h.page<HarborRetentionTask>('listRetentionTasks', `${retentionPath(id)}/executions/${idSegment('execution id', eid)}/tasks`, { page, pageSize });
     },
     async retentionTaskLog(id, eid, tid) {
       return h.absentAsNull(
@@ -55,7 +51,7 @@ export function policiesMethods(h: { call: Call; page: PageFn; absentAsNull: <T>
           .call<unknown>({
             operation: 'retentionTaskLog',
             method: 'GET',
-            path: `${retentionPath(id)}/executions/${idSeg('execution id', eid)}/tasks/${idSeg('task id', tid)}`,
+            path: `${retentionPath(id)}/executions/${idSegment('execution id', eid)}/tasks/${idSegment('task id', tid)}`,
             text: true,
           })
           .then((r) => (typeof r.data === 'string' ? r.data : r.data == null ? '' : String(r.data))),

@@ -14,7 +14,8 @@ function segment(what: string, value: string): string {
   return encodeURIComponent(value);
 }
 
-function idSegment(what: string, id: number): string {
+/** A numeric id as a path segment; anything but a non-negative safe integer is refused (400) before a call. */
+export function idSegment(what: string, id: number): string {
   if (!Number.isSafeInteger(id) || id < 0) throw invalid(`${what} must be a non-negative integer`);
   return String(id);
 }

@@ -80,7 +80,7 @@ describe('quotas', () => {
     const missing = rec(15);
     scope.put(`${API}${missing.path}`, missing.body).reply(...missing.reply);
     expect(await rejection(harbor.setQuota(999999, 100))).toMatchObject({ kind: 'not_found' });
-    for (const bad of [-1, 1.5, Number.NaN]) await expect(harbor.setQuota(bad, 1)).rejects.toThrow('quota id must be a non-negative integer');
+    for (const bad of [-1, 1.5, Number.NaN]) await expect(harbor.setQuota(bad, 1)).rejects.toMatchObject({ kind: 'invalid', message: 'quota id must be a non-negative integer' });
     expect(scope.isDone()).toBe(true);
   });
 });
@@ -137,7 +137,7 @@ describe('immutable tag rules', () => {
     const r = rec(40);
     scope.delete(`${API}${r.path}`).reply(...r.reply);
     await expect(harbor.deleteImmutableRule('issue13-immu', 1)).resolves.toBeUndefined();
-    for (const bad of [-1, 2.5]) await expect(harbor.deleteImmutableRule('issue13-immu', bad)).rejects.toThrow('rule id must be a non-negative integer');
+    for (const bad of [-1, 2.5]) await expect(harbor.deleteImmutableRule('issue13-immu', bad)).rejects.toMatchObject({ kind: 'invalid', message: 'rule id must be a non-negative integer' });
     expect(scope.isDone()).toBe(true);
   });
 });
