@@ -1,5 +1,4 @@
-import nock from './nock';
-import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, operations, rejection, replayed } from './harbor.kit';
+import { API, nockedHarbor, operations, rejection, replayed } from './harbor.kit';
 
 /**
  * Quotas and immutable-tag rules in the Harbor adapter (adapters/harbor/harbor-limits.ts), replayed from
@@ -7,19 +6,8 @@ import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, operations
  */
 const rec = (n: number) => replayed('live-policies', `P${String(n).padStart(2, '0')}`);
 
-beforeAll(() => nock.disableNetConnect());
-afterEach(() => {
-  nock.cleanAll();
-  closeAdapters();
-});
-afterAll(() => nock.enableNetConnect());
-
-function setup() {
-  const ctx = makeAdapter();
-  const scope = harborScope();
-  adminAccepted(scope);
-  return { ...ctx, scope };
-}
+/** A fresh adapter whose admin identity check (009) is answered once, and its nock scope. */
+const setup = nockedHarbor();
 
 const quotaRow = (id: number, name: string, hard?: number, used?: number) => ({
   id,

@@ -1,23 +1,11 @@
-import nock from './nock';
-import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, operations, rejection, replayed } from './harbor.kit';
+import { API, makeAdapter, nockedHarbor, operations, rejection, replayed } from './harbor.kit';
 
 /** Project logs and tag retention in the Harbor adapter, replayed from test/fixtures/harbor/retention (R01–R27). */
 
 const rec = (n: number) => replayed('retention', `R${String(n).padStart(2, '0')}`);
 
-beforeAll(() => nock.disableNetConnect());
-afterEach(() => {
-  nock.cleanAll();
-  closeAdapters();
-});
-afterAll(() => nock.enableNetConnect());
-
-function setup() {
-  const ctx = makeAdapter();
-  const scope = harborScope();
-  adminAccepted(scope);
-  return { ...ctx, scope };
-}
+/** A fresh adapter whose admin identity check (009) is answered once, and its nock scope. */
+const setup = nockedHarbor();
 
 test('projectLogs: Harbor q and paging passed on, total from X-Total-Count (R25)', async () => {
   const { harbor, scope } = setup();

@@ -1,24 +1,12 @@
-import nock, { bodyMatcher } from './nock';
+import { bodyMatcher } from './nock';
 import type { HarborProject, HarborRepository, HarborRobot, RobotCreate } from '../../../src/ports/harbor';
 import { recorded, recordedBody, recordedReply } from '../../support/recorded';
-import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, rejection } from './harbor.kit';
+import { API, harborScope, makeAdapter, nockedHarbor, rejection } from './harbor.kit';
 
 /** Each method's happy path and Harbor's 4xx answers, replayed from the recorded Harbor 2.5.5 exchanges. */
 
-beforeAll(() => nock.disableNetConnect());
-afterEach(() => {
-  nock.cleanAll();
-  closeAdapters();
-});
-afterAll(() => nock.enableNetConnect());
-
-/** A fresh adapter whose admin identity check (009) is answered once. */
-function setup() {
-  const ctx = makeAdapter();
-  const scope = harborScope();
-  adminAccepted(scope);
-  return { ...ctx, scope };
-}
+/** A fresh adapter whose admin identity check (009) is answered once, and its nock scope. */
+const setup = nockedHarbor();
 
 describe('identity and health', () => {
   test('currentUser returns the admin as Harbor reports it (009)', async () => {

@@ -161,3 +161,22 @@ export function replayed(set: string, id: string) {
   };
 }
 const REPLAYED = new Set(['content-type', 'location', 'x-total-count', 'link']);
+
+/**
+ * The usual frame of an adapter test file: no real network (nock), adapters closed and interceptors dropped after
+ * each test. Returns `setup()`: a fresh adapter whose admin identity check (009) is answered once, and its scope.
+ */
+export function nockedHarbor(): (over?: Partial<HarborAdapterOptions>) => ReturnType<typeof makeAdapter> & { scope: Scope } {
+  beforeAll(() => nock.disableNetConnect());
+  afterEach(() => {
+    nock.cleanAll();
+    closeAdapters();
+  });
+  afterAll(() => nock.enableNetConnect());
+  return (over = {}) => {
+    const ctx = makeAdapter(over);
+    const scope = harborScope();
+    adminAccepted(scope);
+    return { ...ctx, scope };
+  };
+}

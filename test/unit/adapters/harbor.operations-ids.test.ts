@@ -1,22 +1,14 @@
-import nock from './nock';
-import { API, adminAccepted, closeAdapters, harborScope, makeAdapter, operations } from './harbor.kit';
+import { API, nockedHarbor, operations } from './harbor.kit';
 
 /**
  * Every adapter method reports its own operation id — the `operation` label of hubgate_harbor_requests_total and
  * of the log lines, and what picks the `Accept` a call is sent with (operations.ts) — one call each, answered by
  * a nock'ed Harbor with the smallest body the method accepts.
  */
-beforeAll(() => nock.disableNetConnect());
-afterEach(() => {
-  nock.cleanAll();
-  closeAdapters();
-});
-afterAll(() => nock.enableNetConnect());
+const setup = nockedHarbor();
 
 test('one call of each method: one count under its operation id', async () => {
-  const { harbor, metrics } = makeAdapter();
-  const scope = harborScope();
-  adminAccepted(scope);
+  const { harbor, metrics, scope } = setup();
   const page = [200, '[]', { 'Content-Type': 'application/json', 'X-Total-Count': '0' }] as const;
   scope.get(`${API}/health`).reply(200, { status: 'healthy', components: [] });
   scope.get(`${API}/projects/1`).reply(200, { project_id: 1, name: 'p' });
