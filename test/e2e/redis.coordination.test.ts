@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { createCoordination, type CoordinationService } from '../../adapters/redis/redis.coordination';
+import { createCoordination, type CoordinationOptions, type CoordinationService } from '../../adapters/redis/redis.coordination';
 import { AppError } from '../../src/domain/errors';
 import { createLogger } from '../../src/observability/logger';
 import { startRedis, startTcpProxy, type TestRedis } from '../support/redis';
@@ -41,11 +41,18 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
   let redis: TestRedis;
   let raw: Redis;
   const opened: CoordinationService[] = [];
-  const open = async (extra: { logger?: ReturnType<typeof createLogger> } = {}) => {
+  /** A coordination on this test's Redis (or `redisUrl`), closed after the test, once it answers. */
+  const open = async (extra: Partial<CoordinationOptions> = {}): Promise<CoordinationService> => {
     const c = createCoordination({ redisUrl: redis.url, ...extra });
     opened.push(c);
     await eventually(() => c.ping(), 5000);
     return c;
+  };
+
+  /** A logger whose lines the test reads. */
+  const logged = () => {
+    const lines: string[] = [];
+    return { lines, logger: createLogger('info', (l) => lines.push(l)), entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
   };
 
   beforeAll(async () => {
@@ -241,9 +248,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     const proxy = await startTcpProxy(redis.port);
     try {
       const lines: string[] = [];
-      const c = createCoordination({ redisUrl: proxy.url, logger: createLogger('info', (l) => lines.push(l)) });
-      opened.push(c);
-      await eventually(() => c.ping(), 5000);
+      const c = await open({ redisUrl: proxy.url, logger: createLogger('info', (l) => lines.push(l)) });
       await c.set('catalog', { stale: true }, 600);
       await c.set('ws:a', 1, 600);
       await c.set('ws:b', 2, 600);
@@ -288,10 +293,6 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
   });
 
   describe('outages, seen from one replica', () => {
-    const logged = () => {
-      const lines: string[] = [];
-      return { lines, logger: createLogger('info', (l) => lines.push(l)), entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
-    };
 
     it('logs nothing at start with Redis up, even for a command sent before the first connection is ready', async () => {
       const log = logged();
@@ -334,9 +335,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     it('does not send a command again that a dropped connection cut off (no stale write after an invalidation)', async () => {
       const proxy = await startTcpProxy(redis.port);
       try {
-        const c = createCoordination({ redisUrl: proxy.url });
-        opened.push(c);
-        await eventually(() => c.ping(), 5000);
+        const c = await open({ redisUrl: proxy.url });
         proxy.hold(); // the write reaches nobody and gets no answer ...
         await c.set('catalog', 'stale', 600); // ... times out (500 ms) ...
         expect(c.shared()).toBe(false);
@@ -354,9 +353,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     it('past 1,000 missed deletes it clears the whole cache namespace on recovery, once; at 1,000 it replays them', async () => {
       const proxy = await startTcpProxy(redis.port);
       try {
-        const c = createCoordination({ redisUrl: proxy.url });
-        opened.push(c);
-        await eventually(() => c.ping(), 5000);
+        const c = await open({ redisUrl: proxy.url });
         const missed = (n: number) => Array.from({ length: n }, (_, i) => `gone:${i}`);
         const outage = async (keys: string[]) => {
           await raw.set('hubgate:cache:other', 'kept?');
@@ -448,10 +445,6 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
   });
 
   describe('the lock watchdog', () => {
-    const logged = () => {
-      const lines: string[] = [];
-      return { lines, logger: createLogger('info', (l) => lines.push(l)) };
-    };
 
     it('takes the lock for its default TTL (30 s)', async () => {
       const c = await open();
@@ -463,9 +456,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     });
 
     it('keeps held() true while its extensions land, for several TTLs', async () => {
-      const c = createCoordination({ redisUrl: redis.url, lockQuarantineMs: 0 });
-      opened.push(c);
-      await eventually(() => c.ping(), 5000);
+      const c = await open({ lockQuarantineMs: 0 });
       const seen = await c.withLock(
         'long',
         async (held) => {
@@ -483,9 +474,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
 
     it('turns held() false and warns once when another holder has the key (the TTL ran out meanwhile)', async () => {
       const log = logged();
-      const c = createCoordination({ redisUrl: redis.url, lockQuarantineMs: 0, logger: log.logger });
-      opened.push(c);
-      await eventually(() => c.ping(), 5000);
+      const c = await open({ lockQuarantineMs: 0, logger: log.logger });
       const seen = await c.withLock(
         'stolen',
         async (held) => {
@@ -512,9 +501,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     });
 
     it('turns held() false close to the TTL when extensions go unanswered, before any command times out', async () => {
-      const c = createCoordination({ redisUrl: redis.url, lockQuarantineMs: 0, commandTimeoutMs: 5000 });
-      opened.push(c);
-      await eventually(() => c.ping(), 5000);
+      const c = await open({ lockQuarantineMs: 0, commandTimeoutMs: 5000 });
       const seen = await c.withLock(
         'late',
         async (held) => {
@@ -533,9 +520,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     });
 
     it('turns held() false when a command times out while the lock is held', async () => {
-      const c = createCoordination({ redisUrl: redis.url, lockQuarantineMs: 0 });
-      opened.push(c);
-      await eventually(() => c.ping(), 5000);
+      const c = await open({ lockQuarantineMs: 0 });
       const seen = await c.withLock(
         'frozen',
         async (held) => {
@@ -562,15 +547,9 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
   });
 
   describe('required locks (ownership changes): never degraded', () => {
-    const openWith = async (lockQuarantineMs: number) => {
-      const c = createCoordination({ redisUrl: redis.url, lockQuarantineMs });
-      opened.push(c);
-      await eventually(() => c.ping(), 5000);
-      return c;
-    };
 
     it('Redis down: a required lock is refused with 503 + Retry-After and fn never runs; an ordinary one still degrades', async () => {
-      const c = await openWith(0);
+      const c = await open({ lockQuarantineMs: 0 });
       await redis.stop();
       await c.ping();
       let ran = false;
@@ -582,7 +561,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     });
 
     it('a Redis that restarted less than the quarantine ago: refused (its old holders may still write); then held', async () => {
-      const c = await openWith(2000);
+      const c = await open({ lockQuarantineMs: 2000 });
       await redis.restart();
       await eventually(() => c.ping(), 8000);
       const err = await c.withLock('robot:x', async () => 'too early', { required: true }).catch((e: unknown) => e);
@@ -593,7 +572,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     });
 
     it("the quarantine's Retry-After counts from the server's start (its uptime), not from this replica's reconnect", async () => {
-      const c = await openWith(5000);
+      const c = await open({ lockQuarantineMs: 5000 });
       await redis.restart();
       await sleep(1100); // the server has been up 1 s (INFO counts whole seconds)
       await eventually(() => c.ping(), 8000);
@@ -605,7 +584,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     });
 
     it('one timed-out command (a busy moment) does not refuse the next required lock: Redis is asked again', async () => {
-      const c = await openWith(0);
+      const c = await open({ lockQuarantineMs: 0 });
       await c.withLock('robot:z', async () => undefined, { required: true });
       await redis.pause();
       await c.get('anything'); // times out: marked down
@@ -617,7 +596,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
 
     it('a lock held across a Redis restart stays untrusted while the new server is younger than the quarantine', async () => {
       // 3 s: longer than a reconnection after the restart below can take (backoff up to 2 s)
-      const c = await openWith(3000);
+      const c = await open({ lockQuarantineMs: 3000 });
       /** A required lock, retried while the server is in quarantine. */
       const required = async <T>(name: string, fn: (held: () => boolean) => Promise<T>): Promise<T> => {
         for (;;) {
@@ -648,7 +627,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     });
 
     it('held() turns false as soon as Redis is lost while the lock is held', async () => {
-      const c = await openWith(0);
+      const c = await open({ lockQuarantineMs: 0 });
       let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
       const seen: boolean[] = [];
