@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import nock, { type NockOptions, type Scope } from './nock';
-import { createHarborAdapter, type HarborAdapter, type HarborAdapterOptions } from '../../../adapters/harbor/harbor.adapter';
+import { createHarborAdapter, type HarborAdapterOptions } from '../../../adapters/harbor/harbor.adapter';
+import { createHarborHttp, type HarborHttpOptions } from '../../../adapters/harbor/harbor-http';
 import type { Logger } from '../../../src/observability/logger';
 import { createMetrics, type Metrics } from '../../../src/observability/metrics';
 import { recordedReply } from '../../support/recorded';
@@ -25,33 +26,35 @@ export function captureLogger(): Logger & { lines: LogLine[]; text(): string } {
   return { lines, text: () => JSON.stringify(lines), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-const opened: HarborAdapter[] = [];
+const opened: { close(): void }[] = [];
 
-/** Closes every adapter made since the last call (their kept-alive sockets would keep jest running). */
+/** Closes every adapter (and Harbor HTTP client) made since the last call (their kept-alive sockets would keep jest running). */
 export function closeAdapters(): void {
   for (const a of opened.splice(0)) a.close();
 }
 
-export function makeAdapter(over: Partial<HarborAdapterOptions> = {}): {
-  harbor: HarborAdapter;
-  metrics: Metrics;
-  logger: ReturnType<typeof captureLogger>;
-} {
+/**
+ * `create` run with the test options (hubgate's admin against BASE, short timeouts, fast retries; `over` on top),
+ * with its metrics and captured logger; closed by closeAdapters().
+ */
+function made<O, C extends { close(): void }>(create: (o: O) => C, over: Partial<O>): { made: C; metrics: Metrics; logger: ReturnType<typeof captureLogger> } {
   const metrics = createMetrics({ defaultMetrics: false });
   const logger = captureLogger();
-  const harbor = createHarborAdapter({
-    baseUrl: BASE,
-    username: ADMIN,
-    password: PASSWORD,
-    timeoutMs: 1000,
-    retries: 2,
-    retryDelayMs: 1,
-    metrics,
-    logger,
-    ...over,
-  });
-  opened.push(harbor);
+  const base = { baseUrl: BASE, username: ADMIN, password: PASSWORD, timeoutMs: 1000, retries: 2, retryDelayMs: 1, metrics, logger };
+  const it = create({ ...base, ...over } as O);
+  opened.push(it);
+  return { made: it, metrics, logger };
+}
+
+export function makeAdapter(over: Partial<HarborAdapterOptions> = {}) {
+  const { made: harbor, metrics, logger } = made(createHarborAdapter, over);
   return { harbor, metrics, logger };
+}
+
+/** The transport alone (adapters/harbor/harbor-http.ts), without the adapter's paths and admin identity check. */
+export function makeHttp(over: Partial<HarborHttpOptions> = {}) {
+  const { made: http, metrics, logger } = made(createHarborHttp, over);
+  return { http, metrics, logger };
 }
 
 /** A nock scope that insists on hubgate's admin Basic credentials. */
