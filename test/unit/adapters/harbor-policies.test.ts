@@ -1,3 +1,4 @@
+import { policiesMethods } from '../../../adapters/harbor/harbor-policies';
 import { API, makeAdapter, nockedHarbor, operations, rejection, replayed } from './harbor.kit';
 
 /** Project logs and tag retention in the Harbor adapter, replayed from test/fixtures/harbor/retention (R01–R27). */
@@ -41,6 +42,20 @@ test('getRetention and updateRetention (R10, R09); a bad cron → invalid (R11)'
   expect(await rejection(harbor.updateRetention(3, rec(11).body))).toMatchObject({ kind: 'invalid', message: expect.stringContaining('invalid cron every day') });
 });
 
+test('createRetention and startRetention without Location → upstream_unavailable naming the id Harbor did not report', async () => {
+  const { harbor, scope } = setup();
+  scope.post(`${API}/retentions`).reply(201, '');
+  scope.post(`${API}/retentions/3/executions`).reply(201, '');
+  expect(await rejection(harbor.createRetention(rec(5).body))).toMatchObject({
+    kind: 'upstream_unavailable',
+    message: 'upstream unavailable: Harbor did not report the retention policy id',
+  });
+  expect(await rejection(harbor.startRetention(3, false))).toMatchObject({
+    kind: 'upstream_unavailable',
+    message: 'upstream unavailable: Harbor did not report the retention execution id',
+  });
+});
+
 test('startRetention: POST {dry_run} with a text Accept, never retried, id from Location (R14)', async () => {
   const { harbor, scope } = setup();
   scope.post(`${API}/retentions/3/executions`, { dry_run: true }).matchHeader('accept', /text\/plain/).reply(...rec(14).reply);
@@ -66,10 +81,28 @@ test('ids are checked before any call, each named in its refusal; 0 is an id', a
   const { harbor } = makeAdapter();
   expect(await rejection(harbor.getRetention(-1))).toMatchObject({ kind: 'invalid', message: 'retention id must be a non-negative integer' });
   expect(await rejection(harbor.retentionTaskLog(1, 1.5, 1))).toMatchObject({ kind: 'invalid', message: 'execution id must be a non-negative integer' });
+  expect(await rejection(harbor.listRetentionTasks(1, -2, 1, 10))).toMatchObject({ kind: 'invalid', message: 'execution id must be a non-negative integer' });
   expect(await rejection(harbor.retentionTaskLog(1, 1, Number.NaN))).toMatchObject({ kind: 'invalid', message: 'task id must be a non-negative integer' });
   const { harbor: h0, scope } = setup();
   scope.get(`${API}/retentions/0`).reply(...rec(10).reply);
   await expect(h0.getRetention(0)).resolves.toEqual(rec(10).response);
+});
+
+test('a task log that happens to be JSON is kept as the text it is', async () => {
+  const { harbor, scope } = setup();
+  const log = '{"level":"info","msg":"retained"}';
+  scope.get(`${API}/retentions/3/executions/2/tasks/2`).reply(200, log, { 'Content-Type': 'text/plain' });
+  await expect(harbor.retentionTaskLog(3, 2, 2)).resolves.toBe(log);
+});
+
+test('retentionTaskLog turns whatever body its transport hands back into text: none → "", a number → its digits', async () => {
+  const bodies: unknown[] = [null, undefined, 42];
+  const methods = policiesMethods({
+    call: async <T>() => ({ status: 200, data: bodies.shift() as T, headers: {} }),
+    page: async () => ({ items: [], total: 0 }),
+    absentAsNull: async (p) => p,
+  });
+  expect([await methods.retentionTaskLog(3, 2, 2), await methods.retentionTaskLog(3, 2, 2), await methods.retentionTaskLog(3, 2, 2)]).toStrictEqual(['', '', '42']);
 });
 
 test('each call is counted under its operation id (the metrics label, and the Accept it is sent with)', async () => {

@@ -85,6 +85,16 @@ describe('projects', () => {
     await expect(harbor.createProject({ name: 'alpha', public: false })).resolves.toBe(recordedBody<HarborProject>(28).project_id);
   });
 
+  test('createProject without Location, and the lookup finds no such project (030) → upstream_unavailable', async () => {
+    const { harbor, scope } = setup();
+    scope.post(`${API}/projects`).reply(201, '');
+    scope.get(`${API}/projects/alpha`).reply(...recordedReply(30));
+    expect(await rejection(harbor.createProject({ name: 'alpha', public: false }))).toMatchObject({
+      kind: 'upstream_unavailable',
+      message: 'upstream unavailable: Harbor did not report the new project',
+    });
+  });
+
   test.each([
     [19, 'conflict'],
     [20, 'invalid'],
@@ -196,6 +206,35 @@ describe('projects', () => {
     scope.get(`${API}/projects/nope/summary`).reply(...recordedReply(30));
     await expect(harbor.projectSummary('alpha')).resolves.toEqual(recordedBody(34));
     expect((await rejection(harbor.projectSummary('nope'))).kind).toBe('not_found');
+  });
+});
+
+describe('calls that name a project', () => {
+  test('Harbor\'s 403 for an unknown project name (030) → not_found "project NAME not found", upstreamStatus 403', async () => {
+    const { harbor, scope } = setup();
+    scope.get(`${API}/projects/nope/summary`).reply(...recordedReply(30));
+    scope.get(`${API}/projects/nope/repositories/app`).reply(...recordedReply(30));
+    const e = await rejection(harbor.projectSummary('nope'));
+    expect({ kind: e.kind, message: e.message, upstreamStatus: e.upstreamStatus }).toStrictEqual({
+      kind: 'not_found',
+      message: 'project nope not found',
+      upstreamStatus: 403,
+    });
+    await expect(harbor.getRepository('nope', 'app')).resolves.toBeNull();
+  });
+
+  test('X-Is-Resource-Name goes with the calls that name a project, and with no other call', async () => {
+    const { harbor, scope } = setup();
+    scope.get(`${API}/projects/alpha/repositories/app`).matchHeader('x-is-resource-name', 'true').reply(200, { id: 1, name: 'alpha/app' });
+    await harbor.getRepository('alpha', 'app');
+    const unnamed = harborScope({ badheaders: ['x-is-resource-name'] });
+    unnamed.get(`${API}/projects/2`).reply(...recordedReply(29));
+    unnamed.get(`${API}/projects`).query(true).reply(...recordedReply(24));
+    unnamed.get(`${API}/robots/1`).reply(...recordedReply(55));
+    await harbor.getProjectById(2);
+    await harbor.listProjects({});
+    await harbor.getRobot(1);
+    expect([scope.pendingMocks(), unnamed.pendingMocks()]).toStrictEqual([[], []]);
   });
 });
 
@@ -354,7 +393,9 @@ describe('robots', () => {
 
   test('listRobots refuses filter text that would change the q expression', async () => {
     const { harbor } = makeAdapter();
-    expect((await rejection(harbor.listRobots('a,level=project'))).kind).toBe('invalid');
+    for (const text of ['a,level=project', 'a,b', 'a=b', 'a~b', 'a&b', 'a{b', 'a}b', 'a(b', 'a)b', 'a[b', 'a]b', 'a b', 'a\tb']) {
+      expect(await rejection(harbor.listRobots(text))).toMatchObject({ kind: 'invalid', message: 'robot name filter contains characters Harbor cannot match' });
+    }
   });
 
   test('getRobot (055); unknown → null (056)', async () => {
@@ -375,6 +416,23 @@ describe('robots', () => {
     const body = ex.response.body as { id: number; name: string; secret: string };
     expect(created).toEqual({ id: body.id, name: body.name });
     expect(JSON.stringify(created)).not.toContain(body.secret);
+  });
+
+  test('createRobot: the id from the body or else from Location, the name from the body or else as asked; neither id → upstream_unavailable', async () => {
+    const { harbor, scope } = setup();
+    const input = recorded(41).request.body as RobotCreate;
+    const json = { 'Content-Type': 'application/json' };
+    scope.post(`${API}/robots`).reply(201, { id: 7, name: 'robot$as-harbor-named-it' });
+    scope.post(`${API}/robots`).reply(201, { creation_time: '2026-11-26T13:52:51.228Z' }, { ...json, Location: '/api/v2.0/robots/8' });
+    scope.post(`${API}/robots`).reply(201, 'null', { ...json, Location: '/api/v2.0/robots/9' });
+    scope.post(`${API}/robots`).reply(201, { name: 'robot$x' });
+    await expect(harbor.createRobot(input)).resolves.toStrictEqual({ id: 7, name: 'robot$as-harbor-named-it' });
+    await expect(harbor.createRobot(input)).resolves.toStrictEqual({ id: 8, name: input.name });
+    await expect(harbor.createRobot(input)).resolves.toStrictEqual({ id: 9, name: input.name });
+    expect(await rejection(harbor.createRobot(input))).toMatchObject({
+      kind: 'upstream_unavailable',
+      message: 'upstream unavailable: Harbor did not report the new robot',
+    });
   });
 
   test.each([
@@ -423,12 +481,27 @@ describe('garbage collection and storage', () => {
     );
   });
 
+  test('startGc without Location → upstream_unavailable', async () => {
+    const { harbor, scope } = setup();
+    scope.post(`${API}/system/gc/schedule`).reply(201, '');
+    expect(await rejection(harbor.startGc({ dryRun: true, deleteUntagged: false }))).toMatchObject({
+      kind: 'upstream_unavailable',
+      message: 'upstream unavailable: Harbor did not report the GC run id',
+    });
+  });
+
   test('listGcHistory (194)', async () => {
     const { harbor, scope } = setup();
     scope.get(`${API}/system/gc`).query({ page: '1', page_size: '10' }).reply(...recordedReply(194));
     const page = await harbor.listGcHistory(1, 10);
     expect(page.total).toBe(Number(recorded(194).response.headers['X-Total-Count']));
     expect(page.items.map((r) => r.job_status)).toEqual((recordedBody(194) as { job_status: string }[]).map((r) => r.job_status));
+  });
+
+  test('listGcHistory passes its page and page size on', async () => {
+    const { harbor, scope } = setup();
+    scope.get(`${API}/system/gc`).query({ page: '2', page_size: '25' }).reply(200, [], { 'X-Total-Count': '30' });
+    await expect(harbor.listGcHistory(2, 25)).resolves.toStrictEqual({ items: [], total: 30 });
   });
 
   test('getGc (186); unknown → null (195)', async () => {
@@ -447,11 +520,24 @@ describe('garbage collection and storage', () => {
     await expect(harbor.getGcLog(999999)).resolves.toBeNull();
   });
 
+  test('getGcLog keeps a log that happens to be JSON as the text it is', async () => {
+    const { harbor, scope } = setup();
+    const log = '{"level":"info","msg":"gc done"}';
+    scope.get(`${API}/system/gc/1/log`).reply(200, log, { 'Content-Type': 'text/plain' });
+    await expect(harbor.getGcLog(1)).resolves.toBe(log);
+  });
+
   test('systemVolumes tolerates {"storage":[{}]} (006) and reads the stock shape', async () => {
     const { harbor, scope } = setup();
     scope.get(`${API}/systeminfo/volumes`).reply(...recordedReply(6));
     scope.get(`${API}/systeminfo/volumes`).reply(...recordedReply(6, { body: { storage: [{ total: 1000, free: 400 }] } }));
     await expect(harbor.systemVolumes()).resolves.toEqual({});
     await expect(harbor.systemVolumes()).resolves.toEqual({ total: 1000, free: 400 });
+  });
+
+  test('systemVolumes: a null body → {}', async () => {
+    const { harbor, scope } = setup();
+    scope.get(`${API}/systeminfo/volumes`).reply(200, 'null', { 'Content-Type': 'application/json' });
+    await expect(harbor.systemVolumes()).resolves.toStrictEqual({});
   });
 });

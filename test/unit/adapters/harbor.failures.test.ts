@@ -116,6 +116,25 @@ describe('admin identity and the anonymous fallback', () => {
     expect(e.message).toBe(MISCONFIGURED);
   });
 
+  test('currentUser() refused (010) counts as a refused identity: the next call fails fast, without asking Harbor', async () => {
+    const c = clock();
+    const { harbor } = makeAdapter({ now: c.now, identityFailTtlMs: 5000 });
+    harborScope().get(`${API}/users/current`).reply(...recordedReply(10));
+    expect((await rejection(harbor.currentUser())).kind).toBe('upstream_misconfigured');
+    // No interceptor left: asking Harbor again would fail as unreachable, not as misconfigured.
+    expect(await rejection(harbor.getRobot(1))).toMatchObject({ kind: 'upstream_misconfigured', message: MISCONFIGURED });
+  });
+
+  test('currentUser() failing otherwise (500) is not remembered: the next call checks the identity and goes through', async () => {
+    const { harbor } = makeAdapter({ retries: 0 });
+    const scope = harborScope();
+    scope.get(`${API}/users/current`).reply(...recordedReply(214));
+    expect((await rejection(harbor.currentUser())).kind).toBe('upstream_unavailable');
+    adminAccepted(scope);
+    scope.get(`${API}/robots/1`).reply(...recordedReply(55));
+    await expect(harbor.getRobot(1)).resolves.toEqual(recordedBody(55));
+  });
+
   test('a 401 on any admin call (022) → upstream_misconfigured, and the identity is checked again next time', async () => {
     const c = clock();
     const { harbor } = makeAdapter({ now: c.now, identityFailTtlMs: 1000 });

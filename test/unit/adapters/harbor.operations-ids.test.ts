@@ -27,6 +27,7 @@ test('one call of each method: one count under its operation id', async () => {
   scope.delete(`${API}/projects/p/repositories/app/artifacts/sha256:a/tags/v1`).reply(200, '');
   scope.get(`${API}/repositories`).query(true).times(2).reply(...page);
   scope.get(`${API}/robots`).query(true).reply(...page);
+  scope.post(`${API}/robots`).reply(201, { id: 1, name: 'robot$x' });
   scope.get(`${API}/robots/1`).reply(200, { id: 1, name: 'robot$x' });
   scope.put(`${API}/robots/1`).reply(200, '');
   scope.patch(`${API}/robots/1`).reply(200, '');
@@ -37,6 +38,8 @@ test('one call of each method: one count under its operation id', async () => {
   scope.get(`${API}/system/gc/9/log`).reply(200, 'log', { 'Content-Type': 'text/plain' });
   scope.get(`${API}/systeminfo/volumes`).reply(200, { storage: [{ total: 10, free: 5 }] });
 
+  // currentUser() first: it confirms the admin identity, so no other identity check is counted
+  await harbor.currentUser();
   await harbor.health();
   await harbor.getProjectById(1);
   await harbor.createProject({ name: 'p', public: false });
@@ -57,6 +60,7 @@ test('one call of each method: one count under its operation id', async () => {
   await harbor.listRepositoriesAll({});
   await harbor.listRepositoriesInIdRange(1, 2);
   await harbor.listRobots('hg-');
+  await harbor.createRobot({ name: 'x' } as Parameters<typeof harbor.createRobot>[0]);
   await harbor.getRobot(1);
   await harbor.updateRobot({ id: 1, name: 'robot$x' } as Parameters<typeof harbor.updateRobot>[0]);
   await harbor.setRobotSecret(1, 'Secret-Value-123');
@@ -68,6 +72,7 @@ test('one call of each method: one count under its operation id', async () => {
   await harbor.systemVolumes();
   expect(await operations(metrics)).toStrictEqual([
     'createProject success 1',
+    'createRobot success 1',
     'currentUser success 1',
     'deleteArtifact success 1',
     'deleteProject success 1',
