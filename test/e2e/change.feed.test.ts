@@ -8,7 +8,7 @@ import Redis from 'ioredis';
 import { createChangeFeed, createRedisChangeFeed } from '../../adapters/redis/change.feed';
 import { createLogger } from '../../src/observability/logger';
 import type { ChangeFeed } from '../../src/ports/changes';
-import { startRedis, type TestRedis } from '../support/redis';
+import { startFailingServer, startRedis, type TestRedis } from '../support/redis';
 import { requireTools } from '../support/tools';
 
 const ready = requireTools('change feed', ['redis-server']).available;
@@ -97,6 +97,8 @@ const ready = requireTools('change feed', ['redis-server']).available;
     expect(await b.read(`${epoch}:9`)).toEqual({ cursor: at, names: [], reset: true });
     expect(await b.read('not-a-cursor')).toEqual({ cursor: at, names: [], reset: true });
     expect(await b.read(`${epoch}:-1`)).toEqual({ cursor: at, names: [], reset: true });
+    // no epoch at all: not taken for a first read (which is never a reset)
+    expect(await b.read(':1')).toEqual({ cursor: at, names: [], reset: true });
     await raw.flushall();
     const after = await b.read(at);
     expect(after.reset).toBe(true);
@@ -159,6 +161,20 @@ const ready = requireTools('change feed', ['redis-server']).available;
     const away = createChangeFeed({ name: 'away', redisUrl: `redis://127.0.0.1:${port}` });
     expect(await away.publish(['x'])).toBe(false);
     await away.close();
+  });
+
+  it("a server that fails every connection: the client's errors are the feed's to handle, none is printed to stderr", async () => {
+    const printed = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const server = await startFailingServer();
+    try {
+      const f = createChangeFeed({ name: 'failing', redisUrl: server.url });
+      expect(await f.publish(['x'])).toBe(false); // answered once the first connection has failed (its error emitted)
+      await f.close();
+      expect(printed).not.toHaveBeenCalled();
+    } finally {
+      printed.mockRestore();
+      await server.close();
+    }
   });
 
   it('close() ends its connection to Redis', async () => {

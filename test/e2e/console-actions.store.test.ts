@@ -6,7 +6,7 @@ import Redis from 'ioredis';
 import { createConsoleActionStore } from '../../adapters/redis/console-actions.store';
 import { createLogger } from '../../src/observability/logger';
 import type { ConsoleAction, ConsoleActionStore } from '../../src/ports/console-actions';
-import { startRedis, type TestRedis } from '../support/redis';
+import { startFailingServer, startRedis, type TestRedis } from '../support/redis';
 import { requireTools } from '../support/tools';
 
 const ready = requireTools('console-action store', ['redis-server']).available;
@@ -75,10 +75,11 @@ async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Promi
   const connected = async (o: Partial<Parameters<typeof createConsoleActionStore>[0]> = {}) => {
     const s = store(o);
     const probe = `probe-${Math.random()}`;
-    await eventually(async () => {
+    const shared = await eventually(async () => {
       await s.remember(probe, action(0));
-      return store({ logger: undefined }).recent(probe, 0);
-    }, (v) => v.length > 0);
+      return redis.command('EXISTS', `hubgate:console-actions:${probe}`);
+    }, (v) => v === ':1');
+    expect(shared).toBe(':1');
     return s;
   };
   const clients = async () => {
@@ -128,6 +129,34 @@ async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Promi
     expect(lines.map((l) => JSON.parse(l))).toEqual([expect.objectContaining({ level: 'warn', msg: 'console action not shared (redis)', error: 'Command timed out' })]);
   });
 
+  it("a server that fails every connection: the client's errors are the store's to handle, none is printed to stderr", async () => {
+    const printed = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const server = await startFailingServer();
+    try {
+      const s = createConsoleActionStore({ redisUrl: server.url, keepDays: 1 });
+      await server.firstClosed; // the client emitted its error (ready check failed), then dropped the connection
+      expect(printed).not.toHaveBeenCalled();
+      await s.close();
+    } finally {
+      printed.mockRestore();
+      await server.close();
+    }
+  });
+
+  it('close() while not connected (QUIT refused) still stops the client: no reconnection afterwards', async () => {
+    const server = await startFailingServer();
+    try {
+      const s = createConsoleActionStore({ redisUrl: server.url, keepDays: 1 });
+      await server.firstClosed; // the client now waits to reconnect (after 200–299 ms)
+      await s.close();
+      const opened = server.opened();
+      await new Promise((r) => setTimeout(r, 500)); // past the reconnection a live client would make next
+      expect(server.opened()).toBe(opened);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('close() ends its connection', async () => {
     const s = await connected();
     const before = await clients();
@@ -136,11 +165,7 @@ async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean): Promi
   });
 
   it('Redis gone: remembered and answered from memory, no error', async () => {
-    const a = store();
-    await eventually(async () => {
-      await a.remember('probe2', action(0));
-      return store().recent('probe2', 0);
-    }, (v) => v.length > 0);
+    const a = await connected();
     const lines: string[] = [];
     const quiet = await connected({ logger: createLogger('info', (l) => lines.push(l)) });
     await redis.stop();

@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import { createCoordination, type CoordinationOptions, type CoordinationService } from '../../adapters/redis/redis.coordination';
+import { LOCK_BUSY_MESSAGE } from '../../adapters/redis/local.locks';
 import { AppError } from '../../src/domain/errors';
 import { createLogger } from '../../src/observability/logger';
 import { startRedis, startTcpProxy, type TestRedis } from '../support/redis';
@@ -55,6 +56,25 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     return { lines, logger: createLogger('info', (l) => lines.push(l)), entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
   };
 
+  /** Calls Redis has served per command since the last CONFIG RESETSTAT (INFO commandstats), for the names asked. */
+  const served = async (...commands: string[]): Promise<Record<string, number>> => {
+    const stats = await raw.info('commandstats');
+    return Object.fromEntries(commands.map((c) => [c, Number(new RegExp(`cmdstat_${c}:calls=(\\d+)`).exec(stats)?.[1] ?? 0)]));
+  };
+
+  /**
+   * Makes the server a read-only replica (of a master that is not there: port 1) for the duration of fn: it keeps
+   * its data and answers reads, PING and INFO, while every write — a delete included — fails with READONLY.
+   */
+  const readOnly = async <T>(fn: () => Promise<T>): Promise<T> => {
+    await raw.call('REPLICAOF', '127.0.0.1', '1');
+    try {
+      return await fn();
+    } finally {
+      await raw.call('REPLICAOF', 'NO', 'ONE');
+    }
+  };
+
   beforeAll(async () => {
     redis = await startRedis();
   });
@@ -67,6 +87,7 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
     await raw.flushall();
   });
   afterEach(async () => {
+    jest.restoreAllMocks();
     await Promise.all(opened.splice(0).map((c) => c.close()));
     raw.disconnect();
   });
@@ -379,6 +400,83 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
       }
     });
 
+    it('a replay of missed deletes that fails is kept and sent at the next answer, still as those keys only', async () => {
+      const log = logged();
+      const c = await open({ logger: log.logger });
+      await c.set('stale', 1, 600);
+      await c.set('other', 2, 600);
+      await readOnly(async () => {
+        await c.del('stale'); // refused: remembered
+        expect(await c.ping()).toBe(true); // an answer: the replay goes out, and is refused too
+        await eventually(() => !c.shared(), 5000);
+      });
+      expect(await raw.exists('hubgate:cache:stale')).toBe(1);
+      expect(await c.ping()).toBe(true); // writable again: the replay lands
+      await eventually(async () => (await raw.exists('hubgate:cache:stale')) === 0, 5000);
+      expect(await raw.get('hubgate:cache:other')).toBe('2');
+      expect(log.entries().filter((l) => String(l.msg).startsWith('replayed'))).toEqual([expect.objectContaining({ level: 'info', keys: 1, all: false })]);
+    });
+
+    it('a clearing of the whole cache namespace (past 1,000 missed deletes) that fails is kept and done at the next answer', async () => {
+      const c = await open();
+      await c.set('other', 2, 600);
+      await raw.set('hubgate:lock:unrelated', 'x');
+      await readOnly(async () => {
+        await c.del(...Array.from({ length: 1001 }, (_, i) => `gone:${i}`));
+        expect(await c.ping()).toBe(true);
+        await eventually(() => !c.shared(), 5000);
+      });
+      expect(await raw.exists('hubgate:cache:other')).toBe(1);
+      expect(await c.ping()).toBe(true);
+      await eventually(async () => (await raw.exists('hubgate:cache:other')) === 0, 5000);
+      expect(await raw.get('hubgate:lock:unrelated')).toBe('x');
+    });
+
+    /**
+     * Caches 1,500 keys `many:<i>` (several SCAN pages), then deletes them by prefix on a clock that reads the delete's
+     * start the first time and `ms` later every time after.
+     */
+    const deleteManyTaking = async (c: CoordinationService, ms: number) => {
+      await raw.mset(...Array.from({ length: 1500 }, (_, i) => [`hubgate:cache:many:${i}`, '1']).flat());
+      const start = Date.now();
+      let readings = 0;
+      const clock = jest.spyOn(Date, 'now').mockImplementation(() => (readings++ === 0 ? start : start + ms));
+      try {
+        await c.del('many:*');
+      } finally {
+        clock.mockRestore();
+      }
+    };
+
+    it('a prefix delete still running 5 s after it started is abandoned as failed (warned, not shared) and replayed at the next answer', async () => {
+      const log = logged();
+      const c = await open({ logger: log.logger });
+      await deleteManyTaking(c, 5001);
+      expect(c.shared()).toBe(false);
+      expect(log.entries()).toEqual([expect.objectContaining({ level: 'warn', error: 'cache prefix delete took too long' })]);
+      expect(await c.ping()).toBe(true);
+      await eventually(async () => (await raw.keys('hubgate:cache:many:*')).length === 0, 5000);
+    });
+
+    it('a prefix delete that ends exactly 5 s after it started is within its budget', async () => {
+      const c = await open();
+      await deleteManyTaking(c, 5000);
+      expect(c.shared()).toBe(true);
+      expect(await raw.keys('hubgate:cache:many:*')).toEqual([]);
+    });
+
+    it("the outage warning names the error's message cut to 200 characters when it has no code, else 'unknown error'", async () => {
+      const log = logged();
+      const c = await open({ logger: log.logger });
+      const ping = jest.spyOn(Redis.prototype, 'ping');
+      ping.mockRejectedValueOnce(new Error('x'.repeat(300)));
+      expect(await c.ping()).toBe(false);
+      expect(await c.ping()).toBe(true); // back: the next outage is warned again
+      ping.mockRejectedValueOnce('not an error');
+      expect(await c.ping()).toBe(false);
+      expect(log.entries().filter((l) => l.level === 'warn').map((l) => l.error)).toEqual(['x'.repeat(200), 'unknown error']);
+    });
+
     it('a delete that reached Redis is not replayed later over a newer value', async () => {
       const c = await open();
       await c.set('k', 1, 60);
@@ -490,6 +588,59 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
       const warnings = log.lines.map((l) => JSON.parse(l)).filter((l) => l.level === 'warn');
       expect(warnings).toEqual([expect.objectContaining({ msg: 'redis lock expired while held; another replica may have taken it', ttlMs: 300 })]);
       expect(await raw.get('hubgate:lock:stolen')).toBe('another-replica');
+    });
+
+    it('held() is true until a third of the TTL before the lock would lapse without an extension, false from then on', async () => {
+      const c = await open({ lockQuarantineMs: 0 });
+      const start = Date.now();
+      let now = start;
+      jest.spyOn(Date, 'now').mockImplementation(() => now);
+      const seen = await c.withLock(
+        'edge',
+        async (held) => {
+          const views = [held()];
+          now = start + 19_999;
+          views.push(held());
+          now = start + 20_000; // taken at start for 30 s: 10 s left, and no extension has landed (the first is due at 10 s)
+          views.push(held());
+          return views;
+        },
+        { ttlMs: 30_000, required: true },
+      );
+      expect(seen).toEqual([true, true, false]);
+    });
+
+    it('sends no extension before a third of the TTL has passed: a short hold is one SET and one release', async () => {
+      const c = await open();
+      await raw.config('RESETSTAT');
+      await c.withLock('brief', async () => sleep(150), { ttlMs: 30_000 });
+      expect(await served('set', 'eval')).toEqual({ set: 1, eval: 1 }); // take, release
+    });
+
+    it('polls a lock another replica holds with backoff: 10 ms doubling up to 250 ms, each plus up to as much again', async () => {
+      const c = await open({ commandTimeoutMs: 4000 });
+      await raw.set('hubgate:lock:busy', 'another-replica', 'PX', 60_000);
+      jest.spyOn(Math, 'random').mockReturnValue(0.5);
+      const timers = jest.spyOn(global, 'setTimeout');
+      // every timer but the commands' timeouts (4 s) and this test's own polling (eventually: 100 ms)
+      const pauses = () => timers.mock.calls.map(([, ms]) => ms).filter((ms) => ms !== 4000 && ms !== 100);
+      const taking = c.withLock('busy', async () => 'taken', { waitMs: 20_000 });
+      await eventually(() => pauses().length >= 6, 10_000);
+      await raw.del('hubgate:lock:busy');
+      await expect(taking).resolves.toBe('taken');
+      expect(pauses().slice(0, 6)).toEqual([15, 30, 60, 120, 240, 375]);
+    });
+
+    it('waitMs 0: a lock another replica holds is asked for once, then refused', async () => {
+      const c = await open();
+      await raw.set('hubgate:lock:once', 'another-replica', 'PX', 60_000);
+      await raw.config('RESETSTAT');
+      const start = Date.now();
+      let readings = 0;
+      // the deadline and the first look at it read the same instant; any later reading is 1 ms on
+      jest.spyOn(Date, 'now').mockImplementation(() => (readings++ < 2 ? start : start + 1));
+      await expect(c.withLock('once', async () => 'ran', { waitMs: 0 })).rejects.toMatchObject({ kind: 'conflict', message: LOCK_BUSY_MESSAGE });
+      expect(await served('set')).toEqual({ set: 1 });
     });
 
     it('stops extending once released (no warning afterwards)', async () => {
@@ -624,6 +775,52 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
       release();
       await holder;
       expect(views).toEqual([true, false]);
+    });
+
+    it('Redis not answering the SET (its age already known): refused as unreachable, and fn never runs', async () => {
+      const proxy = await startTcpProxy(redis.port);
+      try {
+        const c = await open({ redisUrl: proxy.url, lockQuarantineMs: 0, commandTimeoutMs: 200 });
+        await c.withLock('robot:f', async () => undefined, { required: true }); // reads the server's age
+        proxy.hold();
+        let ran = false;
+        const err = await c.withLock('robot:f', async () => void (ran = true), { required: true }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(AppError);
+        expect(err).toMatchObject({
+          kind: 'unavailable',
+          message: 'coordination between the hubgate replicas is unavailable (redis unreachable); ownership changes are refused until it is back, try again',
+          retryAfterSeconds: 5,
+        });
+        expect(ran).toBe(false);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('a required lock refused for the quarantine sends no lock command (no SET, no release)', async () => {
+      const c = await open({ lockQuarantineMs: 864_000_000 }); // ten days: this server is younger
+      await raw.config('RESETSTAT');
+      await expect(c.withLock('robot:young', async () => 'ran', { required: true })).rejects.toMatchObject({ kind: 'unavailable', message: expect.stringContaining('restarted moments ago') });
+      expect(await served('info', 'set', 'eval')).toEqual({ info: 1, set: 0, eval: 0 });
+    });
+
+    it("reads the server's uptime once per connection, not once per lock", async () => {
+      const c = await open({ lockQuarantineMs: 0 });
+      await raw.config('RESETSTAT');
+      for (let i = 0; i < 3; i++) await c.withLock('robot:u', async () => undefined, { required: true });
+      expect(await served('info', 'set')).toEqual({ info: 1, set: 3 });
+    });
+
+    it('a server up exactly as long as the quarantine (INFO uptime_in_seconds:15, stubbed: a test server is younger) is trusted', async () => {
+      const c = await open(); // the default quarantine: 15 s
+      const info = Redis.prototype.info;
+      jest.spyOn(Redis.prototype, 'info').mockImplementation(function (this: Redis, ...args: unknown[]) {
+        if (args[0] === 'server') return Promise.resolve('# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:15\r\nuptime_in_days:0\r\n');
+        return (info as (...a: unknown[]) => Promise<string>).apply(this, args);
+      } as typeof info);
+      const now = Date.now();
+      jest.spyOn(Date, 'now').mockReturnValue(now);
+      await expect(c.withLock('robot:aged', async (held) => held(), { required: true })).resolves.toBe(true);
     });
 
     it('held() turns false as soon as Redis is lost while the lock is held', async () => {

@@ -14,6 +14,9 @@
  * `startTcpProxy(redis.port)` puts a cuttable link in front of it: `cut()` drops every connection and refuses
  * new ones while the server keeps its data (an outage as a replica sees it); `hold()` swallows what clients send
  * (commands in flight that never get an answer); `restore()` lets traffic through.
+ *
+ * `startFailingServer()` is no Redis at all: it answers every command with an error, so each connection a client
+ * makes ends in an 'error' event.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
@@ -248,6 +251,51 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
+      }),
+  };
+}
+
+export interface FailingServer {
+  /** `redis://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** Connections accepted so far. */
+  opened(): number;
+  /** Resolves once the first connection has ended (the client has had its error). */
+  readonly firstClosed: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A server that answers every command with an error: a Redis client's ready check fails on each connection, so the
+ * client emits an 'error' and drops the connection, then reconnects. Counts the connections it accepts.
+ * (A refused port would not do for tests of the 'error' listeners: without a listener ioredis prints an error only
+ * when it is `instanceof Error` of its own realm, and under jest a socket's ECONNREFUSED comes from Node's.)
+ */
+export async function startFailingServer(): Promise<FailingServer> {
+  let opened = 0;
+  let firstClose!: () => void;
+  const firstClosed = new Promise<void>((r) => (firstClose = r));
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    opened += 1;
+    sockets.add(s);
+    // one error per command the chunk holds (a command is an array: `*<count>` at the start of a line)
+    s.on('data', (d: Buffer) => s.write('-ERR not a redis server\r\n'.repeat((d.toString().match(/(?:^|\r\n)\*\d+\r\n/g) ?? []).length)));
+    s.on('error', () => s.destroy());
+    s.once('close', () => {
+      sockets.delete(s);
+      firstClose();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    opened: () => opened,
+    firstClosed,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
       }),
   };
 }

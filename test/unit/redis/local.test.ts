@@ -51,6 +51,16 @@ describe('MemoryCache', () => {
     expect(cache.size()).toBe(0);
   });
 
+  it('a TTL of zero or less stores nothing: the cache does not grow, and no older entry is evicted to make room for it', async () => {
+    const cache = new MemoryCache(2);
+    await cache.set('a', 1, 60);
+    await cache.set('b', 2, 60);
+    await cache.set('zero', 3, 0);
+    await cache.set('negative', 4, -1);
+    expect(cache.size()).toBe(2);
+    expect([await cache.get('a'), await cache.get('b'), await cache.get('zero'), await cache.get('negative')]).toEqual([1, 2, undefined, undefined]);
+  });
+
   it('del: a key is that key only; "prefix*" is every key that starts with the prefix', async () => {
     const cache = new MemoryCache();
     for (const k of ['ab', 'abc', 'ac', 'b']) await cache.set(k, k, 60);
