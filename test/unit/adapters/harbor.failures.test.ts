@@ -279,6 +279,28 @@ describe('retries', () => {
     }
   });
 
+  test("the adapter's close() ends its kept-alive connection to Harbor; the next call opens another", async () => {
+    const ports: number[] = [];
+    const harborLocal = await startLocalHarbor((req) => {
+      ports.push(req.socket.remotePort ?? 0);
+      return req.url === `${API}/users/current` ? recordedReply(9) : recordedReply(55);
+    });
+    nock.restore(); // nock's pass-through would open a connection of its own for every request
+    try {
+      const { harbor } = makeAdapter({ baseUrl: harborLocal.url });
+      await harbor.getRobot(1);
+      await harbor.getRobot(1);
+      harbor.close();
+      await harbor.getRobot(1);
+      expect(harborLocal.hits).toEqual([`GET ${API}/users/current`, `GET ${API}/robots/1`, `GET ${API}/robots/1`, `GET ${API}/robots/1`]);
+      expect(new Set(ports.slice(0, 3)).size).toBe(1);
+      expect(ports[3]).not.toBe(ports[0]);
+    } finally {
+      nock.activate();
+      await harborLocal.close();
+    }
+  });
+
   test('connection reset: POST is not retried → upstream_unavailable', async () => {
     const harborLocal = await startLocalHarbor((req) => (req.method === 'POST' ? false : recordedReply(9)));
     try {
