@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config';
+import { signingMaterial } from '../harbor-double/keys';
 
 const base = {
   HARBOR_URL: 'http://harbor.local',
@@ -107,5 +111,76 @@ describe('configuration', () => {
   it('never echoes a secret value in an error', () => {
     const msg = problem({ ...base, HUBGATE_CREDENTIAL_SECRET: 'tiny-secret' });
     expect(msg).not.toContain('tiny-secret');
+  });
+
+  it('URLs must parse and be http(s)', () => {
+    expect(problem({ ...base, HARBOR_URL: 'harbor.local' })).toBe('configuration: HARBOR_URL must be an http(s) URL, got "harbor.local"');
+    expect(problem({ ...base, OIDC_ISSUER: 'ftp://kc.example.com' })).toBe('configuration: OIDC_ISSUER must be an http(s) URL, got "ftp://kc.example.com"');
+  });
+
+  it('HUBGATE_CREDENTIAL_USERNAME_PREFIX: lower-case letters and digits, optionally ending in - or .', () => {
+    expect(loadConfig({ ...base, HUBGATE_CREDENTIAL_USERNAME_PREFIX: 'team7.' }).credentials.usernamePrefix).toBe('team7.');
+    for (const bad of ['Hg-', 'hg_', '-hg', 'hg--']) {
+      expect(problem({ ...base, HUBGATE_CREDENTIAL_USERNAME_PREFIX: bad })).toBe(
+        'configuration: HUBGATE_CREDENTIAL_USERNAME_PREFIX must be lower-case letters and digits, optionally ending in "-" or "."',
+      );
+    }
+  });
+
+  it('HUBGATE_REGISTRY_PROXY_ENGINE: node (default) or http-proxy-middleware', () => {
+    expect(loadConfig(base).network.proxyEngine).toBe('node');
+    expect(loadConfig({ ...base, HUBGATE_REGISTRY_PROXY_ENGINE: 'http-proxy-middleware' }).network.proxyEngine).toBe('http-proxy-middleware');
+    expect(problem({ ...base, HUBGATE_REGISTRY_PROXY_ENGINE: 'nginx' })).toBe('configuration: HUBGATE_REGISTRY_PROXY_ENGINE must be node or http-proxy-middleware, got "nginx"');
+  });
+
+  it('HUBGATE_TRUSTED_PROXIES: addresses, CIDRs within the family\'s bits, or proxy-addr\'s names; none by default', () => {
+    expect(loadConfig(base).network.trustedProxies).toEqual([]);
+    expect(loadConfig({ ...base, HUBGATE_TRUSTED_PROXIES: ' loopback, 10.0.0.0/8 ,,192.168.1.7,fd00::/128,linklocal,uniquelocal,10.1.2.3/32,::1' }).network.trustedProxies).toEqual([
+      'loopback',
+      '10.0.0.0/8',
+      '192.168.1.7',
+      'fd00::/128',
+      'linklocal',
+      'uniquelocal',
+      '10.1.2.3/32',
+      '::1',
+    ]);
+    for (const bad of ['10.0.0.0/33', 'fd00::/129', '10.0.0.0/8/1', '10.0.0.0/x', '10.0.0.0/', 'proxy.local', 'Loopback', '10.0.0.0/1234', '10.0.0.0/0008']) {
+      expect(problem({ ...base, HUBGATE_TRUSTED_PROXIES: `loopback,${bad}` })).toBe(
+        `configuration: HUBGATE_TRUSTED_PROXIES must list addresses, CIDRs or loopback/linklocal/uniquelocal, got "${bad}"`,
+      );
+    }
+  });
+
+  describe('HARBOR_TOKEN_CERT_FILE: Harbor\'s token service certificate(s)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hubgate-config-cert-'));
+    const file = (name: string, text: string) => {
+      const p = join(dir, name);
+      writeFileSync(p, text);
+      return p;
+    };
+
+    it('none by default', () => {
+      const c = loadConfig(base);
+      expect(c.registryFront.tokenCertificatePem).toBeUndefined();
+      expect(c.registryFront.tokenCertificateFile).toBeUndefined();
+    });
+
+    it('a PEM with one or more certificates: read as it is, and where it came from', () => {
+      const pem = signingMaterial().certPem;
+      const one = file('one.pem', pem);
+      expect(loadConfig({ ...base, HARBOR_TOKEN_CERT_FILE: one }).registryFront).toMatchObject({ tokenCertificatePem: pem, tokenCertificateFile: one });
+      const two = file('two.pem', `${pem}\n${pem}`);
+      expect(loadConfig({ ...base, HARBOR_TOKEN_CERT_FILE: two }).registryFront.tokenCertificatePem).toBe(`${pem}\n${pem}`);
+    });
+
+    it('refuses a file that cannot be read, holds no certificate, or one that does not parse', () => {
+      const missing = join(dir, 'missing.pem');
+      expect(problem({ ...base, HARBOR_TOKEN_CERT_FILE: missing })).toBe(`configuration: HARBOR_TOKEN_CERT_FILE cannot be read (ENOENT): ${missing}`);
+      const key = file('key.pem', '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n');
+      expect(problem({ ...base, HARBOR_TOKEN_CERT_FILE: key })).toBe(`configuration: HARBOR_TOKEN_CERT_FILE holds no PEM certificate: ${key}`);
+      const broken = file('broken.pem', `${signingMaterial().certPem}\n-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n`);
+      expect(problem({ ...base, HARBOR_TOKEN_CERT_FILE: broken })).toBe(`configuration: HARBOR_TOKEN_CERT_FILE holds a certificate that cannot be parsed: ${broken}`);
+    });
   });
 });

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { MALLOC_ENV, mallocSettings, tuneGarbageCollector } from '../../src/runtime';
 
 const root = path.resolve(__dirname, '../..');
@@ -117,5 +119,87 @@ describe('collectGarbageIfGrown', () => {
     const r = ask(10, [4096]);
     expect(r.answers).toEqual([false]);
     expect(r.majorGcs).toBe(0);
+  });
+});
+
+/**
+ * The same two functions in this process, with V8's answers stubbed (no flag is really set, no collection really
+ * runs): which flag is set, when a collection is asked for, and how `gc` is obtained once and remembered.
+ */
+describe('in-process: flags set and collections asked for', () => {
+  type RuntimeModule = typeof import('../../src/runtime');
+  /** A fresh runtime module (no collection asked for yet, `gc` not looked up yet). */
+  const freshRuntime = (): RuntimeModule => {
+    let mod: RuntimeModule | undefined;
+    jest.isolateModules(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      mod = require('../../src/runtime') as RuntimeModule;
+    });
+    return mod!;
+  };
+  let used: number;
+  let setFlags: jest.SpyInstance;
+  let lookup: jest.SpyInstance;
+  const collected: number[] = [];
+  const fakeGc = () => {
+    collected.push(used);
+    used = 10;
+  };
+
+  beforeEach(() => {
+    used = 0;
+    collected.length = 0;
+    setFlags = jest.spyOn(v8, 'setFlagsFromString').mockImplementation(() => undefined);
+    jest.spyOn(v8, 'getHeapStatistics').mockImplementation(() => ({ used_heap_size: used }) as v8.HeapInfo);
+    lookup = jest.spyOn(vm, 'runInNewContext').mockImplementation(() => fakeGc);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('tuneGarbageCollector turns incremental marking off when node was started without a choice', () => {
+    expect(freshRuntime().tuneGarbageCollector(['--max-old-space-size=512', '--incremental-marking-x'])).toBe(true);
+    expect(setFlags.mock.calls).toEqual([['--no-incremental-marking']]);
+    setFlags.mockClear();
+    expect(freshRuntime().tuneGarbageCollector(['--no-incremental-marking'])).toBe(false);
+    expect(setFlags).not.toHaveBeenCalled();
+  });
+
+  it('collects when the heap grew by more than the budget since the last collection, then measures from what is left', () => {
+    const rt = freshRuntime();
+    used = 100;
+    expect(rt.collectGarbageIfGrown(100)).toBe(false); // grew by exactly the budget
+    expect(collected).toEqual([]);
+    used = 101;
+    expect(rt.collectGarbageIfGrown(100)).toBe(true);
+    expect(collected).toEqual([101]);
+    // gc looked up once: the flag exposing it, then `gc` read in a fresh context
+    expect(setFlags.mock.calls).toEqual([['--expose-gc']]);
+    expect(lookup.mock.calls).toEqual([['gc']]);
+    // 10 live after the collection: 110 is a growth of 100, 111 is over it
+    used = 110;
+    expect(rt.collectGarbageIfGrown(100)).toBe(false);
+    used = 111;
+    expect(rt.collectGarbageIfGrown(100)).toBe(true);
+    expect(collected).toEqual([101, 111]);
+    expect(lookup).toHaveBeenCalledTimes(1);
+    expect(setFlags).toHaveBeenCalledTimes(1);
+  });
+
+  it('answers false, and stops asking V8, when `gc` cannot be had (not a function, or the lookup throws)', () => {
+    lookup.mockImplementation(() => 'not a function');
+    const rt = freshRuntime();
+    used = 1000;
+    expect(rt.collectGarbageIfGrown(1)).toBe(false);
+    expect(rt.collectGarbageIfGrown(1)).toBe(false);
+    expect(lookup).toHaveBeenCalledTimes(1);
+    expect(collected).toEqual([]);
+
+    lookup.mockReset().mockImplementation(() => {
+      throw new ReferenceError('gc is not defined');
+    });
+    const other = freshRuntime();
+    expect(other.collectGarbageIfGrown(1)).toBe(false);
+    expect(other.collectGarbageIfGrown(1)).toBe(false);
+    expect(lookup).toHaveBeenCalledTimes(1);
+    expect(collected).toEqual([]);
   });
 });

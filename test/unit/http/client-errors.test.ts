@@ -3,20 +3,9 @@
  * the connection is closed, and the server goes on serving. Raw sockets: no HTTP client would send these.
  */
 import http from 'node:http';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { answerMalformedRequests } from '../../../src/http/connections';
-
-function exchange(port: number, raw: string): Promise<{ answer: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let answer = '';
-    socket.on('data', (c: Buffer) => (answer += c.toString()));
-    socket.on('error', () => undefined);
-    socket.on('close', () => resolve({ answer, closed: true }));
-    socket.write(raw);
-  });
-}
+import { exchange } from '../../support/raw-http';
 
 const parse = (answer: string) => {
   const [head, body] = answer.split('\r\n\r\n');

@@ -6,12 +6,12 @@
  */
 import request from 'supertest';
 import type { Express } from 'express';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { createApp, type AppDeps } from '../../../src/http/app';
-import { consoleRouter } from '../../../src/http/console';
+import { consoleRouter, defaultConsoleDir } from '../../../src/http/console';
 import { CredentialsService } from '../../../src/domain/credentials.service';
 import { WorkspacesService } from '../../../src/domain/workspaces.service';
 import { createLogger } from '../../../src/observability/logger';
@@ -231,5 +231,26 @@ describe("the sandbox issuer's code flow (PKCE S256)", () => {
     const reused = await token({ grant_type: 'refresh_token', refresh_token: t.refresh_token });
     expect([reused.status, ((await reused.json()) as { error: string }).error]).toEqual([400, 'invalid_grant']);
     expect(flow.grants).toEqual({ authorization_code: 1, refresh_token: 1 });
+  });
+});
+
+describe('defaultConsoleDir: the build next to the code', () => {
+  const root = join(__dirname, '../../..');
+  /** defaultConsoleDir with only the given index.html files present. */
+  const found = (present: string[]) => {
+    const spy = jest.spyOn(fs, 'existsSync').mockImplementation((p) => present.includes(String(p)));
+    try {
+      return defaultConsoleDir();
+    } finally {
+      spy.mockRestore();
+    }
+  };
+
+  it('seen from src/http: ../../console (dist/console once built to dist/src/http) first, then ../../dist/console, else none', () => {
+    expect(found([join(root, 'console/index.html')])).toBe(join(root, 'console'));
+    expect(found([join(root, 'dist/console/index.html')])).toBe(join(root, 'dist/console'));
+    expect(found([join(root, 'console/index.html'), join(root, 'dist/console/index.html')])).toBe(join(root, 'console'));
+    // a folder without index.html is no build
+    expect(found([join(root, 'console'), join(root, 'dist/console')])).toBeUndefined();
   });
 });
