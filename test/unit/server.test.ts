@@ -224,6 +224,17 @@ describe('startServer: host, console and keep-alive variants', () => {
     expect(hub.server.keepAliveTimeout).toBe(1500);
   });
 
+  it('HUBGATE_IMAGES_WARM_ON_START: the image catalogue is built at start, and its sync counted in /metrics', async () => {
+    const hub = await hubgate({ HUBGATE_IMAGES_WARM_ON_START: 'true' });
+    const synced = async () => ((await get(`${hub.url}/metrics`)) as { body: string }).body.split('\n').filter((l) => l.startsWith('hubgate_image_catalog_syncs_total{'));
+    let lines = await synced();
+    for (let i = 0; i < 100 && lines.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      lines = await synced();
+    }
+    expect(lines).toEqual(['hubgate_image_catalog_syncs_total{kind="full"} 1']);
+  });
+
   it('audit events go to the auditSink given, not to the logger', async () => {
     const logs: string[] = [];
     const audit: string[] = [];
