@@ -3,28 +3,15 @@ import path from 'node:path';
 import nock, { type NockOptions, type Scope } from './nock';
 import { createHarborAdapter, type HarborAdapterOptions } from '../../../adapters/harbor/harbor.adapter';
 import { createHarborHttp, type HarborHttpOptions } from '../../../adapters/harbor/harbor-http';
-import type { Logger } from '../../../src/observability/logger';
 import { createMetrics, type Metrics } from '../../../src/observability/metrics';
 import { recordedReply } from '../../support/recorded';
+import { captureLogger } from '../../support/capture-logger';
 
 /** Shared set-up of the Harbor adapter tests: one adapter per test against a nock'ed Harbor. */
 export const BASE = 'http://harbor.test:8880';
 export const API = '/api/v2.0';
 export const ADMIN = 'admin';
 export const PASSWORD = 'Adm1n-S3cret-Pa55word';
-
-export interface LogLine {
-  level: string;
-  msg: string;
-  fields?: Record<string, unknown>;
-}
-
-/** Records exactly what the adapter hands to its logger (no redaction in between, unlike createLogger). */
-export function captureLogger(): Logger & { lines: LogLine[]; text(): string } {
-  const lines: LogLine[] = [];
-  const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => void lines.push({ level, msg, fields });
-  return { lines, text: () => JSON.stringify(lines), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 const opened: { close(): void }[] = [];
 

@@ -1,10 +1,10 @@
 import { CredentialsService } from '../../../src/domain/credentials.service';
 import { WorkspacesService } from '../../../src/domain/workspaces.service';
-import { ImagesService } from '../../../src/domain/images.service';
+import { ImagesService, type ImagesDeps } from '../../../src/domain/images.service';
 import { GcService } from '../../../src/domain/gc.service';
 import type { Principal } from '../../../src/domain/principal';
 import type { Cache, Coordination } from '../../../src/ports/coordination';
-import { silentLogger } from '../../../src/observability/logger';
+import { silentLogger, type Logger } from '../../../src/observability/logger';
 import { createMetrics } from '../../../src/observability/metrics';
 import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
 import { FakeHarbor } from '../../support/fake-harbor';
@@ -34,7 +34,9 @@ export interface World {
  * Workspaces: a-private (team A, private), a-public (team A, public), b-public (team B, public),
  * b-private (team B, private); plus Harbor's own `library` (no owner).
  */
-export async function world(opts: { cache?: Cache; feed?: ChangeFeed; ttlSeconds?: number; allowMembers?: boolean; concurrency?: number } = {}): Promise<World> {
+export async function world(
+  opts: { cache?: Cache; feed?: ChangeFeed; ttlSeconds?: number; allowMembers?: boolean; concurrency?: number; logger?: Logger; immutableRule?: ImagesDeps['immutableRule'] } = {},
+): Promise<World> {
   const harbor = new FakeHarbor();
   const coordination = createInProcessCoordination();
   const metrics = createMetrics({ defaultMetrics: false });
@@ -58,10 +60,11 @@ export async function world(opts: { cache?: Cache; feed?: ChangeFeed; ttlSeconds
     workspaces,
     cache: opts.cache ?? coordination,
     feed: opts.feed ?? createInProcessChangeFeed(),
-    logger: silentLogger,
+    logger: opts.logger ?? silentLogger,
     registryHost: REGISTRY,
     cacheTtlSeconds: opts.ttlSeconds ?? 60,
     harborConcurrency: opts.concurrency ?? 8,
+    immutableRule: opts.immutableRule,
   });
   const gc = new GcService({
     harbor,
