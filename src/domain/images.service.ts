@@ -442,11 +442,6 @@ export class ImagesService {
   }
 
   /**
-   * Deletes versions (tags) of one image. Rule: the tag is removed; when the artifact it pointed to has no tag
-   * left afterwards, the artifact is deleted too (so GC can reclaim its blobs). An artifact that keeps another
-   * tag stays.
-   */
-  /**
    * Harbor refuses to delete an immutable version with 412 "the tag v1 configured as immutable, cannot be deleted"
    * (recordings P30–P31): reported as CONFLICT naming the version and the rule; other failures as they are.
    */
@@ -462,6 +457,11 @@ export class ImagesService {
     return { code: 'CONFLICT', reason: `version "${image}:${tag}" of workspace "${workspace}" cannot be deleted${because}: protected by ${rule}` };
   }
 
+  /**
+   * Deletes versions (tags) of one image. Rule: the tag is removed; when the artifact it pointed to has no tag
+   * left afterwards, the artifact is deleted too (so GC can reclaim its blobs). An artifact that keeps another
+   * tag stays.
+   */
   async deleteVersions(p: Principal, workspace: string, image: string, tags: string[]): Promise<VersionsDeleteResult> {
     if (tags.length === 0 || tags.length > BATCH_MAX) throw invalid(`give 1 to ${BATCH_MAX} versions to delete`);
     await this.workspaceFor(p, workspace, image, true);
