@@ -1,7 +1,7 @@
 /**
  * What becomes of an error on its way to the caller (src/http/errors.ts toAppError and the error handler), through
  * createApp where a request can cause it (a JSON body over 256 kB, a charset the parser refuses, a failure that
- * is not an AppError) and directly where none can (a 4xx error without a message); the default message of
+ * is not an AppError, a refusal with a wait) and directly where none can (a 4xx error without a message); the default message of
  * `forbidden()`; and the OpenAPI error responses' descriptions (src/http/openapi-errors.ts).
  */
 import { AppError, forbidden } from '../../../src/domain/errors';
@@ -17,7 +17,9 @@ describe('errors through the app', () => {
       quota: async () => {
         throw new Error('connect ECONNREFUSED 10.0.0.1:5432 password=hunter2');
       },
-      setQuota: async () => ({}),
+      setQuota: async () => {
+        throw new AppError('rate_limited', 'too many quota changes', { retryAfterSeconds: 7 });
+      },
     });
     k = await apiKit({ policies: failing.service });
   });
@@ -31,6 +33,12 @@ describe('errors through the app', () => {
   it("a charset the JSON parser refuses (its 415): 400 with the parser's message", async () => {
     const res = await k.as('admin').put('/api/v1/workspaces/ws/quota').set('Content-Type', 'application/json; charset=latin1').send('{"limit":1}');
     expect(answer(res)).toEqual(envelope(400, 'BAD_REQUEST', 'unsupported charset "LATIN1"'));
+  });
+
+  it('a refusal that says how long to wait: its status with Retry-After', async () => {
+    const res = await k.as('admin').delete('/api/v1/workspaces/ws/quota');
+    expect(answer(res)).toEqual(envelope(429, 'TOO_MANY_REQUESTS', 'too many quota changes'));
+    expect(res.headers['retry-after']).toBe('7');
   });
 
   it('a failure that is not an AppError: 500 UNKNOWN with a generic message, none of its details', async () => {
