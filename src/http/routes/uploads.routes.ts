@@ -120,7 +120,13 @@ function multipartArchive(req: Request, fields: Overrides): AsyncIterable<Buffer
   });
   closed.catch(() => undefined);
   const file = new Promise<Readable>((resolve, reject) => {
-    bb.on('file', (_name, stream) => resolve(stream));
+    bb.on('file', (_name, stream) => {
+      // A form that ends inside the file part makes busboy destroy the part with an error, maybe before the
+      // archive reader listens to it: without a listener that error would be thrown and end the process. The
+      // reader gets it from the part, and `closed` has busboy's own error for it.
+      stream.on('error', () => undefined);
+      resolve(stream);
+    });
     closed.then(() => reject(new ArchiveError('bad_multipart', 'the multipart body has no file part (send the archive as a file field)')), reject);
   });
   file.catch(() => undefined);
@@ -130,7 +136,12 @@ function multipartArchive(req: Request, fields: Overrides): AsyncIterable<Buffer
   req.pipe(bb);
   return (async function* () {
     const stream = await file;
-    for await (const c of stream as AsyncIterable<Buffer>) yield c;
+    try {
+      for await (const c of stream as AsyncIterable<Buffer>) yield c;
+    } catch (e) {
+      await closed; // busboy's own error (bad_multipart) says what is wrong; the part's says only that it ended
+      throw e;
+    }
     if ((stream as Readable & { truncated?: boolean }).truncated) throw new ArchiveError('bad_multipart', 'the multipart file part was cut short');
     await closed;
   })();
