@@ -15,13 +15,16 @@ export function registryInstructions(opts: {
   username: string;
   password: string;
   workspace: string;
+  /** The registry's certificate is not one the nodes trust (self-signed, private CA), or there is no TLS at all. */
   insecure: boolean;
+  /** The registry is served over plain HTTP (hubgate's public URL is http://), not HTTPS. */
+  plainHttp: boolean;
 }): Instructions {
-  const { registry, username, password, insecure } = opts;
+  const { registry, username, password, insecure, plainHttp } = opts;
   const ws = opts.workspace;
   const image = `${registry}/${ws}/IMAGE:VERSION`;
-  const k = insecure ? ' -k' : '';
-  const plain = insecure && !registry.includes('https');
+  // ctr: --plain-http speaks HTTP; -k only matters over HTTPS (skip verifying a certificate the node does not trust)
+  const flags = plainHttp ? ' --plain-http' : insecure ? ' -k' : '';
   return {
     docker: {
       login: `echo ${q(password)} | docker login ${registry} --username ${q(username)} --password-stdin`,
@@ -31,8 +34,8 @@ export function registryInstructions(opts: {
     },
     containerd: {
       tag: `ctr -n k8s.io image tag LOCAL_IMAGE:VERSION ${image}`,
-      push: `ctr -n k8s.io image push${k}${plain ? ' --plain-http' : ''} -u ${q(`${username}:${password}`)} ${image}`,
-      pull: `ctr -n k8s.io image pull${k}${plain ? ' --plain-http' : ''} -u ${q(`${username}:${password}`)} ${image}`,
+      push: `ctr -n k8s.io image push${flags} -u ${q(`${username}:${password}`)} ${image}`,
+      pull: `ctr -n k8s.io image pull${flags} -u ${q(`${username}:${password}`)} ${image}`,
     },
     troubleshooting: {
       summary:
@@ -43,7 +46,7 @@ export function registryInstructions(opts: {
       docker_apply: 'Merge the above into /etc/docker/daemon.json, then: sudo systemctl restart docker',
       containerd_config_toml: [
         `[plugins."io.containerd.grpc.v1.cri".registry.mirrors."${registry}"]`,
-        `  endpoint = ["${insecure ? 'http' : 'https'}://${registry}"]`,
+        `  endpoint = ["${plainHttp ? 'http' : 'https'}://${registry}"]`,
         `[plugins."io.containerd.grpc.v1.cri".registry.configs."${registry}".tls]`,
         '  insecure_skip_verify = true',
       ].join('\n'),

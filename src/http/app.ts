@@ -100,7 +100,9 @@ export function createApp(deps: AppDeps): Express {
   api.use(authenticate(deps.verifier));
   api.use(express.json({ limit: '256kb' }));
   api.use(workspacesRoutes(deps.workspaces));
-  api.use(credentialsRoutes(deps.credentials, { registryHost: deps.registryHost, insecure: deps.registryInsecure }));
+  // the registry is reached where hubgate is: over plain HTTP exactly when its public URL is http://
+  const plainHttp = deps.publicUrl.startsWith('http:');
+  api.use(credentialsRoutes(deps.credentials, { registryHost: deps.registryHost, insecure: deps.registryInsecure, plainHttp }));
   if (deps.images) api.use(imagesRoutes(deps.images));
   if (deps.gc) api.use(gcRoutes(deps.gc));
   if (deps.uploads) api.use(uploadsRoutes(deps.uploads));

@@ -16,7 +16,7 @@ function projectFor(req: Request): PlatformProject {
   throw notFound(`project "${id}"`);
 }
 
-export function credentialsRoutes(credentials: CredentialsService, opts: { registryHost: string; insecure: boolean }): Router {
+export function credentialsRoutes(credentials: CredentialsService, opts: { registryHost: string; insecure: boolean; plainHttp: boolean }): Router {
   const r = Router();
   const present = (c: ProjectCredentials) => ({
     registry: opts.registryHost,
@@ -29,6 +29,7 @@ export function credentialsRoutes(credentials: CredentialsService, opts: { regis
       password: c.password,
       workspace: c.workspaces[0] ?? 'WORKSPACE',
       insecure: opts.insecure,
+      plainHttp: opts.plainHttp,
     }),
   });
 

@@ -1,7 +1,7 @@
 /**
  * The copy-ready push and pull commands (src/domain/registry-instructions.ts): values shell-quoted where users
- * paste them, and the flags and endpoints for a registry with a trusted certificate, an insecure one over plain
- * HTTP, and an insecure one over HTTPS. The credentials routes show them (api.test.ts, routes.edges.test.ts).
+ * paste them, and the flags and endpoints for a registry with a trusted certificate, one over plain HTTP, and
+ * one over HTTPS with a certificate the nodes do not trust. The credentials routes show them (api.test.ts, routes.edges.test.ts).
  */
 import { registryInstructions } from '../../../src/domain/registry-instructions';
 
@@ -9,7 +9,7 @@ const IMAGE = 'hub.example.test/team-a/IMAGE:VERSION';
 
 describe('registry instructions', () => {
   it('a registry with a trusted certificate: no -k, no --plain-http, an https endpoint; a password with a quote and a space quoted for the shell', () => {
-    const out = registryInstructions({ registry: 'hub.example.test', username: 'hg-proj-a', password: "it's a secret", workspace: 'team-a', insecure: false });
+    const out = registryInstructions({ registry: 'hub.example.test', username: 'hg-proj-a', password: "it's a secret", workspace: 'team-a', insecure: false, plainHttp: false });
     expect(out).toEqual({
       docker: {
         login: "echo 'it'\\''s a secret' | docker login hub.example.test --username hg-proj-a --password-stdin",
@@ -41,26 +41,30 @@ describe('registry instructions', () => {
   });
 
   it('values of safe characters only are not quoted', () => {
-    const out = registryInstructions({ registry: 'hub.example.test', username: 'hg-proj-a', password: 'Az09@%+=:,./_-', workspace: 'team-a', insecure: false });
+    const out = registryInstructions({ registry: 'hub.example.test', username: 'hg-proj-a', password: 'Az09@%+=:,./_-', workspace: 'team-a', insecure: false, plainHttp: false });
     expect(out.docker.login).toBe('echo Az09@%+=:,./_- | docker login hub.example.test --username hg-proj-a --password-stdin');
     expect(out.containerd.push).toBe(`ctr -n k8s.io image push -u hg-proj-a:Az09@%+=:,./_- ${IMAGE}`);
   });
 
-  it('an insecure registry: ctr with -k and --plain-http, an http endpoint for containerd', () => {
-    const out = registryInstructions({ registry: 'hub.example.test', username: 'hg-proj-a', password: 'pw', workspace: 'team-a', insecure: true });
+  it('a registry over plain HTTP: ctr with --plain-http (no -k, there is no certificate), an http endpoint for containerd', () => {
+    const out = registryInstructions({ registry: 'hub.example.test', username: 'hg-proj-a', password: 'pw', workspace: 'team-a', insecure: true, plainHttp: true });
     expect(out.containerd).toEqual({
       tag: `ctr -n k8s.io image tag LOCAL_IMAGE:VERSION ${IMAGE}`,
-      push: `ctr -n k8s.io image push -k --plain-http -u hg-proj-a:pw ${IMAGE}`,
-      pull: `ctr -n k8s.io image pull -k --plain-http -u hg-proj-a:pw ${IMAGE}`,
+      push: `ctr -n k8s.io image push --plain-http -u hg-proj-a:pw ${IMAGE}`,
+      pull: `ctr -n k8s.io image pull --plain-http -u hg-proj-a:pw ${IMAGE}`,
     });
     expect(out.troubleshooting.containerd_config_toml.split('\n')[1]).toBe('  endpoint = ["http://hub.example.test"]');
   });
 
-  it('an insecure registry whose address says https: -k without --plain-http', () => {
-    const out = registryInstructions({ registry: 'https-hub.example.test', username: 'u', password: 'pw', workspace: 'ws', insecure: true });
-    expect([out.containerd.push, out.containerd.pull]).toEqual([
-      'ctr -n k8s.io image push -k -u u:pw https-hub.example.test/ws/IMAGE:VERSION',
-      'ctr -n k8s.io image pull -k -u u:pw https-hub.example.test/ws/IMAGE:VERSION',
-    ]);
-  });
+  it.each(['hub.example.test', 'http-hub.example.test', 'https-hub.example.test'])(
+    'an HTTPS registry %s with a certificate the nodes do not trust: -k without --plain-http, an https endpoint (the host name decides nothing)',
+    (registry) => {
+      const out = registryInstructions({ registry, username: 'u', password: 'pw', workspace: 'ws', insecure: true, plainHttp: false });
+      expect([out.containerd.push, out.containerd.pull]).toEqual([
+        `ctr -n k8s.io image push -k -u u:pw ${registry}/ws/IMAGE:VERSION`,
+        `ctr -n k8s.io image pull -k -u u:pw ${registry}/ws/IMAGE:VERSION`,
+      ]);
+      expect(out.troubleshooting.containerd_config_toml.split('\n')[1]).toBe(`  endpoint = ["https://${registry}"]`);
+    },
+  );
 });

@@ -190,7 +190,7 @@ describe('credentials', () => {
     expect(res.body.username).toMatch(/^[a-z0-9-]+$/);
     expect(res.body.docker.login).toBe(`echo ${res.body.password} | docker login hub.example.test --username hg-proj-a --password-stdin`);
     expect(res.body.docker.push).toMatch(/^docker push hub\.example\.test\/a-private\//);
-    expect(res.body.containerd.push).toContain(`ctr -n k8s.io image push -k --plain-http -u hg-proj-a:${res.body.password} hub.example.test/`);
+    expect(res.body.containerd.push).toContain(`ctr -n k8s.io image push --plain-http -u hg-proj-a:${res.body.password} hub.example.test/`);
     expect(res.body.containerd.tag).toMatch(/^ctr -n k8s.io image tag /);
     expect(res.body.troubleshooting.docker_daemon_json).toContain('insecure-registries');
     expect(res.body.troubleshooting.containerd_config_toml).toContain('insecure_skip_verify = true');

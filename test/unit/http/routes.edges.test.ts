@@ -35,10 +35,28 @@ it.each([
     username: 'hg-proj-a',
     password: 'pw-1',
     workspaces: [],
-    ...registryInstructions({ registry: 'hub.example.test', username: 'hg-proj-a', password: 'pw-1', workspace: 'WORKSPACE', insecure: false }),
+    ...registryInstructions({ registry: 'hub.example.test', username: 'hg-proj-a', password: 'pw-1', workspace: 'WORKSPACE', insecure: false, plainHttp: true }),
   });
   expect(res.body.docker.push).toBe('docker push hub.example.test/WORKSPACE/IMAGE:VERSION');
+  // hubgate's public URL in the kit is http://: the registry is plain HTTP
+  expect(res.body.containerd.push).toBe('ctr -n k8s.io image push --plain-http -u hg-proj-a:pw-1 hub.example.test/WORKSPACE/IMAGE:VERSION');
   expect(credentials.calls).toEqual([[call, teamA]]);
+});
+
+it('behind an https:// public URL with a certificate the nodes do not trust, the commands use -k and an https endpoint, never --plain-http', async () => {
+  const none = async () => ({ username: 'hg-proj-a', password: 'pw-1', workspaces: ['team-a'] });
+  const tls = await apiKit({ credentials: recorder<CredentialsService>({ get: none, rotate: none }).service, publicUrl: 'https://hub.example.test', registryInsecure: true });
+  try {
+    const res = await tls.as('alice').get('/api/v1/projects/proj-a/credentials');
+    expect(res.status).toBe(200);
+    expect([res.body.containerd.push, res.body.containerd.pull]).toEqual([
+      'ctr -n k8s.io image push -k -u hg-proj-a:pw-1 hub.example.test/team-a/IMAGE:VERSION',
+      'ctr -n k8s.io image pull -k -u hg-proj-a:pw-1 hub.example.test/team-a/IMAGE:VERSION',
+    ]);
+    expect(res.body.troubleshooting.containerd_config_toml.split('\n')[1]).toBe('  endpoint = ["https://hub.example.test"]');
+  } finally {
+    await tls.close();
+  }
 });
 
 it('POST /gc with neither a body nor a Content-Length: a normal run (not dry, untagged deleted), 202 with its Location', async () => {
