@@ -250,6 +250,8 @@ describe('HarborMonitor.readiness', () => {
     s.redis.up = 0;
     expect(await s.monitor.readiness()).toMatchObject({ ready: true, degraded: true, checks: { credential_key: { ok: true }, redis: { ok: false } } });
     now += 1000;
+    s.redis.up = 1;
+    s.soft.checks = { credential_key: { ok: false, detail: 'credential key 3f; robots carry 9a' } };
     s.state.user = NOT_ADMIN;
     expect(await s.monitor.readiness()).toMatchObject({ ready: false, degraded: false, checks: { credential_key: { ok: false } } });
   });
