@@ -2,11 +2,11 @@ import { GcService, parseGcLog, type GcDeps } from '../../../src/domain/gc.servi
 import { AppError } from '../../../src/domain/errors';
 import type { Principal } from '../../../src/domain/principal';
 import type { HarborGcRun } from '../../../src/ports/harbor';
-import { createLogger } from '../../../src/observability/logger';
 import { createMetrics, type Metrics } from '../../../src/observability/metrics';
 import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
 import { FakeHarbor } from '../../support/fake-harbor';
 import { refusal } from '../../support/app-refusal';
+import { capturedLogger, metricValue, type LogEntry } from '../../support/observed';
 
 /**
  * GcService against the fake Harbor, without HTTP: how a Harbor run becomes hubgate's view (parameters, trigger,
@@ -41,17 +41,17 @@ interface Setup {
   harbor: FakeHarbor;
   gc: GcService;
   metrics: Metrics;
-  logs: { level: string; msg: string; [k: string]: unknown }[];
+  logs: LogEntry[];
 }
 
 function setup(o: Partial<GcDeps> & { noMetrics?: boolean } = {}): Setup {
   const harbor = new FakeHarbor();
-  const lines: string[] = [];
+  const { logger, entries } = capturedLogger();
   const metrics = createMetrics({ defaultMetrics: false });
   const gc = new GcService({
     harbor,
     coordination: createInProcessCoordination(),
-    logger: createLogger('debug', (l) => lines.push(l)),
+    logger,
     metrics: o.noMetrics ? undefined : metrics,
     allowMembers: false,
     defaultWindowHours: 5,
@@ -62,15 +62,12 @@ function setup(o: Partial<GcDeps> & { noMetrics?: boolean } = {}): Setup {
     gc,
     metrics,
     get logs() {
-      return lines.map((l) => JSON.parse(l) as { level: string; msg: string });
+      return entries();
     },
   };
 }
 
-async function gauge(metrics: Metrics, name: string, status?: string): Promise<number | undefined> {
-  const m = await metrics.registry.getSingleMetric(name)!.get();
-  return m.values.find((v) => status === undefined || v.labels.status === status)?.value;
-}
+const gauge = (metrics: Metrics, name: string, status?: string) => metricValue(metrics, name, status === undefined ? {} : { status });
 
 /** Lets the promises the service started without waiting for them (metrics refresh) run to the end. */
 const settle = () => new Promise((r) => setImmediate(r));

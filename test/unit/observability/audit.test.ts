@@ -1,7 +1,8 @@
 import * as client from 'prom-client';
 import { AuditTrail, type AuditEvent, type AuditWebhookOptions } from '../../../src/observability/audit';
 import { auditTarget } from '../../../src/http/middleware/audit';
-import { createLogger, registerSecret } from '../../../src/observability/logger';
+import { registerSecret } from '../../../src/observability/logger';
+import { capturedLogger } from '../../support/observed';
 import { consoleActionsOf } from '../../../src/domain/activity.service';
 
 const event = (n: number, extra: Partial<AuditEvent> = {}): AuditEvent => ({
@@ -27,6 +28,22 @@ const metric = async (registry: client.Registry, name: string, labels = ''): Pro
 };
 
 const okResponse = () => new Response('', { status: 200 });
+
+/** Runs `run` with every retry wait the sender asks for passing at once; returns the waits asked for (ms). */
+async function withInstantWaits(run: () => Promise<void>): Promise<number[]> {
+  const delays: number[] = [];
+  const realSetTimeout = global.setTimeout;
+  const spy = jest.spyOn(global, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+    if (ms && ms > 0) delays.push(ms);
+    return realSetTimeout(fn, 0);
+  }) as typeof setTimeout);
+  try {
+    await run();
+  } finally {
+    spy.mockRestore();
+  }
+  return delays;
+}
 
 describe('audit trail: stdout lines', () => {
   it('writes one JSON line per event and tells observers', () => {
@@ -90,19 +107,11 @@ describe('audit trail: the webhook', () => {
       return okResponse();
     }) as unknown as typeof fetch;
     const registry = new client.Registry();
-    const delays: number[] = [];
-    const realSetTimeout = global.setTimeout;
-    const spy = jest.spyOn(global, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
-      if (ms && ms > 0) delays.push(ms);
-      return realSetTimeout(fn, 0);
-    }) as typeof setTimeout);
-    try {
+    const delays = await withInstantWaits(async () => {
       const trail = new AuditTrail({ sink: () => undefined, registry, fetchImpl, webhook: { url: 'http://collector.test/a', batchSize: 10, queueMax: 100, maxAttempts: 5, timeoutMs: 1000, backoffMs: 100 } });
       trail.record(event(1));
       await trail.idle();
-    } finally {
-      spy.mockRestore();
-    }
+    });
     expect(calls).toBe(3);
     expect(delays).toEqual([100, 200]);
     expect(await metric(registry, 'hubgate_audit_webhook_sent_total')).toBe(1);
@@ -217,25 +226,7 @@ describe('audit settings', () => {
 });
 
 describe('audit trail: defaults, observers added later, what the webhook is sent, and warnings', () => {
-  const logged = () => {
-    const lines: string[] = [];
-    return { logger: createLogger('debug', (l) => lines.push(l)), entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
-  };
-  /** Records the retry waits the sender asks for and lets them pass at once. */
-  async function withInstantWaits(run: () => Promise<void>): Promise<number[]> {
-    const delays: number[] = [];
-    const realSetTimeout = global.setTimeout;
-    const spy = jest.spyOn(global, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
-      if (ms && ms > 0) delays.push(ms);
-      return realSetTimeout(fn, 0);
-    }) as typeof setTimeout);
-    try {
-      await run();
-    } finally {
-      spy.mockRestore();
-    }
-    return delays;
-  }
+  const logged = capturedLogger;
   const failing = (status: number) => (async () => new Response('', { status })) as unknown as typeof fetch;
 
   it('without options: one line per event on stdout, no webhook', async () => {

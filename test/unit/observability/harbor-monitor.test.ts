@@ -1,8 +1,8 @@
 import { AppError } from '../../../src/domain/errors';
 import { HarborMonitor } from '../../../src/observability/harbor-monitor';
-import { createLogger } from '../../../src/observability/logger';
 import { createMetrics, type Metrics } from '../../../src/observability/metrics';
 import { FakeHarbor } from '../../support/fake-harbor';
+import { capturedLogger, metricValue, type LogEntry } from '../../support/observed';
 
 /**
  * The Harbor monitor behind /readyz and the health gauges (docs/operations.md "Health endpoints"): ready when Harbor
@@ -29,7 +29,7 @@ interface Setup {
   state: HarborState;
   monitor: HarborMonitor;
   metrics: Metrics;
-  logs: { level: string; msg: string; [k: string]: unknown }[];
+  logs: LogEntry[];
   /** What the Redis probe answers next (undefined: Redis not configured). */
   redis: { up: 0 | 1 | undefined; probes: number };
   soft: { checks?: Record<string, { ok: boolean; detail?: string }> };
@@ -48,13 +48,13 @@ function setup(o: { intervalMs?: number; withSoft?: boolean; noVolumes?: boolean
   harbor.systemVolumes = () => answer('systemVolumes', state.volumes);
   if (o.noVolumes) Object.assign(harbor, { systemVolumes: undefined });
   const metrics = createMetrics({ defaultMetrics: false });
-  const lines: string[] = [];
+  const { logger, entries } = capturedLogger();
   const redis: Setup['redis'] = { up: 1, probes: 0 };
   const soft: Setup['soft'] = {};
   const monitor = new HarborMonitor({
     harbor,
     metrics,
-    logger: createLogger('debug', (l) => lines.push(l)),
+    logger,
     redisUp: async () => {
       redis.probes++;
       return redis.up;
@@ -70,15 +70,12 @@ function setup(o: { intervalMs?: number; withSoft?: boolean; noVolumes?: boolean
     redis,
     soft,
     get logs() {
-      return lines.map((l) => JSON.parse(l) as { level: string; msg: string });
+      return entries();
     },
   };
 }
 
-async function gauge(metrics: Metrics, name: string, component?: string): Promise<number | undefined> {
-  const m = await metrics.registry.getSingleMetric(name)!.get();
-  return m.values.find((v) => component === undefined || v.labels.component === component)?.value;
-}
+const gauge = (metrics: Metrics, name: string, component?: string) => metricValue(metrics, name, component === undefined ? {} : { component });
 
 
 describe('HarborMonitor.check', () => {
@@ -288,7 +285,7 @@ describe('HarborMonitor.start', () => {
     const monitor = new HarborMonitor({
       harbor,
       metrics: createMetrics({ defaultMetrics: false }),
-      logger: createLogger('debug', () => undefined),
+      logger: capturedLogger().logger,
       redisUp: async () => {
         if (++probes === 1) throw new Error('probe broke');
         return 1;
