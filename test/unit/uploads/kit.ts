@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { AppError } from '../../../src/domain/errors';
 import type { Principal } from '../../../src/domain/principal';
-import { UploadsService, type UploadSettings } from '../../../src/domain/uploads.service';
+import { UploadsService, type UploadSettings, type UploadsDeps } from '../../../src/domain/uploads.service';
 import type { UploadRecord } from '../../../src/domain/uploads/progress';
 import type { HarborPort } from '../../../src/ports/harbor';
 import type { BlobPush, BlobWriter, RegistryPort } from '../../../src/ports/registry';
@@ -121,6 +121,8 @@ export const member = (projects = ['p1']): Principal => ({
 export interface Kit {
   uploads: UploadsService;
   registry: MemoryRegistry;
+  /** The Harbor the service asks (only `findProject`); a test may replace it. */
+  harbor: { findProject: HarborPort['findProject'] };
   tmp: string;
   metrics: ReturnType<typeof createMetrics>;
   invalidated: string[];
@@ -132,8 +134,11 @@ export interface Kit {
   close(): void;
 }
 
-/** Workspaces: `ws` (private, project p1), `pub` (public, project p2), `other` (private, project p2). */
-export function kit(settings: Partial<UploadSettings> = {}): Kit {
+/**
+ * Workspaces: `ws` (private, project p1), `pub` (public, project p2), `other` (private, project p2). `deps` replaces
+ * the in-memory progress cache, the silent logger or the cache invalidation, or adds workspace policies.
+ */
+export function kit(settings: Partial<UploadSettings> = {}, deps: Partial<Pick<UploadsDeps, 'cache' | 'logger' | 'policies' | 'invalidate'>> = {}): Kit {
   const tmp = mkdtempSync(join(tmpdir(), 'hubgate-uploads-unit-'));
   const registry = new MemoryRegistry();
   const projects: Record<string, { public: boolean; owner: string; id?: number }> = {
@@ -141,10 +146,10 @@ export function kit(settings: Partial<UploadSettings> = {}): Kit {
     pub: { public: true, owner: 'p2' },
     other: { public: false, owner: 'p2' },
   };
-  const harbor = {
+  const harbor: Kit['harbor'] = {
     findProject: async (name: string) =>
       projects[name] ? { project_id: projects[name].id ?? 1, name, metadata: { public: String(projects[name].public) }, creation_time: '', update_time: '' } : null,
-  } as unknown as HarborPort;
+  };
   const credentials = {
     ownerRecords: async () =>
       ['p1', 'p2'].map((id) => ({
@@ -159,18 +164,21 @@ export function kit(settings: Partial<UploadSettings> = {}): Kit {
   const metrics = createMetrics({ defaultMetrics: false });
   const invalidated: string[] = [];
   const uploads = new UploadsService({
-    harbor,
+    harbor: harbor as unknown as HarborPort,
     credentials,
     registry,
-    cache: new MemoryCache(),
-    logger: silentLogger,
+    cache: deps.cache ?? new MemoryCache(),
+    logger: deps.logger ?? silentLogger,
+    policies: deps.policies,
     metrics,
     registryHost: 'hub.test',
     sharedConfigured: false,
     shared: () => false,
-    invalidate: async (w) => {
-      invalidated.push(w);
-    },
+    invalidate:
+      deps.invalidate ??
+      (async (w) => {
+        invalidated.push(w);
+      }),
     settings: {
       maxBytes: 64 * 1024 * 1024,
       maxExpandedBytes: 64 * 1024 * 1024,
@@ -185,6 +193,7 @@ export function kit(settings: Partial<UploadSettings> = {}): Kit {
   return {
     uploads,
     registry,
+    harbor,
     tmp,
     metrics,
     invalidated,
