@@ -103,7 +103,6 @@ function parameters(run: HarborGcRun): { dryRun: boolean; deleteUntagged: boolea
   }
 }
 
-/** Repository names in Harbor's GC log lines (trash candidates and manifest deletions). */
 /**
  * Every place Harbor 2.5.5's GC job (jobservice/job/impl/gc) writes a repository name into its log: the trash
  * candidates (`RepositoryName-…`), the untagged-artifact deletion (`RepositoryName(…)`), the manifest deletion and

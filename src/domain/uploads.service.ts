@@ -85,8 +85,8 @@ export interface UploadsDeps {
   /** True when a shared store (Redis) is configured, and whether it answers now. */
   sharedConfigured: boolean;
   shared: () => boolean;
-  /** Drops cached views of the workspace and its images after a successful upload. */
-  /** After an upload: the workspace and the repositories (`workspace/image`) it pushed to. */
+  /** Drops cached views of the workspace and its images after a successful upload: the workspace and the
+   * repositories (`workspace/image`) it pushed to. */
   invalidate: (workspace: string, repositories: string[]) => Promise<void>;
   /** Workspace policies (quota, immutable versions), checked before anything is pushed; none when absent. */
   policies?: UploadPolicies;
