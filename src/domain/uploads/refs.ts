@@ -23,7 +23,11 @@ export function tagProblem(tag: string): string | undefined {
   return undefined;
 }
 
-const clip = (s: string) => (s.length > 140 ? `${s.slice(0, 140)}…` : s).replace(/[^\x20-\x7e]/g, '?');
+/** A name quoted in a message: unprintable characters as '?', cut at 140 characters (the '…' added after). */
+const clip = (s: string) => {
+  const printable = s.replace(/[^\x20-\x7e]/g, '?');
+  return printable.length > 140 ? `${printable.slice(0, 140)}…` : printable;
+};
 
 export interface ArchiveRef {
   /** Repository path without the registry host, e.g. `library/alpine`, `team-a/app`. */
