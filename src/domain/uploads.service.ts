@@ -652,7 +652,11 @@ export class UploadsService {
 
 /** Settles with `p`, or rejects with the signal's reason on abort, or with `idle()` after `idleMs` of waiting. */
 function raceAbort<T>(p: Promise<T>, signal: AbortSignal, idleMs: number, idle: () => Error): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  if (signal.aborted) {
+    // the read lost the race before it began; its own failure (a request cut off: 'aborted') must not go unhandled
+    p.catch(() => undefined);
+    return Promise.reject(signal.reason as Error);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => done(() => reject(signal.reason as Error));
     const timer = idleMs > 0 ? setTimeout(() => done(() => reject(idle())), idleMs) : undefined;

@@ -61,6 +61,32 @@ describe('console uploads: slots and records on every way out', () => {
     expect((await k.upload(dockerSave([{ layers: [layerTar()], refs: ['ok:1'] }]))).state).toBe('succeeded');
   });
 
+  it('a body read that fails after the upload was aborted leaves no unhandled rejection behind (the client gone before the first read)', async () => {
+    k = kit();
+    const h = await begin();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // like a request whose socket closed: the abort comes first, the read of the body fails a moment later
+      const body: AsyncIterable<Buffer> = {
+        [Symbol.asyncIterator]: () => ({
+          next: () => {
+            h.abort(new ArchiveError('interrupted', 'the upload was interrupted: the client closed the connection'));
+            return new Promise<IteratorResult<Buffer>>((_, reject) => setTimeout(() => reject(new Error('aborted')), 5));
+          },
+        }),
+      };
+      const err = await k.uploads.run(h, body, () => ({})).catch((e: unknown) => e);
+      expect(err).toMatchObject({ kind: 'invalid', reason: 'interrupted' });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(k.uploads.active).toBe(0);
+  });
+
   it('shutdown aborts running uploads: 503 SERVICE_UNAVAILABLE, reason shutdown, spool removed, slot freed; new uploads refused', async () => {
     k = kit();
     const h = await begin();
