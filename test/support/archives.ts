@@ -43,16 +43,25 @@ export function header(name: string, size: number, typeflag: string, linkname = 
 /** Zero padding of a tar entry's data to the next 512-byte block. */
 export const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
 
+/** One whole entry (header, data, padding) with any type flag; the header's size is the data's. */
+export const tarEntry = (name: string, data: Buffer | string, flag = '0') => {
+  const b = Buffer.isBuffer(data) ? data : Buffer.from(data);
+  return Buffer.concat([header(name, b.length, flag), b, pad(b.length)]);
+};
+
+/** A PAX record `len key=value\n` of exactly the right length. */
+export function paxRecord(key: string, value: string): string {
+  const rec = ` ${key}=${value}\n`;
+  let len = rec.length + 1;
+  while (String(len).length + rec.length !== len) len = String(len).length + rec.length;
+  return `${len}${rec}`;
+}
+
 function pax(name: string, records: Record<string, string>): Buffer {
-  let body = '';
-  for (const [k, v] of Object.entries(records)) {
-    const rec = ` ${k}=${v}\n`;
-    let len = rec.length + 1;
-    while (String(len).length + rec.length !== len) len = String(len).length + rec.length;
-    body += `${len}${rec}`;
-  }
-  const data = Buffer.from(body);
-  return Buffer.concat([header(`PaxHeaders/${name.slice(0, 80)}`, data.length, 'x'), data, pad(data.length)]);
+  const body = Object.entries(records)
+    .map(([k, v]) => paxRecord(k, v))
+    .join('');
+  return tarEntry(`PaxHeaders/${name.slice(0, 80)}`, body, 'x');
 }
 
 /** A tar archive; `end: false` omits the end-of-archive marker. */

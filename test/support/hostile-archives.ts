@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { configFor, dockerSave, header, ociFiles, pad, tar, type TarItem } from './archives';
+import { configFor, dockerSave, header, ociFiles, paxRecord, tar, tarEntry, type TarItem } from './archives';
 
 /** The seed and size of the corpus CI runs (`HUBGATE_FUZZ_SEED`, `HUBGATE_FUZZ_PER_FAMILY` change them). */
 export const DEFAULT_SEED = 20261204;
@@ -42,14 +42,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 // ------------------------------------------------------------------------------------------- raw tar pieces
 
-const entry = (name: string, data: Buffer, flag = '0') => Buffer.concat([header(name, data.length, flag), data, pad(data.length)]);
+const entry = tarEntry;
 const END = Buffer.alloc(1024);
-function paxRecord(key: string, value: string): string {
-  const rec = ` ${key}=${value}\n`;
-  let len = rec.length + 1;
-  while (String(len).length + rec.length !== len) len = String(len).length + rec.length;
-  return `${len}${rec}`;
-}
 
 const MIB = 1024 * 1024;
 const MIB_OF_ZEROS_GZ = gzipSync(Buffer.alloc(MIB));

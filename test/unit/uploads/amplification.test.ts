@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import fs from 'node:fs';
 import type { AppError } from '../../../src/domain/errors';
 import { ERROR_TABLE } from '../../../src/http/errors';
-import { configFor, digestOf, dockerSave, header, layerTar, ociFiles, pad, tar, type TarItem } from '../../support/archives';
+import { configFor, digestOf, dockerSave, layerTar, ociFiles, paxRecord, tar, tarEntry, type TarItem } from '../../support/archives';
 import { kit, pieces, type Kit } from './kit';
 
 /**
@@ -12,15 +12,7 @@ import { kit, pieces, type Kit } from './kit';
  * entries.
  */
 
-const block = (name: string, data: Buffer, flag: string) => Buffer.concat([header(name, data.length, flag), data, pad(data.length)]);
-
-/** A PAX record `len key=value\n` of exactly the right length. */
-function paxRecord(key: string, value: string): string {
-  const rec = ` ${key}=${value}\n`;
-  let len = rec.length + 1;
-  while (String(len).length + rec.length !== len) len = String(len).length + rec.length;
-  return `${len}${rec}`;
-}
+const block = tarEntry;
 
 const status = (e: unknown) => ERROR_TABLE[(e as AppError).kind].status;
 
