@@ -273,6 +273,27 @@ describe('readTar: PAX headers', () => {
     }
   });
 
+  it('a PAX size or record length is decimal digits only: hex, exponent, sign, point or trailing junk are refused', async () => {
+    for (const size of ['0x258', '6e2', '+600', '600.0', ' 600']) {
+      expect({ size, ...(await refused([paxEntry(paxRecord('size', size)), header('f', 0, '0'), Buffer.alloc(600, 99), pad(600), END])) }).toEqual({
+        size,
+        reason: 'corrupt_tar',
+        message: 'the archive has an entry with an invalid size',
+      });
+    }
+    // '12x path=ab\n' is 12 bytes long: parseInt would read its length as 12
+    expect(await refused([paxEntry('12x path=ab\n'), tarEntry('f', 'x'), END])).toEqual(MALFORMED);
+  });
+
+  it('an empty PAX value deletes the keyword, also one an earlier PAX header set: the header fields apply again', async () => {
+    expect(await entries([paxEntry(paxRecord('size', '') + paxRecord('path', '')), tarEntry('own-name', 'x'), END])).toEqual([
+      { name: 'own-name', type: 'file', size: 1, linkname: '', content: 'x' },
+    ]);
+    const earlier = paxEntry(paxRecord('path', 'long/name') + paxRecord('linkpath', 'long/target'));
+    const got = await entries([earlier, paxEntry(paxRecord('path', '') + paxRecord('linkpath', '')), header('s', 0, '2', 'short'), END]);
+    expect(got).toEqual([{ name: 's', type: 'symlink', size: 0, linkname: 'short', content: '' }]);
+  });
+
   it('a PAX size applies to the next real entry, never to a metadata header (L, K) between them', async () => {
     const content = 'c'.repeat(600);
     for (const flag of ['K', 'L']) {
