@@ -1,4 +1,6 @@
 import { API, nockedHarbor, operations, rejection, replayed } from './harbor.kit';
+import { harborLimits } from '../../../adapters/harbor/harbor-limits';
+import type { HarborReply } from '../../../adapters/harbor/harbor-http';
 
 /**
  * Quotas and immutable-tag rules in the Harbor adapter (adapters/harbor/harbor-limits.ts), replayed from
@@ -60,6 +62,19 @@ describe('quotas', () => {
     expect(scope.isDone()).toBe(true);
   });
 
+  test('listQuotas: at most 10 000 pages when Harbor keeps answering full pages without a total', async () => {
+    const asked: unknown[] = [];
+    const full = Array.from({ length: 100 }, () => quotaRow(1, 'p', 10, 1));
+    const call = async <T>(c: { params?: Record<string, unknown> }): Promise<HarborReply<T>> => {
+      asked.push(c.params?.page);
+      return { status: 200, data: full as T, headers: {} };
+    };
+    const all = await harborLimits(call).listQuotas();
+    expect(asked).toHaveLength(10_000);
+    expect(asked[9_999]).toBe(10_000);
+    expect(all).toHaveLength(1_000_000);
+  });
+
   test('setQuota: PUT /quotas/{id} with hard.storage (P11); unknown id → not_found (P15); a bad id never leaves', async () => {
     const { harbor, scope } = setup();
     const ok = rec(11);
@@ -98,6 +113,22 @@ describe('immutable tag rules', () => {
     scope.post(`${API}${listed.path}`).reply(201, '');
     scope.get(`${API}${listed.path}`).reply(...listed.reply);
     await expect(harbor.createImmutableRule('issue13-immu', { ...wanted, tagPattern: 'v*' })).resolves.toBe(0);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  test('createImmutableRule without a Location: listed rules with empty selector lists are passed over, not a TypeError', async () => {
+    const { harbor, scope } = setup();
+    const listed = rec(22);
+    const rules = listed.response as { id: number; tag_selectors: unknown; scope_selectors: { repository: unknown[] } }[];
+    const v1 = rules.find((x) => x.id === 1)!; // v* in **
+    const odd = [
+      { ...v1, id: 8, tag_selectors: [] },
+      { ...v1, id: 9, scope_selectors: { repository: [] } },
+      v1,
+    ];
+    scope.post(`${API}${listed.path}`).reply(201, '');
+    scope.get(`${API}${listed.path}`).reply(200, odd);
+    await expect(harbor.createImmutableRule('issue13-immu', { tagPattern: 'v*', repositoryPattern: '**' })).resolves.toBe(1);
     expect(scope.isDone()).toBe(true);
   });
 

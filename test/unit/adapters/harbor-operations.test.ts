@@ -108,6 +108,7 @@ describe('Harbor operation table (swagger.yaml)', () => {
   });
 
   test('the endpoints that do not produce JSON', () => {
+    expect(HARBOR_OPERATIONS.filter((o) => o.produces.length !== 1)).toStrictEqual([]);
     const other = HARBOR_OPERATIONS.filter((o) => o.produces.join() !== 'application/json').map((o) => `${o.method} ${o.path} ${o.produces.join()}`);
     expect(other).toContain('GET /system/gc/{gc_id}/log text/plain');
     expect(other).toContain('GET /ping text/plain');
@@ -123,6 +124,15 @@ describe('Harbor operation table (swagger.yaml)', () => {
     expect(matchOperation('HEAD', pathSegments('/projects/alpha'))).toBeUndefined();
     expect(matchOperation('GET', pathSegments('/nope'))).toBeUndefined();
     expect(matchOperation('GET', ['projects', ''])).toBeUndefined();
+  });
+
+  test('path segments: the query dropped, every trailing slash ignored, no leading slash needed, the root has none', () => {
+    expect(pathSegments('/projects/alpha/summary?x=1')).toStrictEqual(['projects', 'alpha', 'summary']);
+    expect(pathSegments('/projects/alpha/')).toStrictEqual(['projects', 'alpha']);
+    expect(pathSegments('/projects/alpha//?page=2')).toStrictEqual(['projects', 'alpha']);
+    expect(pathSegments('projects/alpha')).toStrictEqual(['projects', 'alpha']);
+    expect(pathSegments('/projects//alpha')).toStrictEqual(['projects', '', 'alpha']);
+    for (const root of ['', '/', '//', '?q=1', '/?q=1']) expect(pathSegments(root)).toStrictEqual([]);
   });
 
   test('Accept per call: the operation produces, JSON elsewhere', () => {

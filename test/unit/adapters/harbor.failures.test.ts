@@ -1,5 +1,7 @@
 import { inspect } from 'node:util';
 import nock, { bodyMatcher } from './nock';
+import { NOT_ADMIN_MESSAGE } from '../../../adapters/harbor/admin-identity';
+import { AppError } from '../../../src/domain/errors';
 import { runWithContext } from '../../../src/observability/context';
 import type { HarborCurrentUser, HarborRobot } from '../../../src/ports/harbor';
 import { recorded, recordedBody, recordedReply } from '../../support/recorded';
@@ -106,6 +108,71 @@ describe('admin identity and the anonymous fallback', () => {
     scope.get(`${API}/users/current`).reply(...recordedReply(9, { body: { ...recordedBody<HarborCurrentUser>(9), ...change } }));
     const e = await rejection(harbor.listProjects({}));
     expect(e.kind).toBe('upstream_misconfigured');
+  });
+
+  test('an answer that is not our admin: upstream_misconfigured with the 200 it came with, again from the cache until failTtl ends', async () => {
+    const c = clock();
+    const { harbor } = makeAdapter({ now: c.now, identityFailTtlMs: 5000 });
+    const scope = harborScope();
+    scope.get(`${API}/users/current`).reply(...recordedReply(9, { body: { ...recordedBody<HarborCurrentUser>(9), sysadmin_flag: false } }));
+    const notAdmin = { kind: 'upstream_misconfigured', message: NOT_ADMIN_MESSAGE, upstreamStatus: 200 };
+    expect(await rejection(harbor.getRobot(1))).toMatchObject(notAdmin);
+    c.advance(4999);
+    // No interceptor left: asking Harbor would fail otherwise.
+    expect(await rejection(harbor.getRobot(1))).toMatchObject(notAdmin);
+  });
+
+  test.each([
+    ['an empty body', ''],
+    ['a user without a name', { ...recordedBody<HarborCurrentUser>(9), username: undefined }],
+    ['null', 'null'],
+  ])('/users/current answering %s is not our admin (no TypeError)', async (_label, body) => {
+    const { harbor } = makeAdapter();
+    harborScope().get(`${API}/users/current`).reply(...recordedReply(9, { body }));
+    const e = await rejection(harbor.getRobot(1));
+    expect(e).toBeInstanceOf(AppError);
+    expect(e).toMatchObject({ kind: 'upstream_misconfigured', message: NOT_ADMIN_MESSAGE, upstreamStatus: 200 });
+  });
+
+  test('an admin by its authentication role (admin_role_in_auth, e.g. an LDAP admin group) is our admin', async () => {
+    const { harbor } = makeAdapter();
+    const scope = harborScope();
+    scope.get(`${API}/users/current`).reply(...recordedReply(9, { body: { ...recordedBody<HarborCurrentUser>(9), username: 'ADMIN', sysadmin_flag: false, admin_role_in_auth: true } }));
+    scope.get(`${API}/robots/1`).reply(...recordedReply(55));
+    await expect(harbor.getRobot(1)).resolves.toEqual(recordedBody(55));
+  });
+
+  test('the TTLs end exactly: at okUntil the identity is checked again; at the end of failTtl Harbor is asked again', async () => {
+    const c = clock();
+    const { harbor } = makeAdapter({ now: c.now, identityTtlMs: 30_000, identityFailTtlMs: 5000 });
+    const scope = harborScope();
+    const check = adminAccepted(scope);
+    scope.get(`${API}/robots/1`).times(2).reply(...recordedReply(55));
+    await harbor.getRobot(1);
+    c.advance(30_000);
+    scope.get(`${API}/users/current`).reply(...recordedReply(11));
+    expect(await rejection(harbor.getRobot(1))).toMatchObject({ kind: 'upstream_misconfigured', message: MISCONFIGURED, upstreamStatus: 401 });
+    expect(check.calls()).toBe(1);
+    // cached refusal: a copy with the same kind, message and status
+    c.advance(4999);
+    expect(await rejection(harbor.getRobot(1))).toMatchObject({ kind: 'upstream_misconfigured', message: MISCONFIGURED, upstreamStatus: 401 });
+    c.advance(1);
+    const recheck = adminAccepted(scope);
+    await expect(harbor.getRobot(1)).resolves.toEqual(recordedBody(55));
+    expect(recheck.calls()).toBe(1);
+    expect(pending(scope)).toEqual([]);
+  });
+
+  test('the identity check failing otherwise (500) is not remembered: the next call checks again', async () => {
+    const c = clock();
+    const { harbor } = makeAdapter({ now: c.now, retries: 0, identityFailTtlMs: 5000 });
+    const scope = harborScope();
+    scope.get(`${API}/users/current`).reply(...recordedReply(214));
+    expect((await rejection(harbor.getRobot(1))).kind).toBe('upstream_unavailable');
+    const recheck = adminAccepted(scope);
+    scope.get(`${API}/robots/1`).reply(...recordedReply(55));
+    await expect(harbor.getRobot(1)).resolves.toEqual(recordedBody(55));
+    expect(recheck.calls()).toBe(1);
   });
 
   test('currentUser itself: 401 → upstream_misconfigured, never unauthorized', async () => {

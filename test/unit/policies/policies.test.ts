@@ -4,9 +4,10 @@ import { ActivityService, operationOf, parseResource } from '../../../src/domain
 import { checkPolicy, fromHarbor, parseTaskLog, toHarborRules, type RetentionPolicy } from '../../../src/domain/retention.service';
 import { openApiDocument } from '../../../src/http/openapi';
 import type { ConsoleAction } from '../../../src/ports/console-actions';
-import type { HarborAuditLog } from '../../../src/ports/harbor-policies';
+import type { HarborAuditLog, HarborRetentionPolicy } from '../../../src/ports/harbor-policies';
 import type { Principal } from '../../../src/domain/principal';
 import { AppError } from '../../../src/domain/errors';
+import { runChild } from '../../support/child';
 
 const fixture = (name: string) => JSON.parse(fs.readFileSync(path.join(__dirname, '../../fixtures/harbor/retention', name), 'utf8'));
 
@@ -36,6 +37,89 @@ describe('retention policy ↔ Harbor rules', () => {
       schedule: '0 0 3 * * *',
     });
     expect(fromHarbor({ algorithm: 'or', rules: [], trigger: { kind: 'Schedule', settings: { cron: '' } }, scope: { level: 'project', ref: 2 } })).toEqual({ rules: [], protected: [], schedule: null });
+  });
+
+  it('protection: no `always` rule without protected versions; one pattern as it is, several as {a,b}; one `always` rule per image pattern even if two rules name it', () => {
+    const keep = (images: string) => ({ images, keepLatestPushed: 2 });
+    const shape = (p: RetentionPolicy) => toHarborRules(p).map((r) => `${r.template} ${r.scope_selectors.repository[0].pattern} ${r.tag_selectors[0].pattern}`);
+    expect(shape({ rules: [keep('app')], protected: [], schedule: null })).toStrictEqual(['latestPushedK app **']);
+    expect(shape({ rules: [keep('app')], protected: ['latest'], schedule: null })).toStrictEqual(['latestPushedK app **', 'always app latest']);
+    expect(shape({ rules: [keep('app'), { images: 'app', keepLatestPulled: 1 }], protected: ['v*', 'latest'], schedule: null })).toStrictEqual([
+      'latestPushedK app **',
+      'latestPulledN app **',
+      'always app {v*,latest}',
+    ]);
+  });
+
+  describe('fromHarbor: rules made elsewhere, read as far as they fit', () => {
+    const trigger = { kind: 'Schedule' as const, settings: { cron: '' } };
+    const read = (rules: unknown[], more: Record<string, unknown> = { trigger }) => fromHarbor({ algorithm: 'or', scope: { level: 'project', ref: 2 }, rules, ...more } as unknown as HarborRetentionPolicy);
+    const retain = (template: string, params: unknown, scope: unknown, tags: unknown, extra: Record<string, unknown> = {}) => ({ action: 'retain', template, params, scope_selectors: scope, tag_selectors: tags, ...extra });
+    const repo = (pattern: string) => ({ repository: [{ kind: 'doublestar', decoration: 'repoMatches', pattern }] });
+    const tag = (pattern: string) => [{ kind: 'doublestar', decoration: 'matches', pattern }];
+
+    it('no rules list, no trigger, no settings or no cron: nothing kept, no schedule', () => {
+      const none = { rules: [], protected: [], schedule: null };
+      expect(fromHarbor({ algorithm: 'or', scope: { level: 'project', ref: 2 } } as unknown as HarborRetentionPolicy)).toStrictEqual(none);
+      expect(read([], { trigger: { kind: 'Schedule' } })).toStrictEqual(none);
+      expect(read([], { trigger: { kind: 'Schedule', settings: {} } })).toStrictEqual(none);
+    });
+
+    it('a rule without scope or repository selectors covers every image (**); a disabled rule is skipped', () => {
+      expect(read([retain('latestPushedK', { latestPushedK: 3 }, undefined, tag('**'))]).rules).toStrictEqual([{ images: '**', keepLatestPushed: 3 }]);
+      expect(read([retain('latestPushedK', { latestPushedK: 3 }, {}, tag('**'))]).rules).toStrictEqual([{ images: '**', keepLatestPushed: 3 }]);
+      expect(read([retain('latestPushedK', { latestPushedK: 3 }, { repository: [] }, tag('**'))]).rules).toStrictEqual([{ images: '**', keepLatestPushed: 3 }]);
+      expect(read([retain('latestPushedK', { latestPushedK: 3 }, repo('app'), undefined), retain('latestPulledN', { latestPulledN: 1 }, repo('app'), [])]).rules).toStrictEqual([
+        { images: 'app', keepLatestPushed: 3, keepLatestPulled: 1 },
+      ]);
+      expect(read([retain('latestPushedK', { latestPushedK: 3 }, repo('app'), tag('**')), retain('latestPulledN', { latestPulledN: 1 }, repo('app'), tag('**'), { disabled: true })]).rules).toStrictEqual([
+        { images: 'app', keepLatestPushed: 3 },
+      ]);
+    });
+
+    it('`always` rules: their patterns protected (one, or the {a,b} list only when the braces enclose all of it; no tag selector = **); alone they keep nothing', () => {
+      const always = (images: string, tags: unknown) => retain('always', {}, repo(images), tags);
+      const keep = retain('latestPushedK', { latestPushedK: 1 }, repo('app'), tag('**'));
+      expect(read([always('app', tag('latest')), keep])).toStrictEqual({ rules: [{ images: 'app', keepLatestPushed: 1 }], protected: ['latest'], schedule: null });
+      expect(read([always('app', tag('v{1,2}')), always('app', tag('{a,b}x')), always('app', tag('{c,d}')), keep]).protected).toStrictEqual(['v{1,2}', '{a,b}x', 'c', 'd']);
+      expect(read([always('app', undefined), keep]).protected).toStrictEqual(['**']);
+      expect(read([always('app', []), keep]).protected).toStrictEqual(['**']);
+      expect(read([always('other', tag('latest'))])).toStrictEqual({ rules: [], protected: ['latest'], schedule: null });
+      // an image pattern first named by its `always` rule keeps that place
+      const keepFor = (images: string) => retain('latestPushedK', { latestPushedK: 1 }, repo(images), tag('**'));
+      expect(read([always('b', tag('latest')), keepFor('a'), keepFor('b')]).rules.map((r) => r.images)).toStrictEqual(['b', 'a']);
+    });
+
+    it('a keep-condition without a number is no condition', () => {
+      expect(read([retain('latestPushedK', {}, repo('app'), tag('**'))]).rules).toStrictEqual([]);
+      expect(read([retain('latestPushedK', { latestPushedK: 'many' }, repo('app'), tag('**')), retain('nDaysSinceLastPull', { nDaysSinceLastPull: 7 }, repo('app'), tag('**'))]).rules).toStrictEqual([
+        { images: 'app', keepPulledWithinDays: 7 },
+      ]);
+    });
+  });
+
+  describe('parseTaskLog: only well-formed DEL rows of the table', () => {
+    const SHA = 'sha256:' + 'ab'.repeat(32);
+    const row = (digest: string, tags: string, verdict = 'DEL', tail = ' |') =>
+      `| ${digest} | ${tags} | image |        | 2026/12/04 16:51:14 | 2026/12/04 17:02:03 | 2026/12/04 16:51:14 | ${verdict}${tail}`;
+    const removed = (tags: string[]) => ({ image: 'app', digest: SHA, tags, pushedAt: '2026-12-04T16:51:14.000Z', pulledAt: '2026-12-04T17:02:03.000Z' });
+
+    it('tags split on commas, trimmed, empty ones dropped; no tag → none', () => {
+      expect(parseTaskLog('app', [row(SHA, 'v1, latest'), row(SHA, 'a,,b,'), row(SHA, '')].join('\n'))).toStrictEqual([removed(['v1', 'latest']), removed(['a', 'b']), removed([])]);
+    });
+
+    it("times are Harbor's UTC whatever the gateway's time zone (a child process in New York time)", async () => {
+      const module = path.resolve(__dirname, '../../../src/domain/retention.service');
+      const script = `process.stdout.write(JSON.stringify(require(${JSON.stringify(module)}).parseTaskLog('app', process.argv[1])))`;
+      const r = await runChild('env', ['TZ=America/New_York', process.execPath, '-r', 'ts-node/register/transpile-only', '-e', script, row(SHA, 'v1')], 60_000);
+      expect({ code: r.code, stderr: r.stderr }).toStrictEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(r.stdout)).toStrictEqual([removed(['v1'])]);
+    });
+
+    it('a row cut short, or whose digest is not exactly sha256:<64 hex>, is not a version', () => {
+      const bad = [row(SHA, 'cut', 'DEL', ''), row(`x${SHA}`, 'prefixed'), row(`${SHA}0`, 'suffixed'), row('sha256:abc', 'short'), row(SHA, 'kept', 'RETAIN')];
+      expect(parseTaskLog('app', [...bad, row(SHA, 'v1')].join('\n'))).toStrictEqual([removed(['v1'])]);
+    });
   });
 
   it('refuses rules that keep nothing, duplicate image patterns, protection without rules', () => {
