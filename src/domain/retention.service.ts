@@ -171,7 +171,10 @@ export function parseTaskLog(image: string, log: string): RemovedVersion[] {
     const cells = line.split('|').map((c) => c.trim());
     if (cells.length < 10 || !/^sha256:[0-9a-f]{64}$/.test(cells[1])) continue;
     if (cells[8] !== 'DEL') continue;
-    const time = (s: string) => (s ? new Date(s.replace(/\//g, '-').replace(' ', 'T') + 'Z').toISOString() : null);
+    const time = (s: string) => {
+      const t = s ? new Date(s.replace(/\//g, '-').replace(' ', 'T') + 'Z') : null;
+      return t && !Number.isNaN(t.getTime()) ? t.toISOString() : null; // a cell that is no date is no time, not an error
+    };
     out.push({ image, digest: cells[1], tags: cells[2] ? cells[2].split(',').map((t) => t.trim()).filter(Boolean) : [], pushedAt: time(cells[5]), pulledAt: time(cells[6]) });
   }
   return out;

@@ -116,6 +116,11 @@ describe('retention policy ↔ Harbor rules', () => {
       expect(JSON.parse(r.stdout)).toStrictEqual([removed(['v1'])]);
     });
 
+    it('a time cell that is not a date is no time (null), never an error that fails the whole run', () => {
+      const odd = `| ${SHA} | v1 | image |        | yesterday | 2026/13/45 99:99:99 | 2026/12/04 16:51:14 | DEL |`;
+      expect(parseTaskLog('app', odd)).toStrictEqual([{ image: 'app', digest: SHA, tags: ['v1'], pushedAt: null, pulledAt: null }]);
+    });
+
     it('a row cut short, or whose digest is not exactly sha256:<64 hex>, is not a version', () => {
       const bad = [row(SHA, 'cut', 'DEL', ''), row(`x${SHA}`, 'prefixed'), row(`${SHA}0`, 'suffixed'), row('sha256:abc', 'short'), row(SHA, 'kept', 'RETAIN')];
       expect(parseTaskLog('app', [...bad, row(SHA, 'v1')].join('\n'))).toStrictEqual([removed(['v1'])]);
