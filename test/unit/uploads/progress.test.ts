@@ -1,5 +1,7 @@
 import { MemoryCache } from '../../../adapters/redis/memory.cache';
-import { ProgressStore, type UploadRecord } from '../../../src/domain/uploads/progress';
+import { isFinal, ProgressStore, type ProgressOptions, type UploadRecord } from '../../../src/domain/uploads/progress';
+import type { Cache } from '../../../src/ports/coordination';
+import { mapCache } from '../../support/map-cache';
 
 const record = (id: string, replica: string, at: number): UploadRecord => ({
   id,
@@ -15,6 +17,77 @@ const record = (id: string, replica: string, at: number): UploadRecord => ({
   updatedAt: new Date(at).toISOString(),
   replica,
 });
+
+/** Stores opened by open(), closed after each test. */
+const opened: ProgressStore[] = [];
+/** What jump() added to the fake timers' time. */
+let skew = 0;
+/** The stores' clock on fake timers (see onFakeClock): the fake timers' time plus the jumps. */
+const fakeNow = () => jest.now() + skew;
+
+/** Fake timers for the tests of the describe block it is called in; fakeNow() starts at 5_000_000. */
+const onFakeClock = () => {
+  beforeEach(() => {
+    jest.useFakeTimers({ doNotFake: ['Date', 'setImmediate', 'nextTick'] });
+    skew = 5_000_000 - jest.now();
+  });
+  afterEach(() => {
+    for (const s of opened.splice(0)) s.close();
+    jest.useRealTimers();
+  });
+};
+
+/** Moves the stores' clock and runs every timer due on the way, each seeing the clock at its own time. */
+const advance = (ms: number) => jest.advanceTimersByTimeAsync(ms);
+/** Moves the stores' clock without running any timer (a replica that stopped, a write left pending). */
+const jump = (ms: number) => {
+  skew += ms;
+};
+
+/** A cache that can be "down" (writes lost), counting the writes that landed. */
+const flaky = () => {
+  const cache = new MemoryCache(10_000, fakeNow);
+  const state = { up: true, landed: 0 };
+  return {
+    state,
+    cache: {
+      get: cache.get.bind(cache),
+      del: cache.del.bind(cache),
+      set: async <T>(k: string, v: T, ttl: number) => {
+        if (!state.up) return;
+        state.landed += 1;
+        await cache.set(k, v, ttl);
+      },
+    },
+  };
+};
+
+/** A store of replica A on the fake clock (ttl one hour, shared cache configured and up), closed after the test. */
+const open = (cache: Cache, options: Partial<ProgressOptions> = {}) => {
+  const s = new ProgressStore(cache, { ttlSeconds: 3600, replica: 'A', sharedConfigured: true, shared: () => true, now: fakeNow, ...options });
+  opened.push(s);
+  return s;
+};
+
+/**
+ * A store of replica A that wrote an upload at once (bytesReceived 10, forced) and then twice more, throttled
+ * (11 at t0 + 100, 12 at t0 + 200): the trailing write is due at t0 + 500 (flushMs 500).
+ */
+const throttled = async (id: string, options: Partial<ProgressOptions> = {}) => {
+  const { cache, state } = flaky();
+  const t0 = fakeNow();
+  const a = open(cache, options);
+  await a.save(record(id, 'A', t0), true);
+  for (const bytesReceived of [11, 12]) {
+    await advance(100);
+    await a.save({ ...record(id, 'A', fakeNow()), bytesReceived });
+  }
+  return { a, cache, state, t0 };
+};
+
+/** What the shared cache holds for an upload. */
+const held = (cache: Cache, id: string) => cache.get<UploadRecord>(`upload:${id}`);
+const iso = (ms: number) => new Date(ms).toISOString();
 
 describe('upload progress across replicas', () => {
   let now = 1_000_000;
@@ -63,87 +136,260 @@ describe('upload progress across replicas', () => {
   });
 
   describe('the heartbeat (every staleAfterMs / 4, on a fake clock)', () => {
-    let t = 0;
-    beforeEach(() => {
-      t = 5_000_000;
-      jest.useFakeTimers({ doNotFake: ['Date', 'setImmediate', 'nextTick'] });
-    });
-    afterEach(() => jest.useRealTimers());
-    /** Moves the store's clock and its timers together. */
-    const advance = async (ms: number) => {
-      for (let left = ms; left > 0; left -= 1000) {
-        t += Math.min(1000, left);
-        await jest.advanceTimersByTimeAsync(Math.min(1000, left));
-      }
-    };
-    /** A cache that can be "down" (writes lost), counting the writes that landed. */
-    const flaky = () => {
-      const cache = new MemoryCache(10_000, () => t);
-      const state = { up: true, landed: 0 };
-      return {
-        state,
-        cache: {
-          get: cache.get.bind(cache),
-          del: cache.del.bind(cache),
-          set: async <T>(k: string, v: T, ttl: number) => {
-            if (!state.up) return;
-            state.landed += 1;
-            await cache.set(k, v, ttl);
-          },
-        },
-      };
-    };
+    onFakeClock();
 
     it('keeps a running upload of a live replica fresh for the others, however long it takes', async () => {
       const { cache } = flaky();
-      const a = new ProgressStore(cache, { ttlSeconds: 3600, replica: 'A', sharedConfigured: true, shared: () => true, staleAfterMs: 8_000, now: () => t });
-      const b = new ProgressStore(cache, { ttlSeconds: 3600, replica: 'B', sharedConfigured: true, shared: () => true, staleAfterMs: 8_000, now: () => t });
-      try {
-        await a.save(record('u-h', 'A', t), true);
-        await advance(40_000); // five times staleAfterMs without a save: only the heartbeat writes
-        expect(await b.get('u-h')).toMatchObject({ state: 'receiving' });
-        expect(Date.parse((await b.get('u-h'))!.updatedAt)).toBeGreaterThanOrEqual(t - 8_000 / 4 - 1000);
-      } finally {
-        a.close();
-        b.close();
-      }
+      const a = open(cache, { staleAfterMs: 8_000 });
+      const b = open(cache, { replica: 'B', staleAfterMs: 8_000 });
+      await a.save(record('u-h', 'A', fakeNow()), true);
+      await advance(40_000); // five times staleAfterMs without a save: only the heartbeat writes (the last one now)
+      expect(await b.get('u-h')).toMatchObject({ state: 'receiving', updatedAt: iso(fakeNow()) });
     });
 
     it("beats only for its own replica's uploads, and not for finished ones", async () => {
       const { cache, state } = flaky();
-      const a = new ProgressStore(cache, { ttlSeconds: 3600, replica: 'A', sharedConfigured: true, shared: () => true, staleAfterMs: 8_000, now: () => t });
-      try {
-        await a.save(record('u-z', 'Z', t), true);
-        await a.save({ ...record('u-done', 'A', t), state: 'succeeded' }, true);
-        const before = state.landed;
-        await advance(20_000);
-        expect(state.landed).toBe(before);
-      } finally {
-        a.close();
-      }
+      const a = open(cache, { staleAfterMs: 8_000 });
+      await a.save(record('u-z', 'Z', fakeNow()), true);
+      await a.save({ ...record('u-done', 'A', fakeNow()), state: 'succeeded' }, true);
+      await advance(20_000);
+      expect(state.landed).toBe(2);
     });
 
     it('sends again what the shared cache missed while it was down (only when one is configured)', async () => {
       for (const sharedConfigured of [true, false]) {
         const { cache, state } = flaky();
         let up = false;
-        const a = new ProgressStore(cache, { ttlSeconds: 3600, replica: 'A', sharedConfigured, shared: () => up, staleAfterMs: 8_000, now: () => t });
-        const b = new ProgressStore(cache, { ttlSeconds: 3600, replica: 'B', sharedConfigured, shared: () => up, staleAfterMs: 8_000, now: () => t });
-        try {
-          state.up = false;
-          await a.save({ ...record('u-out', 'A', t), state: 'succeeded' }, true); // lost
-          state.up = true;
-          up = true;
-          await advance(2_000);
-          expect((await b.get('u-out'))?.state).toBe(sharedConfigured ? 'succeeded' : undefined);
-          const landed = state.landed;
-          await advance(10_000);
-          expect(state.landed).toBe(landed); // once synced, not again
-        } finally {
-          a.close();
-          b.close();
-        }
+        const a = open(cache, { sharedConfigured, shared: () => up, staleAfterMs: 8_000 });
+        const b = open(cache, { replica: 'B', sharedConfigured, shared: () => up, staleAfterMs: 8_000 });
+        state.up = false;
+        await a.save({ ...record('u-out', 'A', fakeNow()), state: 'succeeded' }, true); // lost
+        state.up = true;
+        up = true;
+        await advance(2_000);
+        expect((await b.get('u-out'))?.state).toBe(sharedConfigured ? 'succeeded' : undefined);
+        const landed = state.landed;
+        await advance(10_000);
+        expect(state.landed).toBe(landed); // once synced, not again
       }
     });
+
+    it('beats every max(1000, staleAfterMs / 4) ms', async () => {
+      // staleAfterMs 8000: every 2000 ms, refreshing what was written 2000 ms ago or more;
+      // staleAfterMs 2000: every 1000 ms (not 500), refreshing what was written 500 ms ago or more
+      for (const { staleAfterMs, savedAt, refreshedAt } of [
+        { staleAfterMs: 8_000, savedAt: 500, refreshedAt: 4_000 },
+        { staleAfterMs: 2_000, savedAt: 600, refreshedAt: 2_000 },
+      ]) {
+        const { cache } = flaky();
+        const t0 = fakeNow();
+        const a = open(cache, { staleAfterMs });
+        await advance(savedAt);
+        await a.save(record(`u-beat-${staleAfterMs}`, 'A', fakeNow()), true);
+        await advance(refreshedAt - savedAt - 1);
+        expect((await held(cache, `u-beat-${staleAfterMs}`))?.updatedAt).toBe(iso(t0 + savedAt));
+        await advance(1);
+        expect((await held(cache, `u-beat-${staleAfterMs}`))?.updatedAt).toBe(iso(t0 + refreshedAt));
+      }
+    });
+
+    it('refreshes a running record written exactly staleAfterMs / 4 ago, not one written a millisecond later', async () => {
+      const { cache, state } = flaky();
+      const t0 = fakeNow();
+      const a = open(cache, { staleAfterMs: 8_000 });
+      await a.save(record('u-at', 'A', fakeNow()), true);
+      await advance(1);
+      await a.save(record('u-later', 'A', fakeNow()), true);
+      await advance(1_999); // the first beat: u-at written 2000 ms ago, u-later 1999 ms ago
+      expect((await held(cache, 'u-at'))?.updatedAt).toBe(iso(t0 + 2_000));
+      expect((await held(cache, 'u-later'))?.updatedAt).toBe(iso(t0 + 1));
+      expect(state.landed).toBe(3);
+      await advance(2_000);
+      expect((await held(cache, 'u-at'))?.updatedAt).toBe(iso(t0 + 4_000));
+      expect((await held(cache, 'u-later'))?.updatedAt).toBe(iso(t0 + 4_000));
+      expect(state.landed).toBe(5);
+    });
+
+    it('close() stops the heartbeat and the pending trailing write', async () => {
+      const { a, cache, state, t0 } = await throttled('u-closed', { staleAfterMs: 8_000 });
+      a.close();
+      await advance(20_000);
+      expect(state.landed).toBe(1);
+      expect(await held(cache, 'u-closed')).toMatchObject({ bytesReceived: 10, updatedAt: iso(t0) });
+    });
+  });
+
+  describe('writes to the shared cache (throttled by flushMs, on a fake clock)', () => {
+    onFakeClock();
+
+    it('writes a new record at once, even when not forced', async () => {
+      const { cache, state } = flaky();
+      const a = open(cache);
+      await a.save(record('u-new', 'A', fakeNow()));
+      expect(await held(cache, 'u-new')).toMatchObject({ bytesReceived: 10, updatedAt: iso(fakeNow()) });
+      expect(state.landed).toBe(1);
+    });
+
+    it('writes again once flushMs has passed since the last write, not a millisecond earlier (500 ms unless configured)', async () => {
+      for (const [flushMs, due] of [
+        [undefined, 500],
+        [2_000, 2_000],
+      ] as const) {
+        const { cache, state } = flaky();
+        const a = open(cache, flushMs === undefined ? {} : { flushMs });
+        const id = `u-due-${due}`;
+        const t0 = fakeNow();
+        await a.save(record(id, 'A', fakeNow()), true);
+        jump(due - 1); // timers not advanced: the trailing write stays pending
+        await a.save({ ...record(id, 'A', fakeNow()), bytesReceived: 11 });
+        expect(await held(cache, id)).toMatchObject({ bytesReceived: 10, updatedAt: iso(t0) });
+        expect(state.landed).toBe(1);
+        jump(1);
+        await a.save({ ...record(id, 'A', fakeNow()), bytesReceived: 12 });
+        expect(await held(cache, id)).toMatchObject({ bytesReceived: 12, updatedAt: iso(t0 + due) });
+        expect(state.landed).toBe(2);
+      }
+    });
+
+    it('sends the latest throttled state by itself, flushMs after the last write', async () => {
+      const { cache, state, t0 } = await throttled('u-trail');
+      await advance(299);
+      expect(await held(cache, 'u-trail')).toMatchObject({ bytesReceived: 10, updatedAt: iso(t0) });
+      expect(state.landed).toBe(1);
+      await advance(1);
+      expect(await held(cache, 'u-trail')).toMatchObject({ bytesReceived: 12, updatedAt: iso(t0 + 200) });
+      expect(state.landed).toBe(2);
+      await advance(1_000);
+      expect(state.landed).toBe(2);
+    });
+
+    it('a forced write cancels the pending trailing write', async () => {
+      const { a, cache, state, t0 } = await throttled('u-forced');
+      await advance(100);
+      await a.save({ ...record('u-forced', 'A', fakeNow()), bytesReceived: 13 }, true);
+      expect(state.landed).toBe(2);
+      await advance(1_000);
+      expect(state.landed).toBe(2);
+      expect(await held(cache, 'u-forced')).toMatchObject({ bytesReceived: 13, updatedAt: iso(t0 + 300) });
+    });
+  });
+
+  describe('the local map (on a fake clock)', () => {
+    onFakeClock();
+    /** MAX_LOCAL in progress.ts. */
+    const MAX_LOCAL = 1000;
+
+    it('a save drops an expired record: at exactly ttlSeconds, not a millisecond earlier', async () => {
+      const { cache } = flaky();
+      const a = open(cache, { ttlSeconds: 1 });
+      await a.save(record('u-old', 'A', fakeNow()), true);
+      await cache.del('upload:u-old'); // only the local map answers for it now
+      jump(999);
+      await a.save(record('u-next', 'A', fakeNow()), true);
+      expect(await a.exists('u-old')).toBe(true);
+      jump(1);
+      await a.save(record('u-next2', 'A', fakeNow()), true);
+      expect(await a.exists('u-old')).toBe(false);
+    });
+
+    it('holds MAX_LOCAL records, final ones too; beyond, a save drops the oldest final record and keeps running ones', async () => {
+      const { cache } = flaky();
+      const a = open(cache);
+      await a.save({ ...record('u-f1', 'A', fakeNow()), state: 'succeeded' }, true);
+      await a.save(record('u-run', 'A', fakeNow()), true);
+      await a.save({ ...record('u-f2', 'A', fakeNow()), state: 'failed' }, true);
+      for (let i = 3; i < MAX_LOCAL; i++) await a.save(record(`u-${i}`, 'A', fakeNow()), true);
+      await cache.del('upload:u-f1', 'upload:u-run', 'upload:u-f2'); // only the local map answers for them now
+      expect([await a.exists('u-f1'), await a.exists('u-run'), await a.exists('u-f2')]).toEqual([true, true, true]);
+      await a.save(record('u-over-1', 'A', fakeNow()), true);
+      expect([await a.exists('u-f1'), await a.exists('u-run'), await a.exists('u-f2')]).toEqual([false, true, true]);
+      await a.save(record('u-over-2', 'A', fakeNow()), true);
+      expect([await a.exists('u-f1'), await a.exists('u-run'), await a.exists('u-f2')]).toEqual([false, true, false]);
+    });
+
+    it('beyond MAX_LOCAL, a save drops one expired record, the oldest, and stops there', async () => {
+      const { cache } = flaky();
+      const a = open(cache, { ttlSeconds: 1 });
+      await a.save(record('u-x1', 'A', fakeNow()), true);
+      await a.save(record('u-x2', 'A', fakeNow()), true);
+      jump(500);
+      for (let i = 2; i < MAX_LOCAL; i++) await a.save(record(`u-${i}`, 'A', fakeNow()), true);
+      jump(500); // u-x1 and u-x2 expire now, the others 500 ms later
+      await cache.del('upload:u-x1', 'upload:u-x2');
+      await a.save(record('u-over-1', 'A', fakeNow()), true);
+      expect([await a.exists('u-x1'), await a.exists('u-x2')]).toEqual([false, true]);
+      await a.save(record('u-over-2', 'A', fakeNow()), true);
+      expect([await a.exists('u-x1'), await a.exists('u-x2')]).toEqual([false, false]);
+    });
+
+    it("exists(): its own records from the local map, other replicas' from the shared cache", async () => {
+      const { cache } = flaky();
+      const a = open(cache);
+      const b = open(cache, { replica: 'B' });
+      await a.save(record('u-local', 'A', fakeNow()), true);
+      await cache.del('upload:u-local');
+      await a.save(record('u-shared', 'A', fakeNow()), true);
+      expect(await a.exists('u-local')).toBe(true);
+      expect(await b.exists('u-local')).toBe(false);
+      expect(await b.exists('u-shared')).toBe(true);
+      expect(await a.exists('u-none')).toBe(false);
+    });
+  });
+
+  describe('reading a record (on a fake clock)', () => {
+    onFakeClock();
+    const lost = {
+      kind: 'upstream_unavailable',
+      reason: 'replica_lost',
+      message: 'the hubgate replica receiving this upload stopped before the upload finished; send the archive again',
+    };
+
+    it('answers from the local map until ttlSeconds have passed, then from the shared cache', async () => {
+      const { cache } = flaky();
+      const a = open(cache, { ttlSeconds: 1 });
+      await a.save(record('u-ttl', 'A', fakeNow()), true);
+      await cache.set('upload:u-ttl', { ...record('u-ttl', 'A', fakeNow()), bytesReceived: 99 }, 3600); // the shared copy differs
+      jump(999);
+      expect((await a.get('u-ttl'))?.bytesReceived).toBe(10);
+      jump(1);
+      expect((await a.get('u-ttl'))?.bytesReceived).toBe(99);
+    });
+
+    it("reports another replica's running record failed once not updated for more than staleAfterMs (at exactly staleAfterMs: as it is)", async () => {
+      const { cache } = flaky();
+      const a = open(cache, { staleAfterMs: 30_000 });
+      const b = open(cache, { replica: 'B', staleAfterMs: 30_000 });
+      const rec = record('u-lost', 'A', fakeNow());
+      await a.save(rec, true);
+      jump(30_000); // timers not advanced: no heartbeat from A
+      expect(await b.get('u-lost')).toEqual(rec);
+      jump(1);
+      expect(await b.get('u-lost')).toEqual({ ...rec, state: 'failed', error: lost });
+    });
+
+    it('keeps the final records of a stopped replica as they are', async () => {
+      const { cache } = flaky();
+      const a = open(cache);
+      const b = open(cache, { replica: 'B' });
+      const done: UploadRecord = { ...record('u-done', 'A', fakeNow()), state: 'succeeded' };
+      const failed: UploadRecord = { ...record('u-failed', 'A', fakeNow()), state: 'failed', error: { kind: 'invalid', reason: 'bad_archive', message: 'not a tar archive' } };
+      await a.save(done, true);
+      await a.save(failed, true);
+      jump(60_000);
+      expect(await b.get('u-done')).toEqual(done);
+      expect(await b.get('u-failed')).toEqual(failed);
+    });
+
+    it('does not report its own running record lost when it reads it from the shared cache (local copy expired)', async () => {
+      const a = open(mapCache(), { ttlSeconds: 1 });
+      const rec = record('u-own', 'A', fakeNow());
+      await a.save(rec, true);
+      jump(60_000);
+      expect(await a.get('u-own')).toEqual({ ...rec, state: 'receiving' });
+    });
+  });
+
+  it('isFinal: succeeded and failed only', () => {
+    expect((['receiving', 'verifying', 'pushing', 'succeeded', 'failed'] as const).map(isFinal)).toEqual([false, false, false, true, true]);
   });
 });
