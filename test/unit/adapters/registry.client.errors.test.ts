@@ -2,14 +2,18 @@
  * How the registry client reports what the registry answered (adapters/registry/registry.client.ts, failure() and
  * networkError()): each status to its kind, the registry's envelope to the message, a body that is not the envelope
  * cut short, nothing at all as the status; the admin password and its Basic token scrubbed from whatever is quoted;
- * which failures are retried. A local HTTP server answers what each case needs.
+ * which failures are retried, how long each retry waits and what it logs; an https base URL verified as TLS. A local
+ * HTTP server answers what each case needs.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createRegistryClient } from '../../../adapters/registry/registry.client';
 import { AppError } from '../../../src/domain/errors';
 import { runWithContext } from '../../../src/observability/context';
 import { silentLogger } from '../../../src/observability/logger';
+import { signingMaterial } from '../../harbor-double/keys';
+import { captureLogger } from '../../support/capture-logger';
 
 const PASSWORD = 'pw-very-secret-1234';
 const BASIC = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`;
@@ -62,6 +66,7 @@ describe('registry client: what the registry answered, as AppError', () => {
     [499, 'plain words, not JSON', { kind: 'invalid', message: 'registry refused manifest ws/app:v1: plain words, not JSON', upstreamStatus: 499 }],
     [418, '', { kind: 'invalid', message: 'registry refused manifest ws/app:v1: status 418', upstreamStatus: 418 }],
     [400, '{"errors":[]}', { kind: 'invalid', message: 'registry refused manifest ws/app:v1: status 400', upstreamStatus: 400 }],
+    [400, '{"errors":[{"message":"no code given"}]}', { kind: 'invalid', message: 'registry refused manifest ws/app:v1: : no code given', upstreamStatus: 400 }],
     [500, envelope('UNKNOWN', 'boom'), { kind: 'upstream_unavailable', message: 'registry failed manifest ws/app:v1 (status 500)', upstreamStatus: 500 }],
     [302, '', { kind: 'upstream_unavailable', message: 'registry failed manifest ws/app:v1 (status 302)', upstreamStatus: 302 }],
   ])('status %i, body %j', async (status, body, expected) => {
@@ -97,6 +102,63 @@ describe('registry client: what the registry answered, as AppError', () => {
     };
     await failure(client(3).blobExists('ws/app', DIGEST));
     expect(calls).toBe(1);
+  });
+
+  it('blob checks and mounts name the digest in what they report; a mount refused is a failure, not "not mounted"', async () => {
+    answer = reply(403);
+    expect(await failure(client().blobExists('ws/app', DIGEST))).toEqual({ kind: 'forbidden', message: `Harbor refused blob check ${DIGEST}: status 403`, upstreamStatus: 403 });
+    seen = [];
+    answer = reply(404, envelope('NAME_UNKNOWN', 'repository name not known'));
+    expect(await failure(client().mountBlob('ws/app', DIGEST, 'ws/base'))).toEqual({
+      kind: 'not_found',
+      message: `blob mount ${DIGEST}: NAME_UNKNOWN: repository name not known`,
+      upstreamStatus: 404,
+    });
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([`POST /v2/ws/app/blobs/uploads/?mount=${DIGEST.replace(':', '%3A')}&from=ws%2Fbase`]);
+  });
+
+  it('a call that keeps failing is retried `retries` times, waiting 200 ms doubled per retry up to 2 s; each retry is logged with what failed', async () => {
+    const delays: number[] = [];
+    const realSetTimeout = global.setTimeout;
+    const spy = jest.spyOn(global, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      delays.push(ms ?? -1);
+      return realSetTimeout(fn, 0); // the waits asked for are recorded, not waited
+    }) as typeof setTimeout);
+    const logger = captureLogger();
+    let got: Awaited<ReturnType<typeof failure>>;
+    try {
+      const gone = createRegistryClient({ baseUrl: 'http://127.0.0.1:1', username: 'admin', password: PASSWORD, timeoutMs: 2000, retries: 6, logger });
+      got = await failure(gone.mountBlob('ws/app', DIGEST, 'ws/base'));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(got).toEqual({ kind: 'upstream_unavailable', message: `registry unreachable during blob mount ${DIGEST} (ECONNREFUSED)`, upstreamStatus: undefined });
+    expect(delays).toEqual([200, 400, 800, 1600, 2000, 2000]);
+    expect(logger.lines).toEqual(
+      [1, 2, 3, 4, 5, 6].map((attempt) => ({ level: 'warn', msg: 'registry call failed; retrying', fields: { what: `blob mount ${DIGEST}`, attempt, kind: 'upstream_unavailable' } })),
+    );
+  });
+
+  it('an https base URL is spoken to over TLS with the certificate verified: an untrusted one ends the call, nothing is sent in clear', async () => {
+    const { privateKey, certPem } = signingMaterial(); // self-signed, trusted by nobody
+    let requests = 0;
+    const tls = https.createServer({ key: privateKey.export({ type: 'pkcs8', format: 'pem' }), cert: certPem }, (_req, res) => {
+      requests += 1;
+      res.end();
+    });
+    await new Promise<void>((r) => tls.listen(0, '127.0.0.1', () => r()));
+    try {
+      const c = createRegistryClient({ baseUrl: `https://127.0.0.1:${(tls.address() as AddressInfo).port}`, username: 'admin', password: PASSWORD, timeoutMs: 2000, retries: 0, logger: silentLogger });
+      expect(await failure(c.blobExists('ws/app', DIGEST))).toEqual({
+        kind: 'upstream_unavailable',
+        message: `registry unreachable during blob check ${DIGEST} (DEPTH_ZERO_SELF_SIGNED_CERT)`,
+        upstreamStatus: undefined,
+      });
+      c.close();
+    } finally {
+      await new Promise<void>((r) => tls.close(() => r()));
+    }
+    expect(requests).toBe(0);
   });
 
   it('no answer within timeoutMs: upstream_timeout, retried like a 5xx', async () => {

@@ -52,4 +52,10 @@ describe('registry client paths', () => {
     await expect(client.blobExists('ws/app', 'sha256:a/../b')).rejects.toMatchObject({ kind: 'invalid' });
     expect(seen).toEqual([]);
   });
+
+  test('a refused reference is quoted in the message, cut at 80 characters', async () => {
+    const long = 'x/'.repeat(60);
+    await expect(client.putManifest('ws/app', long, 'x', Buffer.from('{}'))).rejects.toMatchObject({ kind: 'invalid', message: `not a tag or digest: ${JSON.stringify(long.slice(0, 80))}` });
+    expect(seen).toEqual([]);
+  });
 });

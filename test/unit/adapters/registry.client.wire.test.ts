@@ -2,15 +2,18 @@
  * The registry client on the wire (adapters/registry/registry.client.ts), against a local HTTP server that answers
  * what each case needs: the headers of every request (an empty body is `Content-Length: 0`, never chunked), one
  * kept-alive connection for a push, a chunk-sized blob pushed whole, the digest the registry says it stored checked
- * again, error bodies bounded at 64 KiB, the blob stream closed whatever happens, and streamed uploads that fail,
- * are given up, or outgrow what the socket takes.
+ * again, error bodies bounded at 64 KiB, the blob stream closed whatever happens, answers cut off or never given,
+ * sessions opened without a Location, mounts answered with a session, chunk boundaries, close(), and streamed
+ * uploads that fail, are given up, or outgrow what the socket takes (exactly how much may wait, with a stand-in request).
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { EventEmitter } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import { createRegistryClient } from '../../../adapters/registry/registry.client';
 import type { AppError } from '../../../src/domain/errors';
+import { runWithContext } from '../../../src/observability/context';
 import { silentLogger } from '../../../src/observability/logger';
 import { appError } from '../../support/app-refusal';
 
@@ -21,6 +24,8 @@ const OTHER = `sha256:${'b'.repeat(64)}`;
 interface Seen {
   method: string;
   path: string;
+  /** What follows the `?`, as sent ('' when nothing does). */
+  query: string;
   headers: http.IncomingHttpHeaders;
   body: Buffer;
   socket: Socket;
@@ -66,7 +71,8 @@ describe('registry client on the wire', () => {
       const parts: Buffer[] = [];
       req.on('data', (c: Buffer) => parts.push(c));
       req.on('end', () => {
-        const q: Seen = { method: req.method ?? '', path: (req.url ?? '').split('?')[0], headers: req.headers, body: Buffer.concat(parts), socket: req.socket };
+        const [path, query = ''] = (req.url ?? '').split('?');
+        const q: Seen = { method: req.method ?? '', path, query, headers: req.headers, body: Buffer.concat(parts), socket: req.socket };
         seen.push(q);
         (handlers[q.method] ?? registry.DELETE)(q, res);
       });
@@ -182,20 +188,23 @@ describe('registry client on the wire', () => {
     );
   });
 
-  it('a blob stream that fails midway ends the push with its error, and nothing is committed', async () => {
+  it.each([
+    ['with a code', Object.assign(new Error('spool read failed'), { code: 'EIO' }), 'EIO'],
+    ['without a code', new Error('spool read failed'), 'network error'],
+  ])('a blob stream that fails midway (%s) ends the push with its error, and nothing is committed', async (_case, failure, said) => {
     const failing = new PassThrough();
     const push = { digest: DIGEST, size: content.length, open: () => failing };
     early = (req, res) => {
       if (req.method === 'POST') return registry.POST({} as Seen, res);
-      seen.push({ method: req.method ?? '', path: '', headers: req.headers, body: Buffer.alloc(0), socket: req.socket });
+      seen.push({ method: req.method ?? '', path: '', query: '', headers: req.headers, body: Buffer.alloc(0), socket: req.socket });
       req.resume();
     };
     const pushing = appError(client().pushBlob('ws/app', push));
     failing.write(content.subarray(0, 10));
     await new Promise((r) => setTimeout(r, 50));
-    failing.destroy(Object.assign(new Error('spool read failed'), { code: 'EIO' }));
+    failing.destroy(failure);
     const err = await pushing;
-    expect(err).toMatchObject({ kind: 'upstream_unavailable', message: `registry unreachable during blob upload ${DIGEST} (EIO)` });
+    expect(err).toMatchObject({ kind: 'upstream_unavailable', message: `registry unreachable during blob upload ${DIGEST} (${said})` });
     expect(seen.map((q) => q.method)).toEqual(['PUT']); // begun, never completed
   });
 
@@ -206,20 +215,215 @@ describe('registry client on the wire', () => {
     early = () => undefined; // never answers
     const slow = await appError(client({ timeoutMs: 200 }).blobExists('ws/app', DIGEST));
     expect(slow).toMatchObject({ kind: 'upstream_timeout', message: `registry timed out during blob check ${DIGEST}` });
-    expect((slow as AppError & { cause?: { code?: string } }).cause?.code).toBe('ETIMEDOUT');
+    expect((slow as AppError & { cause?: Error & { code?: string } }).cause).toMatchObject({ code: 'ETIMEDOUT', message: 'registry request timed out' });
+  });
+
+  const answer = (status: number, headers: http.OutgoingHttpHeaders = {}): Handler => (_q, res) => {
+    res.writeHead(status, { 'Content-Length': '0', ...headers });
+    res.end();
+  };
+  /** Sends the head and 10 bytes of a 100-byte body, then drops the connection. */
+  const cutOff: Handler = (q, res) => {
+    res.writeHead(400, { 'Content-Type': 'application/json', 'Content-Length': '100' });
+    res.write('{"errors":', () => q.socket.destroy());
+  };
+  const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+  it('an error body is kept up to exactly 64 KiB: what arrives after is read, not kept', async () => {
+    const head = '{"errors":[{"code":"DENIED","message":"';
+    const first = head + 'a'.repeat(64 * 1024 - head.length);
+    handlers.PUT = (_q, res) => {
+      // no Content-Length: chunked, each write its own chunk, so the client reads 64 KiB, then 1 byte, then the rest
+      res.writeHead(400, { 'Content-Type': 'application/json' });
+      res.write(first);
+      res.write('x');
+      res.end('"}]}Z'); // kept in part, this would close the envelope
+    };
+    const err = await appError(client().putManifest('ws/app', 'v1', MANIFEST, Buffer.from('{}')));
+    expect(err.message).toBe(`registry refused manifest ws/app:v1: ${first.slice(0, 200)}`);
+  });
+
+  it('an answer cut off in its body is a network failure, for an exchange and for the streamed PATCH', async () => {
+    handlers.PUT = cutOff;
+    expect(await appError(client().putManifest('ws/app', 'v1', MANIFEST, Buffer.from('{}')))).toMatchObject({
+      kind: 'upstream_unavailable',
+      message: 'registry unreachable during manifest ws/app:v1 (ECONNRESET)',
+    });
+    handlers.PATCH = cutOff;
+    const w = await client().openBlobUpload('ws/app');
+    await w.write(content);
+    expect(await appError(w.commit(DIGEST))).toMatchObject({ kind: 'upstream_unavailable', message: 'registry unreachable during streamed blob upload to ws/app (ECONNRESET)' });
+  });
+
+  it('an upload session opened (202) without a Location: the upload goes to the base URL, and its answer is the failure', async () => {
+    handlers.POST = answer(202);
+    handlers.PUT = answer(405);
+    handlers.PATCH = answer(405);
+    expect(await appError(client().pushBlob('ws/app', watched().push))).toMatchObject({ kind: 'invalid', message: `registry refused blob upload ${DIGEST}: status 405` });
+    const w = await client().openBlobUpload('ws/app');
+    await w.write(content);
+    expect(await appError(w.commit(DIGEST))).toMatchObject({ kind: 'invalid', message: 'registry refused streamed blob upload to ws/app: status 405' });
+    expect(seen.map((q) => `${q.method} ${q.path}?${q.query}`)).toEqual([
+      'POST /v2/ws/app/blobs/uploads/?',
+      `PUT /?digest=${DIGEST.replace(':', '%3A')}`,
+      'POST /v2/ws/app/blobs/uploads/?',
+      'PATCH /?',
+    ]);
+  });
+
+  it('a mount answered with an upload session (202): false, and that session is DELETEd; with no Location, nothing more is sent', async () => {
+    handlers.POST = answer(202, { Location: '/v2/ws/app/blobs/uploads/m1?_state=x' });
+    expect(await client().mountBlob('ws/app', DIGEST, 'ws/base')).toBe(false);
+    expect(seen.map((q) => `${q.method} ${q.path}?${q.query}`)).toEqual([
+      `POST /v2/ws/app/blobs/uploads/?mount=${DIGEST.replace(':', '%3A')}&from=ws%2Fbase`,
+      'DELETE /v2/ws/app/blobs/uploads/m1?_state=x',
+    ]);
+    seen = [];
+    handlers.POST = answer(202);
+    expect(await client().mountBlob('ws/app', DIGEST, 'ws/base')).toBe(false);
+    expect(seen.map((q) => q.method)).toEqual(['POST']);
+  });
+
+  it('a manifest stored without a Docker-Content-Digest answer: the digest returned is empty', async () => {
+    handlers.PUT = answer(201);
+    expect(await client().putManifest('ws/app', 'v1', MANIFEST, Buffer.from('{}'))).toBe('');
+  });
+
+  it('close() lets go of the kept-alive connection', async () => {
+    const keepAlive = server.keepAliveTimeout;
+    server.keepAliveTimeout = 0; // the server never closes an idle connection by itself
+    try {
+      const c = client();
+      await c.blobExists('ws/app', DIGEST);
+      const socket = seen[0].socket;
+      expect(socket.destroyed).toBe(false);
+      const closed = new Promise((r) => socket.once('close', r));
+      c.close();
+      await closed;
+    } finally {
+      server.keepAliveTimeout = keepAlive;
+    }
+  });
+
+  it('a blob a whole number of chunks long: exactly those PATCHes, no empty one after them', async () => {
+    await client({ chunkBytes: 12 }).pushBlob('ws/app', watched().push);
+    expect(seen.map((q) => [q.method, q.headers['content-range'], q.body.length])).toEqual([
+      ['POST', undefined, 0],
+      ['PATCH', '0-11', 12],
+      ['PATCH', '12-23', 12],
+      ['PATCH', '24-35', 12],
+      ['PUT', undefined, 0],
+    ]);
+  });
+
+  it('a chunk is sent as soon as its last byte is read, not when the next read comes', async () => {
+    const source = new PassThrough();
+    const pushing = client({ chunkBytes: 12 }).pushBlob('ws/app', { digest: DIGEST, size: content.length, open: () => source });
+    source.write(content.subarray(0, 12)); // and nothing more until the registry has that chunk
+    for (let i = 0; i < 250 && !seen.some((q) => q.method === 'PATCH'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(seen.map((q) => [q.method, q.headers['content-range']])).toEqual([
+      ['POST', undefined],
+      ['PATCH', '0-11'],
+    ]);
+    source.end(content.subarray(12));
+    await pushing;
+    expect(seen.map((q) => q.headers['content-range'] ?? q.method)).toEqual(['POST', '0-11', '12-23', '24-35', 'PUT']);
   });
 
   describe('streamed uploads (openBlobUpload)', () => {
     it('sends one PATCH with the request id and its headers, then the PUT with the digest', async () => {
-      const w = await client().openBlobUpload('ws/app');
-      await w.write(content.subarray(0, 20));
-      await w.write(content.subarray(20));
-      await w.commit(DIGEST);
-      expect(seen.map((q) => [q.method, q.body.length, q.headers['content-type'], q.headers['user-agent'], q.headers.authorization])).toEqual([
-        ['POST', 0, undefined, 'hubgate-uploads', `Basic ${Buffer.from('admin:pw').toString('base64')}`],
-        ['PATCH', 36, 'application/octet-stream', 'hubgate-uploads', `Basic ${Buffer.from('admin:pw').toString('base64')}`],
-        ['PUT', 0, undefined, 'hubgate-uploads', `Basic ${Buffer.from('admin:pw').toString('base64')}`],
+      await runWithContext({ requestId: 'req-7' }, async () => {
+        const w = await client().openBlobUpload('ws/app');
+        await w.write(content.subarray(0, 20));
+        await w.write(content.subarray(20));
+        await w.commit(DIGEST);
+      });
+      const basic = `Basic ${Buffer.from('admin:pw').toString('base64')}`;
+      expect(seen.map((q) => [q.method, q.query, q.body.length, q.headers['content-type'], q.headers['user-agent'], q.headers.authorization, q.headers['x-request-id']])).toEqual([
+        ['POST', '', 0, undefined, 'hubgate-uploads', basic, 'req-7'],
+        ['PATCH', '_state=a', 36, 'application/octet-stream', 'hubgate-uploads', basic, 'req-7'],
+        ['PUT', `_state=b&digest=${DIGEST.replace(':', '%3A')}`, 0, undefined, 'hubgate-uploads', basic, 'req-7'],
       ]);
+    });
+
+    it('a session the registry refuses to open: its refusal, and no PATCH', async () => {
+      handlers.POST = (_q, res) => {
+        const body = JSON.stringify({ errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known' }] });
+        res.writeHead(404, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+      };
+      expect(await appError(client().openBlobUpload('ws/app'))).toMatchObject({ kind: 'not_found', message: 'streamed blob upload to ws/app: NAME_UNKNOWN: repository name not known' });
+      expect(seen.map((q) => q.method)).toEqual(['POST']);
+    });
+
+    it('a PATCH never answered: upstream_timeout once the connection is idle for timeoutMs, the cause saying so', async () => {
+      early = (req, res) => {
+        if (req.method === 'POST') return registry.POST({} as Seen, res);
+        req.resume(); // read, never answered
+      };
+      const w = await client({ timeoutMs: 200 }).openBlobUpload('ws/app');
+      await w.write(content);
+      const err = await appError(w.commit(DIGEST));
+      expect(err).toMatchObject({ kind: 'upstream_timeout', message: 'registry timed out during streamed blob upload to ws/app' });
+      expect((err as AppError & { cause?: Error & { code?: string } }).cause).toMatchObject({ code: 'ETIMEDOUT', message: 'registry request timed out' });
+    });
+
+    describe('how much waits in the PATCH (its request replaced by a stand-in)', () => {
+      /** The PATCH request as the client sees it: takes every piece, says "full" past 16 KiB as a request does, counts what waits. */
+      class HeldRequest extends EventEmitter {
+        pieces: number[] = [];
+        writableLength = 0;
+        write(chunk: Buffer): boolean {
+          this.pieces.push(chunk.length);
+          this.writableLength += chunk.length;
+          return this.writableLength < 16 * 1024;
+        }
+        end(): void {}
+        setTimeout(): this {
+          return this;
+        }
+        destroy(): this {
+          return this;
+        }
+      }
+      let held: HeldRequest;
+      beforeEach(() => {
+        held = new HeldRequest();
+        const real = http.request;
+        jest.spyOn(http, 'request').mockImplementation(((url: URL, options: http.RequestOptions, cb?: (res: http.IncomingMessage) => void) =>
+          options.method === 'PATCH' ? held : real(url, options, cb)) as typeof http.request);
+      });
+      afterEach(() => jest.restoreAllMocks());
+      /** 'done', the error it failed with, or 'waiting' when it is neither once everything ready has run. */
+      const settled = (p: Promise<unknown>) => Promise.race([p.then(() => 'done', (e: unknown) => e), new Promise((r) => setImmediate(() => r('waiting')))]);
+      const MiB = 1024 * 1024;
+
+      it('up to 4 MiB waiting, a write returns at once even past the 16 KiB mark; beyond, it waits for drain, then lets go of its listeners', async () => {
+        const w = await client().openBlobUpload('ws/app');
+        for (let i = 0; i < 4; i++) expect(await settled(w.write(Buffer.alloc(MiB)))).toBe('done');
+        expect(held.writableLength).toBe(4 * MiB);
+        const fifth = w.write(Buffer.alloc(1));
+        expect(await settled(fifth)).toBe('waiting');
+        expect([held.listenerCount('drain'), held.listenerCount('close')]).toEqual([1, 1]);
+        held.writableLength = 0;
+        held.emit('drain');
+        expect(await settled(fifth)).toBe('done');
+        expect([held.listenerCount('drain'), held.listenerCount('close')]).toEqual([0, 0]);
+        expect(held.pieces).toEqual([MiB, MiB, MiB, MiB, 1]);
+        w.abort();
+      });
+
+      it('the request failing while a write waits: that write fails with the network error, and later ones hand it nothing', async () => {
+        const w = await client().openBlobUpload('ws/app');
+        const waiting = w.write(Buffer.alloc(5 * MiB));
+        expect(await settled(waiting)).toBe('waiting');
+        held.emit('error', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+        held.emit('close');
+        const lost = { kind: 'upstream_unavailable', message: 'registry unreachable during streamed blob upload to ws/app (ECONNRESET)' };
+        expect(await settled(waiting)).toMatchObject(lost);
+        expect(await settled(w.write(Buffer.alloc(1)))).toMatchObject(lost);
+        expect(held.pieces).toEqual([5 * MiB]);
+      });
     });
 
     it('a PATCH the registry refuses is reported with its envelope', async () => {
@@ -237,7 +441,7 @@ describe('registry client on the wire', () => {
     it('given up: the PATCH is cut and the session DELETEd', async () => {
       early = (req, res) => {
         if (req.method === 'POST') return registry.POST({} as Seen, res);
-        seen.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0], headers: req.headers, body: Buffer.alloc(0), socket: req.socket });
+        seen.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0], query: '', headers: req.headers, body: Buffer.alloc(0), socket: req.socket });
         if (req.method === 'DELETE') return registry.DELETE({} as Seen, res);
         req.resume(); // a PATCH: read, never answered
       };
