@@ -78,6 +78,8 @@ describe('parseGcLog: either line of a pair alone', () => {
     ['the deleted counts alone', '4 blobs and 1 manifests are actually deleted', { kind: 'freed', freedBytes: null, blobs: 4, manifests: 1 }],
     ['what could be freed alone', 'The GC could free up 7 MB space', { kind: 'would_free', freedBytes: 7 * 1024 * 1024, blobs: null, manifests: null }],
     ['the eligible counts alone', '5 blobs and 2 manifests eligible for deletion', { kind: 'would_free', freedBytes: null, blobs: 5, manifests: 2 }],
+    ['numbers of several digits (freed)', 'The GC job actual frees up 1234 MB space. 5678 blobs and 91 manifests are actually deleted', { kind: 'freed', freedBytes: 1234 * 1024 * 1024, blobs: 5678, manifests: 91 }],
+    ['numbers of several digits (dry run)', 'The GC could free up 4321 MB space. 876 blobs and 54 manifests eligible for deletion', { kind: 'would_free', freedBytes: 4321 * 1024 * 1024, blobs: 876, manifests: 54 }],
   ])('%s', (_what, log, expected) => {
     expect(parseGcLog(log)).toEqual(expected);
   });
@@ -255,6 +257,18 @@ describe('GcService.start', () => {
     expect(s.logs.filter((l) => l.msg === 'garbage collection started')).toEqual([
       { time: '2026-12-01T10:00:00.000Z', level: 'info', msg: 'garbage collection started', gc_id: 1, dry_run: true, user: 'u-root' },
     ]);
+  });
+
+  it("a start holds the cross-replica lock 'gc:start' (the same name on every replica), waiting at most 5 s for it", async () => {
+    const inner = createInProcessCoordination();
+    const locks: unknown[][] = [];
+    const coordination = { ...inner, withLock: ((key: string, fn: () => Promise<unknown>, o?: unknown) => {
+      locks.push([key, o]);
+      return inner.withLock(key, fn, o as never);
+    }) as typeof inner.withLock };
+    const s = setup({ coordination });
+    await s.gc.start(admin, { dryRun: false, deleteUntagged: false });
+    expect(locks).toEqual([['gc:start', { waitMs: 5_000 }]]);
   });
 
   it('the gauge refresh after a start fails: the start still answers, nothing is left unhandled', async () => {
