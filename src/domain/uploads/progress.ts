@@ -111,6 +111,7 @@ export class ProgressStore {
   async save(rec: UploadRecord, force = false): Promise<void> {
     const now = this.now();
     rec.updatedAt = new Date(now).toISOString();
+    // Stryker disable next-line BooleanLiteral: equivalent, a new entry is due (flushedAt 0) and its flush sets synced
     const entry: Entry = this.local.get(rec.id) ?? { rec, flushedAt: 0, synced: false, expiresAt: 0 };
     entry.rec = rec;
     entry.expiresAt = now + this.opts.ttlSeconds * 1000;
@@ -127,7 +128,7 @@ export class ProgressStore {
   }
 
   private async flush(entry: Entry, now: number): Promise<void> {
-    if (entry.trailing) clearTimeout(entry.trailing);
+    clearTimeout(entry.trailing);
     entry.trailing = undefined;
     entry.flushedAt = now;
     await this.cache.set(KEY(entry.rec.id), entry.rec, this.opts.ttlSeconds);
