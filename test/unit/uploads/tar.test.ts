@@ -281,8 +281,8 @@ describe('readTar: PAX headers', () => {
         message: 'the archive has an entry with an invalid size',
       });
     }
-    // '12x path=ab\n' is 12 bytes long: parseInt would read its length as 12
-    expect(await refused([paxEntry('12x path=ab\n'), tarEntry('f', 'x'), END])).toEqual(MALFORMED);
+    // each of these records is 12 bytes long: parseInt or Number would read its length as 12
+    for (const body of ['12x path=ab\n', '+12 path=ab\n']) expect({ body, ...(await refused([paxEntry(body), tarEntry('f', 'x'), END])) }).toEqual({ body, ...MALFORMED });
   });
 
   it('an empty PAX value deletes the keyword, also one an earlier PAX header set: the header fields apply again', async () => {
@@ -294,12 +294,19 @@ describe('readTar: PAX headers', () => {
     expect(got).toEqual([{ name: 's', type: 'symlink', size: 0, linkname: 'short', content: '' }]);
   });
 
-  it('a PAX size applies to the next real entry, never to a metadata header (L, K) between them', async () => {
+  it('a PAX size applies to the next real entry, never to a metadata header (L, K, x, g) between them', async () => {
     const content = 'c'.repeat(600);
     for (const flag of ['K', 'L']) {
       const got = await entries([paxEntry(paxRecord('size', '600')), meta(flag, 'tgt'), header('f', 0, '0'), Buffer.from(content), pad(600), END]);
       expect(got).toEqual([{ name: flag === 'L' ? 'tgt' : 'f', type: 'file', size: 600, linkname: flag === 'K' ? 'tgt' : '', content }]);
     }
+    const global = tarEntry('PaxHeaders/g', paxRecord('comment', 'global'), 'g');
+    expect(await entries([paxEntry(paxRecord('size', '600')), global, header('f', 0, '0'), Buffer.from(content), pad(600), END])).toEqual([
+      { name: 'f', type: 'file', size: 600, linkname: '', content },
+    ]);
+    expect(await entries([paxEntry(paxRecord('size', '600')), paxEntry(paxRecord('path', 'p2')), header('f', 0, '0'), Buffer.from(content), pad(600), END])).toEqual([
+      { name: 'p2', type: 'file', size: 600, linkname: '', content },
+    ]);
   });
 });
 
