@@ -104,7 +104,7 @@ export class ProgressStore {
 
   close(): void {
     clearInterval(this.timer);
-    for (const e of this.local.values()) if (e.trailing) clearTimeout(e.trailing);
+    for (const e of this.local.values()) clearTimeout(e.trailing);
   }
 
   /** Saves a record: always locally, and to the shared cache when forced or due. */
