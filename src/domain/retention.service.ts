@@ -164,6 +164,12 @@ export function fromHarbor(h: HarborRetentionPolicy): RetentionPolicy {
   };
 }
 
+/** A task-log time (`2026/12/04 16:51:14`, Harbor's UTC) as ISO 8601; a cell that is no date is no time, not an error. */
+function logTime(s: string): string | null {
+  const t = s ? new Date(s.replace(/\//g, '-').replace(' ', 'T') + 'Z') : null;
+  return t && !Number.isNaN(t.getTime()) ? t.toISOString() : null;
+}
+
 /** Rows `| digest | tags | kind | labels | pushed | pulled | created | RETAIN/DEL |` of Harbor's task log (R17). */
 export function parseTaskLog(image: string, log: string): RemovedVersion[] {
   const out: RemovedVersion[] = [];
@@ -171,11 +177,7 @@ export function parseTaskLog(image: string, log: string): RemovedVersion[] {
     const cells = line.split('|').map((c) => c.trim());
     if (cells.length < 10 || !/^sha256:[0-9a-f]{64}$/.test(cells[1])) continue;
     if (cells[8] !== 'DEL') continue;
-    const time = (s: string) => {
-      const t = s ? new Date(s.replace(/\//g, '-').replace(' ', 'T') + 'Z') : null;
-      return t && !Number.isNaN(t.getTime()) ? t.toISOString() : null; // a cell that is no date is no time, not an error
-    };
-    out.push({ image, digest: cells[1], tags: cells[2] ? cells[2].split(',').map((t) => t.trim()).filter(Boolean) : [], pushedAt: time(cells[5]), pulledAt: time(cells[6]) });
+    out.push({ image, digest: cells[1], tags: cells[2] ? cells[2].split(',').map((t) => t.trim()).filter(Boolean) : [], pushedAt: logTime(cells[5]), pulledAt: logTime(cells[6]) });
   }
   return out;
 }
