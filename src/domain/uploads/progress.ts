@@ -158,8 +158,16 @@ export class ProgressStore {
     }
   }
 
+  /** True while the id names a record, here or in the shared cache; an expired local record no longer counts. */
   async exists(id: string): Promise<boolean> {
-    return this.local.has(id) || (await this.cache.get<UploadRecord>(KEY(id))) !== undefined;
+    const mine = this.local.get(id);
+    if (mine && mine.expiresAt > this.now()) return true;
+    return (await this.cache.get<UploadRecord>(KEY(id))) !== undefined;
+  }
+
+  /** Whether this replica still holds the record in memory, expired or not (what trimming leaves; for tests). */
+  holds(id: string): boolean {
+    return this.local.has(id);
   }
 
   /** The record as this replica knows it (its own uploads) or as the shared cache has it. */
