@@ -108,7 +108,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
     try {
       const j = JSON.parse(r.body.toString('utf8')) as { errors?: { code?: string; message?: string; detail?: unknown }[] };
       const e = j.errors?.[0];
-      if (e) message = `${e.code ?? ''}${e.message ? `: ${e.message}` : ''}`;
+      if (e) message = [e.code, e.message].filter((part) => typeof part === 'string' && part !== '').join(': ');
     } catch {
       message = r.body.toString('utf8').slice(0, 200);
     }

@@ -66,7 +66,9 @@ describe('registry client: what the registry answered, as AppError', () => {
     [499, 'plain words, not JSON', { kind: 'invalid', message: 'registry refused manifest ws/app:v1: plain words, not JSON', upstreamStatus: 499 }],
     [418, '', { kind: 'invalid', message: 'registry refused manifest ws/app:v1: status 418', upstreamStatus: 418 }],
     [400, '{"errors":[]}', { kind: 'invalid', message: 'registry refused manifest ws/app:v1: status 400', upstreamStatus: 400 }],
-    [400, '{"errors":[{"message":"no code given"}]}', { kind: 'invalid', message: 'registry refused manifest ws/app:v1: : no code given', upstreamStatus: 400 }],
+    [400, '{"errors":[{"message":"no code given"}]}', { kind: 'invalid', message: 'registry refused manifest ws/app:v1: no code given', upstreamStatus: 400 }],
+    [400, '{"errors":[{"code":"","message":"empty code"}]}', { kind: 'invalid', message: 'registry refused manifest ws/app:v1: empty code', upstreamStatus: 400 }],
+    [400, '{"errors":[{"code":7,"message":"numeric code"}]}', { kind: 'invalid', message: 'registry refused manifest ws/app:v1: numeric code', upstreamStatus: 400 }],
     [500, envelope('UNKNOWN', 'boom'), { kind: 'upstream_unavailable', message: 'registry failed manifest ws/app:v1 (status 500)', upstreamStatus: 500 }],
     [302, '', { kind: 'upstream_unavailable', message: 'registry failed manifest ws/app:v1 (status 302)', upstreamStatus: 302 }],
   ])('status %i, body %j', async (status, body, expected) => {
