@@ -17,6 +17,9 @@ import type { Logger } from '../../src/observability/logger';
  *   `PUT`. The registry verifies the digest; the `Docker-Content-Digest` it answers is checked again here.
  *   A failed attempt (network error, 5xx, timeout) is restarted from byte 0 up to `retries` times (the caller's
  *   `open()` re-reads the spooled file).
+ * - `Location`s are followed on HARBOR_URL's origin only (Harbor makes them absolute from the Host and
+ *   `X-Forwarded-Proto` it was sent); one on another origin, or a session opened without one, is a 502-class
+ *   failure, so the admin credentials never leave for another host.
  * - Timeouts are socket-idle timeouts (`timeoutMs`): a 2 GB layer may take minutes but never stalls silently.
  * - Errors become AppError in Harbor's terms; the admin password and its Basic token never appear in them.
  */
@@ -65,6 +68,24 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
 
   function resolve(location: string): URL {
     return new URL(location, base);
+  }
+
+  /**
+   * Where an upload session goes on: the registry's `Location` (absolute, following the Host we sent, or relative),
+   * or `current` when a PATCH answer leaves it out. Only on the registry's own origin: the admin credentials are
+   * sent nowhere else, whatever a misconfigured proxy or registry answers.
+   */
+  function sessionUrl(what: string, r: Reply, current?: URL): URL {
+    const loc = r.headers.location;
+    if (!loc) {
+      if (current) return current;
+      throw new AppError('upstream_unavailable', `registry opened ${what} without a Location header`);
+    }
+    const u = resolve(String(loc));
+    if (u.origin !== base.origin) {
+      throw new AppError('upstream_unavailable', `registry moved ${what} to another host (${u.origin}); hubgate sends its credentials to ${base.origin} only`);
+    }
+    return u;
   }
 
   /** One HTTP exchange. `body` may be a Buffer or a stream (piped with backpressure). */
@@ -146,7 +167,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
     const what = `blob upload ${blob.digest}`;
     const start = await exchange('POST', resolve(`${repoPath(repository)}/blobs/uploads/`), {}, undefined, undefined, blob.signal);
     if (start.status !== 202) throw failure(what, start);
-    let location = resolve(String(start.headers.location ?? ''));
+    let location = sessionUrl(what, start);
     // the stream ends destroyed either way: read to its end, or destroyed with the request that carried it
     const stream = blob.open();
     if (chunkBytes > 0 && blob.size > chunkBytes) {
@@ -160,7 +181,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
         if (r.status !== 202) throw failure(what, r);
         offset += chunk.length;
         blob.onProgress?.(offset);
-        location = resolve(String(r.headers.location ?? location.href));
+        location = sessionUrl(what, r, location);
       }
       location.searchParams.set('digest', blob.digest);
       const done = await exchange('PUT', location, {}, undefined, undefined, blob.signal);
@@ -183,7 +204,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
       throw networkError(what, e);
     });
     if (start.status !== 202) throw failure(what, start);
-    const location = resolve(String(start.headers.location ?? ''));
+    const location = sessionUrl(what, start);
     // one PATCH whose body is written as the content is produced (chunked transfer encoding, distribution's stream mode)
     let failed: unknown;
     const req = lib.request(location, {
@@ -232,7 +253,7 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
           throw networkError(what, e);
         });
         if (patched.status !== 202) throw failure(what, patched);
-        const done = resolve(String(patched.headers.location ?? location.href));
+        const done = sessionUrl(what, patched, location);
         done.searchParams.set('digest', digest);
         const r = await exchange('PUT', done, {}).catch((e) => {
           throw networkError(what, e);
@@ -254,8 +275,8 @@ export function createRegistryClient(opts: RegistryClientOptions): RegistryPort 
         if (r.status === 201) return true;
         if (r.status === 202) {
           // the registry opened a normal upload session instead: close it again
-          const loc = r.headers.location;
-          if (loc) await exchange('DELETE', resolve(String(loc)), {}).catch(() => undefined);
+          const session = r.headers.location ? resolve(String(r.headers.location)) : undefined;
+          if (session?.origin === base.origin) await exchange('DELETE', session, {}).catch(() => undefined);
           return false;
         }
         throw failure(`blob mount ${digest}`, r);

@@ -255,20 +255,59 @@ describe('registry client on the wire', () => {
     expect(await appError(w.commit(DIGEST))).toMatchObject({ kind: 'upstream_unavailable', message: 'registry unreachable during streamed blob upload to ws/app (ECONNRESET)' });
   });
 
-  it('an upload session opened (202) without a Location: the upload goes to the base URL, and its answer is the failure', async () => {
+  it('an upload session opened (202) without a Location: upstream_unavailable, nothing more is sent (not a PUT to the base URL)', async () => {
     handlers.POST = answer(202);
-    handlers.PUT = answer(405);
-    handlers.PATCH = answer(405);
-    expect(await appError(client().pushBlob('ws/app', watched().push))).toMatchObject({ kind: 'invalid', message: `registry refused blob upload ${DIGEST}: status 405` });
+    const what = `blob upload ${DIGEST}`;
+    expect(await appError(client().pushBlob('ws/app', watched().push))).toMatchObject({ kind: 'upstream_unavailable', message: `registry opened ${what} without a Location header` });
+    await expect(client().openBlobUpload('ws/app')).rejects.toMatchObject({ kind: 'upstream_unavailable', message: 'registry opened streamed blob upload to ws/app without a Location header' });
+    expect(seen.map((q) => q.method)).toEqual(['POST', 'POST']);
+  });
+
+  it('a PATCH answered (202) without a Location: the session goes on where it was, for a chunked push and a streamed upload', async () => {
+    handlers.PATCH = answer(202);
+    await client({ chunkBytes: 20 }).pushBlob('ws/app', watched().push);
     const w = await client().openBlobUpload('ws/app');
     await w.write(content);
-    expect(await appError(w.commit(DIGEST))).toMatchObject({ kind: 'invalid', message: 'registry refused streamed blob upload to ws/app: status 405' });
+    await w.commit(DIGEST);
+    const at = `/v2/ws/app/blobs/uploads/s1?_state=a`;
     expect(seen.map((q) => `${q.method} ${q.path}?${q.query}`)).toEqual([
       'POST /v2/ws/app/blobs/uploads/?',
-      `PUT /?digest=${DIGEST.replace(':', '%3A')}`,
+      `PATCH ${at}`,
+      `PATCH ${at}`,
+      `PUT ${at}&digest=${DIGEST.replace(':', '%3A')}`,
       'POST /v2/ws/app/blobs/uploads/?',
-      'PATCH /?',
+      `PATCH ${at}`,
+      `PUT ${at}&digest=${DIGEST.replace(':', '%3A')}`,
     ]);
+  });
+
+  it('an upload session moved to another host (Location of another origin): refused before the admin credentials go there', async () => {
+    // another server, which would see the credentials if the client followed the Location there
+    const elsewhere: string[] = [];
+    const other = http.createServer((req, res) => {
+      elsewhere.push(`${req.method} ${req.headers.authorization ?? ''}`);
+      res.writeHead(201).end();
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
+    const origin = `http://localhost:${(other.address() as AddressInfo).port}`;
+    const away = `${origin}/v2/ws/app/blobs/uploads/s1?_state=a`;
+    const refused = (what: string) => ({ kind: 'upstream_unavailable', message: `registry moved ${what} to another host (${origin}); hubgate sends its credentials to ${base} only` });
+    handlers.POST = answer(202, { Location: away });
+    expect(await appError(client().pushBlob('ws/app', watched().push))).toMatchObject(refused(`blob upload ${DIGEST}`));
+    await expect(client().openBlobUpload('ws/app')).rejects.toMatchObject(refused('streamed blob upload to ws/app'));
+    // the same for the Location a PATCH answers with: chunked pushes and the streamed upload's commit
+    handlers.POST = registry.POST;
+    handlers.PATCH = answer(202, { Location: away });
+    expect(await appError(client({ chunkBytes: 10 }).pushBlob('ws/app', watched().push))).toMatchObject(refused(`blob upload ${DIGEST}`));
+    const w = await client().openBlobUpload('ws/app');
+    await w.write(content);
+    expect(await appError(w.commit(DIGEST))).toMatchObject(refused('streamed blob upload to ws/app'));
+    // a mount answered with a session elsewhere: not mounted, and no DELETE sent there
+    handlers.POST = answer(202, { Location: away });
+    expect(await client().mountBlob('ws/app', DIGEST, 'ws/base')).toBe(false);
+    expect(seen.map((q) => q.method)).toEqual(['POST', 'POST', 'POST', 'PATCH', 'POST', 'PATCH', 'POST']);
+    await new Promise<void>((r) => other.close(() => r()));
+    expect(elsewhere).toEqual([]);
   });
 
   it('a mount answered with an upload session (202): false, and that session is DELETEd; with no Location, nothing more is sent', async () => {
