@@ -9,6 +9,7 @@ import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import * as yaml from 'js-yaml';
 import { renderChart, TemplateError, type RenderOptions } from './helm-render';
+import { sourceText } from '../../support/source-text';
 
 const root = path.resolve(__dirname, '../../..');
 const chartDir = path.join(root, 'helm/hubgate');
@@ -187,7 +188,7 @@ describe('rendered chart (defaults + required values)', () => {
   });
 
   it('ConfigMap and Secret hold every variable src/config.ts reads, secrets only in the Secret', () => {
-    const configSrc = fs.readFileSync(path.join(root, 'src/config.ts'), 'utf8');
+    const configSrc = sourceText('src/config.ts');
     const read = [...configSrc.matchAll(/\br\.(?:str|int|bool|url|oneOf|secret|raw)\(\s*'([A-Z0-9_]+)'/g)].map((m) => m[1]);
     expect(read.length).toBeGreaterThan(15);
     const cm = find(docs, 'ConfigMap').data as Record<string, string>;

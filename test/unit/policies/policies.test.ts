@@ -8,6 +8,7 @@ import type { HarborAuditLog, HarborRetentionPolicy } from '../../../src/ports/h
 import type { Principal } from '../../../src/domain/principal';
 import { AppError } from '../../../src/domain/errors';
 import { runChild } from '../../support/child';
+import { sourceText } from '../../support/source-text';
 
 const fixture = (name: string) => JSON.parse(fs.readFileSync(path.join(__dirname, '../../fixtures/harbor/retention', name), 'utf8'));
 
@@ -235,7 +236,7 @@ describe('activity: Harbor rows → platform identities', () => {
 
 describe('OpenAPI: every new endpoint documented with an example', () => {
   const doc = openApiDocument({ version: 't', publicUrl: 'http://x' }) as { paths: Record<string, Record<string, any>> }; // eslint-disable-line @typescript-eslint/no-explicit-any
-  const routes = fs.readFileSync(path.join(__dirname, '../../../src/http/routes/policies.routes.ts'), 'utf8');
+  const routes = sourceText('src/http/routes/policies.routes.ts');
   const ops = [...routes.matchAll(/op\('([a-z_]+)'\)/g)].map((m) => m[1]);
 
   it.each(ops)('%s', (id) => {
