@@ -432,6 +432,27 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
       expect(await raw.get('hubgate:lock:unrelated')).toBe('x');
     });
 
+    it('a replay of missed deletes unlinks only what its SCAN finds: prefixes, or the whole namespace, that match nothing send no UNLINK', async () => {
+      const proxy = await startTcpProxy(redis.port);
+      try {
+        const c = await open({ redisUrl: proxy.url });
+        /** Commands Redis served for the replay of what `del(...keys)` missed while the link was cut. */
+        const replayOf = async (keys: string[]) => {
+          proxy.cut();
+          await eventually(() => !c.shared(), 5000);
+          await c.del(...keys);
+          await raw.config('RESETSTAT');
+          proxy.restore();
+          await eventually(async () => (await served('scan')).scan === 1, 8000); // the reconnect replays at once
+          return served('scan', 'unlink');
+        };
+        expect(await replayOf(['none:*'])).toEqual({ scan: 1, unlink: 0 });
+        expect(await replayOf(Array.from({ length: 1001 }, (_, i) => `none:${i}`))).toEqual({ scan: 1, unlink: 0 });
+      } finally {
+        await proxy.close();
+      }
+    });
+
     /**
      * Caches 1,500 keys `many:<i>` (several SCAN pages), then deletes them by prefix on a clock that reads the delete's
      * start the first time and `ms` later every time after.
@@ -527,6 +548,17 @@ const ready = requireTools('Redis coordination', ['redis-server']).available;
       expect(await raw.keys('hubgate:cache:many:*')).toEqual([]);
       await c.del('nothing-matches:*'); // an empty SCAN page is still an answer
       expect(c.shared()).toBe(true);
+    });
+
+    it('a prefix delete unlinks only the keys its SCAN finds, never the pattern as a key of its own', async () => {
+      const c = await open();
+      await c.set('found:1', 1, 60);
+      await raw.config('RESETSTAT');
+      await c.del('none:*');
+      expect(await served('scan', 'unlink')).toEqual({ scan: 1, unlink: 0 });
+      await c.del('found:*');
+      expect(await served('scan', 'unlink')).toEqual({ scan: 2, unlink: 1 });
+      expect(await raw.exists('hubgate:cache:found:1')).toBe(0);
     });
 
     it('set() of undefined, or with a TTL of zero, removes the key', async () => {
