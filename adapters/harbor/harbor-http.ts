@@ -239,8 +239,7 @@ function harborError(body: unknown): { code?: string; message?: string } {
   if (typeof body === 'string') {
     try {
       data = JSON.parse(body);
-    // Stryker disable next-line BlockStatement: equivalent, a body that is not JSON falls through to the object check below, which returns {} for a string as well
-    } catch {
+    } /* Stryker disable next-line BlockStatement: equivalent, a body that is not JSON falls through to the object check below, which returns {} for a string as well */ catch {
       return {};
     }
   }
