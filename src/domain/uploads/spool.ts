@@ -152,11 +152,13 @@ export class Spool {
     const cleanups: (() => void)[] = [];
     try {
       const it = chunks[Symbol.asyncIterator]();
-      // peek at the first 512 bytes to tell a layer (tar), compressed data and JSON apart
+      // peek at the first 1024 bytes to tell a layer (tar), compressed data and JSON apart: an empty layer is told
+      // by its two zero blocks, whichever pieces they arrive in
       const head: Buffer[] = [];
       let headLen = 0;
       let ended = false;
-      while (headLen < 512) {
+      // Stryker disable next-line EqualityOperator: equivalent, one more piece peeked only moves where the head ends; every check reads at most its first 1024 bytes
+      while (headLen < 1024) {
         const r = await it.next();
         if (r.done) {
           ended = true;

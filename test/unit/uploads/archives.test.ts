@@ -111,6 +111,17 @@ describe('console uploads: archives that must be accepted', () => {
     for (const c of index.manifests) expect(k.registry.manifests.get('ws/multi')!.has(c.digest)).toBe(true);
   });
 
+  it('an empty layer (1024 zero bytes, the end-of-archive marker alone) is a layer however the body is cut: also in 512-byte pieces', async () => {
+    const empty = Buffer.alloc(1024);
+    const rec = await k.upload(pieces(dockerSave([{ layers: [layerTar(), empty], refs: ['empty:1'] }]), 512));
+    expect(rec.state).toBe('succeeded');
+    expect(manifestOf(k, 'ws/empty', '1').layers.map((l) => l.mediaType)).toEqual([
+      'application/vnd.docker.image.rootfs.diff.tar.gzip',
+      'application/vnd.docker.image.rootfs.diff.tar.gzip',
+    ]);
+    expect(layersOf(k, 'ws/empty', '1')[1]).toBe(digestOf(empty));
+  });
+
   it('with compression off, layers are stored as they are (uncompressed media type, same digest)', async () => {
     const k2 = kit({ compressLayers: false });
     try {
