@@ -222,6 +222,27 @@ export function pieces(b: Buffer, n: number): Buffer[] {
 }
 
 /**
+ * An entry's or a body's pieces as an async iterable that counts how often it is pulled (`pulls`, also pulls after
+ * the end); `onPull` runs at each pull, before it is answered.
+ */
+export function counted(parts: (Buffer | string)[], onPull?: (pull: number) => void): AsyncIterable<Buffer> & { pulls: number } {
+  const src = {
+    pulls: 0,
+    [Symbol.asyncIterator]: () => {
+      let i = 0;
+      return {
+        next: async (): Promise<IteratorResult<Buffer>> => {
+          src.pulls++;
+          onPull?.(src.pulls);
+          return i < parts.length ? { done: false, value: Buffer.from(parts[i++]) } : { done: true, value: undefined };
+        },
+      };
+    },
+  };
+  return src;
+}
+
+/**
  * The upload route as the API mounts it (Express, `/api/v1`, the error handler) over `k.uploads`, listening on
  * 127.0.0.1 with a member of the workspace's project already authenticated. For the hostile-archive corpus (its test
  * and its benchmark).

@@ -8,6 +8,7 @@
 import { ArchiveError } from '../../../src/domain/uploads/archive-error';
 import { ByteReader, isTarHeader, readTar, type TarEntry } from '../../../src/domain/uploads/tar';
 import { header, pad, paxRecord, tarEntry } from '../../support/archives';
+import { counted } from './kit';
 
 const MIB = 1024 * 1024;
 const END = Buffer.alloc(1024);
@@ -78,23 +79,6 @@ async function refusal(p: Promise<unknown>): Promise<{ reason: string; message: 
   return { reason, message };
 }
 const refused = (parts: Buffer[], o: RunOptions = {}) => refusal(run(parts, o));
-
-/** An async iterable of `chunks` that counts how often it is pulled. */
-function counted(chunks: string[]): AsyncIterable<Buffer> & { pulls: number } {
-  const src = {
-    pulls: 0,
-    [Symbol.asyncIterator]: () => {
-      let i = 0;
-      return {
-        next: async (): Promise<IteratorResult<Buffer>> => {
-          src.pulls++;
-          return i < chunks.length ? { done: false, value: Buffer.from(chunks[i++]) } : { done: true, value: undefined };
-        },
-      };
-    },
-  };
-  return src;
-}
 
 describe('ByteReader', () => {
   it('read(n) gives exactly n bytes, joining partial chunks, and pulls no chunk it does not need; nothing is pulled after the end', async () => {
