@@ -258,7 +258,8 @@ export class Spool {
           writer = undefined;
           // Stryker disable next-line ArrowFunction: equivalent, undefined is as falsy as false
           if (await stager.exists(pushed).catch(() => false)) w.abort();
-          else if (await w.commit(pushed).then(() => true, () => false)) file.staged = { repository: stager.repository, digest: pushed };
+          // a commit that failed leaves the registry's upload session open: close it (the blob is pushed again later)
+          else if (await w.commit(pushed).then(() => true, () => (w.abort(), false))) file.staged = { repository: stager.repository, digest: pushed };
         }
         return file;
       } catch (e) {
