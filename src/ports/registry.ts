@@ -23,7 +23,10 @@ export interface BlobWriter {
   write(chunk: Buffer): Promise<void>;
   /** Finishes the upload (`PUT ?digest=`); the registry checks the digest. */
   commit(digest: string): Promise<void>;
-  /** Gives the upload up (the registry drops the session). Never throws. */
+  /**
+   * Gives the upload up (the registry drops the session); also after a failed commit. A write still pending ends
+   * at once (rejected), so a caller waiting on it is released. Never throws.
+   */
   abort(): void;
 }
 
