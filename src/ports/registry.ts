@@ -24,8 +24,8 @@ export interface BlobWriter {
   /** Finishes the upload (`PUT ?digest=`); the registry checks the digest. */
   commit(digest: string): Promise<void>;
   /**
-   * Gives the upload up (the registry drops the session); also after a failed commit. A write still pending ends
-   * at once (rejected), so a caller waiting on it is released. Never throws.
+   * Gives the upload up (the registry drops the session); also after a failed commit. A write still pending returns
+   * at once, so a caller waiting on it is released. Never throws.
    */
   abort(): void;
 }
