@@ -25,7 +25,8 @@ export function registryUsername(prefix: string, projectId: string): string {
   const slug = id
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
+    // runs are single dashes by now: one at either end at most
+    .replace(/^-|-$/g, '')
     .slice(0, 30);
   const hash = createHash('sha256').update(id).digest('hex').slice(0, 8);
   return `${prefix}${slug ? `${slug}-` : ''}${hash}`;
