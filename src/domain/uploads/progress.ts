@@ -160,9 +160,7 @@ export class ProgressStore {
 
   /** True while the id names a record, here or in the shared cache; an expired local record no longer counts. */
   async exists(id: string): Promise<boolean> {
-    const mine = this.local.get(id);
-    if (mine && mine.expiresAt > this.now()) return true;
-    return (await this.cache.get<UploadRecord>(KEY(id))) !== undefined;
+    return (await this.get(id)) !== undefined;
   }
 
   /** Whether this replica still holds the record in memory, expired or not (what trimming leaves; for tests). */
