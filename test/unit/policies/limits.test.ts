@@ -38,12 +38,40 @@ describe('sizes', () => {
     expect(() => parseSize('99999PiB', 'limit')).toThrow('limit must be a whole number of bytes');
   });
 
+  it('calls the value "size" in its refusals unless told what it is', () => {
+    expect(() => parseSize('lots')).toThrow('size "lots" is not a size: use bytes or a number with KiB, MiB, GiB, TiB (1024) or KB, MB, GB, TB (1000)');
+    expect(() => parseSize(0)).toThrow('size must be a whole number of bytes, at least 1 (got 0)');
+  });
+
+  it('takes a number as bytes as it is: no unit parsing, no rounding', () => {
+    expect(() => parseSize(-5, 'limit')).toThrow('limit must be a whole number of bytes, at least 1 (got -5)');
+    expect(() => parseSize(1e21, 'limit')).toThrow('limit must be a whole number of bytes, at least 1 (got 1e+21)');
+    expect(() => parseSize(1.0000001, 'limit')).toThrow('limit must be a whole number of bytes, at least 1 (got 1.0000001)');
+  });
+
+  it('rounds away the floating-point noise of a decimal times a unit (1.001 × 1000 is 1000.9999999999999)', () => {
+    expect(parseSize('1.001KB')).toBe(1001);
+  });
+
+  it('accepts one byte, the smallest size', () => {
+    expect(parseSize(1)).toBe(1);
+    expect(parseSize('1B')).toBe(1);
+  });
+
   it('writes sizes as Harbor does (binary, one decimal)', () => {
     expect(formatSize(796)).toBe('796 B');
     expect(formatSize(1023)).toBe('1023 B');
     expect(formatSize(1024)).toBe('1.0 KiB');
     expect(formatSize(8192)).toBe('8.0 KiB');
     expect(formatSize(1610612736)).toBe('1.5 GiB');
+  });
+
+  it('names every binary unit up to EiB, and stays in EiB past it', () => {
+    expect(formatSize(5 * 1024 ** 2)).toBe('5.0 MiB');
+    expect(formatSize(2.5 * 1024 ** 4)).toBe('2.5 TiB');
+    expect(formatSize(3 * 1024 ** 5)).toBe('3.0 PiB');
+    expect(formatSize(1024 ** 6)).toBe('1.0 EiB');
+    expect(formatSize(1024 ** 7)).toBe('1024.0 EiB');
   });
 });
 
@@ -103,6 +131,31 @@ describe('immutable rule matching (Harbor 2.5.5 doublestar semantics)', () => {
     expect(protectingRule(rules, 'other', 'v2')?.id).toBe(6);
     expect(protectingRule(rules, 'other', 'rel-1')?.id).toBe(5);
     expect(describeRule(rules[1])).toBe('rule #2 (versions "v*" of images "team/**")');
+  });
+
+  it('doublestar has no extglobs and no leading-! negation: such patterns are literal text and match no tag', () => {
+    expect(globMatch('@(v1|v2)', 'v1')).toBe(false);
+    expect(globMatch('+(v)1', 'vv1')).toBe(false);
+    expect(globMatch('!v1', 'v2')).toBe(false);
+    expect(globMatch('!v1', '!v1')).toBe(true);
+  });
+
+  it('a pattern picomatch refuses (over its 65,536 characters) matches nothing, so its rule protects nothing', () => {
+    const huge = `v${'1'.repeat(65536)}`;
+    expect(globMatch(huge, 'v1')).toBe(false);
+    expect(protectingRule([rule(8, huge)], 'app', 'v1')).toBeUndefined();
+  });
+
+  it('a rule Harbor lists without a scope selector protects nothing', () => {
+    expect(protectingRule([rule(9, 'v*', '**', { scope_selectors: null }), rule(10, 'v*')], 'app', 'v1')?.id).toBe(10);
+  });
+
+  it('describes a rule with a missing selector by an empty pattern', () => {
+    expect(describeRule(rule(11, 'v*', '**', { tag_selectors: null }))).toBe('rule #11 (versions "" of images "**")');
+    expect(describeRule(rule(12, 'v*', '**', { tag_selectors: [] }))).toBe('rule #12 (versions "" of images "**")');
+    expect(describeRule(rule(13, 'v*', '**', { scope_selectors: null }))).toBe('rule #13 (versions "v*" of images "")');
+    expect(describeRule(rule(14, 'v*', '**', { scope_selectors: {} }))).toBe('rule #14 (versions "v*" of images "")');
+    expect(describeRule(rule(15, 'v*', '**', { scope_selectors: { repository: [] } }))).toBe('rule #15 (versions "v*" of images "")');
   });
 });
 

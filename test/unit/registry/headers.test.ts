@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { bearerChallenge, rewriteChallenge, rewriteLocation, rewriteResponseHeaders, sanitizeRequestHeaders, tokenRealm } from '../../../src/http/registry/headers';
+import { bearerChallenge, rewriteChallenge, rewriteLocation, rewriteResponseHeader, rewriteResponseHeaders, sanitizeRequestHeaders, tokenRealm } from '../../../src/http/registry/headers';
 import { upstreamHostsOf } from '../../../src/http/registry/proxy';
 
 const PUBLIC = 'https://hub.ecns.io';
@@ -22,6 +22,28 @@ describe('WWW-Authenticate rewriting', () => {
     expect(rewriteChallenge('', REALM)).toBe('');
   });
 
+  it('rewrites only a challenge whose scheme is Bearer, leading whitespace allowed', () => {
+    expect(rewriteChallenge('  Bearer realm="http://harbor-core/service/token",service="harbor-registry"', REALM)).toBe(
+      '  Bearer realm="https://hub.ecns.io/service/token",service="harbor-registry"',
+    );
+    expect(rewriteChallenge('Basic realm="Bearer token"', REALM)).toBe('Basic realm="Bearer token"');
+    expect(rewriteChallenge('XBearer realm="http://harbor-core/service/token"', REALM)).toBe('XBearer realm="http://harbor-core/service/token"');
+  });
+
+  it('replaces a quoted realm whole, commas and spaces inside the quotes included', () => {
+    expect(rewriteChallenge('Bearer realm="http://harbor-core/token?a=1,b=2 c",service="harbor-registry"', REALM)).toBe(
+      'Bearer realm="https://hub.ecns.io/service/token",service="harbor-registry"',
+    );
+    expect(rewriteChallenge('Bearer realm="",service="harbor-registry"', REALM)).toBe('Bearer realm="https://hub.ecns.io/service/token",service="harbor-registry"');
+  });
+
+  it('gives a Bearer challenge without a realm hubgate\'s realm first, keeping its parameters', () => {
+    expect(rewriteChallenge('Bearer service="harbor-registry",scope="repository:a/b:pull"', REALM)).toBe(
+      'Bearer realm="https://hub.ecns.io/service/token",service="harbor-registry",scope="repository:a/b:pull"',
+    );
+    expect(rewriteChallenge(' bearer   service="harbor-registry"', REALM)).toBe('Bearer realm="https://hub.ecns.io/service/token",service="harbor-registry"');
+  });
+
   it("builds hubgate's own challenge", () => {
     expect(bearerChallenge(REALM, 'repository:a/b:pull')).toBe('Bearer realm="https://hub.ecns.io/service/token",service="harbor-registry",scope="repository:a/b:pull"');
     expect(bearerChallenge(REALM)).toBe('Bearer realm="https://hub.ecns.io/service/token",service="harbor-registry"');
@@ -38,8 +60,14 @@ describe('Location rewriting', () => {
     expect(rewriteLocation(`https://HARBOR.example.com/v2/x`, PUBLIC, hosts)).toBe(`${PUBLIC}/v2/x`);
   });
 
+  it('moves a bare Harbor URL (no path) to the public URL itself', () => {
+    expect(rewriteLocation('http://harbor-core', PUBLIC, hosts)).toBe(PUBLIC);
+  });
+
   it('keeps relative Locations and foreign hosts (storage redirects) unchanged', () => {
     expect(rewriteLocation('/v2/a/b/blobs/uploads/uuid', PUBLIC, hosts)).toBe('/v2/a/b/blobs/uploads/uuid');
+    expect(rewriteLocation('/v2/a/b/blobs/uploads/uuid?next=http://harbor-core/v2/x', PUBLIC, hosts)).toBe('/v2/a/b/blobs/uploads/uuid?next=http://harbor-core/v2/x');
+    expect(rewriteLocation('http://harbor-core/v2/x\nhttp://harbor-core/v2/y', PUBLIC, hosts)).toBe('http://harbor-core/v2/x\nhttp://harbor-core/v2/y');
     expect(rewriteLocation('https://s3.amazonaws.com/bucket/blob?X-Amz-Signature=1', PUBLIC, hosts)).toBe('https://s3.amazonaws.com/bucket/blob?X-Amz-Signature=1');
   });
 
@@ -73,6 +101,22 @@ describe('response and request header hygiene', () => {
       'docker-distribution-api-version': 'registry/2.0',
       'content-length': '12',
     });
+  });
+
+  it('rewrites every line of a repeated WWW-Authenticate', () => {
+    const h: IncomingHttpHeaders = {};
+    (h as Record<string, unknown>)['www-authenticate'] = ['Basic realm="harbor"', 'Bearer realm="http://harbor-core/service/token",service="harbor-registry"'];
+    rewriteResponseHeaders(h, PUBLIC, upstreamHostsOf('http://harbor-core'));
+    expect(h).toEqual({ 'www-authenticate': ['Basic realm="harbor"', `Bearer realm="${REALM}",service="harbor-registry"`] });
+  });
+
+  it('one header line: challenge and Location rewritten, the session cookie dropped, any other header unchanged even when it holds a Harbor URL', () => {
+    const hosts = upstreamHostsOf('http://harbor-core');
+    const line = (name: string, value: string) => rewriteResponseHeader(name, value, REALM, PUBLIC, hosts);
+    expect(line('www-authenticate', 'Bearer realm="http://harbor-core/service/token"')).toBe(`Bearer realm="${REALM}"`);
+    expect(line('location', 'http://harbor-core/v2/a/b/blobs/uploads/u')).toBe(`${PUBLIC}/v2/a/b/blobs/uploads/u`);
+    expect(line('set-cookie', 'sid=abc')).toBeUndefined();
+    expect(line('content-location', 'http://harbor-core/v2/a/b/manifests/v1')).toBe('http://harbor-core/v2/a/b/manifests/v1');
   });
 
   it('does not forward cookies, hop-by-hop or forwarding headers to Harbor', () => {
