@@ -11,23 +11,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { createApp, type AppDeps } from '../../../src/http/app';
-import { consoleRouter, defaultConsoleDir } from '../../../src/http/console';
+import { consoleCsp, consoleRouter, defaultConsoleDir } from '../../../src/http/console';
 import { CredentialsService } from '../../../src/domain/credentials.service';
 import { WorkspacesService } from '../../../src/domain/workspaces.service';
-import { createLogger } from '../../../src/observability/logger';
+import { silentLogger } from '../../../src/observability/logger';
 import { createMetrics } from '../../../src/observability/metrics';
 import { createOidcVerifier } from '../../../adapters/identity/oidc.verifier';
 import { createInProcessCoordination } from '../../../adapters/redis/redis.coordination';
 import { loadConfig } from '../../../src/config';
 import { FakeHarbor } from '../../support/fake-harbor';
+import { captureLogger } from '../../support/capture-logger';
 import { startJwks, type TestIdp } from '../../support/tokens';
 import { enableCodeFlow, SANDBOX_USERS } from '../../support/oidc-login';
 
 const teamA = { id: 'proj-a', name: 'Team A', department: 'dept-1' };
 let idp: TestIdp;
 let dir: string;
-const logLines: string[] = [];
-const logger = createLogger('debug', (l) => logLines.push(l));
+const logger = silentLogger;
 
 function build(extra: Partial<AppDeps> = {}): Express {
   const harbor = new FakeHarbor();
@@ -66,54 +66,95 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('the console at /console', () => {
-  let app: Express;
-  beforeAll(() => {
-    app = build({ consoleUi: consoleUi(dir) });
+/** The headers every answer under /console carries, the 503 of an unbuilt console included. */
+const expectSecured = (res: request.Response) =>
+  expect({
+    csp: res.headers['content-security-policy'],
+    nosniff: res.headers['x-content-type-options'],
+    referrer: res.headers['referrer-policy'],
+    frames: res.headers['x-frame-options'],
+    opener: res.headers['cross-origin-opener-policy'],
+  }).toEqual({
+    csp:
+      `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ${new URL(idp.issuer).origin}; ` +
+      "form-action 'none'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'; manifest-src 'self'",
+    nosniff: 'nosniff',
+    referrer: 'no-referrer',
+    frames: 'DENY',
+    opener: 'same-origin',
   });
 
+/** The API request counter's line for an operation id (dashboards and alerts select by these ids). */
+const counted = async (metrics: ReturnType<typeof createMetrics>, operation: string, statusClass: string) =>
+  (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith(`hubgate_http_requests_total{operation="${operation}",method="GET",status_class="${statusClass}"}`));
+
+// Each test builds its own router: the CSP and config.json are computed when the router is built, and StrykerJS
+// (coverageAnalysis perTest) credits only code that runs inside a test, not in beforeAll.
+describe('the console at /console', () => {
   it('serves the page with a strict CSP (no inline code; only the issuer besides itself), never cached', async () => {
+    const app = build({ consoleUi: consoleUi(dir) });
     const res = await request(app).get('/console/');
     expect(res.status).toBe(200);
     expect(res.text).toContain('assets/app-ABC.js');
-    expect(res.headers['content-security-policy']).toBe(
-      `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ${new URL(idp.issuer).origin}; ` +
-        "form-action 'none'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'; manifest-src 'self'",
-    );
+    expectSecured(res);
     expect(res.headers['cache-control']).toBe('no-cache');
-    expect(res.headers['x-content-type-options']).toBe('nosniff');
-    expect(res.headers['x-frame-options']).toBe('DENY');
     // client-side routes get the page too; /console itself redirects, and so does /
     expect((await request(app).get('/console/images/own')).text).toContain('app-ABC.js');
     expect((await request(app).get('/console')).headers.location).toBe('/console/');
     expect((await request(app).get('/')).headers.location).toBe('/console/');
   });
 
+  it("the CSP's connect-src names the issuer's origin only (no path, port kept)", () => {
+    expect(consoleCsp('https://sso.example:8443/realms/r?x=1')).toBe(
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' https://sso.example:8443; " +
+        "form-action 'none'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'; manifest-src 'self'",
+    );
+  });
+
   it('serves hashed assets cached for a year; nothing outside assets/, no traversal', async () => {
+    const app = build({ consoleUi: consoleUi(dir) });
     const res = await request(app).get('/console/assets/app-ABC.js');
     expect(res.status).toBe(200);
     expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
-    expect(res.headers['content-security-policy']).toContain("script-src 'self'");
+    expectSecured(res);
     for (const p of ['/console/assets/../secret.txt', '/console/assets/%2e%2e/secret.txt', '/console/secret.txt', '/console/assets/nope.js']) {
       const r = await request(app).get(p);
       expect({ p, status: r.status, leaked: r.text.includes('outside the assets folder') }).toEqual({ p, status: 404, leaked: false });
     }
   });
 
-  it('config.json tells the page where to sign in (public client, no secret)', async () => {
+  it('config.json tells the page where to sign in (public client, no secret), never cached, counted as console_config', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const app = build({ consoleUi: consoleUi(dir), metrics });
     const res = await request(app).get('/console/config.json');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ issuer: idp.issuer, clientId: 'hubgate', scope: 'openid profile', apiBase: 'api/v1', version: 'test' });
+    expect(res.headers['cache-control']).toBe('no-cache');
+    expectSecured(res);
+    expect(await counted(metrics, 'console_config', '2xx')).toEqual(['hubgate_http_requests_total{operation="console_config",method="GET",status_class="2xx"} 1']);
   });
 
-  it('not built: 503 in the error envelope naming the fix, and a warning at start', async () => {
+  it('not built: 503 in the error envelope naming the fix on every path (counted as console), config.json still served, a warning naming the folder', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'hubgate-console-empty-'));
     try {
-      const unbuilt = build({ consoleUi: consoleUi(empty) });
-      const res = await request(unbuilt).get('/console/');
-      expect(res.status).toBe(503);
-      expect(res.body.errors[0]).toEqual({ code: 'SERVICE_UNAVAILABLE', message: 'the console is not built on this server: run npm run build' });
-      expect(logLines.some((l) => l.includes('console enabled but not built'))).toBe(true);
+      const log = captureLogger();
+      const metrics = createMetrics({ defaultMetrics: false });
+      const unbuilt = build({ consoleUi: consoleRouter({ dir: empty, oidcIssuer: idp.issuer, clientId: 'hubgate', scope: 'openid profile', version: 'test', logger: log }), metrics });
+      expect(log.lines).toEqual([
+        { level: 'warn', msg: 'console enabled but not built: run npm run build (or set HUBGATE_CONSOLE_DIR, or HUBGATE_CONSOLE_ENABLED=false)', fields: { dir: empty } },
+      ]);
+      for (const p of ['/console/', '/console/assets/app-ABC.js']) {
+        const res = await request(unbuilt).get(p);
+        expect({ p, status: res.status, body: res.body }).toEqual({
+          p,
+          status: 503,
+          body: { errors: [{ code: 'SERVICE_UNAVAILABLE', message: 'the console is not built on this server: run npm run build' }] },
+        });
+        expectSecured(res);
+      }
+      expect(await counted(metrics, 'console', '5xx')).toEqual(['hubgate_http_requests_total{operation="console",method="GET",status_class="5xx"} 2']);
+      const config = await request(unbuilt).get('/console/config.json');
+      expect([config.status, config.body.apiBase]).toEqual([200, 'api/v1']);
     } finally {
       rmSync(empty, { recursive: true, force: true });
     }
@@ -252,5 +293,35 @@ describe('defaultConsoleDir: the build next to the code', () => {
     expect(found([join(root, 'console/index.html'), join(root, 'dist/console/index.html')])).toBe(join(root, 'console'));
     // a folder without index.html is no build
     expect(found([join(root, 'console'), join(root, 'dist/console')])).toBeUndefined();
+  });
+
+  it('consoleRouter without a folder serves that build', async () => {
+    const index = join(root, 'console/index.html');
+    const exists = jest.spyOn(fs, 'existsSync').mockImplementation((p) => String(p) === index);
+    const realRead = fs.readFileSync;
+    const read = jest.spyOn(fs, 'readFileSync').mockImplementation(((p: fs.PathOrFileDescriptor, o?: unknown) =>
+      String(p) === index ? Buffer.from('<!doctype html><title>the default build</title>') : realRead(p, o as BufferEncoding)) as typeof fs.readFileSync);
+    let ui: ReturnType<typeof consoleRouter>;
+    try {
+      ui = consoleUi(undefined);
+    } finally {
+      exists.mockRestore();
+      read.mockRestore();
+    }
+    const res = await request(build({ consoleUi: ui })).get('/console/');
+    expect([res.status, res.text]).toEqual([200, '<!doctype html><title>the default build</title>']);
+  });
+
+  it('consoleRouter without a folder and no build: 503, and the warning says dir null', async () => {
+    const log = captureLogger();
+    const exists = jest.spyOn(fs, 'existsSync').mockReturnValue(false);
+    let ui: ReturnType<typeof consoleRouter>;
+    try {
+      ui = consoleRouter({ oidcIssuer: idp.issuer, clientId: 'hubgate', scope: 'openid profile', version: 'test', logger: log });
+    } finally {
+      exists.mockRestore();
+    }
+    expect(log.lines.map((l) => [l.level, l.fields])).toEqual([['warn', { dir: null }]]);
+    expect((await request(build({ consoleUi: ui })).get('/console/')).status).toBe(503);
   });
 });
