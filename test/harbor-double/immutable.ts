@@ -4,9 +4,11 @@
  * `src/lib/selector/selectors/doublestar/selector.go` at the tag: a tag is immutable when some enabled rule's
  * first repository selector selects the repository (name without the project) and its first tag selector
  * selects the tag; a rule without either selects nothing; an empty pattern matches everything. Patterns are
- * bmatcuk/doublestar globs (`*` stops at `/`, `**` crosses it, `?`, `[...]`, `{a,b}`), played here by picomatch.
+ * bmatcuk/doublestar v1.1.1 globs (`*` stops at `/`, `**` crosses it, `?`, `[...]`, `{a,b}`), played here by the
+ * gateway's own doublestar (src/domain/doublestar.ts, checked against the library itself); a pattern doublestar
+ * refuses makes Harbor's matcher fail, and the tag controller then calls the tag mutable.
  */
-import picomatch from 'picomatch';
+import { doublestar } from '../../src/domain/doublestar';
 import { Project, State } from './state';
 
 export interface ImmutableSelector {
@@ -28,18 +30,11 @@ export interface ImmutableRule {
   scopeSelectors: Record<string, ImmutableSelector[]> | null;
 }
 
-/** doublestar.Match: whole-string glob, dots not special, no bash extglobs beyond braces and classes. */
-export function doublestarMatch(pattern: string, value: string): boolean {
-  if (pattern === '') return true;
-  try {
-    return picomatch.isMatch(value, pattern, { dot: true, noextglob: true, nonegate: true });
-  } catch {
-    return false;
-  }
-}
-
-function selects(sel: ImmutableSelector, value: string): boolean {
-  const hit = doublestarMatch(sel.pattern, value);
+/** A selector's verdict; `undefined` when doublestar fails on the pattern (Harbor's Match then returns an error). */
+function selects(sel: ImmutableSelector, value: string): boolean | undefined {
+  const verdict = sel.pattern === '' ? 'match' : doublestar(sel.pattern, value);
+  if (verdict === 'error' || verdict === 'unknown') return undefined;
+  const hit = verdict === 'match';
   return sel.decoration === 'excludes' || sel.decoration === 'repoExcludes' ? !hit : hit;
 }
 
@@ -51,7 +46,12 @@ export function isImmutable(s: State, projectId: number, repo: string, tag: stri
     const repoSel = r.scopeSelectors?.repository?.[0];
     const tagSel = r.tagSelectors?.[0];
     if (!repoSel || !tagSel) continue;
-    if (selects(repoSel, short) && selects(tagSel, tag)) return true;
+    const repoHit = selects(repoSel, short);
+    if (repoHit === undefined) return false;
+    if (!repoHit) continue;
+    const tagHit = selects(tagSel, tag);
+    if (tagHit === undefined) return false;
+    if (tagHit) return true;
   }
   return false;
 }

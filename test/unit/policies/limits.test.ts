@@ -140,10 +140,28 @@ describe('immutable rule matching (Harbor 2.5.5 doublestar semantics)', () => {
     expect(globMatch('!v1', '!v1')).toBe(true);
   });
 
-  it('a pattern picomatch refuses (over its 65,536 characters) matches nothing, so its rule protects nothing', () => {
-    const huge = `v${'1'.repeat(65536)}`;
-    expect(globMatch(huge, 'v1')).toBe(false);
-    expect(protectingRule([rule(8, huge)], 'app', 'v1')).toBeUndefined();
+  it('doublestar has no groups: ( ) and | are plain characters (picomatch read them as alternatives)', () => {
+    expect(globMatch('v(1|2)', 'v1')).toBe(false);
+    expect(globMatch('v(1|2)', 'v(1|2)')).toBe(true);
+    expect(globMatch('v1|latest', 'latest')).toBe(false);
+    expect(protectingRule([rule(7, 'v1|latest')], 'app', 'latest')).toBeUndefined();
+  });
+
+  it('a malformed pattern reached while matching ends the search with no rule protecting the tag, as in Harbor', () => {
+    // Harbor's Match returns doublestar's ErrBadPattern; the tag controller then calls the tag mutable
+    expect(protectingRule([rule(8, 'v['), rule(9, 'v*')], 'app', 'v1')).toBeUndefined();
+    expect(protectingRule([rule(8, 'v*', 'a{pp'), rule(9, 'v*')], 'app', 'v1')).toBeUndefined();
+    // …but a rule whose bad part is never reached is a plain miss, and the next rule still counts
+    expect(protectingRule([rule(8, 'x['), rule(9, 'v*')], 'app', 'v1')?.id).toBe(9);
+    // an excluding selector does not turn the error into "selected"
+    expect(protectingRule([rule(10, 'v*', '**', { tag_selectors: [{ kind: 'doublestar', decoration: 'excludes', pattern: 'v[' }] })], 'app', 'v1')).toBeUndefined();
+    expect(protectingRule([rule(11, 'v*', 'a[', { scope_selectors: { repository: [{ kind: 'doublestar', decoration: 'repoExcludes', pattern: 'a[' }] } })], 'app', 'v1')).toBeUndefined();
+  });
+
+  it('a pattern too costly to decide leaves the tag to Harbor (no rule reported); a cheap later rule is not reached', () => {
+    const hostile = `${'*a'.repeat(120)}b`;
+    expect(protectingRule([rule(12, hostile), rule(13, 'v*')], 'app', `v${'a'.repeat(127)}`)).toBeUndefined();
+    expect(protectingRule([rule(13, 'v*'), rule(12, hostile)], 'app', `v${'a'.repeat(127)}`)?.id).toBe(13);
   });
 
   it('a rule Harbor lists without a scope selector protects nothing', () => {
