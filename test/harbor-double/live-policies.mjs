@@ -34,6 +34,7 @@ const admin = basic(adminUser, adminPass, 'Basic <admin>');
 const QP = 'issue13-quota';
 const IP = 'issue13-immu';
 const OTHER = 'issue13-other';
+const GP = 'issue16-glob';
 const small = buildImage({ kind: 'docker', files: [{ name: 'q.txt', content: 'quota, issue 13\n' }], config: { architecture: 'amd64', os: 'linux', config: {} } });
 const v1 = buildImage({ kind: 'docker', files: [{ name: 'r.txt', content: 'release 1\n' }], config: { architecture: 'amd64', os: 'linux', config: {} } });
 const v2 = buildImage({ kind: 'docker', files: [{ name: 'r.txt', content: 'release 2\n' }], config: { architecture: 'amd64', os: 'linux', config: {} } });
@@ -53,7 +54,7 @@ async function cleanupProject(p) {
   await must(await client.request({ method: 'DELETE', url: `/api/v2.0/projects/${p}`, auth: admin }), `delete project ${p}`, 200, 403, 404);
 }
 async function cleanup() {
-  for (const p of [QP, IP, OTHER]) await cleanupProject(p);
+  for (const p of [QP, IP, OTHER, GP]) await cleanupProject(p);
 }
 async function pushBlob(repo, digest, bytes) {
   const start = await must(await client.request({ method: 'POST', url: `/v2/${repo}/blobs/uploads/`, auth: admin }), `upload start ${repo}`, 202);
@@ -185,6 +186,44 @@ function scenario() {
       req: () => ({ method: 'DELETE', url: `/api/v2.0/projects/${IP}/immutabletagrules/${ctx.rule}`, auth: admin }) },
     { slug: 'immu-rule-delete-again', title: `DELETE /api/v2.0/projects/${IP}/immutabletagrules/<id> again -> ?`, notes: '',
       req: () => ({ method: 'DELETE', url: `/api/v2.0/projects/${IP}/immutabletagrules/${ctx.rule}`, auth: admin }) },
+    // ---- doublestar v1.1.1 as Harbor's matcher uses it (issue 16): malformed patterns, no groups
+    { slug: 'project-create-glob', title: `POST /api/v2.0/projects ("${GP}") -> 201`, notes: '',
+      req: () => ({ method: 'POST', url: '/api/v2.0/projects', auth: admin, body: { project_name: GP, metadata: { public: 'false' } } }) },
+    { slug: 'glob-rule-create-malformed', title: `POST /api/v2.0/projects/${GP}/immutabletagrules (tags "v[") -> 201`, notes: 'Harbor stores a pattern doublestar cannot parse.',
+      req: () => ({ method: 'POST', url: `/api/v2.0/projects/${GP}/immutabletagrules`, auth: admin, body: rule('v[') }) },
+    { slug: 'glob-rule-create-after-malformed', title: `POST /api/v2.0/projects/${GP}/immutabletagrules (tags v*) -> 201`, notes: 'A valid rule after the malformed one.',
+      req: () => ({ method: 'POST', url: `/api/v2.0/projects/${GP}/immutabletagrules`, auth: admin, body: rule('v*') }) },
+    { setup: async () => { await pushBlobs(`${GP}/app`, v1); await pushBlobs(`${GP}/app`, v2); } },
+    { slug: 'glob-push-first', title: `PUT /v2/${GP}/app/manifests/v1 -> 201`, notes: '',
+      req: () => ({ method: 'PUT', url: `/v2/${GP}/app/manifests/v1`, auth: admin, headers: mt(v1), body: v1.manifest }) },
+    { slug: 'glob-push-overwrite-malformed-first', title: `PUT /v2/${GP}/app/manifests/v1 (another manifest) -> 201`, notes: 'doublestar fails on "v[" (ErrBadPattern) before the v* rule is tried: Harbor\'s matcher returns the error and the tag controller leaves the tag mutable.',
+      req: () => ({ method: 'PUT', url: `/v2/${GP}/app/manifests/v1`, auth: admin, headers: mt(v2), body: v2.manifest }) },
+    { setup: async () => {
+      const rules = json(await client.request({ url: `/api/v2.0/projects/${GP}/immutabletagrules`, auth: admin }));
+      ctx.malformed = rules.find((r) => r.tag_selectors[0].pattern === 'v[').id;
+    } },
+    { slug: 'glob-rule-delete-malformed', title: `DELETE /api/v2.0/projects/${GP}/immutabletagrules/<id of "v["> -> 200`, notes: '',
+      req: () => ({ method: 'DELETE', url: `/api/v2.0/projects/${GP}/immutabletagrules/${ctx.malformed}`, auth: admin }) },
+    { slug: 'glob-push-overwrite-valid-only', title: `PUT /v2/${GP}/app/manifests/v1 (another manifest) -> 412`, notes: 'Without the malformed rule, v* protects v1.',
+      req: () => ({ method: 'PUT', url: `/v2/${GP}/app/manifests/v1`, auth: admin, headers: mt(v1), body: v1.manifest }) },
+    { slug: 'glob-rule-create-group', title: `POST /api/v2.0/projects/${GP}/immutabletagrules (tags "rc(1|2)") -> 201`, notes: 'Parentheses and a bar: plain characters in doublestar.',
+      req: () => ({ method: 'POST', url: `/api/v2.0/projects/${GP}/immutabletagrules`, auth: admin, body: rule('rc(1|2)') }) },
+    { slug: 'glob-rule-create-bar', title: `POST /api/v2.0/projects/${GP}/immutabletagrules (tags "latest|edge") -> 201`, notes: '',
+      req: () => ({ method: 'POST', url: `/api/v2.0/projects/${GP}/immutabletagrules`, auth: admin, body: rule('latest|edge') }) },
+    { slug: 'glob-push-group-first', title: `PUT /v2/${GP}/app/manifests/rc1 -> 201`, notes: '',
+      req: () => ({ method: 'PUT', url: `/v2/${GP}/app/manifests/rc1`, auth: admin, headers: mt(v1), body: v1.manifest }) },
+    { slug: 'glob-push-group-overwrite', title: `PUT /v2/${GP}/app/manifests/rc1 (another manifest) -> 201`, notes: '"rc(1|2)" matches only the tag spelled rc(1|2).',
+      req: () => ({ method: 'PUT', url: `/v2/${GP}/app/manifests/rc1`, auth: admin, headers: mt(v2), body: v2.manifest }) },
+    { slug: 'glob-push-bar-first', title: `PUT /v2/${GP}/app/manifests/latest -> 201`, notes: '',
+      req: () => ({ method: 'PUT', url: `/v2/${GP}/app/manifests/latest`, auth: admin, headers: mt(v1), body: v1.manifest }) },
+    { slug: 'glob-push-bar-overwrite', title: `PUT /v2/${GP}/app/manifests/latest (another manifest) -> 201`, notes: '"latest|edge" is not an alternative.',
+      req: () => ({ method: 'PUT', url: `/v2/${GP}/app/manifests/latest`, auth: admin, headers: mt(v2), body: v2.manifest }) },
+    { slug: 'glob-rule-create-brace-backslashes', title: `POST /api/v2.0/projects/${GP}/immutabletagrules (tags "{" + 4 backslashes) -> 201`, notes: 'The pattern picomatch never returned from; doublestar: an unclosed brace, ErrBadPattern.',
+      req: () => ({ method: 'POST', url: `/api/v2.0/projects/${GP}/immutabletagrules`, auth: admin, body: rule('{\\\\\\\\') }) },
+    { slug: 'glob-push-after-brace-first', title: `PUT /v2/${GP}/app/manifests/x1 -> 201`, notes: '',
+      req: () => ({ method: 'PUT', url: `/v2/${GP}/app/manifests/x1`, auth: admin, headers: mt(v1), body: v1.manifest }) },
+    { slug: 'glob-push-after-brace-overwrite', title: `PUT /v2/${GP}/app/manifests/x1 (another manifest) -> 201`, notes: 'No earlier rule matches x1; the brace rule errors, so the tag stays mutable.',
+      req: () => ({ method: 'PUT', url: `/v2/${GP}/app/manifests/x1`, auth: admin, headers: mt(v2), body: v2.manifest }) },
   ];
 }
 
