@@ -164,6 +164,11 @@ describe('immutable rule matching (Harbor 2.5.5 doublestar semantics)', () => {
     expect(protectingRule([rule(13, 'v*'), rule(12, hostile)], 'app', `v${'a'.repeat(127)}`)?.id).toBe(13);
   });
 
+  it('an empty pattern selects every tag and every image, as the doublestar selector of Harbor does', () => {
+    expect(protectingRule([rule(16, '', '')], 'team/app', 'anything')?.id).toBe(16);
+    expect(protectingRule([rule(17, '', '**', { tag_selectors: [{ kind: 'doublestar', decoration: 'excludes', pattern: '' }] })], 'app', 'v1')).toBeUndefined();
+  });
+
   it('a rule Harbor lists without a scope selector protects nothing', () => {
     expect(protectingRule([rule(9, 'v*', '**', { scope_selectors: null }), rule(10, 'v*')], 'app', 'v1')?.id).toBe(10);
   });
