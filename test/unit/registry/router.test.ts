@@ -15,6 +15,9 @@ import { signingMaterial } from '../../harbor-double/keys';
 import { compileTrust } from '../../../src/http/registry/auth';
 import { signToken } from '../../harbor-double/jwt';
 import { mapCache } from '../../support/map-cache';
+import type { Coordination } from '../../../src/ports/coordination';
+import { exchange } from '../../support/raw-http';
+import { requestPath } from '../../../src/http/registry/router';
 
 interface Seen {
   method: string;
@@ -29,6 +32,15 @@ const expectRefusal = (r: { status: number; body: unknown }, status: number, cod
   expect({ status: r.status, body: r.body }).toEqual({ status, body: { errors: [{ code, message }] } });
 const jwt = (claims: Record<string, unknown>) => `${b64('{"alg":"RS256"}')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 const PASSWORD = 'Correct-Horse-Battery-9';
+/** A server on a free loopback port for `handler` (requests supertest cannot make: chunked bodies, cut exchanges). */
+async function listening(handler: http.RequestListener) {
+  const server = http.createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as AddressInfo).port, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+/** The samples of one metric (no HELP/TYPE lines). */
+const samples = async (metrics: ReturnType<typeof createMetrics>, name: string) =>
+  (await metrics.registry.getSingleMetricAsString(name)).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
 /** A token Harbor's token service (the double's signing key) issued for the project's robot. */
 const HARBOR_TOKEN = signToken(signingMaterial(), 'robot$hg-p1', [{ type: 'repository', name: 'alpha/app', actions: ['pull', 'push'] }], 3600).token;
 
@@ -56,7 +68,8 @@ describe.each(PROXY_ENGINES)('registry router (%s engine)', (engine) => {
   });
   afterAll(() => new Promise<void>((r) => upstream.close(() => r())));
 
-  function app(overrides: Partial<RegistryRouterDeps> = {}) {
+  /** `observed: false` mounts the router without the observe middleware (no request context, as a bare server would). */
+  function app(overrides: Partial<RegistryRouterDeps> = {}, { observed = true } = {}) {
     seen = [];
     verifyCalls = 0;
     t = Date.now();
@@ -94,10 +107,10 @@ describe.each(PROXY_ENGINES)('registry router (%s engine)', (engine) => {
     };
     const a = express();
     a.set('trust proxy', true);
-    a.use(observe(deps.logger, metrics));
+    if (observed) a.use(observe(deps.logger, metrics));
     a.use(createRegistryRouter(deps));
     a.use((_req, res) => res.status(404).send('api'));
-    return { app: a, metrics, onManifestChange };
+    return { app: a, metrics, onManifestChange, deps };
   }
 
   const basic = (u: string, p: string) => `Basic ${b64(`${u}:${p}`)}`;
@@ -257,11 +270,12 @@ describe.each(PROXY_ENGINES)('registry router (%s engine)', (engine) => {
       expect(verifyCalls).toBe(2);
     });
 
-    it('a Basic header that does not decode: the 401 challenge, its message readable (not mistaken for a credential by redaction)', async () => {
-      const { app: a } = app();
+    it('a Basic header that does not decode: the 401 challenge, its message readable (not mistaken for a credential by redaction), counted as bad credentials', async () => {
+      const { app: a, metrics } = app();
       const r = await request(a).get('/v2/alpha/app/tags/list').set('Authorization', 'Basic !!!');
       expectRefusal(r, 401, 'UNAUTHORIZED', 'unauthorized: malformed user name and password (HTTP Basic)');
       expect(seen).toHaveLength(0);
+      expect(await samples(metrics, 'hubgate_login_failures_total')).toEqual(['hubgate_login_failures_total{reason="bad_credentials"} 1']);
     });
 
     it("refuses Harbor's admin and robots without asking anyone", async () => {
@@ -392,6 +406,228 @@ describe.each(PROXY_ENGINES)('registry router (%s engine)', (engine) => {
     });
   });
 
+  describe('which requests are the registry front', () => {
+    it('an absolute-form request target through Express is a registry request (the challenge, not the API)', async () => {
+      const { app: a } = app();
+      const { port, close } = await listening(a);
+      const { answer: raw } = await exchange(port, 'GET http://hub.example/v2/alpha/app/tags/list HTTP/1.1\r\nHost: hub.example\r\nConnection: close\r\n\r\n');
+      await close();
+      expect(raw.split('\r\n')[0]).toBe('HTTP/1.1 401 Unauthorized');
+      expect(raw).toContain('{"errors":[{"code":"UNAUTHORIZED","message":"unauthorized: authentication required"}]}');
+      expect(seen).toHaveLength(0);
+    });
+
+    it('a path the registry API does not have: 404 in the envelope with the API version header, even for a token already accepted', async () => {
+      const { app: a } = app();
+      expect((await request(a).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${HARBOR_TOKEN}`)).status).toBe(200);
+      const r = await request(a).get('/v2/api/v2.0/projects').set('Authorization', `Bearer ${HARBOR_TOKEN}`);
+      expectRefusal(r, 404, 'NOT_FOUND', 'not found: the path is not part of the registry API');
+      expect(r.headers['docker-distribution-api-version']).toBe('registry/2.0');
+      expect(seen).toHaveLength(1);
+    });
+
+    it('an invalid path: 400 naming the problem, the API version header, counted as v2_other 4xx (not the raw path)', async () => {
+      const { app: a, metrics } = app();
+      const r = await request(a).get('/v2/alpha/app/../../../api/v2.0/users').set('Authorization', `Bearer ${HARBOR_TOKEN}`);
+      expectRefusal(r, 400, 'BAD_REQUEST', 'invalid registry path: dot segments are not allowed in registry paths');
+      expect(r.headers['docker-distribution-api-version']).toBe('registry/2.0');
+      expect(await samples(metrics, 'hubgate_registry_requests_total')).toEqual(['hubgate_registry_requests_total{operation="v2_other",method="GET",status_class="4xx"} 1']);
+    });
+
+    it('without a request context (a bare server): passes on without a request id; an accepted token goes on before the handler returns', async () => {
+      const { deps } = app();
+      const handler = createRegistryRouter(deps);
+      const cookieAfterReturn: (string | null)[] = [];
+      const server = http.createServer((req, res) => {
+        handler(req, res, () => res.writeHead(404).end('api'));
+        cookieAfterReturn.push(req.headers.cookie ?? null);
+      });
+      for (let i = 0; i < 2; i++) {
+        const r = await request(server).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${HARBOR_TOKEN}`).set('Cookie', 'sid=harbor-session');
+        expect(r.status).toBe(200);
+      }
+      // The first sighting is checked (a promise): the cookie is still there when the handler returns; the second
+      // time the token is known and the request is cleaned and sent on synchronously.
+      expect(cookieAfterReturn).toEqual(['sid=harbor-session', null]);
+      expect(seen.map((s) => [s.headers.authorization, s.headers.cookie, s.headers['x-request-id']])).toEqual([
+        [`Bearer ${HARBOR_TOKEN}`, undefined, undefined],
+        [`Bearer ${HARBOR_TOKEN}`, undefined, undefined],
+      ]);
+    });
+  });
+
+  describe('refusals of /v2 logins', () => {
+    it('an authorization scheme hubgate does not know: the challenge asking to authenticate, not counted as a bad token', async () => {
+      const { app: a, metrics } = app();
+      const r = await request(a).put('/v2/alpha/app/manifests/v1').set('Authorization', 'Negotiate abc');
+      expectRefusal(r, 401, 'UNAUTHORIZED', 'unauthorized: authentication required');
+      expect(r.headers['www-authenticate']).toBe('Bearer realm="https://hub.example/service/token",service="harbor-registry",scope="repository:alpha/app:pull,push"');
+      expect(await samples(metrics, 'hubgate_login_failures_total')).toEqual([]);
+      expect(seen).toHaveLength(0);
+    });
+
+    it('a wrong password: 401 with the Basic challenge and no Retry-After; blocked: 429 with Retry-After and no challenge', async () => {
+      const { app: a } = app();
+      const headers = (r: request.Response) => [r.headers['www-authenticate'], r.headers['retry-after'], r.headers['docker-distribution-api-version']];
+      for (let i = 0; i < 3; i++) {
+        const wrong = await request(a).get('/v2/').set('Authorization', basic('hg-p1', `wrong-${i}`));
+        expect([wrong.status, ...headers(wrong)]).toEqual([401, 'Basic realm="harbor"', undefined, 'registry/2.0']);
+      }
+      const blocked = await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD));
+      expect([blocked.status, ...headers(blocked)]).toEqual([429, undefined, '30', 'registry/2.0']);
+    });
+
+    it('trusts a verified login for loginCacheSeconds (30 s), then asks Harbor again', async () => {
+      const { app: a } = app();
+      const get = async () => expect((await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD))).status).toBe(200);
+      await get();
+      t += 29_000;
+      await get();
+      expect(verifyCalls).toBe(1);
+      t += 2_000;
+      await get();
+      expect(verifyCalls).toBe(2);
+    });
+
+    it("serialises a user's password checks under the coordination lock when there is one", async () => {
+      const held: Coordination['withLock'] = (_name, fn) => fn(() => true);
+      const coordination = { shared: () => false, withLock: jest.fn(held) as jest.MockedFunction<Coordination['withLock']> };
+      const { app: a } = app({ coordination });
+      expect((await request(a).get('/v2/').set('Authorization', basic('hg-p1', PASSWORD))).status).toBe(200);
+      expect(coordination.withLock.mock.calls).toEqual([[expect.stringMatching(/^registry-login:[0-9a-f]{32}$/), expect.any(Function), { ttlMs: 30_000, waitMs: 15_000 }]]);
+      expect(coordination.withLock.mock.contexts).toEqual([coordination]);
+    });
+
+    it('a login that fails inside hubgate (the lock store is down): 500 in the envelope, logged by operation id', async () => {
+      const coordination = { shared: () => false, withLock: async () => Promise.reject(new Error('lock store unreachable')) };
+      const { app: a, metrics } = app({ coordination });
+      const r = await request(a).get('/v2/alpha/app/tags/list').set('Authorization', basic('hg-p1', PASSWORD));
+      expectRefusal(r, 500, 'UNKNOWN', 'internal server error');
+      const failed = logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'registry request failed');
+      expect(failed.map((l) => [l.level, l.operation])).toEqual([['error', 'v2_tags']]);
+      expect(JSON.stringify(failed)).toContain('lock store unreachable');
+      expect(await samples(metrics, 'hubgate_registry_requests_total')).toEqual(['hubgate_registry_requests_total{operation="v2_tags",method="GET",status_class="5xx"} 1']);
+      expect(seen).toHaveLength(0);
+    });
+  });
+
+  describe('metrics of an exchange', () => {
+    it('counts bytes by direction only when there were any: a chunked upload in, a blob out', async () => {
+      const { app: a, metrics } = app();
+      answer = (req, res) => {
+        res.writeHead(req.method === 'GET' ? 200 : 202, { 'Content-Length': req.method === 'GET' ? '5' : '0' });
+        res.end(req.method === 'GET' ? 'abcde' : undefined);
+      };
+      const { port, close } = await listening(a);
+      const status = await new Promise<number>((resolve, reject) => {
+        const up = http.request({ host: '127.0.0.1', port, method: 'PATCH', path: '/v2/alpha/app/blobs/uploads/u1', agent: false, headers: { authorization: `Bearer ${HARBOR_TOKEN}` } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        up.on('error', reject);
+        up.write('0123456789');
+        up.end('abc');
+      });
+      await close();
+      expect(status).toBe(202);
+      expect(seen[0].headers['transfer-encoding']).toBe('chunked');
+      expect(await samples(metrics, 'hubgate_registry_bytes_total')).toEqual(['hubgate_registry_bytes_total{operation="v2_upload",direction="in"} 13']);
+      const blob = await request(a).get(`/v2/alpha/app/blobs/sha256:${'b'.repeat(64)}`).set('Authorization', `Bearer ${HARBOR_TOKEN}`);
+      expect(blob.status).toBe(200);
+      expect(await samples(metrics, 'hubgate_registry_bytes_total')).toEqual([
+        'hubgate_registry_bytes_total{operation="v2_upload",direction="in"} 13',
+        'hubgate_registry_bytes_total{operation="v2_blob",direction="out"} 5',
+      ]);
+    });
+
+    it('observes the duration in seconds from the start of the exchange to its end', async () => {
+      const { app: a, metrics } = app();
+      const clock = jest.spyOn(process.hrtime, 'bigint').mockReturnValue(5_000_000_000n);
+      try {
+        answer = (_req, res) => {
+          clock.mockReturnValue(7_250_000_000n);
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end('{}');
+        };
+        expect((await request(a).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${HARBOR_TOKEN}`)).status).toBe(200);
+      } finally {
+        clock.mockRestore();
+      }
+      const lines = await samples(metrics, 'hubgate_registry_request_duration_seconds');
+      expect(lines.filter((l) => /_(sum|count)\{/.test(l))).toEqual([
+        'hubgate_registry_request_duration_seconds_sum{operation="v2_tags"} 2.25',
+        'hubgate_registry_request_duration_seconds_count{operation="v2_tags"} 1',
+      ]);
+    });
+
+    it('an exchange the client cuts before the answer is counted as aborted', async () => {
+      const { app: a, metrics } = app();
+      let held: http.ServerResponse | undefined;
+      let arrived!: () => void;
+      const atHarbor = new Promise<void>((r) => (arrived = r));
+      answer = (_req, res) => {
+        held = res;
+        arrived();
+      };
+      const { port, close } = await listening(a);
+      const cut = http.request({ host: '127.0.0.1', port, path: '/v2/alpha/app/manifests/v1', agent: false, headers: { authorization: `Bearer ${HARBOR_TOKEN}` } });
+      cut.on('error', () => undefined);
+      cut.end();
+      await atHarbor;
+      cut.destroy();
+      // The count is made when the exchange closes on hubgate's side.
+      while ((await samples(metrics, 'hubgate_registry_requests_total')).length === 0) await new Promise((r) => setImmediate(r));
+      expect(await samples(metrics, 'hubgate_registry_requests_total')).toEqual(['hubgate_registry_requests_total{operation="v2_manifest",method="GET",status_class="aborted"} 1']);
+      held?.end();
+      await close();
+    });
+  });
+
+  describe('image list invalidation', () => {
+    const hex = 'c'.repeat(64);
+    it.each([
+      ['PUT', '/v2/alpha/app/manifests/v1', 201, ['alpha/app']],
+      ['PUT', '/v2/alpha/app/manifests/v1', 200, ['alpha/app']],
+      ['DELETE', `/v2/alpha/app/manifests/sha256:${hex}`, 202, ['alpha/app']],
+      ['GET', '/v2/alpha/app/manifests/v1', 200, []],
+      ['PUT', '/v2/alpha/app/manifests/v1', 300, []],
+      ['PUT', '/v2/alpha/app/manifests/v1', 400, []],
+      ['PUT', `/v2/alpha/app/blobs/uploads/u1?digest=sha256:${hex}`, 201, []],
+    ])('%s %s answered %d invalidates %j', async (method, path, status, invalidated) => {
+      const { app: a, onManifestChange } = app();
+      answer = (_req, res) => {
+        res.writeHead(status, { 'Content-Length': '0' });
+        res.end();
+      };
+      const r = await request(a)[method.toLowerCase() as 'put' | 'get' | 'delete'](path).set('Authorization', `Bearer ${HARBOR_TOKEN}`);
+      expect(r.status).toBe(status);
+      await new Promise((r) => setImmediate(r));
+      expect(onManifestChange.mock.calls).toEqual(invalidated.map((repo) => [repo]));
+    });
+
+    const pushed = async (a: express.Express) => {
+      answer = (_req, res) => {
+        res.writeHead(201, { 'Content-Length': '0' });
+        res.end();
+      };
+      expect((await request(a).put('/v2/alpha/app/manifests/v1').set('Authorization', `Bearer ${HARBOR_TOKEN}`).send('{}')).status).toBe(201);
+      await new Promise((r) => setImmediate(r));
+      return logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'image list invalidation failed');
+    };
+
+    it('nothing to invalidate when no image list is cached (no hook): no warning', async () => {
+      const { app: a } = app({ onManifestChange: undefined });
+      expect(await pushed(a)).toEqual([]);
+    });
+
+    it('an invalidation that fails is logged as a warning by operation id, the push still succeeds', async () => {
+      const { app: a } = app({ onManifestChange: () => Promise.reject(new Error('cache unreachable')) });
+      const warned = await pushed(a);
+      expect(warned.map((l) => [l.level, l.operation])).toEqual([['warn', 'v2_manifest']]);
+      expect(JSON.stringify(warned)).toContain('cache unreachable');
+    });
+  });
+
   describe('token endpoint', () => {
     it('GET with a hubgate login: asks Harbor as the robot, rewrites account, passes the answer, drops the cookie', async () => {
       const { app: a } = app();
@@ -486,5 +722,16 @@ describe.each(PROXY_ENGINES)('registry router (%s engine)', (engine) => {
       expect(put.headers.allow).toBe('GET, POST');
       expect(seen).toHaveLength(0);
     });
+  });
+});
+
+describe('requestPath of a plain request (no Express)', () => {
+  it.each([
+    ['/v2/alpha/app/tags/list?n=1&last=a', '/v2/alpha/app/tags/list'],
+    ['/v2/', '/v2/'],
+    ['?n=1', ''],
+    [undefined, ''],
+  ])('%p → %p', (url, path) => {
+    expect(requestPath({ url, headers: {} } as http.IncomingMessage)).toBe(path);
   });
 });
