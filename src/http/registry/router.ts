@@ -252,6 +252,13 @@ export function createRegistryRouter(deps: RegistryRouterDeps): PlainHandler {
   return (req, res, next) => {
     let path = requestPath(req);
     if (!isRegistryPath(path)) return next();
+    const target = req.url ?? '';
+    if (!target.startsWith('/')) {
+      // An absolute-form target (`GET http://host/v2/…`, RFC 9112 §3.2.2), which Express parses into the path
+      // checked here: Harbor gets it in origin-form, never a host the client chose.
+      const q = target.indexOf('?');
+      req.url = path + (q < 0 ? '' : target.slice(q));
+    }
     if (path !== '/service/token') {
       const canonical = canonicalRegistryPath(path);
       if ('problem' in canonical) {

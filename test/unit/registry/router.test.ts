@@ -417,6 +417,19 @@ describe.each(PROXY_ENGINES)('registry router (%s engine)', (engine) => {
       expect(seen).toHaveLength(0);
     });
 
+    it('an absolute-form request target reaches Harbor in origin-form: never a host the client chose', async () => {
+      const { app: a } = app();
+      const { port, close } = await listening(a);
+      const { answer: raw } = await exchange(
+        port,
+        `GET http://attacker.example/v2/alpha/app/tags/list?n=1 HTTP/1.1\r\nHost: hub.example\r\nAuthorization: Bearer ${HARBOR_TOKEN}\r\nConnection: close\r\n\r\n`,
+      );
+      const { answer: bare } = await exchange(port, `GET http://attacker.example/v2/ HTTP/1.1\r\nHost: hub.example\r\nAuthorization: Bearer ${HARBOR_TOKEN}\r\nConnection: close\r\n\r\n`);
+      await close();
+      expect([raw, bare].map((r) => r.split('\r\n')[0])).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+      expect(seen.map((s) => s.url)).toEqual(['/v2/alpha/app/tags/list?n=1', '/v2/']);
+    });
+
     it('a path the registry API does not have: 404 in the envelope with the API version header, even for a token already accepted', async () => {
       const { app: a } = app();
       expect((await request(a).get('/v2/alpha/app/tags/list').set('Authorization', `Bearer ${HARBOR_TOKEN}`)).status).toBe(200);
