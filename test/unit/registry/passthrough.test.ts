@@ -9,7 +9,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { createKeepAliveAgent, createPassThrough, PROXY_ENGINES, type PassThroughOptions, type ProxyEngine } from '../../../src/http/registry/proxy';
 import { createLogger } from '../../../src/observability/logger';
 
@@ -275,7 +275,7 @@ describe.each(PROXY_ENGINES)('pass-through, %s engine', (engine) => {
   };
 
   describe('what Harbor receives', () => {
-    it.each(['/harbor', '/harbor/'])('method, path under the Harbor URL prefix (%s), query as sent, Harbor Host, keep-alive', async (prefix) => {
+    it.each(['/harbor', '/harbor/', '/harbor//'])('method, path under the Harbor URL prefix (%s, trailing slashes dropped), query as sent, Harbor Host, keep-alive', async (prefix) => {
       const f = await startFront(engine, `${harborUrl}${prefix}`);
       try {
         const path = '/v2/alpha/app/tags/list?n=10&last=a%2Fb&_state=x%3D%3D';
@@ -552,6 +552,9 @@ describe.each(PROXY_ENGINES)('pass-through, %s engine', (engine) => {
         req.destroy();
         expect(await gone).toBe('ECONNRESET: socket hang up');
         await closed;
+        // The front's side of Harbor's socket is closed too (the agent lets it go on its 'close', as the request's
+        // error handler runs): nothing is logged for a client that left.
+        await until(() => Object.keys(f.agent.sockets).length === 0);
         expect(f.logs()).toStrictEqual([]);
       } finally {
         await f.close();
@@ -573,4 +576,169 @@ describe.each(PROXY_ENGINES)('pass-through, %s engine', (engine) => {
       expect(front.logs()).toStrictEqual([]);
     }, 5000);
   });
+});
+
+/**
+ * Each test here builds the fronts and Harbor stand-ins it needs inside its own body (mutation testing credits a
+ * test only with the code its body runs, not with what a beforeAll/beforeEach built).
+ */
+describe('pass-through set-up and edge cases', () => {
+  /** An agent of the given scheme that records where node:http asked it to connect and connects to `port` instead. */
+  const redirectingAgent = (tls: boolean, port: number, seen: string[]): http.Agent => {
+    const Base = tls ? https.Agent : http.Agent;
+    const agent = new Base({ keepAlive: true });
+    (agent as unknown as { createConnection: (o: { host: string; port: number }) => net.Socket }).createConnection = (o) => {
+      seen.push(`${o.host} ${o.port}`);
+      return net.connect(port, '127.0.0.1');
+    };
+    return agent;
+  };
+
+  it("a Harbor URL without a port is reached on its scheme's port, an IPv6 literal without its brackets, Host as in the URL", async () => {
+    const harbor = await startHarbor();
+    const seen: string[] = [];
+    try {
+      for (const [harborUrl, tls] of [
+        ['http://harbor.test', false],
+        ['https://harbor.test', true],
+        ['http://[::1]:8080', false],
+      ] as const) {
+        const f = await startFront('node', harborUrl, { agent: redirectingAgent(tls, harbor.port, seen) });
+        try {
+          const r = await call(f.url, 'GET', '/v2/');
+          expect([r.status, r.body.toString()]).toStrictEqual([200, 'ok']);
+        } finally {
+          await f.close();
+        }
+      }
+      expect(seen).toStrictEqual(['harbor.test 80', 'harbor.test 443', '::1 8080']);
+      expect(harbor.received.map((r) => r.headers.find((h) => h.startsWith('host:')))).toStrictEqual(['host: harbor.test', 'host: harbor.test', 'host: [::1]:8080']);
+    } finally {
+      await harbor.close();
+    }
+  });
+
+  it('an https Harbor URL is spoken to over TLS only, HEADs included: a plain HTTP listener there gets no request (502)', async () => {
+    const harbor = await startHarbor();
+    const f = await startFront('node', `https://127.0.0.1:${harbor.port}`);
+    try {
+      const get = await call(f.url, 'GET', '/v2/');
+      const head = await call(f.url, 'HEAD', '/v2/alpha/app/manifests/v1');
+      expect([get.status, get.body.toString(), head.status]).toStrictEqual([502, UNAVAILABLE, 502]);
+      expect(f.logs()).toStrictEqual([
+        { level: 'warn', msg: 'registry backend unreachable', error_code: 'EPROTO' },
+        { level: 'warn', msg: 'registry backend unreachable', error_code: 'EPROTO' },
+      ]);
+      expect(harbor.received).toStrictEqual([]);
+    } finally {
+      await f.close();
+      await harbor.close();
+    }
+  });
+
+  it.each([
+    ['Content-Length', { 'Content-Length': '5' }],
+    ['chunked', { 'Transfer-Encoding': 'chunked' }],
+  ])('a HEAD that carries a body (%s) takes the general path: Harbor gets the body', async (_framing, headers) => {
+    const harbor = await startHarbor();
+    const f = await startFront('node', `http://127.0.0.1:${harbor.port}`, { idleTimeoutMs: 1000 });
+    try {
+      const r = await call(f.url, 'HEAD', '/v2/alpha/app/manifests/v1', headers, 'hello');
+      expect(r.status).toBe(200);
+      expect(harbor.received.map((x) => [x.method, x.body])).toStrictEqual([['HEAD', 'hello']]);
+    } finally {
+      await f.close();
+      await harbor.close();
+    }
+  }, 5000);
+
+  it.each(PROXY_ENGINES)('without event hooks the %s engine passes the exchange through', async (engine) => {
+    const harbor = await startHarbor();
+    const f = await startFront(engine, `http://127.0.0.1:${harbor.port}`, { events: undefined });
+    try {
+      const r = await call(f.url, 'GET', '/v2/');
+      expect([r.status, r.body.toString(), f.events]).toStrictEqual([200, 'ok', []]);
+    } finally {
+      await f.close();
+      await harbor.close();
+    }
+  }, 5000);
+
+  /** Harbor's stand-in that answers 401 as soon as a request head arrives, then reads the body on. */
+  async function earlyHarbor(): Promise<{ url: string; body: Promise<number>; socket: Promise<net.Socket>; close(): Promise<void> }> {
+    let body!: (n: number) => void;
+    let socket!: (s: net.Socket) => void;
+    const server = http.createServer((req, res) => {
+      socket(req.socket);
+      let n = 0;
+      req.on('data', (c: Buffer) => (n += c.length));
+      req.on('end', () => body(n));
+      req.on('close', () => body(n));
+      res.writeHead(401, { 'Content-Length': '6' });
+      res.end('denied');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      body: new Promise((r) => (body = r)),
+      socket: new Promise((r) => (socket = r)),
+      close: () =>
+        new Promise<void>((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    };
+  }
+
+  /** Starts a 128 KiB PATCH, sends its first half and resolves with the answer (status, body) once it is complete. */
+  function halfUpload(url: string, agent: http.Agent): { req: http.ClientRequest; answer: Promise<[number, string]> } {
+    // On a kept-alive connection: a client that said `Connection: close` stops sending once it has its answer.
+    const req = http.request(`${url}/v2/alpha/app/blobs/uploads/u1?_state=s`, { method: 'PATCH', agent, headers: { 'Content-Length': String(2 * 65536) } });
+    const answer = new Promise<[number, string]>((resolve, reject) => {
+      req.on('response', (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve([res.statusCode ?? 0, text]));
+      });
+      req.on('error', reject);
+    });
+    req.write(Buffer.alloc(65536, 1));
+    return { req, answer };
+  }
+
+  it.each(PROXY_ENGINES)("Harbor answering an upload before its end (%s engine): the client's answer arrives in full and the rest of the body still reaches Harbor", async (engine) => {
+    const harbor = await earlyHarbor();
+    const f = await startFront(engine, harbor.url);
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const { req, answer } = halfUpload(f.url, agent);
+      expect(await answer).toStrictEqual([401, 'denied']);
+      // The client's response is finished, not gone: the exchange with Harbor is not cut.
+      req.end(Buffer.alloc(65536, 2));
+      expect(await harbor.body).toBe(2 * 65536);
+      expect(f.logs()).toStrictEqual([]);
+    } finally {
+      agent.destroy();
+      await f.close();
+      await harbor.close();
+    }
+  }, 5000);
+
+  it('Harbor resetting its connection after a complete early answer: nothing is logged, the answer stands', async () => {
+    const harbor = await earlyHarbor();
+    const f = await startFront('node', harbor.url);
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const { req, answer } = halfUpload(f.url, agent);
+      expect(await answer).toStrictEqual([401, 'denied']);
+      (await harbor.socket).resetAndDestroy();
+      await until(() => Object.keys(f.agent.sockets).length === 0);
+      expect(f.logs()).toStrictEqual([]);
+      req.destroy();
+    } finally {
+      agent.destroy();
+      await f.close();
+      await harbor.close();
+    }
+  }, 5000);
 });
