@@ -286,6 +286,9 @@ function writeHeadAnswer(res: http.ServerResponse, answer: HeadAnswer, realm: st
   res.writeHead(answer.status, answer.statusMessage);
 }
 
+/** Characters node:http refuses in a reason phrase (its header-value rule: no controls but tab, no DEL). */
+const INVALID_REASON = /[^\t\x20-\x7e\x80-\xff]/;
+
 /** Marks an upstream request cut for idleness (the error handler then answers 504, not 502). */
 const idleCut = new WeakSet<http.IncomingMessage>();
 
@@ -322,6 +325,9 @@ function createHttpProxyPassThrough(opts: PassThroughOptions): PassThrough {
           });
         });
         server.on('proxyRes', (upstream, req, res) => {
+          // A reason phrase node:http refuses to send (a control character) would throw out of node-http-proxy's
+          // write, a crash: dropped here, before node-http-proxy copies it (the status code's own phrase is sent).
+          if (upstream.statusMessage && INVALID_REASON.test(upstream.statusMessage)) upstream.statusMessage = '';
           rewriteResponseHeaders(upstream.headers, opts.publicUrl, hosts);
           // A client that disconnects mid-download: stop reading from Harbor and free the socket.
           // Stryker disable next-line StringLiteral,BlockStatement: equivalent, the proxyReq 'close' handler above destroys the request, whose socket this response shares

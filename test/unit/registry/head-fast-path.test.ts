@@ -280,6 +280,18 @@ describe('HEAD fast path', () => {
     }
   }, 5000);
 
+  it('the fallback engine (http-proxy-middleware) on a reason phrase node:http refuses: the answer goes on with the status code\'s own phrase, no crash', async () => {
+    mode = 'reason';
+    const f = await front(false, 5000, { engine: 'http-proxy-middleware' } as Partial<PassThroughOptions>);
+    try {
+      const r = await rawHead(f.url, '/v2/alpha/app/manifests/v1');
+      expect([r.lines[0], r.body]).toStrictEqual(['HTTP/1.1 200 OK', '']);
+      expect(f.logs).toEqual([]);
+    } finally {
+      await f.close();
+    }
+  }, 5000);
+
   it('a reason phrase node:http refuses to send (a control character): 502 UPSTREAM_UNAVAILABLE on both paths, not an exception out of a socket listener', async () => {
     mode = 'reason';
     for (const fastPath of [true, false]) {
