@@ -56,18 +56,15 @@ export function doublestar(pattern: string, name: string): 'match' | 'miss' | 'e
 function split(text: string, sep: string): string[] {
   const parts: string[] = [];
   let start = 0;
-  // Stryker disable next-line EqualityOperator: equivalent, text[text.length] is undefined and never a separator
-  for (let i = 0; i < text.length; i++) {
-    if (text[i] === sep && text[i - 1] !== '\\') {
-      parts.push(text.slice(start, i));
-      start = i + 1;
-    }
+  for (let i = indexUnescaped(text, sep, 0); i !== -1; i = indexUnescaped(text, sep, start)) {
+    parts.push(text.slice(start, i));
+    start = i + 1;
   }
   if (start < text.length || parts.length === 0) parts.push(text.slice(start));
   return parts;
 }
 
-/** Index of the first `ch` in `text` from `from` (just after an opening `[` or `{`) not right after a backslash, or -1. */
+/** Index of the first `ch` in `text` from `from` (0, or just after a separator, `[` or `{`) not right after a backslash, or -1. */
 function indexUnescaped(text: string, ch: string, from: number): number {
   // Stryker disable next-line EqualityOperator: equivalent, text[text.length] is undefined and never `ch`
   for (let i = from; i < text.length; i++) if (text[i] === ch && text[i - 1] !== '\\') return i;

@@ -13,7 +13,7 @@ import type { HarborImmutableRule } from '../ports/harbor-limits';
  */
 /** Does the doublestar `pattern` select `value`? An empty pattern selects everything (Harbor's selector does so). */
 export function globMatch(pattern: string, value: string): boolean {
-  return pattern === '' || doublestar(pattern, value) === 'match';
+  return selects({ decoration: 'matches', pattern }, value) === true;
 }
 
 /**
