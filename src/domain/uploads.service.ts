@@ -116,6 +116,9 @@ export interface UploadHandle {
 interface Running extends UploadHandle {
   controller: AbortController;
   settled?: Promise<void>;
+  /** Resolves once the upload is settled, by whichever path (what shutdown waits for). */
+  ended: Promise<void>;
+  end: () => void;
   /** Harbor project id the permission was checked against (deleted and re-created = another id). */
   harborProjectId?: number;
   /** Spool bytes on disk now. */
@@ -157,7 +160,8 @@ export class UploadsService {
     for (const h of all) h.abort(new ArchiveError('shutdown', 'hubgate is shutting down; send the archive again', 'unavailable'));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.allSettled(all.map((h) => h.settled)),
+      // not h.settled: a running upload is settled by its run() only after the abort has reached it
+      Promise.allSettled(all.map((h) => h.ended)),
       new Promise<void>((r) => {
         timer = setTimeout(r, waitMs);
         timer.unref();
@@ -252,6 +256,8 @@ export class UploadsService {
       replica: this.replica,
     };
     const controller = new AbortController();
+    let end!: () => void;
+    const ended = new Promise<void>((r) => (end = r));
     const handle: Running = {
       record,
       controller,
@@ -261,6 +267,8 @@ export class UploadsService {
       },
       harborProjectId: opts.harborProjectId,
       diskBytes: 0,
+      ended,
+      end,
     };
     // the slot is taken synchronously with the check above; from here on only settle() gives it back
     this.running.add(handle);
@@ -295,7 +303,7 @@ export class UploadsService {
       this.deps.logger.info('upload failed', { upload: rec.id, workspace: rec.workspace, reason, kind: err.kind, bytes: rec.bytesReceived });
       if (err.kind === 'internal') this.deps.logger.error('upload failed unexpectedly', { upload: rec.id, error: err.cause ?? err });
       await this.progress.save(rec, true).catch((x) => this.deps.logger.warn('could not write a failed upload record', { upload: rec.id, error: x }));
-    })();
+    })().finally(h.end);
     return h.settled;
   }
 

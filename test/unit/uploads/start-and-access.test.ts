@@ -1,5 +1,6 @@
 import { AppError } from '../../../src/domain/errors';
 import type { Principal } from '../../../src/domain/principal';
+import type { HarborProject } from '../../../src/ports/harbor';
 import { kit, member, recordingCache, type Kit } from './kit';
 
 /**
@@ -45,7 +46,9 @@ describe('console uploads: who may upload into a workspace', () => {
 
   it('a Harbor project without metadata counts as private: its members upload, others do not see it', async () => {
     k = kit();
-    k.harbor.findProject = async (name) => (name === 'ws' ? { project_id: 7, name, creation_time: '', update_time: '' } : null);
+    // Harbor's JSON is not checked against the port's type: a project may arrive without `metadata`
+    const bare = { project_id: 7, name: 'ws', creation_time: '', update_time: '' } as unknown as HarborProject;
+    k.harbor.findProject = async (name) => (name === 'ws' ? bare : null);
     expect(await k.uploads.authorize(member(['p1']), 'ws')).toEqual({ projectId: 'p1', harborProjectId: 7 });
     const err = await k.uploads.authorize(member(['p2']), 'ws').catch((e: unknown) => e);
     expect(refusal(err)).toEqual({ kind: 'not_found', message: 'workspace "ws" not found', retryAfterSeconds: undefined });
