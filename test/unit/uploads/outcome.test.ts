@@ -109,6 +109,18 @@ describe('console uploads: the end of an upload', () => {
     ]);
   });
 
+  it('the workspace deleted while the blobs were pushed: 409 saying so and that nothing was tagged', async () => {
+    k = kit({ streamLayers: false });
+    const push = k.registry.pushBlob.bind(k.registry);
+    k.registry.pushBlob = async (...a: Parameters<typeof push>) => {
+      delete (k.projects as Record<string, unknown>).ws;
+      return push(...a);
+    };
+    const err = await k.upload(dockerSave([{ layers: [layerTar()], refs: ['app:1'] }])).catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'conflict', reason: 'workspace_changed', message: 'workspace "ws" was deleted or changed owner during the upload; nothing was tagged' });
+    expect(k.registry.tags()).toEqual([]);
+  });
+
   it('an abort while the registry is busy: the abort reason is reported, not the error the registry call ended with', async () => {
     k = kit({ streamLayers: false, pushConcurrency: 1 });
     const h = await k.uploads.start(member(), 'ws', { projectId: 'p1' });
