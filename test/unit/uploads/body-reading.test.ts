@@ -5,18 +5,12 @@ import { ArchiveError } from '../../../src/domain/uploads/archive-error';
 import type { UploadHandle } from '../../../src/domain/uploads.service';
 import type { BlobPush } from '../../../src/ports/registry';
 import { dockerSave, layerTar } from '../../support/archives';
-import { counted, kit, member, pieces, type Kit } from './kit';
+import { counted, kit, member, pieces, stalled, type Kit } from './kit';
 
 /**
  * Reading the body of an upload: the byte limit, the idle timeout (and its message), the compression told from the
  * first bytes, a client that goes away — and that reads and pushes leave no timer or abort listener behind.
  */
-
-/** Yields `first`, then waits for ever (a client that stopped sending). */
-async function* stalled(first: Buffer[]): AsyncGenerator<Buffer> {
-  for (const c of first) yield c;
-  await new Promise(() => undefined);
-}
 
 /** Yields the pieces with a pause of `ms` before each (a slow client). */
 async function* slow(parts: Buffer[], ms: number): AsyncGenerator<Buffer> {

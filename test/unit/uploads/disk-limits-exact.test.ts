@@ -51,27 +51,20 @@ describe('console uploads: disk limits at their edges', () => {
     const B = fileBytes(archive);
     const settings = { compressLayers: false, streamLayers: false };
 
-    it('uploads with a per-upload spool limit of B, and is refused with 413 at B - 1', async () => {
+    it.each([
+      ['per-upload spool limit', 'maxDiskBytes', (n: number) => ({ kind: 'too_large', message: `the archive needs more than ${n} bytes of spool space (the per-upload disk limit)` })],
+      [
+        'replica budget',
+        'diskBudgetBytes',
+        (n: number) => ({ kind: 'insufficient_storage', message: `this replica's upload disk budget (${n} bytes) is used up by running uploads; try again later` }),
+      ],
+    ] as const)('uploads with a %s (%s) of B, and is refused at B - 1 naming the limit', async (_what, setting, refusal) => {
       statfsMock.mockResolvedValue(freeSpace(1024 * MiB));
-      k = kit({ ...settings, maxDiskBytes: B });
+      k = kit({ ...settings, [setting]: B });
       expect((await k.upload(archive)).state).toBe('succeeded');
       k.close();
-      k = kit({ ...settings, maxDiskBytes: B - 1 });
-      const err = await k.upload(archive).catch((e: unknown) => e);
-      expect(failure(err)).toEqual({ kind: 'too_large', message: `the archive needs more than ${B - 1} bytes of spool space (the per-upload disk limit)` });
-    });
-
-    it('uploads with a replica budget of B, and is refused with 507 naming the budget at B - 1', async () => {
-      statfsMock.mockResolvedValue(freeSpace(1024 * MiB));
-      k = kit({ ...settings, diskBudgetBytes: B });
-      expect((await k.upload(archive)).state).toBe('succeeded');
-      k.close();
-      k = kit({ ...settings, diskBudgetBytes: B - 1 });
-      const err = await k.upload(archive).catch((e: unknown) => e);
-      expect(failure(err)).toEqual({
-        kind: 'insufficient_storage',
-        message: `this replica's upload disk budget (${B - 1} bytes) is used up by running uploads; try again later`,
-      });
+      k = kit({ ...settings, [setting]: B - 1 });
+      expect(failure(await k.upload(archive).catch((e: unknown) => e))).toEqual(refusal(B - 1));
     });
   });
 

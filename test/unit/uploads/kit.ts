@@ -240,6 +240,12 @@ export function recordingCache(onWrite?: (rec: UploadRecord) => void): { cache: 
   return { cache, reads, writes };
 }
 
+/** Yields `first`, then waits for ever (a client that stopped sending). */
+export async function* stalled(first: Buffer[]): AsyncGenerator<Buffer> {
+  for (const c of first) yield c;
+  await new Promise(() => undefined);
+}
+
 /** Splits a buffer into pieces of `n` bytes (streams arrive in arbitrary pieces). */
 export function pieces(b: Buffer, n: number): Buffer[] {
   const out: Buffer[] = [];

@@ -1,17 +1,11 @@
 import { Readable } from 'node:stream';
 import { dockerSave, layerTar } from '../../support/archives';
-import { kit, member, recordingCache, type Kit } from './kit';
+import { kit, member, recordingCache, stalled, type Kit } from './kit';
 
 /**
  * Shutdown and the end of an upload's signal: shutdown() aborts what runs and returns once the final records are
  * written (or its wait is over), and a settled upload's signal is aborted so nothing it started keeps working.
  */
-
-/** Yields `first`, then waits for ever (a client that stopped sending). */
-async function* stalled(first: Buffer[]): AsyncGenerator<Buffer> {
-  for (const c of first) yield c;
-  await new Promise(() => undefined);
-}
 
 const SHUTDOWN = { kind: 'unavailable', reason: 'shutdown', message: 'hubgate is shutting down; send the archive again' };
 
