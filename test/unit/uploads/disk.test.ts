@@ -4,7 +4,7 @@ import type { AppError } from '../../../src/domain/errors';
 import type { UploadHandle } from '../../../src/domain/uploads.service';
 import { ERROR_TABLE } from '../../../src/http/errors';
 import { dockerSave, layerTar } from '../../support/archives';
-import { kit, member, pieces, type Kit } from './kit';
+import { kit, member, pieces, stalled, type Kit } from './kit';
 
 /**
  * Disk per upload and per replica: entries that are not layers are capped (they are stored as they are, never
@@ -13,11 +13,6 @@ import { kit, member, pieces, type Kit } from './kit';
  */
 
 const answer = (e: unknown) => ERROR_TABLE[(e as AppError).kind];
-
-async function* stalled(first: Buffer[]): AsyncGenerator<Buffer> {
-  for (const c of first) yield c;
-  await new Promise(() => undefined);
-}
 
 async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
   const t0 = Date.now();

@@ -10,6 +10,7 @@ import type { UploadRecord } from '../../../src/domain/uploads/progress';
 import type { HarborPort } from '../../../src/ports/harbor';
 import type { BlobPush, BlobWriter, RegistryPort } from '../../../src/ports/registry';
 import type { CredentialsService } from '../../../src/domain/credentials.service';
+import type { Cache } from '../../../src/ports/coordination';
 import { MemoryCache } from '../../../adapters/redis/memory.cache';
 import { createMetrics } from '../../../src/observability/metrics';
 import { silentLogger } from '../../../src/observability/logger';
@@ -136,9 +137,9 @@ export interface Kit {
 
 /**
  * Workspaces: `ws` (private, project p1), `pub` (public, project p2), `other` (private, project p2). `deps` replaces
- * the in-memory progress cache, the silent logger or the cache invalidation, or adds workspace policies.
+ * the in-memory progress cache, the silent logger or the cache invalidation, or adds workspace policies or a replica id.
  */
-export function kit(settings: Partial<UploadSettings> = {}, deps: Partial<Pick<UploadsDeps, 'cache' | 'logger' | 'policies' | 'invalidate'>> = {}): Kit {
+export function kit(settings: Partial<UploadSettings> = {}, deps: Partial<Pick<UploadsDeps, 'cache' | 'logger' | 'policies' | 'invalidate' | 'replica'>> = {}): Kit {
   const tmp = mkdtempSync(join(tmpdir(), 'hubgate-uploads-unit-'));
   const registry = new MemoryRegistry();
   const projects: Record<string, { public: boolean; owner: string; id?: number }> = {
@@ -170,6 +171,7 @@ export function kit(settings: Partial<UploadSettings> = {}, deps: Partial<Pick<U
     cache: deps.cache ?? new MemoryCache(),
     logger: deps.logger ?? silentLogger,
     policies: deps.policies,
+    replica: deps.replica,
     metrics,
     registryHost: 'hub.test',
     sharedConfigured: false,
@@ -212,6 +214,36 @@ export function kit(settings: Partial<UploadSettings> = {}, deps: Partial<Pick<U
       rmSync(tmp, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The shared store as the progress of uploads reaches it: the keys read (`reads`) and a copy of every record written
+ * (`writes`, in order); `onWrite` sees each record as it is written.
+ */
+export function recordingCache(onWrite?: (rec: UploadRecord) => void): { cache: Cache; reads: string[]; writes: UploadRecord[] } {
+  const inner = new MemoryCache();
+  const reads: string[] = [];
+  const writes: UploadRecord[] = [];
+  const cache: Cache = {
+    get: async <T,>(key: string) => {
+      reads.push(key);
+      return inner.get<T>(key);
+    },
+    set: async <T,>(key: string, value: T, ttlSeconds: number) => {
+      const rec = structuredClone(value) as unknown as UploadRecord;
+      writes.push(rec);
+      onWrite?.(rec);
+      await inner.set(key, value, ttlSeconds);
+    },
+    del: (...keys: string[]) => inner.del(...keys),
+  };
+  return { cache, reads, writes };
+}
+
+/** Yields `first`, then waits for ever (a client that stopped sending). */
+export async function* stalled(first: Buffer[]): AsyncGenerator<Buffer> {
+  for (const c of first) yield c;
+  await new Promise(() => undefined);
 }
 
 /** Splits a buffer into pieces of `n` bytes (streams arrive in arbitrary pieces). */

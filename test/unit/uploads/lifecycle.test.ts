@@ -5,18 +5,12 @@ import type { UploadHandle } from '../../../src/domain/uploads.service';
 import { ERROR_TABLE } from '../../../src/http/errors';
 import type { BlobPush } from '../../../src/ports/registry';
 import { dockerSave, layerTar } from '../../support/archives';
-import { kit, member, pieces, type Kit } from './kit';
+import { kit, member, pieces, stalled, type Kit } from './kit';
 
 /**
  * Every way out of an upload frees its slot and closes its record as `failed` with a reason: a body that cannot
  * even be set up, shutdown, an idle body, the client going away while the upload is pushing.
  */
-
-/** Yields `first`, then waits for ever (a client that stopped sending). */
-async function* stalled(first: Buffer[]): AsyncGenerator<Buffer> {
-  for (const c of first) yield c;
-  await new Promise(() => undefined);
-}
 
 /** Polls until `check` holds (bounded); returns the time it took. */
 async function until(what: string, check: () => boolean, ms = 5000): Promise<number> {
