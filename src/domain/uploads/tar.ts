@@ -59,7 +59,8 @@ export class ByteReader {
 
   /** Up to n bytes as they arrive (at least 1 unless the input ended). */
   async some(n: number): Promise<Buffer> {
-    if (this.buf.length === 0 && !(await this.fill())) return Buffer.alloc(0);
+    // an empty chunk is not the end: pull until a byte arrives or the input ends
+    while (this.buf.length === 0) if (!(await this.fill())) return Buffer.alloc(0);
     const out = this.buf.subarray(0, Math.min(n, this.buf.length));
     this.buf = this.buf.subarray(out.length);
     return out;

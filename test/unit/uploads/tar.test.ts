@@ -99,6 +99,14 @@ describe('ByteReader', () => {
     expect((await three.read(3)).toString()).toBe('d');
   });
 
+  it('some(n) gives what has arrived, at most n bytes, and reads an empty chunk as no data, not as the end', async () => {
+    const r = new ByteReader(counted([Buffer.from('ab'), Buffer.alloc(0), Buffer.alloc(0), Buffer.from('cde')]));
+    expect((await r.some(5)).toString()).toBe('ab');
+    expect((await r.some(2)).toString()).toBe('cd');
+    expect((await r.some(5)).toString()).toBe('e');
+    expect((await r.some(5)).length).toBe(0);
+  });
+
   it('rest() counts every byte left, held and still to come, then nothing more', async () => {
     const src = counted(['abc', 'de', 'fgh']);
     const r = new ByteReader(src);
