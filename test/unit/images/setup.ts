@@ -35,7 +35,18 @@ export interface World {
  * b-private (team B, private); plus Harbor's own `library` (no owner).
  */
 export async function world(
-  opts: { cache?: Cache; feed?: ChangeFeed; ttlSeconds?: number; allowMembers?: boolean; concurrency?: number; logger?: Logger; immutableRule?: ImagesDeps['immutableRule'] } = {},
+  opts: {
+    cache?: Cache;
+    feed?: ChangeFeed;
+    ttlSeconds?: number;
+    allowMembers?: boolean;
+    concurrency?: number;
+    logger?: Logger;
+    immutableRule?: ImagesDeps['immutableRule'];
+    /** The image catalogue's clock (default: the real one). */
+    now?: () => number;
+    onSync?: ImagesDeps['onSync'];
+  } = {},
 ): Promise<World> {
   const harbor = new FakeHarbor();
   const coordination = createInProcessCoordination();
@@ -65,6 +76,8 @@ export async function world(
     cacheTtlSeconds: opts.ttlSeconds ?? 60,
     harborConcurrency: opts.concurrency ?? 8,
     immutableRule: opts.immutableRule,
+    now: opts.now,
+    onSync: opts.onSync,
   });
   const gc = new GcService({
     harbor,
