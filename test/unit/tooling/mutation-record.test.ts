@@ -20,10 +20,15 @@ interface Summary {
   alive: { line: number; column: number; status: string; mutator: string; replacement: string }[];
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { summarize, record } = require('../../../scripts/mutation-record.cjs') as {
+const { summarize, record, status } = require('../../../scripts/mutation-record.cjs') as {
   summarize: (file: string, entry: Entry, commit?: string) => Summary;
   record: (existing: Summary[], reports: { files: Record<string, Entry> }[], commit?: string) => Summary[];
+  status: (
+    records: Summary[],
+    files: Map<string, string | null>,
+  ) => { rows: { file: string; state: string; score: number | null; commit: string | null; alive: number | null }[]; score: number | null; currentScore: number | null; missing: number };
 };
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 
 const m = (status: string, line: number, mutatorName = 'ConditionalExpression', replacement = 'true', column = 3): Mutant => ({ id: `${line}:${column}:${status}`, status, mutatorName, replacement, location: { start: { line, column } } });
 
@@ -80,5 +85,28 @@ describe('mutation-record', () => {
       ['src/b.ts', 'new', 100],
       ['src/c.ts', 'old', 100],
     ]);
+  });
+
+  it('status: each mutated file current, stale or missing; files with nothing to mutate left out; scores over all records and over current ones', () => {
+    const current = summarize('src/a.ts', { source: 'a', mutants: [m('Killed', 1), m('Timeout', 2), m('Survived', 3)] }, 'c1');
+    const stale = summarize('src/b.ts', { source: 'b-old', mutants: [m('Killed', 1), m('NoCoverage', 2), m('Ignored', 3)] }, 'c0');
+    const gone = summarize('src/deleted.ts', { source: 'x', mutants: [m('Survived', 1)] }, 'c0');
+    const files = new Map<string, string | null>([
+      ['src/b.ts', sha('b-new')],
+      ['src/types.ts', null],
+      ['src/new.ts', sha('n')],
+      ['src/a.ts', sha('a')],
+    ]);
+    const s = status([stale, gone, current], files);
+    expect(s.rows).toStrictEqual([
+      { file: 'src/a.ts', state: 'current', score: 66.67, commit: 'c1', alive: 1 },
+      { file: 'src/b.ts', state: 'stale', score: 50, commit: 'c0', alive: 1 },
+      { file: 'src/new.ts', state: 'missing', score: null, commit: null, alive: null },
+    ]);
+    // 3 detected of 5 (the ignored mutant and the deleted file's record count for nothing)
+    expect(s.score).toBe(60);
+    expect(s.currentScore).toBe(66.67);
+    expect(s.missing).toBe(1);
+    expect(status([], new Map([['src/types.ts', null]]))).toStrictEqual({ rows: [], score: null, currentScore: null, missing: 0 });
   });
 });
