@@ -44,7 +44,7 @@ export async function waitFor(ok: () => boolean | Promise<boolean>): Promise<voi
 }
 
 /** Makes `method` answer (Harbor has read its state) and then wait until the returned function is called. */
-export function hold(h: FakeHarbor, method: 'listRepositoriesAll' | 'listRepositoriesInIdRange' | 'listAllRepositories', when: (arg: unknown) => boolean = () => true) {
+export function hold(h: FakeHarbor, method: 'listRepositoriesAll' | 'listRepositoriesInIdRange' | 'listAllRepositories' | 'listArtifacts', when: (arg: unknown) => boolean = () => true) {
   let release!: () => void;
   const held = new Promise<void>((r) => (release = r));
   const original = (h[method] as (...args: unknown[]) => Promise<unknown>).bind(h);
