@@ -141,6 +141,16 @@ describe('image catalogue: stats kept across changes', () => {
     expect(await t.stats()).toEqual({ app: 3, tool: 1, one: 1, two: 1 });
     expect(t.artifacts.mock.calls.map(([p, r]) => `${p}/${r}`)).toEqual(['ws-a/app']);
   });
+  it('an image whose artifact count changed is read again by the background fill, shown or not', async () => {
+    const t = await filled();
+    put(t.harbor, 'ws-a', 'app', T0 + 1000, [['2'], ['3']]);
+    t.at(60_000);
+    await t.names();
+    await t.catalog.statsFor([]);
+    await idle();
+    expect(t.artifacts.mock.calls.map(([p, r]) => `${p}/${r}`)).toEqual(['ws-a/app']);
+    expect(t.catalog.filled()).toBe(true);
+  });
 });
 
 describe('image catalogue: many rows changed at once', () => {
