@@ -1,4 +1,4 @@
-import { statsOf, type CatalogRepo } from '../../../src/domain/images.catalog';
+import { statsOf, type CatalogRepo, type RepoStats } from '../../../src/domain/images.catalog';
 import type { HarborArtifact, ListQuery } from '../../../src/ports/harbor';
 import type { FakeHarbor } from '../../support/fake-harbor';
 import { T0, iso, byName, put, drop, repo, idle, hold, rig, deltaQuery } from './catalog.kit';
@@ -192,7 +192,16 @@ describe('image catalogue: stats read while the image changes', () => {
       await idle();
       return { pending };
     };
-    return { ...t, rows, app, release, reads, reading };
+    /** Lets the held read end: its caller gets what was read, the fill reads the image again and keeps `now`. */
+    const settle = async (pending: Promise<Map<number, RepoStats>>, now: RepoStats) => {
+      release();
+      expect((await pending).get(app.id)).toEqual({ versionCount: 1, sizeBytes: 1000, latestPushAt: iso(T0) });
+      await idle();
+      expect(reads()).toBe(5);
+      expect((await t.catalog.statsFor([app])).get(app.id)).toEqual(now);
+      expect(reads()).toBe(5);
+    };
+    return { ...t, rows, app, release, reads, reading, settle };
   }
 
   it('an image deleted while its stats are read still gets the stats that were read', async () => {
@@ -212,12 +221,7 @@ describe('image catalogue: stats read while the image changes', () => {
     t.harbor.artifacts.get('ws-a/app')![0].tags!.push({ id: 99, name: 'extra', push_time: iso(T0 + 5000) });
     await t.catalog.invalidate();
     await t.names();
-    t.release();
-    expect((await pending).get(t.app.id)).toEqual({ versionCount: 1, sizeBytes: 1000, latestPushAt: iso(T0) });
-    await idle();
-    expect(t.reads()).toBe(5);
-    expect((await t.catalog.statsFor([t.app])).get(t.app.id)).toEqual({ versionCount: 2, sizeBytes: 1000, latestPushAt: iso(T0 + 5000) });
-    expect(t.reads()).toBe(5);
+    await t.settle(pending, { versionCount: 2, sizeBytes: 1000, latestPushAt: iso(T0 + 5000) });
   });
 
   it('stats read before the image changed are not kept, even when its artifact count is back to what it was', async () => {
@@ -231,12 +235,7 @@ describe('image catalogue: stats read while the image changes', () => {
     repo(t.harbor, 'ws-a/app').artifact_count = 1;
     await t.catalog.invalidate(['ws-a/app']);
     expect((await t.view())['ws-a/app'][1]).toBe(1);
-    t.release();
-    expect((await pending).get(t.app.id)).toEqual({ versionCount: 1, sizeBytes: 1000, latestPushAt: iso(T0) });
-    await idle();
-    expect(t.reads()).toBe(5);
-    expect((await t.catalog.statsFor([t.app])).get(t.app.id)).toEqual({ versionCount: 1, sizeBytes: 1000, latestPushAt: iso(T0 + 1000) });
-    expect(t.reads()).toBe(5);
+    await t.settle(pending, { versionCount: 1, sizeBytes: 1000, latestPushAt: iso(T0 + 1000) });
   });
 });
 
