@@ -108,7 +108,7 @@ async function mutatedFiles(root) {
 async function printStatus(root) {
   const records = existsSync(RECORD) ? JSON.parse(readFileSync(RECORD, 'utf8')) : [];
   const s = status(records, await mutatedFiles(root));
-  for (const r of s.rows) process.stdout.write(`${r.state.padEnd(8)}${r.score === null ? '      -' : `${r.score.toFixed(2).padStart(6)} %`}  ${r.commit ?? '-'}\t${r.file}\n`);
+  for (const r of s.rows) process.stdout.write(`${r.state.padEnd(8)}${r.score === null ? '      -' : `${r.score.toFixed(2).padStart(6)} %`}  ${r.commit ?? '-'}\t${r.alive ?? '-'} alive\t${r.file}\n`);
   process.stdout.write(`${s.rows.length} files, ${s.missing} not run yet; score of the recorded mutants ${s.score ?? '-'} %, of the current records ${s.currentScore ?? '-'} %\n`);
   return 0;
 }

@@ -1,7 +1,7 @@
 import { statfs } from 'node:fs/promises';
 import type { AppError } from '../../../src/domain/errors';
 import { dockerSave, layerTar } from '../../support/archives';
-import { kit, member, pieces, type Kit } from './kit';
+import { freeSpace, kit, member, pieces, type Kit } from './kit';
 
 /**
  * The disk limits at their edges: the free-space reserve counts the declared size, an upload may use exactly its
@@ -13,8 +13,6 @@ jest.mock('node:fs/promises', () => ({ ...jest.requireActual<object>('node:fs/pr
 const statfsMock = statfs as unknown as jest.Mock<Promise<{ bavail: number; bsize: number }>, [string]>;
 
 const MiB = 1024 * 1024;
-/** statfs answering `free` bytes (in 4 KiB blocks). */
-const freeSpace = (free: number) => ({ bavail: free / 4096, bsize: 4096 });
 const failure = (e: unknown) => ({ kind: (e as AppError).kind, message: (e as AppError).message });
 
 /** Bytes of the regular files of a tar archive (what the spool writes when nothing is compressed). */

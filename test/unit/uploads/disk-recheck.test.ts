@@ -2,7 +2,7 @@ import { statfs } from 'node:fs/promises';
 import type { AppError } from '../../../src/domain/errors';
 import { ERROR_TABLE } from '../../../src/http/errors';
 import { dockerSave, layerTar } from '../../support/archives';
-import { kit, member, pieces, type Kit } from './kit';
+import { freeSpace, kit, member, pieces, type Kit } from './kit';
 
 /**
  * The spool's file system as the upload sees it (statfs, mocked here so the free space is what the test says):
@@ -14,8 +14,6 @@ jest.mock('node:fs/promises', () => ({ ...jest.requireActual<object>('node:fs/pr
 const statfsMock = statfs as unknown as jest.Mock<Promise<{ bavail: number; bsize: number }>, [string]>;
 
 const MiB = 1024 * 1024;
-/** statfs answering `free` bytes (in 4 KiB blocks). */
-const freeSpace = (free: number) => ({ bavail: free / 4096, bsize: 4096 });
 const answer = (e: unknown) => ERROR_TABLE[(e as AppError).kind];
 
 describe('console uploads: free space on the spool file system', () => {

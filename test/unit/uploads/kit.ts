@@ -247,6 +247,9 @@ export async function* stalled(first: Buffer[]): AsyncGenerator<Buffer> {
 }
 
 /** Splits a buffer into pieces of `n` bytes (streams arrive in arbitrary pieces). */
+/** A mocked statfs answer of `free` bytes (in 4 KiB blocks), for the disk tests that mock node:fs/promises. */
+export const freeSpace = (free: number) => ({ bavail: free / 4096, bsize: 4096 });
+
 export function pieces(b: Buffer, n: number): Buffer[] {
   const out: Buffer[] = [];
   for (let i = 0; i < b.length; i += n) out.push(b.subarray(i, i + n));
