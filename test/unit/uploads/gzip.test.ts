@@ -177,6 +177,8 @@ describe('gunzipLimited', () => {
     expect(refusal(bomb.error)).toBe(
       'gzip_bomb: the archive expands to more than 99999 bytes when decompressed (limit); refusing it as a possible gzip bomb',
     );
+    // how logs name it, and the 400 it maps to
+    expect(bomb.error).toMatchObject({ name: 'ArchiveError', kind: 'invalid' });
   });
 
   it('yields large chunks (256 KiB at most, not zlib\'s default 16 KiB)', async () => {
