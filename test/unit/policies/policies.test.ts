@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ActivityService, operationOf, parseResource } from '../../../src/domain/activity.service';
+import { operationOf, parseResource } from '../../../src/domain/activity.service';
 import { checkPolicy, fromHarbor, parseTaskLog, toHarborRules, type RetentionPolicy } from '../../../src/domain/retention.service';
 import { openApiDocument } from '../../../src/http/openapi';
 import type { ConsoleAction } from '../../../src/ports/console-actions';
 import type { HarborAuditLog, HarborRetentionPolicy } from '../../../src/ports/harbor-policies';
-import type { Principal } from '../../../src/domain/principal';
 import { AppError } from '../../../src/domain/errors';
 import { runChild } from '../../support/child';
 import { sourceText } from '../../support/source-text';
+import { activityKit, auditRow, principal } from '../observability/activity.kit';
 
 const fixture = (name: string) => JSON.parse(fs.readFileSync(path.join(__dirname, '../../fixtures/harbor/retention', name), 'utf8'));
 
@@ -154,42 +154,21 @@ describe('retention policy ↔ Harbor rules', () => {
 });
 
 describe('activity: Harbor rows → platform identities', () => {
-  const owner = { robotId: 7, username: 'hg-proj-a', project: { id: 'proj-a', name: 'Team A', department: 'd1' }, workspaces: ['ws'] };
-  const principal: Principal = { userId: 'u1', username: 'alice', isCloudAdmin: false, projects: [owner.project] };
-  const row = (id: number, t: string, operation: string, resource: string, username: string, type = 'artifact'): HarborAuditLog => ({ id, op_time: t, operation, resource, resource_type: type, username });
-  const build = (rows: HarborAuditLog[], actions: ConsoleAction[], relation: 'manage' | 'view' = 'manage') => {
-    const calls: { q?: string; page?: number; pageSize?: number }[] = [];
-    const service = new ActivityService({
-      harbor: {
-        projectLogs: async (_p, q) => {
-          calls.push(q);
-          return { items: rows, total: 42 };
-        },
-      },
-      workspaces: { get: async () => ({ relation }) as never },
-      credentials: { ownerRecords: async () => [owner], usernameFor: (p: string) => `hg-${p}`, robotNameFor: (u: string) => `robot$${u}` },
-      consoleActions: { remember: async () => undefined, recent: async () => actions, close: async () => undefined },
-      adminUsername: 'admin',
-      robotPrefix: 'robot$',
-    });
-    return { service, calls };
-  };
-
   it('maps robots to projects, admin rows to the console user whose call was in flight (same image), jobservice to retention', async () => {
     const t0 = Date.parse('2026-12-04T16:00:00Z');
     const actions: ConsoleAction[] = [
       { start: t0, end: t0 + 300, userId: 'u1', username: 'alice', action: 'image_versions_delete', requestId: 'r1', image: 'app' },
       { start: t0 + 60_000, end: t0 + 61_000, userId: 'u2', username: 'carol', action: 'uploads_start', requestId: 'r2' },
     ];
-    const { service } = build(
+    const { service } = activityKit(
       [
-        row(1, new Date(t0 + 100).toISOString(), 'delete', 'ws/app:sha256:' + 'a'.repeat(64), 'admin'),
-        row(2, new Date(t0 + 100).toISOString(), 'delete', 'ws/web:1.0', 'admin', 'tag'), // same time, other image: not alice's
-        row(3, new Date(t0 + 60_500).toISOString(), 'create', 'ws/team/tool:v1', 'admin'), // an upload (whole workspace)
-        row(4, new Date(t0 + 120_000).toISOString(), 'create', 'ws/app:v9', 'admin'), // nothing in flight
-        row(5, new Date(t0).toISOString(), 'pull', 'ws/app:v1', 'robot$hg-proj-a'),
-        row(6, new Date(t0).toISOString(), 'delete', 'ws/app:sha256:' + 'b'.repeat(64), 'harbor-jobservice'),
-        row(7, new Date(t0).toISOString(), 'create', 'ws/app:v2', 'robot$hg-gone'),
+        auditRow(1, new Date(t0 + 100).toISOString(), 'delete', 'ws/app:sha256:' + 'a'.repeat(64), 'admin'),
+        auditRow(2, new Date(t0 + 100).toISOString(), 'delete', 'ws/web:1.0', 'admin', 'tag'), // same time, other image: not alice's
+        auditRow(3, new Date(t0 + 60_500).toISOString(), 'create', 'ws/team/tool:v1', 'admin'), // an upload (whole workspace)
+        auditRow(4, new Date(t0 + 120_000).toISOString(), 'create', 'ws/app:v9', 'admin'), // nothing in flight
+        auditRow(5, new Date(t0).toISOString(), 'pull', 'ws/app:v1', 'robot$hg-proj-a'),
+        auditRow(6, new Date(t0).toISOString(), 'delete', 'ws/app:sha256:' + 'b'.repeat(64), 'harbor-jobservice'),
+        auditRow(7, new Date(t0).toISOString(), 'create', 'ws/app:v2', 'robot$hg-gone'),
       ],
       actions,
     );
@@ -207,7 +186,7 @@ describe('activity: Harbor rows → platform identities', () => {
   });
 
   it("filters become Harbor's q, paging is Harbor's", async () => {
-    const { service, calls } = build([], []);
+    const { service, calls } = activityKit([], []);
     await service.list(principal, 'ws', { operation: 'push', image: 'app', version: 'v1', actorProject: 'proj-a', from: '2026-12-01T00:00:00Z', to: '2026-12-02T12:30:00.000Z', page: 3, pageSize: 5 });
     await service.list(principal, 'ws', { operation: 'delete', version: 'v1', page: 1, pageSize: 20 });
     await service.list(principal, 'ws', { page: 1, pageSize: 20 });
@@ -219,7 +198,7 @@ describe('activity: Harbor rows → platform identities', () => {
   });
 
   it("another project's public workspace: 403", async () => {
-    const { service } = build([], [], 'view');
+    const { service } = activityKit([], [], { relation: 'view' });
     await expect(service.list(principal, 'ws', { page: 1, pageSize: 20 })).rejects.toMatchObject({ kind: 'forbidden' });
   });
 
