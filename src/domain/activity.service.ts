@@ -100,8 +100,11 @@ export class ActivityService {
     if (ws.relation !== 'manage') throw forbidden(`only members of the owning project can see the activity of workspace "${workspace}"`);
     const page = await this.deps.harbor.projectLogs(workspace, { page: q.page, pageSize: q.pageSize, q: this.harborQuery(workspace, q) });
     const rows = page.items;
-    const oldest = rows.reduce((m, r) => Math.min(m, Date.parse(r.op_time)), Number.POSITIVE_INFINITY);
-    const needsConsole = rows.some((r) => r.username === this.deps.adminUsername);
+    // Console calls are only looked up for the admin's rows, from the oldest of them; a row whose time does not
+    // parse cannot be matched to a call (and must not turn the lookup window into NaN for the others).
+    const adminTimes = rows.filter((r) => r.username === this.deps.adminUsername).map((r) => Date.parse(r.op_time)).filter(Number.isFinite);
+    const needsConsole = adminTimes.length > 0;
+    const oldest = Math.min(...adminTimes);
     const needsOwners = rows.some((r) => r.username.startsWith(this.deps.robotPrefix));
     const [actions, owners] = await Promise.all([
       // Stryker disable next-line ArrayDeclaration: equivalent, the empty list is only read for admin rows, and there are none when it is used

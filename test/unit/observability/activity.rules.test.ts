@@ -103,6 +103,16 @@ describe('the console-action store', () => {
     expect(recent).toEqual([['ws', T - 5000]]);
   });
 
+  it("looks back from the oldest admin row only, and a row whose time does not parse leaves the others' window intact", async () => {
+    const rows = [
+      auditRow(1, at(10_000), 'create', 'ws/app:v2', 'admin'),
+      auditRow(2, 'not a time', 'create', 'ws/app:v1', 'admin'),
+      auditRow(3, at(-60_000), 'pull', 'ws/app:v0', 'robot$hg-proj-a'),
+    ];
+    const { recent } = await shownAs(rows, []);
+    expect(recent).toEqual([['ws', T + 10_000 - 5000]]);
+  });
+
   it('is not asked for a page without an admin row (a robot, retention, a Harbor user)', async () => {
     const rows = [auditRow(1, at(0), 'pull', 'ws/app:v1', 'robot$hg-proj-a'), auditRow(2, at(0), 'delete', 'ws/app:v0', 'harbor-jobservice'), auditRow(3, at(0), 'delete', 'ws/app:v1', 'bob')];
     expect(await shownAs(rows, [])).toEqual({ actors: ['project:Team A', 'retention', 'harbor:bob'], recent: [] });
