@@ -321,14 +321,11 @@ export class UploadsService {
       throw new ArchiveError('no_space', `this replica's upload disk budget (${budget} bytes) is used up by running uploads; try again later`, 'insufficient_storage');
     }
     const minFree = s.minFreeBytes ?? UPLOAD_DEFAULTS.minFreeBytes;
-    let free: number | undefined;
-    try {
-      const st = await statfs(s.tmpDir);
-      free = Number(st.bavail) * Number(st.bsize);
-    // Stryker disable next-line BlockStatement: equivalent, free is still undefined when statfs throws
-    } catch {
-      free = undefined; // no statfs here: the budget alone applies
-    }
+    // no statfs here (it fails): the budget alone applies
+    const free = await statfs(s.tmpDir).then(
+      (st) => Number(st.bavail) * Number(st.bsize),
+      () => undefined,
+    );
     // Stryker disable next-line ConditionalExpression: 'free !== undefined' → true is equivalent (undefined - more < minFree is false); the others were killed in the last run
     if (free !== undefined && free - more < minFree) {
       throw new ArchiveError('no_space', 'the upload spool of this replica is out of disk space; try again later', 'insufficient_storage');
