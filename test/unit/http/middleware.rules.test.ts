@@ -7,6 +7,8 @@
  *
  * Every request is sent inside its test (StrykerJS, coverageAnalysis perTest, credits only code that runs there).
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express, { type Request, type Response } from 'express';
 import request from 'supertest';
 import { AppError } from '../../../src/domain/errors';
@@ -216,6 +218,77 @@ describe('observe: the access-log line and the request metrics', () => {
         ...OPERATION_IDS.map((id) => [id, 200, undefined]),
         ['unmatched', 404, undefined],
         ['me_get', 200, USER_ID.bob],
+      ]);
+    } finally {
+      await k.close();
+    }
+  });
+});
+
+/** Sends GET `path` to `app` over a real connection and destroys it once `cut()` resolves; settles when the server saw the close. */
+async function abandon(app: http.RequestListener, path: string, headers: Record<string, string>, cut: () => Promise<void>): Promise<void> {
+  const server = http.createServer(app).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  try {
+    const closed = new Promise<void>((r) => server.once('connection', (socket) => socket.once('close', () => r())));
+    const req = http.get({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path, headers });
+    req.on('error', () => undefined);
+    await cut();
+    req.destroy();
+    await closed;
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+}
+
+describe('observe: a request the client abandons', () => {
+  it('before any answer: one access-log line, status 499 and `aborted`, counted as 4xx; the late answer adds nothing', async () => {
+    const logger = captureLogger();
+    const metrics = createMetrics({ defaultMetrics: false });
+    let reached!: () => void;
+    const inHandler = new Promise<void>((r) => (reached = r));
+    let release!: () => void;
+    const policies = recorder<WorkspacePoliciesService>({
+      quota: async () => {
+        reached();
+        await new Promise<void>((r) => (release = r));
+        return { limit: null };
+      },
+    });
+    const k = await apiKit({ logger, metrics, policies: policies.service });
+    try {
+      await abandon(k.app, '/api/v1/workspaces/ws/quota', { Authorization: `Bearer ${k.token('alice')}`, 'X-Request-Id': 'gone-1' }, () => inHandler);
+      await new Promise((r) => setImmediate(r));
+      release();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(logger.lines.filter((l) => l.msg === 'request').map((l) => l.fields)).toEqual([
+        { request_id: 'gone-1', operation: 'workspace_quota_get', method: 'GET', status: 499, duration_ms: expect.any(Number), user: USER_ID.alice, aborted: true },
+      ]);
+      expect(await series(metrics, 'hubgate_http_requests_total{')).toEqual([
+        'hubgate_http_requests_total{operation="workspace_quota_get",method="GET",status_class="4xx"} 1',
+      ]);
+    } finally {
+      await k.close();
+    }
+  });
+
+  it('after the status line went out (a pull cut in its body): logged with the status the client saw, and `aborted`', async () => {
+    const logger = captureLogger();
+    const metrics = createMetrics({ defaultMetrics: false });
+    let headSent!: () => void;
+    const sent = new Promise<void>((r) => (headSent = r));
+    const registryRouter: PlainHandler = (req, res, next) => {
+      if (req.url !== '/v2/big/blobs/x') return next();
+      currentContext()!.operation = 'v2_blob';
+      res.writeHead(200, { 'Content-Length': '1000000' });
+      res.write(Buffer.alloc(1000), () => headSent());
+    };
+    const k = await apiKit({ logger, metrics, registryRouter });
+    try {
+      await abandon(k.app, '/v2/big/blobs/x', { 'X-Request-Id': 'gone-2' }, () => sent);
+      expect(logger.lines.filter((l) => l.msg === 'request').map((l) => l.fields)).toEqual([
+        { request_id: 'gone-2', operation: 'v2_blob', method: 'GET', status: 200, duration_ms: expect.any(Number), user: undefined, aborted: true },
       ]);
     } finally {
       await k.close();
