@@ -135,7 +135,7 @@ export class AuditTrail {
     }
     this.queue.push(safe);
     this.queued.set(this.queue.length);
-    this.kick(0);
+    this.kick(hook);
   }
 
   /** Events waiting for the webhook. */
@@ -154,21 +154,21 @@ export class AuditTrail {
     const grace = new Promise<void>((r) => setTimeout(r, graceMs).unref());
     await Promise.race([this.idle(), grace]);
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    clearTimeout(this.timer);
   }
 
-  private kick(delayMs: number): void {
+  /** Schedules the sender's next turn, unless one is scheduled or running: one turn, one request at a time. */
+  private kick(hook: AuditWebhookOptions): void {
     if (this.sending || this.timer || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.drain();
-    }, delayMs);
+      void this.drain(hook);
+    }, 0);
     this.timer.unref();
   }
 
-  private async drain(): Promise<void> {
-    const hook = this.opts.webhook;
-    if (!hook || this.sending) return;
+  /** Only ever started by kick's timer, which is never set while a drain runs. */
+  private async drain(hook: AuditWebhookOptions): Promise<void> {
     this.sending = true;
     try {
       while (this.queue.length > 0 && !this.closed) {
@@ -203,6 +203,7 @@ export class AuditTrail {
         });
         await res.arrayBuffer().catch(() => undefined);
         if (res.ok) return true;
+        // Stryker disable next-line OptionalChaining: without a logger the TypeError is caught just below and the next attempt runs as it would anyway
         this.opts.logger?.warn('audit webhook refused a batch', { status: res.status, attempt, events: batch.length });
       } catch (e) {
         this.opts.logger?.warn('audit webhook unreachable', { attempt, events: batch.length, error: e instanceof Error ? e.name : 'error' });

@@ -43,7 +43,7 @@ export class HarborMonitor {
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    clearInterval(this.timer);
   }
 
   /** A fresh report, at most one Harbor round per second however often it is asked; soft checks always live. */
@@ -62,7 +62,7 @@ export class HarborMonitor {
     const redis = await this.deps.redisUp();
     if (redis === undefined) return report;
     const checks = { ...report.checks, redis: redis ? { ok: true } : { ok: false, detail: REDIS_DOWN } };
-    return { ...report, checks, degraded: report.ready && (redis === 0 || !report.checks.harbor_health?.ok) };
+    return { ...report, checks, degraded: report.ready && (redis === 0 || !report.checks.harbor_health.ok) };
   }
 
   async check(): Promise<ReadinessReport> {
@@ -84,13 +84,10 @@ export class HarborMonitor {
       checks.harbor_health = { ok: false, detail: (e as Error).message };
     }
     if (harbor.systemVolumes) {
-      try {
-        const v = await harbor.systemVolumes();
-        if (v.total !== undefined) metrics.storageTotalBytes.set(v.total);
-        if (v.free !== undefined) metrics.storageFreeBytes.set(v.free);
-      } catch {
-        // storage gauges keep their last value
-      }
+      // A failed call leaves the storage gauges at their last value.
+      const v = await harbor.systemVolumes().catch((): { total?: number; free?: number } => ({}));
+      if (v.total !== undefined) metrics.storageTotalBytes.set(v.total);
+      if (v.free !== undefined) metrics.storageFreeBytes.set(v.free);
     }
     const redis = await this.deps.redisUp();
     if (redis !== undefined) {

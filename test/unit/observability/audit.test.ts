@@ -4,22 +4,7 @@ import { auditTarget } from '../../../src/http/middleware/audit';
 import { registerSecret } from '../../../src/observability/logger';
 import { capturedLogger } from '../../support/observed';
 import { consoleActionsOf } from '../../../src/domain/activity.service';
-
-const event = (n: number, extra: Partial<AuditEvent> = {}): AuditEvent => ({
-  type: 'audit',
-  time: new Date(1_700_000_000_000 + n).toISOString(),
-  requestId: `req-${n}`,
-  clientAddress: '127.0.0.1',
-  actor: { userId: 'u1', username: 'alice', cloudAdmin: false, projects: ['p1'] },
-  action: 'image_versions_delete',
-  method: 'DELETE',
-  path: '/api/v1/workspaces/ws/images/app/versions',
-  target: { workspace: 'ws', image: 'app', tags: [`v${n}`] },
-  outcome: 'success',
-  status: 200,
-  durationMs: 5,
-  ...extra,
-});
+import { event } from './audit.kit';
 
 const metric = async (registry: client.Registry, name: string, labels = ''): Promise<number> => {
   const text = await registry.metrics();
