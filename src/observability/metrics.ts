@@ -45,7 +45,7 @@ export function createMetrics(opts: { version?: string; defaultMetrics?: boolean
     }),
     imageCatalogSyncs: new client.Counter({
       name: 'hubgate_image_catalog_syncs_total',
-      help: 'Image catalogue updates from Harbor, by kind: full (replica start or "everything changed"), delta (repositories updated since the last one), reconcile (count mismatch: projects compared), image (per-image changes from the change feed).',
+      help: 'Image catalogue updates from Harbor, by kind: full (replica start or "everything changed"), resync (the periodic re-read of everything), delta (repositories updated since the last one), reconcile (count mismatch: projects compared), image (per-image changes from the change feed).',
       labelNames: ['kind'],
       registers: [registry],
     }),
@@ -125,7 +125,7 @@ export function createMetrics(opts: { version?: string; defaultMetrics?: boolean
     }),
     loginFailures: new client.Counter({
       name: 'hubgate_login_failures_total',
-      help: 'Failed registry logins, by reason (bad_credentials, unknown_user, anonymous).',
+      help: 'Failed registry logins, by reason (bad_credentials, unknown_user, anonymous, bad_token).',
       labelNames: ['reason'],
       registers: [registry],
     }),

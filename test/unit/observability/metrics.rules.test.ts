@@ -91,7 +91,7 @@ hubgate_http_request_duration_seconds_count{operation="workspace_list",method="G
 # TYPE hubgate_harbor_requests_total counter
 hubgate_harbor_requests_total{operation="findProject",outcome="success"} 1
 
-# HELP hubgate_image_catalog_syncs_total Image catalogue updates from Harbor, by kind: full (replica start or "everything changed"), delta (repositories updated since the last one), reconcile (count mismatch: projects compared), image (per-image changes from the change feed).
+# HELP hubgate_image_catalog_syncs_total Image catalogue updates from Harbor, by kind: full (replica start or "everything changed"), resync (the periodic re-read of everything), delta (repositories updated since the last one), reconcile (count mismatch: projects compared), image (per-image changes from the change feed).
 # TYPE hubgate_image_catalog_syncs_total counter
 hubgate_image_catalog_syncs_total{kind="delta"} 1
 
@@ -174,7 +174,7 @@ hubgate_registry_request_duration_seconds_bucket{le="+Inf",operation="v2_blob"} 
 hubgate_registry_request_duration_seconds_sum{operation="v2_blob"} 0.002
 hubgate_registry_request_duration_seconds_count{operation="v2_blob"} 1
 
-# HELP hubgate_login_failures_total Failed registry logins, by reason (bad_credentials, unknown_user, anonymous).
+# HELP hubgate_login_failures_total Failed registry logins, by reason (bad_credentials, unknown_user, anonymous, bad_token).
 # TYPE hubgate_login_failures_total counter
 hubgate_login_failures_total{reason="bad_token"} 1
 
