@@ -19,8 +19,8 @@ export function gcRoutes(gc: GcService): Router {
     '/gc',
     op('gc_start'),
     (req, res, next) => {
-      // `POST /gc` without a body starts a normal run.
-      const noBody = req.body === undefined && !req.headers['transfer-encoding'] && Number(req.headers['content-length'] ?? 0) === 0;
+      // `POST /gc` without a body starts a normal run (the JSON parser leaves req.body unset without one, too).
+      const noBody = !req.headers['transfer-encoding'] && Number(req.headers['content-length'] ?? 0) === 0;
       if (!noBody) return startBody(req, res, next);
       req.body = { dryRun: false, deleteUntagged: true };
       next();
