@@ -14,8 +14,8 @@ const CLIENT_CLOSED = 499;
 /**
  * Request id (the client's X-Request-Id when sane, else a new UUID; echoed back and forwarded to Harbor),
  * one JSON access-log line per request (also for one the client abandoned), and the request metrics labelled by
- * operation id. Works on plain node
- * req/res (the registry front calls it without Express's prototypes) as well as in the Express app.
+ * operation id. Works on plain node req/res (the registry front calls it without Express's prototypes) as well as
+ * in the Express app.
  */
 export function observe(logger: Logger, metrics: Metrics): (req: http.IncomingMessage, res: http.ServerResponse, next: () => void) => void {
   return (req, res, next) => {
