@@ -56,6 +56,7 @@ export function uploadsRoutes(uploads: UploadsService): Router {
     // From here the upload holds a slot: every way out settles it (run() does, and fail() for anything else).
     // The client going away aborts all of its work at once.
     const gone = () => {
+      // Stryker disable next-line ConditionalExpression: 'true' is equivalent (the response ends only once run() or fail() has settled the upload, and abort() on a settled upload does nothing); 'false' is killed by the client-gone tests
       if (!res.writableEnded) handle.abort(new ArchiveError('interrupted', 'the upload was interrupted: the client closed the connection'));
     };
     res.once('close', gone);
@@ -74,6 +75,7 @@ export function uploadsRoutes(uploads: UploadsService): Router {
       stopReading(req, res);
       throw e;
     } finally {
+      // Stryker disable next-line ConditionalExpression: 'true' is equivalent (after a failure fail() has settled the upload, so gone() would do nothing later either); 'false' is killed by the close-listener test
       if (res.writableEnded) res.off('close', gone);
     }
   });
@@ -138,10 +140,12 @@ function multipartArchive(req: Request, fields: Overrides): AsyncIterable<Buffer
     const stream = await file;
     try {
       for await (const c of stream as AsyncIterable<Buffer>) yield c;
+      // Stryker disable next-line BlockStatement: equivalent, an error of the file part always comes with busboy's own error, which the `await closed` after the loop throws anyway
     } catch (e) {
       await closed; // busboy's own error (bad_multipart) says what is wrong; the part's says only that it ended
       throw e;
     }
+    // Stryker disable next-line ConditionalExpression,StringLiteral: unreachable, busboy sets `truncated` only at a fileSize limit and none is given ('true', refusing every form, is killed)
     if ((stream as Readable & { truncated?: boolean }).truncated) throw new ArchiveError('bad_multipart', 'the multipart file part was cut short');
     await closed;
   })();

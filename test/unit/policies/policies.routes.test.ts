@@ -184,6 +184,24 @@ describe('retention runs', () => {
   });
 });
 
+describe('the body schemas', () => {
+  // The validators are compiled when the routes are built: this test builds its own app so that the routes are
+  // built while it runs.
+  it('PUT retention is checked against RetentionPolicy, POST runs against RetentionRunStart: each refuses the other', async () => {
+    const own = retentionStub();
+    const app = await apiKit({ retention: own.service });
+    try {
+      const put = await app.as('alice').put('/api/v1/workspaces/ws/retention').send({ dryRun: true });
+      expect(answer(put)).toEqual(envelope(400, 'BAD_REQUEST', 'body must have required property \'rules\'; body: unknown field "dryRun"'));
+      const post = await app.as('alice').post('/api/v1/workspaces/ws/retention/runs').send({ rules: [] });
+      expect(answer(post)).toEqual(envelope(400, 'BAD_REQUEST', 'body: unknown field "rules"'));
+      expect(own.calls).toEqual([]);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('each service mounts its own routes only', () => {
   it.each([
     ['activity', () => ({ activity: activityStub().service }), ['/retention', '/retention/runs', '/retention/runs/1'], ['/activity']],

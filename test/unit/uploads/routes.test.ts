@@ -2,13 +2,17 @@
  * The console upload routes (src/http/routes/uploads.routes.ts) through createApp over the uploads kit's real
  * UploadsService (in-memory registry): raw and multipart bodies that succeed (201, X-Upload-Id, Location, the
  * record), the upload id (query, header, generated), image and tag (query over form fields), the refusals before
- * a byte is read (a JSON or form body, a declared length over the limit: Connection close), a malformed multipart
- * body, and progress (`GET /uploads/{id}`: no-store, the error as status, code, reason and message). The archive
- * handling itself is tested in the other files here; the whole path with real clients in e2e/uploads.e2e.test.ts.
+ * a byte is read (a JSON or form body, a declared length over the limit: Connection close; the spool's free space,
+ * with or without a declared length), a malformed multipart body and busboy's limits (one file part, 16 fields of up
+ * to 1024 bytes, 32 parts), `100 Continue` only when asked, a client gone before or while the body is read, the
+ * connection dropped after an early refusal, and progress (`GET /uploads/{id}`: no-store, the error as status,
+ * code, reason and message). The archive handling itself is tested in the other files here; the whole path with
+ * real clients in e2e/uploads.e2e.test.ts.
  */
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import request from 'supertest';
 import { dockerSave, layerTar } from '../../support/archives';
 import { answer, apiKit, envelope, type ApiKit } from '../http/app.kit';
 import type { UploadSettings } from '../../../src/domain/uploads.service';
@@ -20,11 +24,27 @@ const MULTIPART = `multipart/form-data; boundary=${BOUNDARY}`;
 /** A member of the kit's project p1 (owner of workspace `ws`), as alice's token says. */
 const P1 = member().projects;
 
-/** A multipart form: text fields, then the file part `archive` (when given). */
-function form(fields: Record<string, string>, archive?: Buffer): Buffer {
+/** A multipart form: text fields, then a file part for each of `archives` (when given). */
+function form(fields: Record<string, string>, ...archives: Buffer[]): Buffer {
   const parts: Buffer[] = Object.entries(fields).map(([k, v]) => Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
-  if (archive) parts.push(Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="image.tar"\r\nContent-Type: application/x-tar\r\n\r\n`), archive, Buffer.from('\r\n'));
+  for (const archive of archives) parts.push(Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="image.tar"\r\nContent-Type: application/x-tar\r\n\r\n`), archive, Buffer.from('\r\n'));
   return Buffer.concat([...parts, Buffer.from(`--${BOUNDARY}--\r\n`)]);
+}
+
+/** The head of a raw upload (application/x-tar) of `declared` bytes. */
+const rawHead = (path: string, token: string, declared: number) =>
+  `POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/x-tar\r\nContent-Length: ${declared}\r\n\r\n`;
+
+/** Serves `handler` on a free port of 127.0.0.1 while `use` runs; then closes it (and any connection left). */
+async function serving<T>(handler: http.RequestListener, use: (port: number, server: http.Server) => Promise<T>): Promise<T> {
+  const server = http.createServer(handler).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  try {
+    return await use((server.address() as AddressInfo).port, server);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
 }
 
 /**
@@ -33,21 +53,17 @@ function form(fields: Record<string, string>, archive?: Buffer): Buffer {
  * side of it is closed.
  */
 async function hangUp(app: Express, token: string, path: string, declared: number, first: Buffer, ready: () => Promise<boolean>): Promise<void> {
-  const server = http.createServer(app).listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  try {
-    await new Promise<void>((resolve, reject) => {
+  await serving(app, (port, server) =>
+    new Promise<void>((resolve, reject) => {
       server.once('connection', (s: net.Socket) => s.once('close', () => resolve()));
-      const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1', () => {
-        socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/x-tar\r\nContent-Length: ${declared}\r\n\r\n`);
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.write(rawHead(path, token, declared));
         if (first.length) socket.write(first);
       });
       socket.on('error', () => undefined);
       server.once('request', () => void until('ready to hang up', ready).then(() => socket.resetAndDestroy(), reject));
-    });
-  } finally {
-    await new Promise((r) => server.close(r));
-  }
+    }),
+  );
 }
 
 /** Polls `check` until it holds (at most 10 s). */
@@ -64,34 +80,34 @@ async function until(what: string, check: () => Promise<boolean>): Promise<void>
  * server reads; resolves to the answer's status and Connection header as soon as it comes (writing then stops).
  */
 async function streamed(app: Express, token: string, path: string, total: number): Promise<{ status: number; connection: string | undefined }> {
-  const server = http.createServer(app).listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
   const agent = new http.Agent({ keepAlive: true });
   try {
-    return await new Promise((resolve, reject) => {
-      const req = http.request({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', method: 'POST', path, agent, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/x-tar' } });
-      let answered = false;
-      req.on('response', (res) => {
-        answered = true;
-        res.resume();
-        resolve({ status: res.statusCode!, connection: res.headers.connection });
-      });
-      req.on('error', (e) => (answered ? undefined : reject(e)));
-      const chunk = Buffer.alloc(64 * 1024, 'x');
-      let sent = 0;
-      const write = () => {
-        while (!answered && sent < total) {
-          sent += chunk.length;
-          if (!req.write(chunk)) return void req.once('drain', write);
-        }
-        if (!answered) req.end();
-      };
-      write();
-    });
+    return await serving(
+      app,
+      (port) =>
+        new Promise((resolve, reject) => {
+          const req = http.request({ port, host: '127.0.0.1', method: 'POST', path, agent, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/x-tar' } });
+          let answered = false;
+          req.on('response', (res) => {
+            answered = true;
+            res.resume();
+            resolve({ status: res.statusCode!, connection: res.headers.connection });
+          });
+          req.on('error', (e) => (answered ? undefined : reject(e)));
+          const chunk = Buffer.alloc(64 * 1024, 'x');
+          let sent = 0;
+          const write = () => {
+            while (!answered && sent < total) {
+              sent += chunk.length;
+              if (!req.write(chunk)) return void req.once('drain', write);
+            }
+            if (!answered) req.end();
+          };
+          write();
+        }),
+    );
   } finally {
     agent.destroy();
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
   }
 }
 
@@ -215,6 +231,9 @@ describe('console uploads over HTTP', () => {
     const ok = await k.raw('alice', 'POST', uploads('?uploadId=continued-1'), { headers: head(body.length), body });
     expect(ok).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 201 Created\r\n/);
     expect(up.registry.tags()).toEqual(['ws/app:1']);
+    // not asked for: no 100 Continue
+    const plain = await k.raw('alice', 'POST', uploads(), { headers: { 'Content-Type': 'application/x-tar', 'Content-Length': String(body.length) }, body });
+    expect(plain).toMatch(/^HTTP\/1\.1 201 Created\r\n/);
     // refused before: no 100 Continue, the body is never asked for
     expect(await k.raw('alice', 'POST', uploads(), { headers: head(64 * 1024 + 1), body })).toMatch(/^HTTP\/1\.1 413 Payload Too Large\r\n/);
     expect(await k.raw('bob', 'POST', uploads(), { headers: head(body.length), body })).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
@@ -233,6 +252,120 @@ describe('console uploads over HTTP', () => {
     }
     expect(up.uploads.active).toBe(0);
     expect(up.registry.tags()).toEqual([]);
+  });
+
+  it('a body of unknown length (chunked) still needs the free space the spool keeps: 507 before reading, as with a declared one', async () => {
+    await stop();
+    await start(64 * 1024, { minFreeBytes: Number.MAX_SAFE_INTEGER });
+    const body = archive('app:1');
+    const refused = { errors: [{ code: 'INSUFFICIENT_STORAGE', message: 'the upload spool of this replica is out of disk space; try again later' }] };
+    const chunked = Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]);
+    for (const [headers, sent] of [
+      [{ 'Transfer-Encoding': 'chunked' }, chunked],
+      [{ 'Content-Length': String(body.length) }, body],
+    ] as const) {
+      const text = await k.raw('alice', 'POST', uploads(), { headers: { 'Content-Type': 'application/x-tar', ...headers }, body: sent });
+      expect([text.split('\r\n')[0], JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4))]).toEqual(['HTTP/1.1 507 Insufficient Storage', refused]);
+    }
+    expect(up.uploads.active).toBe(0);
+  });
+
+  it('the client gone while the upload was being registered: the upload is aborted before its body is read', async () => {
+    let socket: net.Socket | undefined;
+    const started = up.uploads.start.bind(up.uploads);
+    up.uploads.start = async (...args) => {
+      const handle = await started(...args);
+      socket!.destroy(); // gone now: the socket's 'close' (and the response's) comes only later
+      return handle;
+    };
+    const run = up.uploads.run.bind(up.uploads);
+    const atRun: unknown[] = [];
+    up.uploads.run = (handle, ...rest) => {
+      atRun.push(handle.signal.aborted ? (handle.signal.reason as Error).message : 'not aborted');
+      return run(handle, ...rest);
+    };
+    const app = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      socket = req.socket;
+      k.app(req, res);
+    };
+    const sent = await request(app).post(uploads('?uploadId=gone-at-start-1')).set('Authorization', `Bearer ${k.token('alice')}`).type('application/x-tar').send(archive('app:1')).then(
+      () => 'answered',
+      (e: NodeJS.ErrnoException) => e.code,
+    );
+    expect(sent).toBe('ECONNRESET');
+    await until('gone-at-start-1 failed', async () => (await up.uploads.get(member(), 'gone-at-start-1')).state === 'failed');
+    expect(atRun).toEqual(['the upload was interrupted: the client closed the connection']);
+    expect((await up.uploads.get(member(), 'gone-at-start-1')).error).toEqual({ kind: 'invalid', reason: 'interrupted', message: 'the upload was interrupted: the client closed the connection' });
+    expect(up.uploads.active).toBe(0);
+  });
+
+  it("once answered, the route keeps no listener on the response: as many 'close' listeners as a progress read has", async () => {
+    const closeListeners: number[] = [];
+    const app = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.once('finish', () => closeListeners.push(res.listenerCount('close')));
+      k.app(req, res);
+    };
+    const auth = `Bearer ${k.token('alice')}`;
+    const created = await request(app).post(uploads()).set('Authorization', auth).type('application/x-tar').send(archive('app:1'));
+    expect(created.status).toBe(201);
+    expect((await request(app).get(`/api/v1/uploads/${created.headers['x-upload-id']}`).set('Authorization', auth)).status).toBe(200);
+    expect(closeListeners).toHaveLength(2);
+    expect(closeListeners[0]).toBe(closeListeners[1]);
+  });
+
+  it('refused while the client still sends, on a connection that outlives the answer (only ended, not destroyed): dropped 2 s later', async () => {
+    const timers = jest.spyOn(global, 'setTimeout');
+    try {
+      let socket: net.Socket | undefined;
+      let finished!: () => void;
+      const answered = new Promise<void>((r) => (finished = r));
+      const app = (req: http.IncomingMessage, res: http.ServerResponse) => {
+        socket = req.socket;
+        // without destroySoon node only ends the socket after a `Connection: close` answer
+        (socket as { destroySoon?: unknown }).destroySoon = undefined;
+        res.once('finish', finished);
+        k.app(req, res);
+      };
+      await serving(app, async (port) => {
+        const client = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
+          client.write(rawHead(uploads(), k.token('alice'), 60_000));
+          client.write(Buffer.alloc(2000, 'x')); // not a tar: refused with 58,000 bytes still to come
+        });
+        client.on('error', () => undefined);
+        await answered; // the route's own 'finish' listener ran with this one
+        const drops = timers.mock.calls.filter(([, ms]) => ms === 2000);
+        expect(drops).toHaveLength(1);
+        expect(socket!.destroyed).toBe(false);
+        (drops[0]![0] as () => void)();
+        expect(socket!.destroyed).toBe(true);
+        client.destroy();
+      });
+    } finally {
+      timers.mockRestore();
+    }
+  });
+
+  it.each([
+    ['17 fields: the 17th (here image) ignored', { ...Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`f${i}`, 'x'])), image: 'seventeen' }, [archive('app:1')], 201, undefined],
+    [
+      'a field over 1024 bytes: cut at 1024',
+      { image: `${'a'.repeat(1024)}/Cut` },
+      [archive('app:1')],
+      400,
+      `repository "ws/${'a'.repeat(137)}…" is longer than 255 characters`,
+    ],
+    ['33 parts: the 33rd (here the file) ignored', Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`f${i}`, 'x'])), [archive('app:1')], 400, 'the multipart body has no file part (send the archive as a file field)'],
+    // last: without the limit the second part is never read and the form never ends
+    ['a second file part: ignored, the first is the archive', {}, [archive('app:1'), archive('other:2')], 201, undefined],
+  ])('multipart limits, %s', async (_what, fields, files, status, message) => {
+    const res = await k.as('alice').post(uploads()).type(MULTIPART).send(form(fields, ...files));
+    if (message === undefined) {
+      expect(res.status).toBe(status);
+      expect(up.registry.tags()).toEqual(['ws/app:1']);
+    } else {
+      expect(answer(res)).toEqual(envelope(status, 'BAD_REQUEST', message));
+      expect(up.registry.tags()).toEqual([]);
+    }
   });
 
   it('progress: the record for its owner or a cloud admin (no-store), the error as status, code, reason and message; 404 for others', async () => {
