@@ -99,8 +99,9 @@ export const uploadPaths = {
           'multipart/form-data': {
             schema: {
               type: 'object',
+              description: 'One file part (the archive) and at most 16 text fields of at most 1024 bytes each; fields other than `image` and `tag` are ignored. A second file part, a 17th field or a longer value: 400 `bad_multipart`.',
               required: ['file'],
-              properties: { file: { type: 'string', format: 'binary' }, image: { type: 'string' }, tag: { type: 'string' } },
+              properties: { file: { type: 'string', format: 'binary' }, image: { type: 'string', maxLength: 1024 }, tag: { type: 'string', maxLength: 1024 } },
             },
           },
         },

@@ -108,18 +108,28 @@ function stopReading(req: Request, res: Response): void {
   });
 }
 
+/** At most this many text fields in a multipart upload, each at most `FORM_FIELD_BYTES` long. */
+const FORM_FIELDS = 16;
+const FORM_FIELD_BYTES = 1024;
+
 /** The file part of a multipart body as a stream of buffers; text fields `image` and `tag` land in `fields`. */
 function multipartArchive(req: Request, fields: Overrides): AsyncIterable<Buffer> {
   let bb: busboy.Busboy;
   try {
-    bb = busboy({ headers: req.headers, limits: { files: 1, fields: 16, fieldSize: 1024, parts: 32 } });
+    bb = busboy({ headers: req.headers, limits: { files: 1, fields: FORM_FIELDS, fieldSize: FORM_FIELD_BYTES + 1 } }); // busboy calls a value of exactly `fieldSize` truncated
   } catch (e) {
     throw new ArchiveError('bad_multipart', `malformed multipart request: ${(e as Error).message}`);
   }
+  // Past a limit busboy skips the rest of a part or the parts themselves without a word: the form is refused
+  // instead, so that an archive, an image name or a tag is never silently dropped or cut short.
+  let refuse: (message: string) => void = () => undefined;
   const closed = new Promise<void>((resolve, reject) => {
+    refuse = (message) => reject(new ArchiveError('bad_multipart', message));
     bb.once('close', resolve);
-    bb.once('error', (e: Error) => reject(new ArchiveError('bad_multipart', `malformed multipart body: ${e.message}`)));
+    bb.once('error', (e: Error) => refuse(`malformed multipart body: ${e.message}`));
   });
+  bb.once('filesLimit', () => refuse('the multipart body has more than one file part (send one archive)'));
+  bb.once('fieldsLimit', () => refuse(`the multipart body has more than ${FORM_FIELDS} fields`));
   closed.catch(() => undefined);
   const file = new Promise<Readable>((resolve, reject) => {
     bb.on('file', (_name, stream) => {
@@ -132,8 +142,9 @@ function multipartArchive(req: Request, fields: Overrides): AsyncIterable<Buffer
     closed.then(() => reject(new ArchiveError('bad_multipart', 'the multipart body has no file part (send the archive as a file field)')), reject);
   });
   file.catch(() => undefined);
-  bb.on('field', (name, value) => {
-    if (name === 'image' || name === 'tag') fields[name] = value;
+  bb.on('field', (name, value, info) => {
+    if (info.valueTruncated) refuse(`the multipart field ${JSON.stringify(name)} is longer than ${FORM_FIELD_BYTES} bytes`);
+    else if (name === 'image' || name === 'tag') fields[name] = value;
   });
   req.pipe(bb);
   return (async function* () {
@@ -145,8 +156,6 @@ function multipartArchive(req: Request, fields: Overrides): AsyncIterable<Buffer
       await closed; // busboy's own error (bad_multipart) says what is wrong; the part's says only that it ended
       throw e;
     }
-    // Stryker disable next-line ConditionalExpression,StringLiteral: unreachable, busboy sets `truncated` only at a fileSize limit and none is given ('true', refusing every form, is killed)
-    if ((stream as Readable & { truncated?: boolean }).truncated) throw new ArchiveError('bad_multipart', 'the multipart file part was cut short');
     await closed;
   })();
 }
