@@ -449,9 +449,12 @@ function deepFreeze<T>(o: T): Readonly<T> {
   return o;
 }
 
-/** HUBGATE_DEFAULT_WORKSPACE_QUOTA: empty = unlimited; else bytes or a size with a unit (src/domain/storage-units.ts). */
+/**
+ * HUBGATE_DEFAULT_WORKSPACE_QUOTA: empty = unlimited; else bytes or a size with a unit (src/domain/storage-units.ts).
+ * `raw` comes from the reader, which already turns a blank value into undefined.
+ */
 function defaultQuota(raw: string | undefined): number | undefined {
-  if (raw === undefined || raw.trim() === '') return undefined;
+  if (raw === undefined) return undefined;
   try {
     return parseSize(raw, 'value');
   } catch (e) {
