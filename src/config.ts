@@ -206,13 +206,16 @@ function reader(env: Env) {
   };
   const url = (name: string, def?: string): string => {
     const v = str(name, def);
+    // A URL may carry a password (`https://user:secret@host`, or `user:secret@host` without a scheme): the refusal
+    // shows everything but the user info.
+    const notUrl = () => new ConfigError(name, `must be an http(s) URL, got "${v.replace(/^([^/?#@]*?\/\/)?[^/?#@]*@/, '$1***@')}"`);
     let u: URL;
     try {
       u = new URL(v);
     } catch {
-      throw new ConfigError(name, `must be an http(s) URL, got "${v}"`);
+      throw notUrl();
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(name, `must be an http(s) URL, got "${v}"`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw notUrl();
     return v.replace(/\/+$/, '');
   };
   const oneOf = <T extends string>(name: string, def: T, allowed: readonly T[]): T => {

@@ -119,6 +119,20 @@ describe('configuration', () => {
     expect(problem({ ...base, OIDC_ISSUER: 'ftp://kc.example.com' })).toBe('configuration: OIDC_ISSUER must be an http(s) URL, got "ftp://kc.example.com"');
   });
 
+  it.each([
+    ['ftp://hook:s3cr3t-pw@audit.example.com/x', 'ftp://***@audit.example.com/x'],
+    ['hook:s3cr3t-pw@audit.example.com', '***@audit.example.com'],
+    ['ftp://s3cr3t-pw@audit.example.com', 'ftp://***@audit.example.com'],
+    ['s3cr3t-pw@audit.example.com/a@b', '***@audit.example.com/a@b'],
+    ['ftp://audit.example.com/p?u=a@b', 'ftp://audit.example.com/p?u=a@b'],
+  ])('a refused URL is shown without its user info: %s', (given, shown) => {
+    for (const name of ['HARBOR_URL', 'HUBGATE_AUDIT_WEBHOOK_URL']) {
+      const msg = problem({ ...base, [name]: given });
+      expect(msg).toBe(`configuration: ${name} must be an http(s) URL, got "${shown}"`);
+      expect(msg).not.toContain('s3cr3t');
+    }
+  });
+
   it('HUBGATE_CREDENTIAL_USERNAME_PREFIX: lower-case letters and digits, optionally ending in - or .', () => {
     expect(loadConfig({ ...base, HUBGATE_CREDENTIAL_USERNAME_PREFIX: 'team7.' }).credentials.usernamePrefix).toBe('team7.');
     for (const bad of ['Hg-', 'hg_', '-hg', 'hg--']) {
