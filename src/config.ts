@@ -404,7 +404,6 @@ function tokenCertificate(file: string | undefined): { tokenCertificatePem?: str
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
-/** HUBGATE_TRUSTED_PROXIES: comma-separated addresses, CIDRs or proxy-addr's names; checked here so a typo fails at start. */
 /**
  * HUBGATE_CREDENTIAL_SECRET_PREVIOUS: comma-separated retired credential secrets (at least 32 characters each) or
  * their key fingerprints (16 lower-case hex digits, as /readyz and the logs show them).
@@ -429,6 +428,7 @@ function proxyEngine(value: string): 'node' | 'http-proxy-middleware' {
   throw new ConfigError('HUBGATE_REGISTRY_PROXY_ENGINE', `must be node or http-proxy-middleware, got "${value}"`);
 }
 
+/** HUBGATE_TRUSTED_PROXIES: comma-separated addresses, CIDRs or proxy-addr's names; checked here so a typo fails at start. */
 function trustedProxies(value: string | undefined): string[] {
   if (!value) return [];
   const out: string[] = [];
