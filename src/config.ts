@@ -185,7 +185,8 @@ function reader(env: Env) {
   };
   const secret = (name: string, minLength = 1): string => {
     const v = env[name];
-    if (v === undefined || v === '') throw new ConfigError(name, 'is required but not set (secrets have no default)');
+    // blank is unset, as for every setting; a secret that is set is kept byte for byte (spaces included)
+    if (v === undefined || v.trim() === '') throw new ConfigError(name, 'is required but not set (secrets have no default)');
     if (v.length < minLength) throw new ConfigError(name, `must be at least ${minLength} characters long`);
     return v;
   };

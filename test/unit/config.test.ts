@@ -61,6 +61,8 @@ describe('configuration', () => {
     ['HARBOR_URL', { ...base, HARBOR_URL: '' }, /HARBOR_URL is required/],
     ['HARBOR_URL', { ...base, HARBOR_URL: 'ftp://x' }, /HARBOR_URL must be an http\(s\) URL/],
     ['HARBOR_ADMIN_PASSWORD', { ...base, HARBOR_ADMIN_PASSWORD: '' }, /HARBOR_ADMIN_PASSWORD is required.*no default/],
+    ['HARBOR_ADMIN_PASSWORD', { ...base, HARBOR_ADMIN_PASSWORD: ' \t ' }, /^configuration: HARBOR_ADMIN_PASSWORD is required but not set \(secrets have no default\)$/],
+    ['HUBGATE_CREDENTIAL_SECRET', { ...base, HUBGATE_CREDENTIAL_SECRET: ' '.repeat(40) }, /^configuration: HUBGATE_CREDENTIAL_SECRET is required but not set \(secrets have no default\)$/],
     ['HUBGATE_CREDENTIAL_SECRET', { ...base, HUBGATE_CREDENTIAL_SECRET: 'short' }, /HUBGATE_CREDENTIAL_SECRET must be at least 32/],
     ['HUBGATE_PORT', { ...base, HUBGATE_PORT: 'eighty' }, /HUBGATE_PORT must be an integer/],
     ['HUBGATE_PORT', { ...base, HUBGATE_PORT: '70000' }, /HUBGATE_PORT must be between/],
