@@ -70,7 +70,7 @@ const AFTER_MS = 5000;
 export const JOBSERVICE_USER = 'harbor-jobservice';
 
 /** `2026-12-04T16:37:41Z` → `2026-12-04 16:37:41`, the form Harbor's op_time range takes. */
-const harborTime = (iso: string): string => new Date(iso).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, '');
+const harborTime = (iso: string): string => new Date(iso).toISOString().replace('T', ' ').replace(/\.\d{3}Z/, '');
 
 export function parseResource(workspace: string, resource: string): { image: string | null; version: string | null; digest: string | null } {
   if (!resource.startsWith(`${workspace}/`)) return { image: null, version: null, digest: null };
@@ -150,7 +150,9 @@ export class ActivityService {
       for (const a of actions) {
         if (t < a.start - BEFORE_MS || t > a.end + AFTER_MS) continue;
         if (a.image !== undefined && image !== null && a.image !== image) continue;
-        const distance = t < a.start ? a.start - t : t > a.end ? t - a.end : 0;
+        // how far the row lies before the call's start or after its end: 0 while the call was in flight, NaN for a row
+        // whose time does not parse (never the nearest: such a row is credited to no call)
+        const distance = Math.max(a.start - t, 0) || Math.max(t - a.end, 0);
         // the narrower call wins a tie (a batch delete and an upload overlapping)
         if (distance < bestDistance || (distance === bestDistance && best && a.end - a.start < best.end - best.start)) {
           best = a;

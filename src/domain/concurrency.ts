@@ -1,5 +1,6 @@
 /** Runs `fn` over `items` with at most `limit` calls in flight; results keep the input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  // Stryker disable next-line ArrayDeclaration: every index is assigned before out is returned, so its preset length changes nothing
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

@@ -68,7 +68,7 @@ export class WorkspacePoliciesService {
   }
 
   stopMonitor(): void {
-    if (this.timer) clearInterval(this.timer);
+    clearInterval(this.timer);
   }
 
   // ------------------------------------------------------------------ quota
@@ -82,11 +82,12 @@ export class WorkspacePoliciesService {
   async setQuota(p: Principal, workspace: string, limit: number | string | null): Promise<WorkspaceQuota> {
     const { ws } = await this.deps.workspaces.lookup(p, workspace);
     if (!p.isCloudAdmin) throw forbidden(`only cloud admins can change the storage quota of workspace "${workspace}"`);
-    const bytes = limit === null ? -1 : parseSize(limit, 'limit');
+    const clear = limit === null;
+    const bytes = clear ? -1 : parseSize(limit, 'limit');
     const q = await this.deps.harbor.getProjectQuota(ws.harborProjectId);
     if (!q) throw notFound(`quota of workspace "${workspace}"`);
     await this.deps.harbor.setQuota(q.id, bytes);
-    this.deps.logger.info(bytes < 0 ? 'workspace quota cleared' : 'workspace quota set', { workspace, limit_bytes: bytes < 0 ? null : bytes });
+    this.deps.logger.info(clear ? 'workspace quota cleared' : 'workspace quota set', { workspace, limit_bytes: clear ? null : bytes });
     return this.quotaOf(ws.name, ws.harborProjectId);
   }
 
@@ -111,7 +112,7 @@ export class WorkspacePoliciesService {
 
   /** What Harbor's own refusal (403 DENIED at a blob or manifest, e.g. a concurrent push) becomes in an upload. */
   async quotaRefusal(workspace: string, harborProjectId: number, harborMessage: string): Promise<AppError> {
-    const q = await this.deps.harbor.getProjectQuota(harborProjectId).catch(() => null);
+    const q = await this.deps.harbor.getProjectQuota(harborProjectId).catch(() => undefined);
     const adding = /adding (\S+ \S+) of storage/.exec(harborMessage)?.[1];
     return quotaExceeded(workspace, q?.hard ?? -1, q?.used ?? 0, `Harbor refused ${adding ?? 'a blob'} more`);
   }
@@ -162,7 +163,6 @@ export class WorkspacePoliciesService {
    */
   async checkImmutable(workspace: string, targets: readonly { repository: string; tag: string }[]): Promise<void> {
     const rules = await this.deps.harbor.listImmutableRules(workspace);
-    if (!rules.length) return;
     for (const t of targets) {
       const image = t.repository.slice(workspace.length + 1);
       const rule = protectingRule(rules, image, t.tag);

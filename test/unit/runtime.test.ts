@@ -163,6 +163,20 @@ describe('in-process: flags set and collections asked for', () => {
     expect(setFlags).not.toHaveBeenCalled();
   });
 
+  it('tuneGarbageCollector: a choice anywhere among other options is left alone; an option that only ends in the flag is none', () => {
+    const rt = freshRuntime();
+    expect(rt.tuneGarbageCollector(['--max-old-space-size=512', '--incremental-marking', '--enable-source-maps'])).toBe(false);
+    expect(setFlags).not.toHaveBeenCalled();
+    expect(rt.tuneGarbageCollector(['--title=hubgate--no-incremental-marking'])).toBe(true);
+    expect(setFlags.mock.calls).toEqual([['--no-incremental-marking']]);
+  });
+
+  it('MALLOC_ENV as the module defines it: 64 MiB at the top of the heap, the one variable mallocSettings reports', () => {
+    const rt = freshRuntime();
+    expect(rt.MALLOC_ENV).toEqual({ MALLOC_TOP_PAD_: '67108864' });
+    expect(rt.mallocSettings({})).toEqual({ MALLOC_TOP_PAD_: 'unset' });
+  });
+
   it('collects when the heap grew by more than the budget since the last collection, then measures from what is left', () => {
     const rt = freshRuntime();
     used = 100;

@@ -16,9 +16,10 @@ describe('capConnectionsPerAddress', () => {
   let count: (address: string) => number;
   let refused = 0;
 
-  async function start(max: number, trusted: string[] = []) {
+  async function start(max: number, trusted: string[] = [], report = true) {
     server = http.createServer((_req, res) => res.end('ok'));
-    count = capConnectionsPerAddress(server, { max, trust: compileTrust(trusted), onRefused: () => refused++ });
+    const onRefused = report ? () => void refused++ : undefined;
+    count = capConnectionsPerAddress(server, { max, trust: compileTrust(trusted), onRefused });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
   }
@@ -38,6 +39,16 @@ describe('capConnectionsPerAddress', () => {
     expect((await exchange(port, 'GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n', a)).answer).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/);
     b.destroy();
     await new Promise((r) => setImmediate(r));
+  });
+
+  it('without a refusal callback it still closes the connection over the cap on arrival, unanswered', async () => {
+    await start(1, [], false);
+    const a = await connectRaw(port);
+    const over = await exchange(port, 'GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
+    const held = count('127.0.0.1');
+    a.destroy();
+    expect(over).toEqual({ answer: '', closed: true });
+    expect(held).toBe(1);
   });
 
   it('gives a slot back when a connection closes; forgets an address with none left', async () => {

@@ -137,6 +137,11 @@ describe('which console call an admin row is credited to', () => {
     expect((await shownAs(rows, [call('carol', 0, 300)])).actors).toEqual(['carol', 'harbor:admin', 'carol', 'harbor:admin']);
   });
 
+  it('an admin row whose time does not parse is credited to no call, while a row in the same page is', async () => {
+    const rows = [adminRow(0), auditRow(2, 'not a time', 'delete', 'ws/app:v1', 'admin')];
+    expect((await shownAs(rows, [call('carol', -100, 100)])).actors).toEqual(['carol', 'harbor:admin']);
+  });
+
   it("only the admin's rows: a Harbor user acting during a console call stays himself", async () => {
     const rows = [adminRow(100), auditRow(2, at(100), 'delete', 'ws/app:v1', 'bob')];
     expect((await shownAs(rows, [call('carol', 0, 300)])).actors).toEqual(['carol', 'harbor:bob']);

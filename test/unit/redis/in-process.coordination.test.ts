@@ -177,6 +177,14 @@ describe('MemoryCache', () => {
     expect(await cache.get('k')).toBeUndefined();
   });
 
+  it('a TTL of 0, below 0 or NaN stores nothing: it takes no slot, so no live entry is evicted for it', async () => {
+    const cache = new MemoryCache(1);
+    await cache.set('live', 'v', 60);
+    for (const ttl of [0, -5, Number.NaN]) await cache.set(`k${ttl}`, 'x', ttl);
+    expect(cache.size()).toBe(1);
+    expect(await cache.get('live')).toBe('v');
+  });
+
   it('evicts the oldest entries beyond maxEntries', async () => {
     const cache = new MemoryCache(3);
     for (const k of ['a', 'b', 'c', 'd']) await cache.set(k, k, 60);

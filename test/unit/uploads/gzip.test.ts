@@ -95,6 +95,24 @@ describe('ParallelGzip', () => {
     expect(zlib.gunzipSync(out).equals(noise)).toBe(true);
   });
 
+  it('the estimate counts exactly the four 16 KiB samples: samples at 7.9493 bits are deflated (a byte more per sample would make 7.9502)', async () => {
+    // 64 KiB of sample bytes: 233 values 274 times each and 22 values 77 times each (none is 0x00) — 7.9493 bits;
+    // counting one 0x00 more per sample would make it 7.9502
+    const sampled = Buffer.alloc(64 * 1024);
+    let at = 0;
+    for (let v = 1; v <= 255; v++) {
+      const n = v <= 233 ? 274 : 77;
+      sampled.fill(v, at, at + n);
+      at += n;
+    }
+    expect(at).toBe(sampled.length);
+    const block = Buffer.alloc(MiB); // zeros around the samples, at 0, 256, 512 and 768 KiB
+    for (let k = 0; k < 4; k++) sampled.copy(block, k * 256 * 1024, k * 16 * 1024, (k + 1) * 16 * 1024);
+    const out = await gz([block], { level: 6, parallel: 1 });
+    expect(out.length).toBeLessThan(storedSize(block.length) / 4);
+    expect(zlib.gunzipSync(out).equals(block)).toBe(true);
+  });
+
   it('a byte value that never occurs does not break the entropy estimate: random data without 0x00 is still stored', async () => {
     const no0 = Buffer.from(noise.subarray(0, MiB - 1).map((b) => 1 + (b % 255)));
     const out = await gz([no0], { level: 6, parallel: 1 });
