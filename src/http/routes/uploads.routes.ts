@@ -91,7 +91,7 @@ export function uploadsRoutes(uploads: UploadsService): Router {
 
 function headerId(req: Request): string | undefined {
   const v = req.header('x-upload-id');
-  return v === undefined || v === '' ? undefined : v;
+  return v || undefined;
 }
 
 /**
@@ -104,7 +104,7 @@ function stopReading(req: Request, res: Response): void {
   res.once('finish', () => {
     req.unpipe(); // a multipart parser must not buffer what is discarded
     req.resume();
-    setTimeout(() => req.socket?.destroy(), 2000).unref();
+    setTimeout(() => req.socket.destroy(), 2000).unref();
   });
 }
 
@@ -149,13 +149,15 @@ function multipartArchive(req: Request, fields: Overrides): AsyncIterable<Buffer
   req.pipe(bb);
   return (async function* () {
     const stream = await file;
+    // A 'next-line' mark does not reach a catch clause (the comment belongs to the try block), hence the range.
+    // Stryker disable BlockStatement: the catch's '{}' is equivalent, an error of the file part always comes with busboy's own error, which the `await closed` after it throws anyway; the try's '{}' (no archive read) fails every multipart test
     try {
       for await (const c of stream as AsyncIterable<Buffer>) yield c;
-      // Stryker disable next-line BlockStatement: equivalent, an error of the file part always comes with busboy's own error, which the `await closed` after the loop throws anyway
     } catch (e) {
       await closed; // busboy's own error (bad_multipart) says what is wrong; the part's says only that it ended
       throw e;
     }
+    // Stryker restore BlockStatement
     await closed;
   })();
 }
