@@ -250,7 +250,8 @@ export async function startServer(config: Readonly<Config>, opts: { logger?: Log
   const front = createFront(app, { logger, metrics, registryRouter });
   // Timeouts (headers, idle) are checked every second instead of Node's default 30 s, so a slowloris client is
   // cut close to HUBGATE_HEADERS_TIMEOUT_MS.
-  const isUpload = (req: http.IncomingMessage) => req.method === 'POST' && /^\/api\/v1\/workspaces\/[^/?]+\/uploads\/?(\?|$)/.test(req.url ?? '');
+  // (a request the server received always has its url: only a client-side message leaves it undefined)
+  const isUpload = (req: http.IncomingMessage) => req.method === 'POST' && /^\/api\/v1\/workspaces\/[^/?]+\/uploads\/?(\?|$)/.test(req.url as string);
   // A console upload answers only once the archive is pushed to Harbor: after its body, the connection waits on
   // hubgate, not on the client, so the client idle timeout does not apply to it (the upload has its own idle
   // timeout on the body, and ends when its client goes away).

@@ -8,14 +8,35 @@
  * refused, and what outlives the shutdown timeout is cut.
  */
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../../src/config';
 import { startServer, VERSION, type RunningServer } from '../../src/server';
 import { createLogger } from '../../src/observability/logger';
 import { startHarborDouble, type HarborDouble } from '../harbor-double';
 import { startJwks, type TestIdp } from '../support/tokens';
-import { ADMIN_PASSWORD, CREDENTIAL_SECRET, startHubgate, testConfig } from '../support/stack';
+import { ADMIN_PASSWORD, ADMIN_USERNAME, CREDENTIAL_SECRET, startHubgate, testConfig } from '../support/stack';
 import { closedWith, connectRaw, exchange } from '../support/raw-http';
+import { startRedis, type TestRedis } from '../support/redis';
+import * as coordinationModule from '../../adapters/redis/redis.coordination';
+import * as changeFeedModule from '../../adapters/redis/change.feed';
+import * as consoleActionsModule from '../../adapters/redis/console-actions.store';
+import * as registryClientModule from '../../adapters/registry/registry.client';
+import * as metricsModule from '../../src/observability/metrics';
+import * as appModule from '../../src/http/app';
+import * as runtimeModule from '../../src/runtime';
+import * as registryRouterModule from '../../src/http/registry/router';
+import * as credentialsModule from '../../src/domain/credentials.service';
+import * as workspacesModule from '../../src/domain/workspaces.service';
+import * as imagesModule from '../../src/domain/images.service';
+import * as gcModule from '../../src/domain/gc.service';
+import * as uploadsModule from '../../src/domain/uploads.service';
+import * as activityModule from '../../src/domain/activity.service';
+import * as retentionModule from '../../src/domain/retention.service';
+import * as monitorModule from '../../src/observability/harbor-monitor';
+import { WorkspacePoliciesService } from '../../src/domain/workspace-policies.service';
+import type { Principal } from '../../src/domain/principal';
+import type { ConsoleActionStore } from '../../src/ports/console-actions';
 
 const PUBLIC_URL = 'https://hub.example.test';
 const RETIRED_SECRET = 'retired-credential-secret-0123456789abcdef';
@@ -76,10 +97,23 @@ function get(url: string, headers: http.OutgoingHttpHeaders = {}): Promise<{ sta
   });
 }
 
+/** A member of project `projectId` (only) creates workspace `name` in it through the API; the status. */
+async function createWorkspace(url: string, who: { sub: string; username: string; projectId: string }, name: string): Promise<number> {
+  const token = await idp.memberToken({ sub: who.sub, username: who.username, projects: [{ id: who.projectId, name: who.projectId, department: 'd' }] });
+  const r = await fetch(`${url}/api/v1/workspaces`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name, projectId: who.projectId }),
+  });
+  return r.status;
+}
+
 describe('startServer: what the composition root wires', () => {
   let hub: Awaited<ReturnType<typeof hubgate>>;
 
-  beforeAll(async () => {
+  // Built for every test (not once): StrykerJS counts what startServer runs only for the test that runs it.
+  beforeEach(async () => {
+    batches.length = 0;
     hub = await hubgate({
       HUBGATE_PUBLIC_URL: PUBLIC_URL,
       HUBGATE_CREDENTIAL_SECRET_PREVIOUS: `${RETIRED_SECRET},${RETIRED_FINGERPRINT}`,
@@ -89,6 +123,7 @@ describe('startServer: what the composition root wires', () => {
       HUBGATE_HEADERS_TIMEOUT_MS: '7000',
     });
   });
+  afterEach(() => hub.close());
 
   it('listens on the configured loopback host and logs where, which Harbor, no Redis, and the version', () => {
     expect(hub.url).toBe(`http://127.0.0.1:${portOf(hub)}`);
@@ -157,16 +192,12 @@ describe('startServer: what the composition root wires', () => {
     expect(hub.server.headersTimeout).toBe(7000);
     expect(hub.server.timeout).toBe(90000);
     expect(hub.server.keepAliveTimeout).toBe(65000);
+    // checked every second, not every 30 s (Node's default)
+    expect((hub.server as http.Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval).toBe(1000);
   });
 
   it('writes audit events to the logger\'s sink and posts them to the webhook with its bearer token', async () => {
-    const token = await idp.memberToken({ sub: 'u-srv', username: 'srv-user', projects: [{ id: 'srv-p', name: 'Srv', department: 'd' }] });
-    const r = await fetch(`${hub.url}/api/v1/workspaces`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'srv-ws', projectId: 'srv-p' }),
-    });
-    expect(r.status).toBe(201);
+    expect(await createWorkspace(hub.url, { sub: 'u-srv', username: 'srv-user', projectId: 'srv-p' }, 'srv-ws')).toBe(201);
     const audit = json(hub.logs).filter((l) => l.type === 'audit');
     expect(audit.map((a) => [a.action, a.outcome, a.status])).toEqual([['workspaces_create', 'success', 201]]);
     for (let i = 0; i < 100 && batches.length === 0; i++) await new Promise((res) => setTimeout(res, 20));
@@ -312,5 +343,235 @@ describe('startServer: graceful close', () => {
     const { answer: inFlight } = await slowCreation(hub, 3000, 'close-ws-2');
     await hub.close();
     expect(await inFlight).toEqual({ error: 'ECONNRESET' });
+  });
+});
+
+/**
+ * Spies on the class `name` exported by `mod`: each construction still happens for real; returns the deps every one
+ * was given (the composition root's wiring, as the service receives it).
+ */
+function constructions<C extends abstract new (deps: never) => object>(mod: object, name: string): ConstructorParameters<C>[0][] {
+  type Deps = ConstructorParameters<C>[0];
+  const classes = mod as Record<string, new (deps: Deps) => object>;
+  const Real = classes[name];
+  const seen: Deps[] = [];
+  jest.spyOn(mod as Record<string, (deps: Deps) => object>, name).mockImplementation((deps: Deps) => {
+    seen.push(deps);
+    return new Real(deps);
+  });
+  return seen;
+}
+
+describe('startServer: what each part is built with', () => {
+  // the prototypes of the real classes (constructions() replaces the exports by spies)
+  const imagesProto = imagesModule.ImagesService.prototype;
+  const workspacesProto = workspacesModule.WorkspacesService.prototype;
+  const credentialsProto = credentialsModule.CredentialsService.prototype;
+  afterEach(() => jest.restoreAllMocks());
+
+  it('the adapters: coordination, change feeds, console-action store, registry client and metrics get their settings and the logger', async () => {
+    const coordination = jest.spyOn(coordinationModule, 'createCoordination');
+    const feeds = jest.spyOn(changeFeedModule, 'createChangeFeed');
+    const store = jest.spyOn(consoleActionsModule, 'createConsoleActionStore');
+    const registry = jest.spyOn(registryClientModule, 'createRegistryClient');
+    const metrics = jest.spyOn(metricsModule, 'createMetrics');
+    const logger = createLogger('info', () => undefined);
+    const config = testConfig({ harborUrl: harbor.url, idp, env: { HUBGATE_LOCK_QUARANTINE_MS: '1234', HUBGATE_ACTIVITY_ATTRIBUTION_DAYS: '7' } });
+    running.push(await startServer(config, { logger }));
+    expect(coordination.mock.calls).toStrictEqual([[{ redisUrl: undefined, logger, lockQuarantineMs: 1234 }]]);
+    expect(feeds.mock.calls).toStrictEqual([[{ name: 'workspaces', redisUrl: undefined, logger }], [{ name: 'images', redisUrl: undefined, logger }]]);
+    expect(store.mock.calls).toStrictEqual([[{ redisUrl: undefined, keepDays: 7, logger }]]);
+    // Harbor's REST timeout is 5 s here; blob transfers get at least a minute
+    expect(registry.mock.calls).toStrictEqual([
+      [{ baseUrl: harbor.url, username: ADMIN_USERNAME, password: ADMIN_PASSWORD, timeoutMs: 60000, retries: config.harbor.retries, chunkBytes: config.uploads.chunkBytes, logger }],
+    ]);
+    expect(metrics.mock.calls).toStrictEqual([[{ version: VERSION }]]);
+  });
+
+  it('the services: key grace and announcement, monitors, login throttle, attribution store; each callback hands its arguments to the service that answers', async () => {
+    const credentials = constructions<typeof credentialsModule.CredentialsService>(credentialsModule, 'CredentialsService');
+    const workspaces = constructions<typeof workspacesModule.WorkspacesService>(workspacesModule, 'WorkspacesService');
+    const images = constructions<typeof imagesModule.ImagesService>(imagesModule, 'ImagesService');
+    const gc = constructions<typeof gcModule.GcService>(gcModule, 'GcService');
+    const uploads = constructions<typeof uploadsModule.UploadsService>(uploadsModule, 'UploadsService');
+    const activity = constructions<typeof activityModule.ActivityService>(activityModule, 'ActivityService');
+    const retention = constructions<typeof retentionModule.RetentionService>(retentionModule, 'RetentionService');
+    const monitor = constructions<typeof monitorModule.HarborMonitor>(monitorModule, 'HarborMonitor');
+    const routers = jest.spyOn(registryRouterModule, 'createRegistryRouter');
+    const store = jest.spyOn(consoleActionsModule, 'createConsoleActionStore');
+    const quotaMonitor = jest.spyOn(WorkspacePoliciesService.prototype, 'startMonitor');
+    const warm = jest.spyOn(imagesProto, 'warm');
+    const metricsMade = jest.spyOn(metricsModule, 'createMetrics');
+    const front = jest.spyOn(appModule, 'createFront');
+    const logger = createLogger('info', () => undefined);
+    const config = testConfig({
+      harborUrl: harbor.url,
+      idp,
+      env: {
+        HUBGATE_CREDENTIAL_KEY_GRACE_SECONDS: '30',
+        HUBGATE_QUOTA_POLL_SECONDS: '45',
+        HUBGATE_LOGIN_MAX_FAILURES: '3',
+        HUBGATE_LOGIN_MAX_FAILURES_PER_ADDRESS: '9',
+        HUBGATE_LOGIN_FAILURE_WINDOW_SECONDS: '60',
+        HUBGATE_LOGIN_BLOCK_SECONDS: '120',
+      },
+    });
+    const hub = await startServer(config, { logger });
+    running.push(hub);
+
+    // a key grace of 30 s: announced every 10 s (a third of it, and never less often than every 20 s)
+    expect(credentials.map((d) => [d.keyGraceMs, d.announceMs])).toEqual([[30000, 10000]]);
+    expect(monitor.map((d) => [d.intervalMs, d.logger])).toStrictEqual([[60000, logger]]);
+    expect(retention.map((d) => d.logger)).toStrictEqual([logger]);
+    expect(activity.map((d) => [d.adminUsername, d.robotPrefix, d.consoleActions])).toStrictEqual([[ADMIN_USERNAME, config.harbor.robotPrefix, store.mock.results[0].value]]);
+    expect(routers.mock.calls.map(([d]) => d.throttle)).toStrictEqual([{ maxFailuresPerUser: 3, maxFailuresPerAddress: 9, windowSeconds: 60, blockSeconds: 120 }]);
+    // registry requests skip Express (the same answers, less work per request): the front gets the router
+    expect(front.mock.calls.map(([, d]) => [d.logger, d.metrics, d.registryRouter])).toStrictEqual([[logger, metricsMade.mock.results[0].value, routers.mock.results[0].value]]);
+    expect(quotaMonitor.mock.calls).toEqual([[45000]]);
+    // HUBGATE_IMAGES_WARM_ON_START is false in the test configuration
+    expect(warm.mock.calls).toEqual([]);
+    // no Redis: this process is alone
+    expect(uploads[0].shared()).toBe(false);
+
+    // A successful console call is remembered for the activity view, under its workspace.
+    const remember = jest.spyOn(store.mock.results[0].value as ConsoleActionStore, 'remember');
+    expect(await createWorkspace(hub.url, { sub: 'u-wire', username: 'wirer', projectId: 'wire-p' }, 'wire-ws')).toBe(201);
+    expect(remember.mock.calls).toEqual([['wire-ws', expect.objectContaining({ userId: 'u-wire', username: 'wirer', action: 'workspaces_create' })]]);
+
+    const protectedVersion = jest.spyOn(WorkspacePoliciesService.prototype, 'protectedVersion').mockResolvedValue('immutable rule 3');
+    expect(await workspaces[0].protectedVersion?.('ws-a')).toBe('immutable rule 3');
+    expect(protectedVersion.mock.calls).toEqual([['ws-a']]);
+    const ruleFor = jest.spyOn(WorkspacePoliciesService.prototype, 'ruleFor').mockResolvedValue('rule 4');
+    expect(await images[0].immutableRule?.('ws-a', 'app', 'v1')).toBe('rule 4');
+    expect(ruleFor.mock.calls).toEqual([['ws-a', 'app', 'v1']]);
+    // the image statistics fill compacts the heap once it grew by 48 MB
+    const collect = jest.spyOn(runtimeModule, 'collectGarbageIfGrown').mockReturnValue(false);
+    images[0].compact?.();
+    expect(collect.mock.calls).toEqual([[50331648]]);
+    const invalidate = jest.spyOn(imagesProto, 'invalidate').mockResolvedValue();
+    await uploads[0].invalidate('ws-a', ['ws-a/app']);
+    await routers.mock.calls[0][0].onManifestChange?.('ws-a/tool');
+    expect(invalidate.mock.calls).toEqual([[['ws-a/app']], [['ws-a/tool']]]);
+    const list = jest.spyOn(workspacesProto, 'list').mockResolvedValue({ items: [{ name: 'ws-a' }, { name: 'ws-b' }] } as never);
+    const member: Principal = { userId: 'u1', username: 'm', isCloudAdmin: false, projects: [] };
+    expect(await gc[0].visibleWorkspaces?.(member)).toEqual(new Set(['ws-a', 'ws-b']));
+    expect(list.mock.calls).toEqual([[member, { page: 1, pageSize: Number.MAX_SAFE_INTEGER }]]);
+    const verify = jest.spyOn(credentialsProto, 'verify').mockResolvedValue(null);
+    expect(await routers.mock.calls[0][0].verify('robot-x', 'pw')).toBeNull();
+    expect(verify.mock.calls).toEqual([['robot-x', 'pw']]);
+
+    // catalogue updates are counted by kind, with the repositories they re-read
+    images[0].onSync?.('delta', 4);
+    const metrics = ((await get(`${hub.url}/metrics`)) as { body: string }).body.split('\n').filter((l) => l.startsWith('hubgate_image_catalog_'));
+    expect(metrics).toEqual(['hubgate_image_catalog_syncs_total{kind="delta"} 1', 'hubgate_image_catalog_repositories_total{kind="delta"} 4']);
+  });
+});
+
+describe('startServer: with Redis', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(() => redis.close());
+  afterEach(() => jest.restoreAllMocks());
+
+  it('logs that Redis is configured, probes it for /readyz and shares state through it', async () => {
+    const monitor = constructions<typeof monitorModule.HarborMonitor>(monitorModule, 'HarborMonitor');
+    const uploads = constructions<typeof uploadsModule.UploadsService>(uploadsModule, 'UploadsService');
+    const hub = await hubgate({ REDIS_URL: redis.url });
+    try {
+      expect(json(hub.logs).filter((l) => l.msg === 'hubgate listening').map((l) => l.redis)).toEqual(['configured']);
+      // no offline queue: the probe answers 1 once the connection is up
+      let up = await monitor[0].redisUp();
+      for (let i = 0; i < 100 && up !== 1; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        up = await monitor[0].redisUp();
+      }
+      expect(up).toBe(1);
+      expect(uploads[0].sharedConfigured).toBe(true);
+      expect(uploads[0].shared()).toBe(true);
+    } finally {
+      await hub.close();
+    }
+  });
+});
+
+describe('startServer: listening address and start-up errors', () => {
+  it('on a named host, its URL names that host; on the IPv6 wildcard, the IPv4 loopback address', async () => {
+    const named = await hubgate({ HUBGATE_HOST: 'localhost' });
+    expect(named.url).toBe(`http://localhost:${portOf(named)}`);
+    const v6 = await hubgate({ HUBGATE_HOST: '::' });
+    expect((v6.server.address() as AddressInfo).address).toBe('::');
+    expect(v6.url).toBe(`http://127.0.0.1:${portOf(v6)}`);
+    expect(await get(`${v6.url}/healthz`)).toEqual({ status: 200, body: '{"status":"alive"}' });
+  });
+
+  it('a port already in use: startServer rejects with EADDRINUSE', async () => {
+    const first = await hubgate();
+    await expect(hubgate({ HUBGATE_PORT: String(portOf(first)) })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+  });
+
+  it('only a POST to /api/v1/workspaces/<name>/uploads is an upload: its connection loses the client idle timeout', async () => {
+    const hub = await hubgate({ HUBGATE_CLIENT_IDLE_TIMEOUT_MS: '90000' });
+    const seen: [string, number | undefined][] = [];
+    // (Express has cut its mount path off req.url by now: originalUrl is the one sent)
+    hub.server.on('request', (req: http.IncomingMessage & { originalUrl?: string }) => seen.push([`${req.method} ${req.originalUrl}`, req.socket.timeout]));
+    const send = (method: string, p: string) =>
+      new Promise<void>((resolve, reject) => {
+        const req = http.request(`${hub.url}${p}`, { method, agent: false, headers: { 'Content-Length': '0' } }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const calls: [string, string][] = [
+      ['POST', '/api/v1/workspaces/ws/uploads'],
+      ['POST', '/api/v1/workspaces/ws/uploads/?chunked=1'],
+      ['PUT', '/api/v1/workspaces/ws/uploads'],
+      ['POST', '/api/v1/workspaces'],
+      ['POST', '/x/api/v1/workspaces/ws/uploads'],
+    ];
+    for (const [method, p] of calls) await send(method, p);
+    expect(seen).toEqual([
+      ['POST /api/v1/workspaces/ws/uploads', 0],
+      ['POST /api/v1/workspaces/ws/uploads/?chunked=1', 0],
+      ['PUT /api/v1/workspaces/ws/uploads', 90000],
+      ['POST /api/v1/workspaces', 90000],
+      ['POST /x/api/v1/workspaces/ws/uploads', 90000],
+    ]);
+  });
+});
+
+describe('VERSION', () => {
+  // src/server.ts reads ../package.json; built, as dist/src/server.js, ../../package.json
+  const beside = path.resolve(__dirname, '../../package.json');
+  const above = path.resolve(__dirname, '../../../package.json');
+  const missing = () => {
+    throw new Error('no such file');
+  };
+  const loaded = (): string => {
+    let version = '';
+    jest.isolateModules(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      version = (require('../../src/server') as { VERSION: string }).VERSION;
+    });
+    return version;
+  };
+  afterEach(() => {
+    jest.dontMock(beside);
+    jest.dontMock(above);
+  });
+
+  it('without a package.json beside src/, the one above it', () => {
+    jest.doMock(beside, missing);
+    jest.doMock(above, () => ({ version: '9.8.7' }), { virtual: true });
+    expect(loaded()).toBe('9.8.7');
+  });
+
+  it('without either: 0.0.0', () => {
+    jest.doMock(beside, missing);
+    jest.doMock(above, missing, { virtual: true });
+    expect(loaded()).toBe('0.0.0');
   });
 });

@@ -28,7 +28,8 @@ export function auditTarget(path: string, body: unknown): AuditTarget {
   }
   const proj = /^\/projects\/([^/]+)\//.exec(path);
   if (proj) t.projectId = decode(proj[1]);
-  if (body && typeof body === 'object' && !Array.isArray(body) && !Buffer.isBuffer(body)) {
+  // (a primitive body, e.g. a JSON string, has none of the fields: it needs no check of its own)
+  if (body && !Array.isArray(body) && !Buffer.isBuffer(body)) {
     const b = body as Record<string, unknown>;
     for (const k of BODY_FIELDS) {
       const v = b[k];
@@ -55,6 +56,8 @@ export function auditCalls(trail: AuditTrail) {
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!WRITE_METHODS.has(req.method)) return next();
     const started = Date.now();
+    // The duration on the monotonic clock: a wall-clock step (NTP) during the call would skew it, even below zero.
+    const t0 = performance.now();
     const path = req.path;
     res.on('finish', () => {
       const ctx = currentContext();
@@ -74,7 +77,7 @@ export function auditCalls(trail: AuditTrail) {
         outcome: status < 400 ? 'success' : status === 401 || status === 403 || status === 404 ? 'denied' : 'failure',
         status,
         ...(errorCode ? { errorCode } : {}),
-        durationMs: Date.now() - started,
+        durationMs: Math.round(performance.now() - t0),
       });
     });
     next();

@@ -63,6 +63,7 @@ async function only(events: AuditEvent[]): Promise<AuditEvent> {
 describe('audited API calls', () => {
   beforeEach(() => {
     jest.spyOn(Date, 'now').mockReturnValue(T0);
+    jest.spyOn(performance, 'now').mockReturnValue(5000);
   });
   afterEach(() => jest.restoreAllMocks());
 
@@ -84,6 +85,23 @@ describe('audited API calls', () => {
       status: 202,
       durationMs: 0,
     });
+  });
+
+  it('the duration is measured on the monotonic clock: a wall-clock step back during the call does not skew it', async () => {
+    const monotonic = jest.spyOn(performance, 'now').mockReturnValue(1000.4);
+    const wall = jest.spyOn(Date, 'now').mockReturnValue(T0);
+    const events: AuditEvent[] = [];
+    const app = express();
+    app.use(auditCalls(new AuditTrail({ sink: (l) => events.push(JSON.parse(l) as AuditEvent) })));
+    app.post('/gc', (_req, res) => {
+      // while the call runs, 250.2 ms pass and the wall clock is set back a minute (an NTP step)
+      monotonic.mockReturnValue(1250.6);
+      wall.mockReturnValue(T0 - 60_000);
+      res.status(202).json({});
+    });
+    expect((await request(app).post('/gc')).status).toBe(202);
+    const e = await only(events);
+    expect([e.time, e.durationMs]).toEqual(['2026-12-05T12:00:00.000Z', 250]);
   });
 
   it('a member: the projects they joined, by id; PUT, PATCH and DELETE are audited too, reads are not', async () => {

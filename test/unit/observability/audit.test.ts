@@ -165,6 +165,17 @@ describe('audit targets', () => {
     expect(auditTarget('/workspaces/ws', { name: 'renamed', access: { nested: true }, enabled: false, schedule: 's'.repeat(300) })).toEqual({ workspace: 'ws', name: 'renamed', enabled: false, schedule: 's'.repeat(256) });
   });
 
+  it('only paths that start with /workspaces/ or /projects/ name a target; "/versions" is cut only at the end; a null body, absent or non-text fields add no key', () => {
+    expect(auditTarget('/gc/workspaces/ws', undefined)).toStrictEqual({});
+    expect(auditTarget('/gc/projects/p1/credentials', undefined)).toStrictEqual({});
+    expect(auditTarget('/workspaces/ws/images/team/versions/app/versions', undefined)).toStrictEqual({ workspace: 'ws', image: 'team/versions/app' });
+    expect(auditTarget('/workspaces', null)).toStrictEqual({});
+    expect(auditTarget('/workspaces', { projectId: 'p1' })).toStrictEqual({ projectId: 'p1' });
+    expect(auditTarget('/workspaces/ws', { department: { x: 1 }, images: ['team/app'] })).toStrictEqual({ workspace: 'ws' });
+    const items = Array.from({ length: 150 }, (_, i) => ({ workspace: 'ws', image: `i${i}` }));
+    expect(auditTarget('/images', { items }).items).toStrictEqual(items.slice(0, 100));
+  });
+
   it('console actions for attribution: successful calls with a workspace only, one per batch item', () => {
     expect(consoleActionsOf(event(1))).toEqual([
       { workspace: 'ws', action: { start: 1_700_000_000_001, end: 1_700_000_000_006, userId: 'u1', username: 'alice', action: 'image_versions_delete', requestId: 'req-1', image: 'app' } },
