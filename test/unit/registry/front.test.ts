@@ -1,7 +1,8 @@
 /**
  * The server's front handler (app.ts `createFront`): registry requests skip Express's router walk, and must be
  * answered exactly as through the Express app — request id echo, error envelope, access-log line by operation
- * id, metrics — while every other path still goes to the app.
+ * id, metrics — while every other path still goes to the app. What a registry request the router does not take
+ * (or that throws) ends in, and createFront over createApp: test/unit/http/app.rules.test.ts (the HTTP suites).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -226,50 +227,5 @@ describe('front handler (registry fast path)', () => {
     expect(seen.at(-1)?.headers['x-request-id']).toBe(r.headers['x-request-id']);
     expect(seen.at(-1)?.headers.cookie).toBeUndefined();
     expect(viaFront.logs.some((l) => (JSON.parse(l) as { operation?: string }).operation === 'v2_manifest')).toBe(true);
-  });
-});
-
-describe('front handler: a registry request the router does not take, or that throws', () => {
-  const logger = createLogger('error', () => undefined);
-  /** An app that answers 299 for anything it gets, and a front with `router` in front of it. */
-  function frontWith(router: (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => void, poweredBy = false) {
-    const app = express();
-    if (!poweredBy) app.disable('x-powered-by');
-    app.use((_req, res) => {
-      res.status(299).end('app');
-    });
-    return http.createServer(createFront(app, { logger, metrics: createMetrics({ defaultMetrics: false }), registryRouter: router }));
-  }
-  const envelope = (r: request.Response) => r.body as unknown;
-
-  it('no registry router: the app itself is the listener', () => {
-    const app = express();
-    expect(createFront(app, { logger, metrics: createMetrics({ defaultMetrics: false }) })).toBe(app);
-  });
-
-  it.each([[undefined], ['route'], ['router']])('next(%p): 404 naming the path', async (err) => {
-    const r = await request(frontWith((_req, _res, next) => next(err))).get('/v2/alpha/app/tags/list?n=1');
-    expect(r.status).toBe(404);
-    expect(envelope(r)).toEqual({ errors: [{ code: 'NOT_FOUND', message: 'path /v2/alpha/app/tags/list was not found' }] });
-  });
-
-  it('next(error) and a router that throws: the error handler answers', async () => {
-    const passed = await request(frontWith((_req, _res, next) => next(new AppError('forbidden', 'no pushing here')))).get('/v2/x/manifests/1');
-    expect(passed.status).toBe(403);
-    expect(envelope(passed)).toEqual({ errors: [{ code: 'FORBIDDEN', message: 'no pushing here' }] });
-    const thrown = await request(
-      frontWith(() => {
-        throw new AppError('conflict', 'thrown by the router');
-      }),
-    ).get('/v2/x/manifests/1');
-    expect(thrown.status).toBe(409);
-    expect(envelope(thrown)).toEqual({ errors: [{ code: 'CONFLICT', message: 'thrown by the router' }] });
-  });
-
-  it('an app that sends X-Powered-By takes registry paths too (the fast path would drop the header)', async () => {
-    const r = await request(frontWith((_req, res) => res.end('router'), true)).get('/v2/');
-    expect([r.status, r.text]).toEqual([299, 'app']);
-    const fast = await request(frontWith((_req, res) => res.end('router'))).get('/v2/');
-    expect([fast.status, fast.text]).toEqual([200, 'router']);
   });
 });
