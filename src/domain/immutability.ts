@@ -13,15 +13,15 @@ import type { HarborImmutableRule } from '../ports/harbor-limits';
  */
 /** Does the doublestar `pattern` select `value`? An empty pattern selects everything (Harbor's selector does so). */
 export function globMatch(pattern: string, value: string): boolean {
-  return selects({ decoration: 'matches', pattern }, value) === true;
+  return selects({ pattern }, value) === true;
 }
 
 /**
- * A selector's verdict on `value`, `excludes` decorations inverting it; `undefined` when Harbor's matcher would
- * fail on the pattern (malformed) — Harbor then calls no tag of the project immutable — or when the answer is too
- * costly to compute here (Harbor decides at the tag PUT).
+ * A selector's verdict on `value`, `excludes` decorations inverting it (no decoration, or any other, selects as is);
+ * `undefined` when Harbor's matcher would fail on the pattern (malformed) — Harbor then calls no tag of the project
+ * immutable — or when the answer is too costly to compute here (Harbor decides at the tag PUT).
  */
-function selects(sel: { decoration: string; pattern: string }, value: string): boolean | undefined {
+function selects(sel: { decoration?: string; pattern: string }, value: string): boolean | undefined {
   const verdict = sel.pattern === '' ? 'match' : doublestar(sel.pattern, value);
   if (verdict !== 'match' && verdict !== 'miss') return undefined;
   return (verdict === 'match') !== (sel.decoration === 'excludes' || sel.decoration === 'repoExcludes');

@@ -91,8 +91,9 @@ const counted = async (metrics: ReturnType<typeof createMetrics>, operation: str
 // Each test builds its own router: the CSP and config.json are computed when the router is built, and StrykerJS
 // (coverageAnalysis perTest) credits only code that runs inside a test, not in beforeAll.
 describe('the console at /console', () => {
-  it('serves the page with a strict CSP (no inline code; only the issuer besides itself), never cached', async () => {
-    const app = build({ consoleUi: consoleUi(dir) });
+  it('serves the page with a strict CSP (no inline code; only the issuer besides itself), never cached, counted as console_page', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const app = build({ consoleUi: consoleUi(dir), metrics });
     const res = await request(app).get('/console/');
     expect(res.status).toBe(200);
     expect(res.text).toContain('assets/app-ABC.js');
@@ -102,6 +103,16 @@ describe('the console at /console', () => {
     expect((await request(app).get('/console/images/own')).text).toContain('app-ABC.js');
     expect((await request(app).get('/console')).headers.location).toBe('/console/');
     expect((await request(app).get('/')).headers.location).toBe('/console/');
+    expect(await counted(metrics, 'console_page', '2xx')).toEqual(['hubgate_http_requests_total{operation="console_page",method="GET",status_class="2xx"} 2']);
+    expect(await counted(metrics, 'console_page', '3xx')).toEqual(['hubgate_http_requests_total{operation="console_page",method="GET",status_class="3xx"} 1']);
+  });
+
+  it('the page is not served where a path only ends like a client route: under assets/, or below a segment with a dot', async () => {
+    const app = build({ consoleUi: consoleUi(dir) });
+    for (const p of ['/console/assets/nope', '/console/assets/sub/route', '/console/v1.2/images']) {
+      const r = await request(app).get(p);
+      expect({ p, status: r.status, page: r.text.includes('app-ABC.js') }).toEqual({ p, status: 404, page: false });
+    }
   });
 
   it("the CSP's connect-src names the issuer's origin only (no path, port kept)", () => {
@@ -111,12 +122,14 @@ describe('the console at /console', () => {
     );
   });
 
-  it('serves hashed assets cached for a year; nothing outside assets/, no traversal', async () => {
-    const app = build({ consoleUi: consoleUi(dir) });
+  it('serves hashed assets cached for a year, counted as console_asset; nothing outside assets/, no traversal', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const app = build({ consoleUi: consoleUi(dir), metrics });
     const res = await request(app).get('/console/assets/app-ABC.js');
     expect(res.status).toBe(200);
     expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
     expectSecured(res);
+    expect(await counted(metrics, 'console_asset', '2xx')).toEqual(['hubgate_http_requests_total{operation="console_asset",method="GET",status_class="2xx"} 1']);
     for (const p of ['/console/assets/../secret.txt', '/console/assets/%2e%2e/secret.txt', '/console/secret.txt', '/console/assets/nope.js']) {
       const r = await request(app).get(p);
       expect({ p, status: r.status, leaked: r.text.includes('outside the assets folder') }).toEqual({ p, status: 404, leaked: false });

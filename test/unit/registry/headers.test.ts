@@ -44,6 +44,12 @@ describe('WWW-Authenticate rewriting', () => {
     expect(rewriteChallenge(' bearer   service="harbor-registry"', REALM)).toBe('Bearer realm="https://hub.ecns.io/service/token",service="harbor-registry"');
   });
 
+  it("names hubgate's token endpoint under the public URL as the realm", () => {
+    // REALM above is computed when the file loads; this pins the value itself, inside a test.
+    expect(tokenRealm(PUBLIC)).toBe('https://hub.ecns.io/service/token');
+    expect(tokenRealm('http://127.0.0.1:8443')).toBe('http://127.0.0.1:8443/service/token');
+  });
+
   it("builds hubgate's own challenge", () => {
     expect(bearerChallenge(REALM, 'repository:a/b:pull')).toBe('Bearer realm="https://hub.ecns.io/service/token",service="harbor-registry",scope="repository:a/b:pull"');
     expect(bearerChallenge(REALM)).toBe('Bearer realm="https://hub.ecns.io/service/token",service="harbor-registry"');
@@ -101,6 +107,13 @@ describe('response and request header hygiene', () => {
       'docker-distribution-api-version': 'registry/2.0',
       'content-length': '12',
     });
+  });
+
+  it('an answer without challenge or Location gains neither header (no key, not even an undefined one)', () => {
+    const h: IncomingHttpHeaders = { 'content-type': 'application/octet-stream', 'content-length': '3', 'set-cookie': ['sid=abc; Path=/'] };
+    rewriteResponseHeaders(h, PUBLIC, upstreamHostsOf('http://harbor-core'));
+    expect(Object.keys(h)).toEqual(['content-type', 'content-length']);
+    expect(h).toStrictEqual({ 'content-type': 'application/octet-stream', 'content-length': '3' });
   });
 
   it('rewrites every line of a repeated WWW-Authenticate', () => {
