@@ -34,8 +34,9 @@ export function auditTarget(path: string, body: unknown): AuditTarget {
     for (const k of BODY_FIELDS) {
       const v = b[k];
       if (v === undefined) continue;
+      if (k === 'items' && !Array.isArray(v)) continue; // a list only: the activity feed maps over it
       if (k === 'tags' && Array.isArray(v)) t.tags = v.slice(0, MAX_LIST).map(text).filter((x): x is string => x !== undefined);
-      else if (k === 'items' && Array.isArray(v))
+      else if (k === 'items')
         t.items = v
           .slice(0, MAX_LIST)
           .filter((x): x is Record<string, unknown> => !!x && typeof x === 'object')

@@ -143,6 +143,10 @@ describe('audit targets', () => {
     expect(auditTarget('/workspaces', { name: 'new-ws', projectId: 'p1', access: 'private' })).toEqual({ workspace: 'new-ws', projectId: 'p1', access: 'private' });
     expect(auditTarget('/projects/p%201/credentials/rotate', undefined)).toEqual({ projectId: 'p 1' });
     expect(auditTarget('/images', { items: [{ workspace: 'a', image: 'b', secret: 's' }] })).toEqual({ items: [{ workspace: 'a', image: 'b' }] });
+    // `items` that is not a list is left out, never recorded as text the activity feed would map over; `tags` and
+    // `images` may be text (an immutable rule's patterns)
+    expect(auditTarget('/images', { items: 'ws/app' })).toStrictEqual({});
+    expect(auditTarget('/workspaces/ws/immutable-rules', { tags: 'v*', images: '**' })).toStrictEqual({ workspace: 'ws', tags: 'v*', images: '**' });
     expect(auditTarget('/workspaces/ws/retention/runs', { dryRun: true })).toEqual({ workspace: 'ws', dryRun: true });
     expect(auditTarget('/gc', { dryRun: false, deleteUntagged: true })).toEqual({ dryRun: false, deleteUntagged: true });
     expect(auditTarget('/workspaces/ws/quota', { limit: '10GiB' })).toEqual({ workspace: 'ws', limit: '10GiB' });
