@@ -41,6 +41,8 @@ import type { ConsoleActionStore } from '../../src/ports/console-actions';
 const PUBLIC_URL = 'https://hub.example.test';
 const RETIRED_SECRET = 'retired-credential-secret-0123456789abcdef';
 const RETIRED_FINGERPRINT = '0123456789abcdef';
+/** A retired secret that merely starts like a fingerprint: still a secret. */
+const RETIRED_HEX_LED = 'fedcba9876543210-retired-secret-material';
 const WEBHOOK_TOKEN = 'audit-webhook-token-5f1e2d3c';
 
 let harbor: HarborDouble;
@@ -116,7 +118,7 @@ describe('startServer: what the composition root wires', () => {
     batches.length = 0;
     hub = await hubgate({
       HUBGATE_PUBLIC_URL: PUBLIC_URL,
-      HUBGATE_CREDENTIAL_SECRET_PREVIOUS: `${RETIRED_SECRET},${RETIRED_FINGERPRINT}`,
+      HUBGATE_CREDENTIAL_SECRET_PREVIOUS: `${RETIRED_SECRET},${RETIRED_FINGERPRINT},${RETIRED_HEX_LED}`,
       HUBGATE_AUDIT_WEBHOOK_URL: webhookUrl,
       HUBGATE_AUDIT_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
       HUBGATE_CLIENT_IDLE_TIMEOUT_MS: '90000',
@@ -174,11 +176,12 @@ describe('startServer: what the composition root wires', () => {
     });
   });
 
-  it('masks the admin password, the credential secret, a retired secret and the webhook token in every log line; a retired key fingerprint is no secret', () => {
+  it('masks the admin password, the credential secret, retired secrets (one led by 16 hex digits) and the webhook token in every log line; a retired key fingerprint is no secret', () => {
     const lines: string[] = [];
     const log = createLogger('info', (l) => lines.push(l));
-    for (const value of [ADMIN_PASSWORD, CREDENTIAL_SECRET, RETIRED_SECRET, WEBHOOK_TOKEN, RETIRED_FINGERPRINT]) log.info(`value ${value} end`, { note: `<${value}>` });
+    for (const value of [ADMIN_PASSWORD, CREDENTIAL_SECRET, RETIRED_SECRET, RETIRED_HEX_LED, WEBHOOK_TOKEN, RETIRED_FINGERPRINT]) log.info(`value ${value} end`, { note: `<${value}>` });
     expect(json(lines).map((l) => [l.msg, l.note])).toEqual([
+      ['value [redacted] end', '<[redacted]>'],
       ['value [redacted] end', '<[redacted]>'],
       ['value [redacted] end', '<[redacted]>'],
       ['value [redacted] end', '<[redacted]>'],

@@ -183,7 +183,10 @@ describe('createFront over createApp', () => {
    * A stand-in registry router: answers /v2… and /service/token… with the URL and whether the request came
    * through Express (`app` on its prototype) or as node's plain object; passes anything else on.
    */
+  /** Every request the router was asked about, as `plain <url>` (the bare node request) or `express <url>`. */
+  const asked: string[] = [];
   const registryRouter: PlainHandler = (req, res, next) => {
+    asked.push(`${'app' in req ? 'express' : 'plain'} ${req.url}`);
     if (!/^\/(?:v2|service\/token)/.test(req.url ?? '')) return next();
     res.setHeader('Content-Type', 'text/plain');
     res.end(`registry ${'app' in req ? 'express' : 'plain'} ${req.url}`);
@@ -193,12 +196,16 @@ describe('createFront over createApp', () => {
   it('registry paths reach the router on the plain node request, without X-Powered-By; other paths go through the app', async () => {
     await withKit({ registryRouter }, async (k) => {
       const front = frontOf(k.app);
-      for (const path of ['/v2/', '/v2', '/v2/team/app/manifests/v1?x=1', '/service/token?service=harbor-registry']) {
+      for (const path of ['/v2/', '/v2', '/v2?x=1', '/v2/team/app/manifests/v1?x=1', '/service/token', '/service/token?service=harbor-registry']) {
         const res = await request(front).get(path);
         expect([res.status, res.text, res.headers['x-powered-by']]).toEqual([200, `registry plain ${path}`, undefined]);
       }
       // not a registry path: through the app, where the router (mounted before the API) still sees it
       expect((await request(front).get('/v2x')).text).toBe('registry express /v2x');
+      // a registry path only from the start: this one goes to the app (whose router declines it), its 404
+      asked.length = 0;
+      expect(answer(await request(front).get('/x/v2/'))).toEqual(envelope(404, 'NOT_FOUND', 'path /x/v2/ was not found'));
+      expect(asked).toEqual(['express /x/v2/']);
       expect((await request(front).get('/healthz')).body).toEqual({ status: 'alive' });
       expect(answer(await request(front).get('/nowhere'))).toEqual(envelope(404, 'NOT_FOUND', 'path /nowhere was not found'));
       // the app alone hands the router Express's request
