@@ -34,13 +34,14 @@ export function auditTarget(path: string, body: unknown): AuditTarget {
     for (const k of BODY_FIELDS) {
       const v = b[k];
       if (v === undefined) continue;
-      if (k === 'items' && !Array.isArray(v)) continue; // a list only: the activity feed maps over it
-      if (k === 'tags' && Array.isArray(v)) t.tags = v.slice(0, MAX_LIST).map(text).filter((x): x is string => x !== undefined);
-      else if (k === 'items')
-        t.items = v
-          .slice(0, MAX_LIST)
-          .filter((x): x is Record<string, unknown> => !!x && typeof x === 'object')
-          .map((x) => ({ workspace: text(x.workspace) ?? '', image: text(x.image) ?? '' }));
+      if (k === 'items') {
+        // a list only (anything else is left out): the activity feed maps over it
+        if (Array.isArray(v))
+          t.items = v
+            .slice(0, MAX_LIST)
+            .filter((x): x is Record<string, unknown> => !!x && typeof x === 'object')
+            .map((x) => ({ workspace: text(x.workspace) ?? '', image: text(x.image) ?? '' }));
+      } else if (k === 'tags' && Array.isArray(v)) t.tags = v.slice(0, MAX_LIST).map(text).filter((x): x is string => x !== undefined);
       else if (k === 'name' && path === '/workspaces') t.workspace = text(v);
       else if (typeof v === 'boolean' || typeof v === 'number') (t as Record<string, unknown>)[k] = v;
       else if (typeof v === 'string') (t as Record<string, unknown>)[k] = text(v);
