@@ -122,7 +122,7 @@ function multipartArchive(req: Request, fields: Overrides): AsyncIterable<Buffer
   }
   // Past a limit busboy skips the rest of a part or the parts themselves without a word: the form is refused
   // instead, so that an archive, an image name or a tag is never silently dropped or cut short.
-  let refuse: (message: string) => void = () => undefined;
+  let refuse!: (message: string) => void; // set by the executor below, which runs at once
   const closed = new Promise<void>((resolve, reject) => {
     refuse = (message) => reject(new ArchiveError('bad_multipart', message));
     bb.once('close', resolve);
