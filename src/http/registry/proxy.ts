@@ -328,7 +328,18 @@ function createHttpProxyPassThrough(opts: PassThroughOptions): PassThrough {
           // A reason phrase node:http refuses to send (a control character) would throw out of node-http-proxy's
           // write, a crash: dropped here, before node-http-proxy copies it (the status code's own phrase is sent).
           if (upstream.statusMessage && INVALID_REASON.test(upstream.statusMessage)) upstream.statusMessage = '';
+          // Harbor's hop-by-hop headers describe its connection to hubgate: node-http-proxy would copy them, and its
+          // `Connection: keep-alive` kept the client's connection open after it asked for `close`. Without them
+          // node-http-proxy sets Connection from the client's own request and Node frames the body.
+          for (const name of HOP_BY_HOP_RESPONSE) delete upstream.headers[name];
           rewriteResponseHeaders(upstream.headers, opts.publicUrl, hosts);
+          // Harbor cutting its answer mid-body: node-http-proxy's pipe neither ends nor cuts the client's response
+          // (the client would wait for its idle timeout): cut it, the only honest signal left.
+          upstream.on('error', (err) => {
+            if (res.writableFinished) return;
+            opts.logger.warn('registry pass-through failed mid-response', { error_code: (err as NodeJS.ErrnoException).code });
+            res.destroy();
+          });
           // A client that disconnects mid-download: stop reading from Harbor and free the socket.
           // Stryker disable next-line StringLiteral,BlockStatement: equivalent, the proxyReq 'close' handler above destroys the request, whose socket this response shares
           res.once('close', () => {
@@ -355,6 +366,9 @@ function createHttpProxyPassThrough(opts: PassThroughOptions): PassThrough {
             r.destroy();
             return;
           }
+          // The rest of an upload body is read and dropped, so a kept-alive client connection carries its next
+          // request after this answer (node-http-proxy left it unread).
+          req.resume();
           if (idleCut.has(req)) {
             opts.logger.warn('registry backend timed out', { error_code: code, idle_timeout_ms: idleTimeoutMs });
             sendError(r, 504, 'UPSTREAM_TIMEOUT', 'the registry backend did not answer in time, try again later');

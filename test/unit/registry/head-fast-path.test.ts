@@ -34,11 +34,14 @@ describe('HEAD fast path', () => {
   const received: string[] = [];
   /** One promise per connection Harbor's stand-in accepted, settled when it closes. */
   const closes: Promise<void>[] = [];
+  /** Every connection Harbor's stand-in accepted. */
+  const sockets = new Set<net.Socket>();
   /** Called after each request head Harbor's stand-in receives. */
   let onHead = (): void => undefined;
 
   beforeAll(async () => {
     upstream = net.createServer((sock) => {
+      sockets.add(sock);
       sock.on('error', () => undefined);
       closes.push(new Promise((r) => sock.once('close', () => r())));
       let buf = '';
@@ -59,7 +62,14 @@ describe('HEAD fast path', () => {
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     port = (upstream.address() as AddressInfo).port;
   });
-  afterAll(() => new Promise<void>((r) => upstream.close(() => r())));
+  // The fronts' keep-alive agents would hold their sockets for their idle time (30 s): closed here.
+  afterAll(
+    () =>
+      new Promise<void>((r) => {
+        for (const sock of sockets) sock.destroy();
+        upstream.close(() => r());
+      }),
+  );
 
   /**
    * The pass-through on a random loopback port. `extra`: further options, and `prepare`, run on each request

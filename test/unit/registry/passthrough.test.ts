@@ -260,19 +260,6 @@ describe.each(PROXY_ENGINES)('pass-through, %s engine', (engine) => {
     front = await startFront(engine, harborUrl);
   });
   afterEach(() => front.close());
-  /**
-   * A test defined for the engines named only. Three are left out for the fallback engine, which fails them (gaps
-   * of node-http-proxy underneath it, left as they are; reported with issue 16 — its fourth, request smuggling
-   * through a chunked DELETE or OPTIONS, is closed for both engines by createPassThrough, tested below):
-   * - Harbor's hop-by-hop response headers are copied to the client;
-   * - when Harbor cuts an answer mid-body the client's response is neither ended nor cut (the client waits until
-   *   hubgate's client idle timeout cuts it, and nothing is logged);
-   * - after a 502 during an upload the rest of the client's body is never read, so its kept-alive connection
-   *   carries no further request.
-   */
-  const on = (engines: ProxyEngine[], name: string, fn: () => Promise<void>, timeout?: number): void => {
-    if (engines.includes(engine)) it(name, fn, timeout);
-  };
 
   describe('what Harbor receives', () => {
     it.each(['/harbor', '/harbor/', '/harbor//'])('method, path under the Harbor URL prefix (%s, trailing slashes dropped), query as sent, Harbor Host, keep-alive', async (prefix) => {
@@ -369,10 +356,11 @@ describe.each(PROXY_ENGINES)('pass-through, %s engine', (engine) => {
       ]);
     });
 
-    on(['node'], "Harbor's hop-by-hop headers stay on its side: the client gets the front's own framing only", async () => {
+    it("Harbor's hop-by-hop headers stay on its side: the client gets the front's own framing only", async () => {
       harbor.handler = harborChallenge(harbor.port);
       const r = await call(front.url, 'GET', '/v2/alpha/app/manifests/v1');
-      expect([r.status, r.headers.filter((h) => HOP_BY_HOP.test(h))]).toStrictEqual([401, ['Connection: close', 'Transfer-Encoding: chunked']]);
+      // Names compared in lower case: node-http-proxy sets Connection (from the client's own) in lower case.
+      expect([r.status, r.headers.filter((h) => HOP_BY_HOP.test(h)).map((h) => h.toLowerCase())]).toStrictEqual([401, ['connection: close', 'transfer-encoding: chunked']]);
     });
 
     it('a HEAD on the default set-up (the node engine takes its HEAD pool): the events with the status, no body', async () => {
@@ -465,7 +453,7 @@ describe.each(PROXY_ENGINES)('pass-through, %s engine', (engine) => {
       }
     });
 
-    on(['node'], "Harbor unreachable during an upload: the client's body is drained, so its kept-alive connection carries the next request", async () => {
+    it("Harbor unreachable during an upload: the client's body is drained, so its kept-alive connection carries the next request", async () => {
       const f = await startFront(engine, `http://127.0.0.1:${await closedPort()}`);
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
       const send = (method: string, body?: Buffer) =>
@@ -501,7 +489,7 @@ describe.each(PROXY_ENGINES)('pass-through, %s engine', (engine) => {
       }
     });
 
-    on(['node'], 'Harbor cutting the connection mid-body: the client connection is cut, not ended as if complete, and one warn line', async () => {
+    it('Harbor cutting the connection mid-body: the client connection is cut, not ended as if complete, and one warn line', async () => {
       harbor.handler = (req, res) => {
         res.writeHead(200, { 'Docker-Content-Digest': 'sha256:feed', 'X-Request-Id': 'up-1' });
         res.write(Buffer.alloc(65536, 1), () => req.socket.destroy());
