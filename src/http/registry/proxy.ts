@@ -334,9 +334,9 @@ function createHttpProxyPassThrough(opts: PassThroughOptions): PassThrough {
           for (const name of HOP_BY_HOP_RESPONSE) delete upstream.headers[name];
           rewriteResponseHeaders(upstream.headers, opts.publicUrl, hosts);
           // Harbor cutting its answer mid-body: node-http-proxy's pipe neither ends nor cuts the client's response
-          // (the client would wait for its idle timeout): cut it, the only honest signal left.
+          // (the client would wait for its idle timeout): cut it, the only honest signal left. (An answer read to its
+          // end raises no error, so this never comes after the client's response finished.)
           upstream.on('error', (err) => {
-            if (res.writableFinished) return;
             opts.logger.warn('registry pass-through failed mid-response', { error_code: (err as NodeJS.ErrnoException).code });
             res.destroy();
           });
@@ -361,9 +361,12 @@ function createHttpProxyPassThrough(opts: PassThroughOptions): PassThrough {
             return;
           }
           if (r.headersSent) {
-            // Mid-body failure: the only honest signal left is to cut the connection.
-            opts.logger.warn('registry pass-through failed mid-response', { error_code: code });
-            r.destroy();
+            // Mid-body failure: the only honest signal left is to cut the connection. After a complete answer (an
+            // early 401 while the upload body was still going out, then Harbor's reset) nothing is wrong.
+            if (!r.writableFinished) {
+              opts.logger.warn('registry pass-through failed mid-response', { error_code: code });
+              r.destroy();
+            }
             return;
           }
           // The rest of an upload body is read and dropped, so a kept-alive client connection carries its next

@@ -712,9 +712,9 @@ describe('pass-through set-up and edge cases', () => {
     }
   }, 5000);
 
-  it('Harbor resetting its connection after a complete early answer: nothing is logged, the answer stands', async () => {
+  it.each(PROXY_ENGINES)('Harbor resetting its connection after a complete early answer (%s engine): nothing is logged, the answer stands', async (engine) => {
     const harbor = await earlyHarbor();
-    const f = await startFront('node', harbor.url);
+    const f = await startFront(engine, harbor.url);
     const agent = new http.Agent({ keepAlive: true });
     try {
       const { req, answer } = halfUpload(f.url, agent);
