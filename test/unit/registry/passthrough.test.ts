@@ -363,6 +363,21 @@ describe.each(PROXY_ENGINES)('pass-through, %s engine', (engine) => {
       expect([r.status, r.headers.filter((h) => HOP_BY_HOP.test(h)).map((h) => h.toLowerCase())]).toStrictEqual([401, ['connection: close', 'transfer-encoding: chunked']]);
     });
 
+    it("Harbor's own reason phrase reaches the client, not the status code's standard one", async () => {
+      const phrase = (reason: string) =>
+        new Promise<string>((resolve, reject) => {
+          harbor.handler = (_req, res) => {
+            res.writeHead(418, reason, { 'Content-Length': '0' });
+            res.end();
+          };
+          http.get(`${front.url}/v2/alpha/app/tags/list`, { agent: false }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(`${res.statusCode} ${res.statusMessage}`));
+          }).on('error', reject);
+        });
+      expect(await phrase('Short And Stout')).toBe('418 Short And Stout');
+    });
+
     it('a HEAD on the default set-up (the node engine takes its HEAD pool): the events with the status, no body', async () => {
       harbor.handler = (_req, res) => {
         res.writeHead(200, { 'Content-Length': '528', 'Docker-Content-Digest': 'sha256:abc', 'X-Request-Id': 'up-1' });
