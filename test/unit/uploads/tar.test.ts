@@ -273,8 +273,9 @@ describe('readTar: PAX headers', () => {
         message: 'the archive has an entry with an invalid size',
       });
     }
-    // each of these records is 12 bytes long: parseInt or Number would read its length as 12
-    for (const body of ['12x path=ab\n', '+12 path=ab\n']) expect({ body, ...(await refused([paxEntry(body), tarEntry('f', 'x'), END])) }).toEqual({ body, ...MALFORMED });
+    // each of these records is as long as parseInt or Number would read its length field: 12, 12, then (Number only:
+    // an exponent, a hex prefix, a trailing tab) 10, 9 and 11
+    for (const body of ['12x path=ab\n', '+12 path=ab\n', '1e1 k=abc\n', '0x9 k=ab\n', '11\t path=a\n']) expect({ body, ...(await refused([paxEntry(body), tarEntry('f', 'x'), END])) }).toEqual({ body, ...MALFORMED });
   });
 
   it('an empty PAX value deletes the keyword, also one an earlier PAX header set: the header fields apply again', async () => {
