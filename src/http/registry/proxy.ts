@@ -76,6 +76,23 @@ export function upstreamHostsOf(harborUrl: string, extra: string[] = []): string
 /** Hop-by-hop response headers: they describe Harbor's connection to hubgate, not hubgate's to the client. */
 const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade', 'trailer'];
 
+/** Harbor's answer headers made the client's, on either engine: hop-by-hop ones dropped, then rewriteResponseHeaders. */
+function toClientHeaders(h: http.IncomingHttpHeaders, publicUrl: string, hosts: readonly string[]): void {
+  for (const name of HOP_BY_HOP_RESPONSE) delete h[name];
+  rewriteResponseHeaders(h, publicUrl, hosts);
+}
+
+/**
+ * A failure after the client's answer started, on either engine: the only honest signal left is to cut the
+ * connection, with one warning. After a complete answer (an early 401 while an upload body was still going out,
+ * then Harbor's reset) nothing is wrong and nothing is done.
+ */
+function cutMidResponse(res: http.ServerResponse, logger: Logger, code: string | undefined): void {
+  if (res.writableFinished) return;
+  logger.warn('registry pass-through failed mid-response', { error_code: code });
+  res.destroy();
+}
+
 export type PassThrough = (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => void;
 
 /** Which implementation streams registry exchanges (HUBGATE_REGISTRY_PROXY_ENGINE). */
@@ -115,14 +132,7 @@ function createNodePassThrough(opts: PassThroughOptions): PassThrough {
 
   const fail = (req: http.IncomingMessage, res: http.ServerResponse, err: Error, idle: boolean): void => {
     const code = (err as NodeJS.ErrnoException).code;
-    if (res.headersSent) {
-      // Mid-body failure: the only honest signal left is to cut the connection.
-      if (!res.writableFinished) {
-        opts.logger.warn('registry pass-through failed mid-response', { error_code: code });
-        res.destroy();
-      }
-      return;
-    }
+    if (res.headersSent) return cutMidResponse(res, opts.logger, code);
     req.resume();
     if (idle) {
       opts.logger.warn('registry backend timed out', { error_code: code, idle_timeout_ms: idleTimeoutMs });
@@ -216,8 +226,7 @@ function createNodePassThrough(opts: PassThroughOptions): PassThrough {
     proxyReq.on('response', (up) => {
       upstream = up;
       const h = up.headers;
-      for (const name of HOP_BY_HOP_RESPONSE) delete h[name];
-      rewriteResponseHeaders(h, opts.publicUrl, hosts);
+      toClientHeaders(h, opts.publicUrl, hosts);
       events.onResponse?.(req, res, up.statusCode ?? 0, up);
       // Stryker disable next-line BooleanLiteral: equivalent, the client's headers are sent before Harbor's answer can fail, and fail() reads `idle` only until they are
       up.on('error', (err) => fail(req, res, err, false));
@@ -328,18 +337,13 @@ function createHttpProxyPassThrough(opts: PassThroughOptions): PassThrough {
           // A reason phrase node:http refuses to send (a control character) would throw out of node-http-proxy's
           // write, a crash: dropped here, before node-http-proxy copies it (the status code's own phrase is sent).
           if (upstream.statusMessage && INVALID_REASON.test(upstream.statusMessage)) upstream.statusMessage = '';
-          // Harbor's hop-by-hop headers describe its connection to hubgate: node-http-proxy would copy them, and its
-          // `Connection: keep-alive` kept the client's connection open after it asked for `close`. Without them
-          // node-http-proxy sets Connection from the client's own request and Node frames the body.
-          for (const name of HOP_BY_HOP_RESPONSE) delete upstream.headers[name];
-          rewriteResponseHeaders(upstream.headers, opts.publicUrl, hosts);
+          // node-http-proxy would copy Harbor's hop-by-hop headers, and its `Connection: keep-alive` kept the client's
+          // connection open after it asked for `close`. Without them node-http-proxy sets Connection from the
+          // client's own request and Node frames the body.
+          toClientHeaders(upstream.headers, opts.publicUrl, hosts);
           // Harbor cutting its answer mid-body: node-http-proxy's pipe neither ends nor cuts the client's response
-          // (the client would wait for its idle timeout): cut it, the only honest signal left. (An answer read to its
-          // end raises no error, so this never comes after the client's response finished.)
-          upstream.on('error', (err) => {
-            opts.logger.warn('registry pass-through failed mid-response', { error_code: (err as NodeJS.ErrnoException).code });
-            res.destroy();
-          });
+          // (the client would wait for its idle timeout).
+          upstream.on('error', (err) => cutMidResponse(res, opts.logger, (err as NodeJS.ErrnoException).code));
           // A client that disconnects mid-download: stop reading from Harbor and free the socket.
           // Stryker disable next-line StringLiteral,BlockStatement: equivalent, the proxyReq 'close' handler above destroys the request, whose socket this response shares
           res.once('close', () => {
@@ -360,15 +364,7 @@ function createHttpProxyPassThrough(opts: PassThroughOptions): PassThrough {
             r.destroy();
             return;
           }
-          if (r.headersSent) {
-            // Mid-body failure: the only honest signal left is to cut the connection. After a complete answer (an
-            // early 401 while the upload body was still going out, then Harbor's reset) nothing is wrong.
-            if (!r.writableFinished) {
-              opts.logger.warn('registry pass-through failed mid-response', { error_code: code });
-              r.destroy();
-            }
-            return;
-          }
+          if (r.headersSent) return cutMidResponse(r, opts.logger, code);
           // The rest of an upload body is read and dropped, so a kept-alive client connection carries its next
           // request after this answer (node-http-proxy left it unread).
           req.resume();
