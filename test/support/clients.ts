@@ -24,6 +24,7 @@ import { createLogger } from '../../src/observability/logger';
 import { startServer, type RunningServer } from '../../src/server';
 import { startHarborDouble, type HarborDouble, type HarborDoubleOptions } from '../harbor-double';
 import { connectRealHarbor, REAL_HARBOR } from './real-harbor';
+import { engineUnderTest } from './stack';
 import { freePort, startRegistry, type RunningRegistry } from './registry';
 import { startJwks, type TestIdp } from './tokens';
 import { requireTools, which } from './tools';
@@ -261,6 +262,7 @@ export async function startStack(env: Record<string, string> = {}, double: Parti
     LOG_LEVEL: 'debug',
     // redis-server starts moments before: no restart quarantine for ownership changes (see HUBGATE_LOCK_QUARANTINE_MS)
     HUBGATE_LOCK_QUARANTINE_MS: '0',
+    ...engineUnderTest(),
     ...env,
   });
   const logs: string[] = [];

@@ -9,6 +9,15 @@ export const ADMIN_PASSWORD = REAL_HARBOR?.adminPassword ?? 'Harbor12345';
 export const ADMIN_USERNAME = REAL_HARBOR?.adminUsername ?? 'admin';
 export const CREDENTIAL_SECRET = 'sandbox-credential-secret-0123456789abcdef';
 
+/**
+ * HUBGATE_TEST_REGISTRY_PROXY_ENGINE=http-proxy-middleware runs the end-to-end suites on the fallback proxy engine
+ * (HUBGATE_REGISTRY_PROXY_ENGINE), with the double or a real Harbor; a suite's own setting still wins.
+ */
+export function engineUnderTest(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const engine = env.HUBGATE_TEST_REGISTRY_PROXY_ENGINE;
+  return engine ? { HUBGATE_REGISTRY_PROXY_ENGINE: engine } : {};
+}
+
 /** A hubgate configuration pointing at a Harbor (the double, or the real one in real-Harbor mode) and a test identity provider. */
 export function testConfig(opts: { harborUrl: string; idp: TestIdp; redisUrl?: string; env?: Record<string, string> }): Readonly<Config> {
   return loadConfig({
@@ -32,6 +41,7 @@ export function testConfig(opts: { harborUrl: string; idp: TestIdp; redisUrl?: s
     // Suites count and order Harbor calls from their first request on: catalogues are built by the first list.
     HUBGATE_IMAGES_WARM_ON_START: 'false',
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
+    ...engineUnderTest(),
     ...opts.env,
   });
 }
