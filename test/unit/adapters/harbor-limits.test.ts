@@ -35,6 +35,17 @@ describe('quotas', () => {
     await expect(harbor.getProjectQuota(5)).resolves.toEqual({ id: 5, hard: -1, used: 0 });
     scope.get(`${API}/quotas`).query({ reference: 'project', reference_id: '5' }).reply(200, { not: 'a list' });
     await expect(harbor.getProjectQuota(5)).resolves.toBeNull();
+    // a row without ref (not a project's) is passed over, not a TypeError
+    scope.get(`${API}/quotas`).query({ reference: 'project', reference_id: '5' }).reply(200, [{ id: 3 }, quotaRow(5, 'mine', 7, 2)]);
+    await expect(harbor.getProjectQuota(5)).resolves.toEqual({ id: 5, hard: 7, used: 2 });
+    expect(scope.isDone()).toBe(true);
+  });
+
+  test('listQuotas: an answer that is not a list is no quotas, and no further page is asked for', async () => {
+    const { harbor, scope } = setup();
+    scope.get(`${API}/quotas`).query({ reference: 'project', page: '1', page_size: '100' }).reply(200, { not: 'a list' }, { 'X-Total-Count': '500' });
+    await expect(harbor.listQuotas()).resolves.toEqual([]);
+    expect(scope.isDone()).toBe(true);
   });
 
   test('listQuotas: every page of 100 until a short page, or until X-Total-Count is reached', async () => {
@@ -116,7 +127,7 @@ describe('immutable tag rules', () => {
     expect(scope.isDone()).toBe(true);
   });
 
-  test('createImmutableRule without a Location: listed rules with empty selector lists are passed over, not a TypeError', async () => {
+  test('createImmutableRule without a Location: listed rules with empty or missing selector lists are passed over, not a TypeError', async () => {
     const { harbor, scope } = setup();
     const listed = rec(22);
     const rules = listed.response as { id: number; tag_selectors: unknown; scope_selectors: { repository: unknown[] } }[];
@@ -124,6 +135,8 @@ describe('immutable tag rules', () => {
     const odd = [
       { ...v1, id: 8, tag_selectors: [] },
       { ...v1, id: 9, scope_selectors: { repository: [] } },
+      { ...v1, id: 10, scope_selectors: {} },
+      { ...v1, id: 11, scope_selectors: undefined },
       v1,
     ];
     scope.post(`${API}${listed.path}`).reply(201, '');
@@ -181,5 +194,28 @@ test('each call is counted under its operation id (the metrics label, and the Ac
     'currentUser success 1', // the admin identity check, once
     'listQuotas success 2',
     'updateQuota success 1',
+  ]);
+});
+
+test('each call goes out with its HTTP method and path (what Harbor routes on; axios would read a missing method as GET)', async () => {
+  const asked: string[] = [];
+  const call = async <T>(c: { method: string; path: string }): Promise<HarborReply<T>> => {
+    asked.push(`${c.method} ${c.path}`);
+    return { status: 200, data: [] as T, headers: c.method === 'POST' ? { location: '/api/v2.0/projects/ws/immutabletagrules/7' } : {} };
+  };
+  const port = harborLimits(call);
+  await port.getProjectQuota(1);
+  await port.listQuotas();
+  await port.setQuota(1, 5);
+  await port.listImmutableRules('ws');
+  await port.createImmutableRule('ws', { tagPattern: 'v*', repositoryPattern: '**' });
+  await port.deleteImmutableRule('ws', 7);
+  expect(asked).toEqual([
+    'GET /quotas',
+    'GET /quotas',
+    'PUT /quotas/1',
+    'GET /projects/ws/immutabletagrules',
+    'POST /projects/ws/immutabletagrules',
+    'DELETE /projects/ws/immutabletagrules/7',
   ]);
 });
