@@ -93,9 +93,17 @@ describe('retention policy ↔ Harbor rules', () => {
 
     it('a keep-condition without a number is no condition', () => {
       expect(read([retain('latestPushedK', {}, repo('app'), tag('**'))]).rules).toStrictEqual([]);
+      // no params at all: the same, not a TypeError
+      expect(read([retain('latestPushedK', undefined, repo('app'), tag('**'))]).rules).toStrictEqual([]);
       expect(read([retain('latestPushedK', { latestPushedK: 'many' }, repo('app'), tag('**')), retain('nDaysSinceLastPull', { nDaysSinceLastPull: 7 }, repo('app'), tag('**'))]).rules).toStrictEqual([
         { images: 'app', keepPulledWithinDays: 7 },
       ]);
+    });
+
+    it('a rule of a template hubgate does not offer is passed over, even beside a known one for the same images', () => {
+      const keep = retain('latestPushedK', { latestPushedK: 1 }, repo('app'), tag('**'));
+      expect(read([keep, retain('dependency', { dependency: 5 }, repo('app'), tag('**'))]).rules).toStrictEqual([{ images: 'app', keepLatestPushed: 1 }]);
+      expect(read([retain('dependency', { dependency: 5 }, repo('app'), tag('**')), keep]).rules).toStrictEqual([{ images: 'app', keepLatestPushed: 1 }]);
     });
   });
 

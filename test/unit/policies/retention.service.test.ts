@@ -523,13 +523,16 @@ describe('RetentionService: the runs', () => {
     expect(harbor.asked('retentionTaskLog')).toEqual([[3, 2, 3]]);
   });
 
-  // planted: `!e` dropped (a TypeError for an unknown run); the 404 message reworded. (`id === null ||` dropped is
-  // equivalent: without a policy there is no run to find.)
+  // planted: `!e` dropped (a TypeError for an unknown run); the 404 message reworded; runs looked up without a
+  // policy (`id === null ? null :` dropped). (`id === null ||` dropped is equivalent: without a policy there is no
+  // run to find.)
   it('an unknown run, or any run without a policy: 404 naming run and workspace', async () => {
     const { retention } = await recorded();
     expect(await refusal(retention.run(alice, WS, 99))).toEqual(refused('not_found', `retention run 99 of workspace "${WS}" not found`));
-    const { retention: fresh } = await world();
+    const { harbor: none, retention: fresh } = await world();
     expect(await refusal(fresh.run(alice, WS, 2))).toEqual(refused('not_found', `retention run 2 of workspace "${WS}" not found`));
+    // without a policy Harbor is not asked for runs of policy "null" (real Harbor: a 4xx/5xx, not this 404)
+    expect(none.log).toEqual([]);
   });
 });
 
