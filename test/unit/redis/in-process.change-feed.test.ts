@@ -26,6 +26,16 @@ describe('in-process change feed', () => {
     expect(await f.read(start)).toEqual({ cursor: start.replace(/:0$/, ':4'), names: [], reset: true });
   });
 
+  it('a reader gets only the names after its cursor, older ones still kept; at the current position, none and no reset', async () => {
+    const f = createInProcessChangeFeed();
+    const start = (await f.read(undefined)).cursor;
+    await f.publish(['a', 'b', 'c']);
+    const now = start.replace(/:0$/, ':3');
+    expect(await f.read(start.replace(/:0$/, ':1'))).toEqual({ cursor: now, names: ['b', 'c'], reset: false });
+    expect(await f.read(start.replace(/:0$/, ':2'))).toEqual({ cursor: now, names: ['c'], reset: false });
+    expect(await f.read(now)).toEqual({ cursor: now, names: [], reset: false });
+  });
+
   it('one publish past the retention keeps its newest names', async () => {
     const f = createInProcessChangeFeed(2);
     const start = (await f.read(undefined)).cursor;

@@ -27,6 +27,12 @@ describe('createInProcessCoordination', () => {
     expect(c.shared()).toBe(false);
   });
 
+  it('a holder is always told it still holds the lock (one replica: the process lock is the whole lock)', async () => {
+    const c = createInProcessCoordination();
+    expect(await c.withLock('n', async (held) => [held(), held()])).toEqual([true, true]);
+    expect(await c.withLock('n', async (held) => held(), { required: true })).toBe(true);
+  });
+
   it('runs one holder at a time per name and returns fn results', async () => {
     const c = createInProcessCoordination();
     let inside = 0;
