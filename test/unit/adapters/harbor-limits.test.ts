@@ -174,6 +174,16 @@ describe('immutable tag rules', () => {
   });
 });
 
+/** One call of each method, in this order (quota 1, rule 7 of workspace ws). */
+async function callEach(port: Pick<ReturnType<typeof harborLimits>, 'getProjectQuota' | 'listQuotas' | 'setQuota' | 'listImmutableRules' | 'createImmutableRule' | 'deleteImmutableRule'>): Promise<void> {
+  await port.getProjectQuota(1);
+  await port.listQuotas();
+  await port.setQuota(1, 5);
+  await port.listImmutableRules('ws');
+  await port.createImmutableRule('ws', { tagPattern: 'v*', repositoryPattern: '**' });
+  await port.deleteImmutableRule('ws', 7);
+}
+
 test('each call is counted under its operation id (the metrics label, and the Accept it is sent with)', async () => {
   const { harbor, scope, metrics } = setup();
   scope.get(`${API}/quotas`).query(true).times(2).reply(200, [quotaRow(1, 'p', 10, 1)]);
@@ -181,12 +191,7 @@ test('each call is counted under its operation id (the metrics label, and the Ac
   scope.get(`${API}/projects/ws/immutabletagrules`).reply(200, []);
   scope.post(`${API}/projects/ws/immutabletagrules`).reply(201, '', { Location: '/api/v2.0/projects/ws/immutabletagrules/7' });
   scope.delete(`${API}/projects/ws/immutabletagrules/7`).reply(200, '');
-  await harbor.getProjectQuota(1);
-  await harbor.listQuotas();
-  await harbor.setQuota(1, 5);
-  await harbor.listImmutableRules('ws');
-  await harbor.createImmutableRule('ws', { tagPattern: 'v*', repositoryPattern: '**' });
-  await harbor.deleteImmutableRule('ws', 7);
+  await callEach(harbor);
   expect(await operations(metrics)).toStrictEqual([
     'CreateImmuRule success 1',
     'DeleteImmuRule success 1',
@@ -204,12 +209,7 @@ test('each call goes out with its HTTP method and path (what Harbor routes on; a
     return { status: 200, data: [] as T, headers: c.method === 'POST' ? { location: '/api/v2.0/projects/ws/immutabletagrules/7' } : {} };
   };
   const port = harborLimits(call);
-  await port.getProjectQuota(1);
-  await port.listQuotas();
-  await port.setQuota(1, 5);
-  await port.listImmutableRules('ws');
-  await port.createImmutableRule('ws', { tagPattern: 'v*', repositoryPattern: '**' });
-  await port.deleteImmutableRule('ws', 7);
+  await callEach(port);
   expect(asked).toEqual([
     'GET /quotas',
     'GET /quotas',

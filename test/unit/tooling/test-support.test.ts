@@ -4,14 +4,14 @@
  * given (a bad one is then refused by the configuration, naming it).
  */
 import { loadConfig } from '../../../src/config';
-import { engineUnderTest } from '../../support/stack';
+import { CREDENTIAL_SECRET, engineUnderTest } from '../../support/stack';
 
 const required = {
   HARBOR_URL: 'http://harbor.test',
   HARBOR_ADMIN_PASSWORD: 'pw',
   OIDC_ISSUER: 'http://idp.test/realms/r',
   OIDC_AUDIENCE: 'hubgate',
-  HUBGATE_CREDENTIAL_SECRET: 'sandbox-credential-secret-0123456789abcdef',
+  HUBGATE_CREDENTIAL_SECRET: CREDENTIAL_SECRET,
 };
 
 describe('engineUnderTest', () => {
